@@ -1,0 +1,146 @@
+// A real etcd and kube-apiserver, started the way controller-runtime's envtest does:
+// etcd on free loopback ports with a temp data dir, kube-apiserver with RBAC, a
+// client CA and service-account keys, admin as a client certificate in
+// system:masters. Writes a kubeconfig that kubectl and @kubernetes/client-node read.
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './ports.js';
+import { startProcess, waitFor, type ManagedProcess } from './process.js';
+import { createCertificateAuthority } from './tls.js';
+import { toolPath } from './tools.js';
+
+export interface ControlPlane {
+  /** https://127.0.0.1:PORT */
+  server: string;
+  kubeconfigPath: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+function kubeconfig(server: string, caPem: string, certPem: string, keyPem: string): string {
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'testbed', cluster: { server, 'certificate-authority-data': b64(caPem) } }],
+      users: [
+        { name: 'admin', user: { 'client-certificate-data': b64(certPem), 'client-key-data': b64(keyPem) } },
+      ],
+      contexts: [{ name: 'testbed', context: { cluster: 'testbed', user: 'admin', namespace: 'default' } }],
+      'current-context': 'testbed',
+    },
+    null,
+    2,
+  );
+}
+
+async function startEtcd(dir: string): Promise<{ process: ManagedProcess; url: string }> {
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${clientPort}`;
+  const etcd = startProcess(
+    toolPath('etcd'),
+    [
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=${url}`,
+      `--advertise-client-urls=${url}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ],
+    path.join(dir, 'etcd.log'),
+  );
+  await waitFor(
+    'etcd',
+    async () => (await fetch(`${url}/health`)).ok,
+    30_000,
+    () => etcd.tail(),
+  );
+  return { process: etcd, url };
+}
+
+function apiserverReady(server: string, caPem: string, certPem: string, keyPem: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(`${server}/readyz`, { ca: caPem, cert: certPem, key: keyPem }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+  });
+}
+
+export async function startControlPlane(): Promise<ControlPlane> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-cp-'));
+  const ca = createCertificateAuthority('serverimage-testbed-ca');
+  const serving = ca.issue({
+    commonName: 'kube-apiserver',
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default.svc'],
+    ipAddresses: ['127.0.0.1', '10.0.0.1'],
+    usage: 'server',
+  });
+  const admin = ca.issue({ commonName: 'admin', organization: 'system:masters', usage: 'client' });
+  const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const files = {
+    ca: path.join(dir, 'ca.crt'),
+    servingCert: path.join(dir, 'apiserver.crt'),
+    servingKey: path.join(dir, 'apiserver.key'),
+    saKey: path.join(dir, 'sa.key'),
+    saPub: path.join(dir, 'sa.pub'),
+  };
+  writeFileSync(files.ca, ca.certPem);
+  writeFileSync(files.servingCert, serving.certPem);
+  writeFileSync(files.servingKey, serving.keyPem);
+  writeFileSync(files.saKey, sa.privateKey.export({ type: 'pkcs1', format: 'pem' }));
+  writeFileSync(files.saPub, sa.publicKey.export({ type: 'spki', format: 'pem' }));
+
+  const etcd = await startEtcd(dir);
+  const port = await freePort();
+  const server = `https://127.0.0.1:${port}`;
+  const apiserver = startProcess(
+    toolPath('kube-apiserver'),
+    [
+      `--etcd-servers=${etcd.url}`,
+      `--secure-port=${port}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--cert-dir=${dir}`,
+      `--tls-cert-file=${files.servingCert}`,
+      `--tls-private-key-file=${files.servingKey}`,
+      `--client-ca-file=${files.ca}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      `--service-account-issuer=${server}/`,
+      `--service-account-key-file=${files.saPub}`,
+      `--service-account-signing-key-file=${files.saKey}`,
+      '--authorization-mode=RBAC',
+      '--disable-admission-plugins=ServiceAccount',
+      '--allow-privileged=true',
+      '--v=0',
+    ],
+    path.join(dir, 'kube-apiserver.log'),
+  );
+  await waitFor(
+    'kube-apiserver',
+    () => apiserverReady(server, ca.certPem, admin.certPem, admin.keyPem),
+    60_000,
+    () => apiserver.tail(),
+  );
+
+  const kubeconfigPath = path.join(dir, 'kubeconfig');
+  writeFileSync(kubeconfigPath, kubeconfig(server, ca.certPem, admin.certPem, admin.keyPem));
+  return {
+    server,
+    kubeconfigPath,
+    dir,
+    async stop() {
+      await apiserver.stop();
+      await etcd.process.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
