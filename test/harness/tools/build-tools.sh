@@ -13,6 +13,9 @@ source "$here/versions.env"
 cache=${SERVERIMAGE_TOOLS_CACHE:-$HOME/.cache/serverimage-operator/tools}
 bin="$cache/bin"
 mkdir -p "$bin"
+# One build at a time: parallel test processes wait here for the first one's build.
+exec 9>"$cache/.lock"
+flock 9
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
 say() { printf '[build-tools] %s\n' "$*" >&2; }
