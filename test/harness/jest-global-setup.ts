@@ -1,15 +1,29 @@
 // One control plane for the whole integration run; each test file works in its own
-// namespaces. Its kubeconfig reaches the tests through the environment.
-import { startControlPlane, type ControlPlane } from './control-plane.js';
+// namespaces. It runs as a child process (control-plane-main.ts, through tsx) and its
+// kubeconfig reaches the tests through the environment.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 
 declare global {
-  var __serverimageControlPlane: ControlPlane | undefined;
+  var __serverimageControlPlane: ChildProcess | undefined;
 }
 
 export default async function globalSetup(): Promise<void> {
-  const started = Date.now();
-  const controlPlane = await startControlPlane();
-  globalThis.__serverimageControlPlane = controlPlane;
-  process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
-  process.stderr.write(`\n[testbed] control plane ${controlPlane.server} up in ${Date.now() - started} ms\n`);
+  const root = path.resolve(__dirname, '..', '..');
+  const child = spawn(
+    path.join(root, 'node_modules/.bin/tsx'),
+    [path.join(__dirname, 'control-plane-main.ts')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  globalThis.__serverimageControlPlane = child;
+  const firstLine = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`test-bed control plane exited with ${code}`)));
+  });
+  const ready = JSON.parse(firstLine) as { server: string; kubeconfigPath: string; ms: number };
+  process.env.SERVERIMAGE_TESTBED_KUBECONFIG = ready.kubeconfigPath;
+  process.stderr.write(`\n[testbed] control plane ${ready.server} up in ${ready.ms} ms\n`);
 }

@@ -10,7 +10,10 @@ const execFileAsync = promisify(execFile);
 
 export function kubeconfigPath(): string {
   const p = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
-  if (!p) throw new Error('SERVERIMAGE_TESTBED_KUBECONFIG is not set: run integration tests through jest (global setup)');
+  if (!p)
+    throw new Error(
+      'SERVERIMAGE_TESTBED_KUBECONFIG is not set: run integration tests through jest (global setup)',
+    );
   return p;
 }
 

@@ -36,6 +36,9 @@ export function toolPath(name: ToolName): string {
     const found = envtestCandidates(name).find(executable);
     if (found) return found;
   }
-  builtBin ??= execFileSync('bash', [buildScript], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  builtBin ??= execFileSync('bash', [buildScript], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
   return path.join(builtBin, name);
 }

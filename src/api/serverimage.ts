@@ -1,0 +1,224 @@
+// The ServerImage API: Nova's createImage as a Kubernetes object. These zod schemas
+// are the one source of the TypeScript types and of crds/serverimage.io_serverimages.yaml
+// (scripts/generate-crds.ts); the CEL rules ride along in `x-kubernetes-validations`.
+import { z } from 'zod';
+import { conditionSchema } from './condition.js';
+import {
+  DNS1123_LABEL,
+  DNS1123_SUBDOMAIN,
+  NOVA_METADATA_KEY,
+  NOVA_METADATA_MAX_ITEMS,
+  OCI_REPOSITORY,
+  OCI_TAG,
+} from './names.js';
+
+const cel = (rule: string, message: string, extra: Record<string, unknown> = {}) => ({
+  rule,
+  message,
+  ...extra,
+});
+
+const localObjectReference = (what: string) =>
+  z
+    .object({
+      name: z
+        .string()
+        .min(1)
+        .max(253)
+        .regex(new RegExp(DNS1123_SUBDOMAIN))
+        .describe(`Name of the ${what} in the ServerImage's namespace.`),
+    })
+    .describe(`Reference to the ${what} in the same namespace.`);
+
+export const registrySpecSchema = z
+  .object({
+    repository: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(new RegExp(OCI_REPOSITORY))
+      .describe(
+        'OCI repository the images are pushed to, with its registry host: e.g. registry.example.com/vm-images/web-01. ' +
+          'Extra volumes go to the same repository under the tag <tag>-<volume>.',
+      ),
+    tag: z
+      .string()
+      .max(128)
+      .regex(new RegExp(`${OCI_TAG}|^$`))
+      .optional()
+      .describe('Tag of the boot volume image. Defaults to metadata.name.'),
+    credentialsSecretRef: localObjectReference(
+      'Secret with registry credentials (type kubernetes.io/dockerconfigjson or kubernetes.io/basic-auth)',
+    )
+      .optional()
+      .describe('Secret with the registry credentials. Anonymous access when omitted.'),
+    caBundleSecretRef: z
+      .object({
+        name: z
+          .string()
+          .min(1)
+          .max(253)
+          .regex(new RegExp(DNS1123_SUBDOMAIN))
+          .describe('Name of the Secret in the same namespace.'),
+        key: z
+          .string()
+          .min(1)
+          .max(253)
+          .default('ca.crt')
+          .describe('Key of the PEM bundle in the Secret. Defaults to ca.crt.'),
+      })
+      .optional()
+      .describe("Secret holding a PEM CA bundle that signs the registry's TLS certificate, for private CAs."),
+    insecure: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Talk plain HTTP to the registry. For labs only: credentials and data cross the network in clear.',
+      ),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      cel(
+        '!(self.insecure && has(self.caBundleSecretRef))',
+        'insecure (plain HTTP) and caBundleSecretRef exclude each other',
+        {
+          fieldPath: '.insecure',
+        },
+      ),
+    ],
+  })
+  .describe('Where the images go.');
+
+export const serverImageSpecSchema = z
+  .object({
+    serverRef: localObjectReference('KubeVirt VirtualMachine').describe(
+      'The KubeVirt VirtualMachine to image, in the same namespace (Nova: the server).',
+    ),
+    imageName: z
+      .string()
+      .min(1)
+      .max(255)
+      .optional()
+      .describe(
+        'Human name of the image, 1-255 characters (Nova createImage.name). Defaults to metadata.name.',
+      ),
+    metadata: z
+      .record(z.string(), z.string().max(255))
+      .optional()
+      .meta({
+        maxProperties: NOVA_METADATA_MAX_ITEMS,
+        'x-kubernetes-validations': [
+          cel(
+            `self.all(k, k.matches('${NOVA_METADATA_KEY.replace(/\\/g, '\\\\')}'))`,
+            'metadata keys must be 1-255 characters of letters, digits, space and - _ : .',
+          ),
+        ],
+      })
+      .describe(
+        `Image properties (Nova createImage.metadata): at most ${NOVA_METADATA_MAX_ITEMS} entries, keys of 1-255 ` +
+          'letters, digits, space and - _ : . , values of at most 255 characters. Stored as manifest annotations.',
+      ),
+    registry: registrySpecSchema,
+    volumes: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(63)
+          .regex(new RegExp(DNS1123_LABEL))
+          .describe('A volume name of the VirtualMachine.'),
+      )
+      .max(64)
+      .optional()
+      .meta({ 'x-kubernetes-list-type': 'set' })
+      .describe('Volumes to image, by name. Default: every snapshottable volume, the boot disk first.'),
+    deletionPolicy: z
+      .enum(['Retain', 'Delete'])
+      .default('Retain')
+      .describe(
+        'What happens to the pushed registry tags when this ServerImage is deleted: Retain or Delete.',
+      ),
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      cel(
+        'self == oldSelf',
+        'spec is immutable: a ServerImage is a request; create a new one for a new image',
+      ),
+    ],
+  })
+  .describe('The image request. Immutable after creation, like a POST.');
+
+export const PHASES = ['Queued', 'Saving', 'Active', 'Error'] as const;
+export type Phase = (typeof PHASES)[number];
+
+const quantity = (description: string) => z.number().int().min(0).describe(description);
+const timestamp = (description: string) => z.string().describe(description).meta({ format: 'date-time' });
+
+export const imageStatusSchema = z
+  .object({
+    volume: z.string().describe('Name of the VirtualMachine volume this image holds.'),
+    reference: z.string().describe('Pushed image reference, repository:tag.'),
+    digest: z.string().describe('Digest of the pushed manifest, sha256:...'),
+    size: quantity('Bytes of the compressed layer as stored in the registry.'),
+    diskFormat: z.string().describe('Format of the disk inside the image, e.g. raw.'),
+  })
+  .describe('One pushed image.');
+
+export const serverImageStatusSchema = z
+  .object({
+    phase: z
+      .enum(PHASES)
+      .optional()
+      .describe('Queued, Saving, Active or Error (Glance: queued, saving, active, killed).'),
+    conditions: z
+      .array(conditionSchema)
+      .optional()
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
+      .describe('Ready, plus one condition per step, with reasons.'),
+    observedGeneration: quantity('The metadata.generation this status describes.').optional(),
+    startTime: timestamp('When the operator started working on the request.').optional(),
+    completionTime: timestamp('When the request reached Active or Error.').optional(),
+    server: z
+      .object({
+        uid: z.string().optional().describe('UID of the VirtualMachine at request time.'),
+        statusAtRequest: z
+          .string()
+          .optional()
+          .describe("The VM's printableStatus when the request was accepted."),
+        restored: z.boolean().optional().describe('Whether the VM returned to that status afterwards.'),
+      })
+      .optional()
+      .describe('The VirtualMachine as it was when imaged.'),
+    snapshot: z
+      .object({
+        name: z.string().optional().describe('Name of the VirtualMachineSnapshot.'),
+        indications: z
+          .array(z.string().describe('An indication, e.g. Online, GuestAgent, NoGuestAgent, Paused.'))
+          .optional()
+          .describe('How consistent the snapshot is, as KubeVirt reports it.'),
+      })
+      .optional()
+      .describe('The KubeVirt snapshot the images were made from.'),
+    images: z.array(imageStatusSchema).optional().describe('The pushed images, boot volume first.'),
+    progress: z
+      .object({
+        bytesDone: quantity('Disk bytes read and pushed so far.'),
+        bytesTotal: quantity('Disk bytes to push in all.'),
+      })
+      .optional()
+      .describe('Upload progress over all volumes.'),
+  })
+  .describe('What the operator observed and did.');
+
+export const serverImageSchema = z.object({
+  apiVersion: z.literal('serverimage.io/v1alpha1'),
+  kind: z.literal('ServerImage'),
+  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }),
+  spec: serverImageSpecSchema,
+  status: serverImageStatusSchema.optional(),
+});
+
+export type ServerImageSpec = z.infer<typeof serverImageSpecSchema>;
+export type ServerImageStatus = z.infer<typeof serverImageStatusSchema>;
+export type ServerImage = z.infer<typeof serverImageSchema>;

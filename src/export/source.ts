@@ -1,0 +1,200 @@
+// The raw disk of a VirtualMachineExport, read over HTTPS (CA from the export's
+// status, token in the x-kubevirt-export-token header). KubeVirt's raw endpoint
+// sends Content-Length and honours Range, so a dropped connection is resumed
+// from the last byte we consumed instead of starting a multi-GiB read again.
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DataPathError } from './errors.js';
+
+export interface ExportSourceOptions {
+  /** The `raw` format URL from the export's status links. */
+  url: string;
+  /** The CA bundle (PEM) from the export's status links; the server certificate is verified against it. */
+  caPem: string;
+  /** The export token (from the export's token Secret). */
+  token: string;
+  /** How many times a failed request is retried (and a dropped stream resumed) in a row. Default 5. */
+  retries?: number;
+  /** First backoff delay; doubles on each retry. Default 500 ms. */
+  backoffMs?: number;
+  /** A connection that delivers nothing for this long counts as dropped. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** Told about each resume, e.g. for a log line. */
+  onResume?: (info: { offset: number; attempt: number; error: Error }) => void;
+}
+
+export interface ExportSource {
+  /** Size of the disk in bytes (Content-Length of the raw endpoint). */
+  size: number;
+  /** The disk's bytes, in order, exactly `size` of them; resumes by Range on its own. Iterate once. */
+  body: AsyncIterable<Buffer>;
+}
+
+const TOKEN_HEADER = 'x-kubevirt-export-token';
+
+/** Opens the export (first request, to learn the size) and returns its self-resuming body. */
+export async function openExportSource(options: ExportSourceOptions): Promise<ExportSource> {
+  const retries = options.retries ?? 5;
+  const backoffMs = options.backoffMs ?? 500;
+  const first = await withRetries(retries, backoffMs, () => request(options, 0));
+  const size = contentLength(first);
+  return { size, body: resumingBody(options, first, size, retries, backoffMs) };
+}
+
+async function* resumingBody(
+  options: ExportSourceOptions,
+  first: IncomingMessage,
+  size: number,
+  retries: number,
+  backoffMs: number,
+): AsyncGenerator<Buffer> {
+  let response: IncomingMessage | undefined = first;
+  let consumed = 0;
+  let failures = 0;
+  let error = new Error('not connected');
+  try {
+    for (;;) {
+      const before = consumed;
+      if (response) {
+        try {
+          for await (const chunk of response as AsyncIterable<Buffer>) {
+            // Never hand out more than Content-Length, whatever the server sends.
+            const part = consumed + chunk.length > size ? chunk.subarray(0, size - consumed) : chunk;
+            consumed += part.length;
+            yield part;
+            if (consumed === size) return;
+          }
+          if (consumed === size) return;
+          error = new Error(`the connection ended after ${consumed} of ${size} bytes`);
+        } catch (err) {
+          error = err as Error;
+        }
+      }
+      response?.destroy();
+      response = undefined;
+      // A connection that made progress earns a fresh set of retries: a flaky
+      // link that drops every few GiB should still finish a large disk.
+      failures = consumed > before ? 1 : failures + 1;
+      if (failures > retries) throw giveUp(options.url, consumed, size, retries, error);
+      options.onResume?.({ offset: consumed, attempt: failures, error });
+      await sleep(backoffMs * 2 ** (failures - 1));
+      try {
+        response = await request(options, consumed, size);
+      } catch (err) {
+        if (!(err instanceof DataPathError) || !err.retryable) throw err;
+        error = err;
+      }
+    }
+  } finally {
+    response?.destroy();
+  }
+}
+
+/** ExportUnavailable when the server is gone (can't connect, 5xx), ExportTruncated when it just stops sending. */
+function giveUp(url: string, consumed: number, size: number, retries: number, error: Error): DataPathError {
+  if (error instanceof DataPathError) return error;
+  return new DataPathError(
+    'ExportTruncated',
+    `export ${redact(url)} delivered ${consumed} of ${size} bytes; gave up after ${retries} resumes: ${error.message}`,
+    { retryable: true, cause: error },
+  );
+}
+
+/** One GET; `offset > 0` asks for the rest from there and checks the 206 answer matches. */
+function request(options: ExportSourceOptions, offset: number, size?: number): Promise<IncomingMessage> {
+  const headers: Record<string, string> = { [TOKEN_HEADER]: options.token };
+  if (offset > 0) headers.range = `bytes=${offset}-`;
+  return new Promise((resolve, reject) => {
+    const req = https.get(options.url, { ca: options.caPem, headers, agent: false }, (res) => {
+      const status = res.statusCode ?? 0;
+      const failure = statusFailure(options.url, status, offset, size, res);
+      if (failure) {
+        res.resume();
+        reject(failure);
+        return;
+      }
+      resolve(res);
+    });
+    req.setTimeout(options.idleTimeoutMs ?? 60_000, () =>
+      req.destroy(new Error('no data from the export server')),
+    );
+    req.once('error', (err) =>
+      reject(
+        err instanceof DataPathError
+          ? err
+          : new DataPathError(
+              'ExportUnavailable',
+              `cannot read export ${redact(options.url)}: ${err.message}`,
+              { retryable: true, cause: err },
+            ),
+      ),
+    );
+  });
+}
+
+function statusFailure(
+  url: string,
+  status: number,
+  offset: number,
+  size: number | undefined,
+  res: IncomingMessage,
+): DataPathError | undefined {
+  const where = `export ${redact(url)}`;
+  if (status >= 500) {
+    return new DataPathError('ExportUnavailable', `${where} answered ${status}`, { retryable: true });
+  }
+  if (status === 401 || status === 403) {
+    return new DataPathError('ExportUnauthorized', `${where} refused the export token (${status})`, {
+      retryable: false,
+    });
+  }
+  if (offset === 0 && status !== 200) {
+    return new DataPathError('ExportInvalid', `${where} answered ${status}, expected 200`, {
+      retryable: false,
+    });
+  }
+  if (offset > 0) {
+    const expected = `bytes ${offset}-${(size ?? 0) - 1}/${size}`;
+    if (status !== 206 || res.headers['content-range'] !== expected) {
+      return new DataPathError(
+        'ExportInvalid',
+        `${where} cannot resume at byte ${offset}: answered ${status} with Content-Range ` +
+          `${res.headers['content-range'] ?? '(none)'}, expected 206 with ${expected}`,
+        { retryable: false },
+      );
+    }
+  }
+  return undefined;
+}
+
+function contentLength(res: IncomingMessage): number {
+  const size = Number(res.headers['content-length']);
+  if (!Number.isSafeInteger(size) || size < 0) {
+    res.destroy();
+    throw new DataPathError(
+      'ExportInvalid',
+      'the export server sent no Content-Length; use the volume\'s "raw" format link',
+      { retryable: false },
+    );
+  }
+  return size;
+}
+
+/** Retries retryable failures of `attempt` with exponential backoff. */
+async function withRetries<T>(retries: number, backoffMs: number, attempt: () => Promise<T>): Promise<T> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof DataPathError) || !err.retryable || failures >= retries) throw err;
+      await sleep(backoffMs * 2 ** failures);
+    }
+  }
+}
+
+/** The URL without its query: KubeVirt also accepts the token as a query parameter. */
+function redact(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}

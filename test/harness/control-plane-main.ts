@@ -1,0 +1,20 @@
+// Runs the test bed's control plane as its own process until SIGTERM/SIGINT. Prints one
+// JSON line {server, kubeconfigPath} on stdout when it is ready. Used by jest's global
+// setup and by the demo.
+import { startControlPlane } from './control-plane.js';
+
+const started = Date.now();
+const controlPlane = await startControlPlane();
+process.stdout.write(
+  JSON.stringify({
+    server: controlPlane.server,
+    kubeconfigPath: controlPlane.kubeconfigPath,
+    ms: Date.now() - started,
+  }) + '\n',
+);
+const stop = async () => {
+  await controlPlane.stop();
+  process.exit(0);
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
