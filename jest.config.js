@@ -29,4 +29,5 @@ export default {
     },
   ],
   testTimeout: 120000,
+  reporters: ['default', '<rootDir>/test/harness/summary-reporter.js'],
 };
