@@ -1,0 +1,19 @@
+// The KubeVirt API groups and kinds we talk to. Export's version is discovered at run
+// time (v1 from KubeVirt 1.9, v1beta1 before); the others are fixed.
+export const VIRTUAL_MACHINE = {
+  group: 'kubevirt.io',
+  version: 'v1',
+  plural: 'virtualmachines',
+  kind: 'VirtualMachine',
+};
+export const VIRTUAL_MACHINE_SNAPSHOT = {
+  group: 'snapshot.kubevirt.io',
+  version: 'v1beta1',
+  plural: 'virtualmachinesnapshots',
+  kind: 'VirtualMachineSnapshot',
+};
+export const EXPORT_GROUP = 'export.kubevirt.io';
+export const EXPORT_PLURAL = 'virtualmachineexports';
+export const EXPORT_KIND = 'VirtualMachineExport';
+/** Versions of export.kubevirt.io we can speak, most preferred first. */
+export const EXPORT_VERSIONS = ['v1', 'v1beta1'] as const;
