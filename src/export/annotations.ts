@@ -45,7 +45,8 @@ export function imageAnnotations(input: ImageAnnotationInput): Record<string, st
     [ANNOTATION.volume, input.volume],
   ];
   for (const [key, value] of optional) if (value !== undefined) annotations[key] = value;
-  for (const [key, value] of Object.entries(input.metadata ?? {})) annotations[metadataAnnotationKey(key)] = value;
+  for (const [key, value] of Object.entries(input.metadata ?? {}))
+    annotations[metadataAnnotationKey(key)] = value;
   return annotations;
 }
 

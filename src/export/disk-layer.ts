@@ -21,7 +21,14 @@ export function diskLayerTar(disk: AsyncIterable<Buffer>, options: DiskLayerOpti
   const owner = { uid: QEMU_UID, gid: QEMU_UID };
   const pack = tar.pack();
   pack.entry({ name: DISK_DIRECTORY, type: 'directory', mode: 0o555, mtime, ...owner });
-  const entry = pack.entry({ name: DISK_FILE, type: 'file', mode: 0o444, size: options.size, mtime, ...owner });
+  const entry = pack.entry({
+    name: DISK_FILE,
+    type: 'file',
+    mode: 0o444,
+    size: options.size,
+    mtime,
+    ...owner,
+  });
 
   // The entry's errors (e.g. a size mismatch) destroy the pack, where the reader sees them.
   entry.on('error', () => undefined);
@@ -41,9 +48,10 @@ export function diskLayerTar(disk: AsyncIterable<Buffer>, options: DiskLayerOpti
       if (pack.destroyed || entry.destroyed) return;
       if (!entry.write(chunk)) await writable();
     }
-    entry.end();
+    entry.end(() => undefined);
     pack.finalize();
   };
   pump().catch((err: Error) => pack.destroy(err));
-  return pack;
+  // streamx's Readable is async-iterable; its typings predate Buffer's generic.
+  return pack as unknown as AsyncIterable<Buffer>;
 }

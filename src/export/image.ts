@@ -50,7 +50,11 @@ export function imageConfig(input: ImageConfigInput): Serialized {
   });
 }
 
-export function imageManifest(config: Descriptor, layers: Descriptor[], annotations: Record<string, string>): Serialized {
+export function imageManifest(
+  config: Descriptor,
+  layers: Descriptor[],
+  annotations: Record<string, string>,
+): Serialized {
   return serialize({
     schemaVersion: 2,
     mediaType: MEDIA_TYPE.manifest,

@@ -1,0 +1,168 @@
+// The data path, end to end: export server -> tar layer -> parallel compression
+// -> chunked blob upload, in one pass with bounded buffers, then the image
+// config and manifest, and a read-back of the manifest by digest.
+import { imageAnnotations, type ImageAnnotationInput } from './annotations.js';
+import { diskLayerTar } from './disk-layer.js';
+import { StreamDigest, tapDigest } from './digest.js';
+import { DataPathError } from './errors.js';
+import { imageConfig, imageManifest, MEDIA_TYPE, type Descriptor } from './image.js';
+import { compressInBlocks, type Compression } from './parallel-compress.js';
+import { throttledProgress, type ProgressCallback } from './progress.js';
+import { readAhead } from './read-ahead.js';
+import type { RegistryPort } from './registry-port.js';
+import { openExportSource, type ExportSourceOptions } from './source.js';
+
+export interface PushDiskImageOptions {
+  source: ExportSourceOptions;
+  registry: RegistryPort;
+  tag: string;
+  /** Nova's createImage "name": the title annotation. */
+  imageName: string;
+  /** The VM the disk belongs to, recorded in annotations. */
+  sourceVm?: ImageAnnotationInput['source'];
+  volume?: string;
+  /** User metadata (Nova createImage "metadata"), one annotation per entry. */
+  metadata?: Record<string, string>;
+  /** Image creation time (config + annotation). Default: now. */
+  created?: Date;
+  /** Default amd64. */
+  architecture?: string;
+  /** Default gzip: every runtime and CDI read it; zstd needs CDI 1.57+. */
+  compression?: Compression;
+  compressionLevel?: number;
+  /** Uncompressed bytes per compressed member; see parallel-compress.ts. */
+  blockSize?: number;
+  /** Blocks compressed at once. */
+  concurrency?: number;
+  /** Also compute the raw disk's sha256 (one more hash pass) and record it on the layer. Default false. */
+  diskSha256?: boolean;
+  onProgress?: ProgressCallback;
+  progressIntervalMs?: number;
+}
+
+export interface PushedDiskImage {
+  /** `repository@sha256:...` of the manifest. */
+  reference: string;
+  /** Digest of the manifest. */
+  digest: string;
+  tag: string;
+  /** Bytes of the raw disk. */
+  size: number;
+  layerDigest: string;
+  /** Bytes of the compressed layer blob. */
+  layerSize: number;
+  /** sha256 of the uncompressed layer tar (config rootfs.diff_ids[0]). */
+  diffId: string;
+  /** `sha256:<hex>` of the raw disk, when asked for. */
+  diskSha256?: string;
+}
+
+/** Annotation on the layer descriptor holding the raw disk's sha256 (when computed). */
+export const DISK_SHA256_ANNOTATION = 'serverimage.io/disk.sha256';
+
+/** Compressed bytes queued for the uploader while it waits on the registry. */
+const UPLOAD_READ_AHEAD = 16 * 1024 * 1024;
+
+export async function pushDiskImage(options: PushDiskImageOptions): Promise<PushedDiskImage> {
+  const created = options.created ?? new Date();
+  const compression = options.compression ?? 'gzip';
+  const source = await openExportSource(options.source);
+  const progress = throttledProgress(source.size, options.onProgress, options.progressIntervalMs);
+
+  const diskDigest = options.diskSha256 ? new StreamDigest() : undefined;
+  const diffId = new StreamDigest();
+  const blob = new StreamDigest();
+
+  let disk = countProgress(source.body, progress);
+  if (diskDigest) disk = tapDigest(disk, diskDigest);
+  // The layer's mtimes are the image's creation time: deterministic for a given request.
+  const layerTar = tapDigest(diskLayerTar(disk, { size: source.size, mtime: created }), diffId);
+  const compressed = compressInBlocks(layerTar, {
+    algorithm: compression,
+    level: options.compressionLevel,
+    blockSize: options.blockSize,
+    concurrency: options.concurrency,
+  });
+  const uploaded = await options.registry.uploadBlob(
+    tapDigest(readAhead(compressed, UPLOAD_READ_AHEAD), blob),
+  );
+  progress.flush();
+  expectSame('layer blob', uploaded.digest, blob.digest(), uploaded.size, blob.size);
+
+  const layer: Descriptor = {
+    mediaType: MEDIA_TYPE.layer[compression],
+    digest: blob.digest(),
+    size: blob.size,
+  };
+  if (diskDigest) layer.annotations = { [DISK_SHA256_ANNOTATION]: diskDigest.digest() };
+  const config = imageConfig({
+    architecture: options.architecture ?? 'amd64',
+    created,
+    diffIds: [diffId.digest()],
+  });
+  const configUploaded = await options.registry.uploadBlobBytes(config.bytes);
+  expectSame('image config', configUploaded.digest, config.digest, configUploaded.size, config.bytes.length);
+
+  const annotations = imageAnnotations({
+    created,
+    imageName: options.imageName,
+    source: options.sourceVm,
+    volume: options.volume,
+    metadata: options.metadata,
+  });
+  const manifest = imageManifest(
+    { mediaType: MEDIA_TYPE.config, digest: config.digest, size: config.bytes.length },
+    [layer],
+    annotations,
+  );
+  const putDigest = await options.registry.putManifest(options.tag, manifest.bytes, MEDIA_TYPE.manifest);
+  expectSame('manifest', putDigest, manifest.digest);
+  const stored = await options.registry.getManifest(manifest.digest);
+  if (!stored.body.equals(manifest.bytes) || stored.digest !== manifest.digest) {
+    throw new DataPathError(
+      'DigestMismatch',
+      `the registry returns a different manifest for ${manifest.digest} than the one pushed (got ${stored.digest})`,
+      { retryable: true },
+    );
+  }
+
+  return {
+    reference: `${options.registry.repository}@${manifest.digest}`,
+    digest: manifest.digest,
+    tag: options.tag,
+    size: source.size,
+    layerDigest: blob.digest(),
+    layerSize: blob.size,
+    diffId: diffId.digest(),
+    ...(diskDigest ? { diskSha256: diskDigest.digest() } : {}),
+  };
+}
+
+async function* countProgress(
+  source: AsyncIterable<Buffer>,
+  progress: ReturnType<typeof throttledProgress>,
+): AsyncGenerator<Buffer> {
+  let done = 0;
+  for await (const chunk of source) {
+    done += chunk.length;
+    progress.update(done);
+    yield chunk;
+  }
+}
+
+function expectSame(
+  what: string,
+  registryDigest: string,
+  ourDigest: string,
+  registrySize?: number,
+  ourSize?: number,
+) {
+  if (registryDigest !== ourDigest || registrySize !== ourSize) {
+    throw new DataPathError(
+      'DigestMismatch',
+      `the registry stored the ${what} as ${registryDigest} (${registrySize ?? '?'} bytes), ` +
+        `but we sent ${ourDigest} (${ourSize ?? '?'} bytes)`,
+      { retryable: true },
+    );
+  }
+}

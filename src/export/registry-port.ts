@@ -1,0 +1,26 @@
+// What the data path needs from a registry: the subset of src/registry's
+// RegistryClient it calls. Kept as an interface so this folder depends on the
+// client's shape, not on how it talks HTTP.
+
+export interface BlobUploadResult {
+  digest: string;
+  size: number;
+}
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  body: Buffer;
+}
+
+export interface RegistryPort {
+  /** Streams a blob up (chunked), computing its digest; cancels the session on failure. */
+  uploadBlob(source: AsyncIterable<Buffer>, options?: { expectedDigest?: string }): Promise<BlobUploadResult>;
+  /** Uploads a small blob (skipped if the registry already has it). */
+  uploadBlobBytes(bytes: Buffer): Promise<BlobUploadResult>;
+  /** Puts a manifest under a tag or digest; returns the digest the registry reports. */
+  putManifest(reference: string, manifest: Buffer, mediaType: string): Promise<string>;
+  getManifest(reference: string): Promise<StoredManifest>;
+  /** `host[:port]/path` of the repository, for the image reference. */
+  readonly repository: string;
+}

@@ -1,0 +1,96 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
+import { blocksOf, compressInBlocks } from '../../../src/export/parallel-compress.js';
+
+async function collect(source: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return chunks;
+}
+
+async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+/** Random, text-like and zero regions, like a real disk. */
+function mixedData(): Buffer {
+  const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(30000));
+  return Buffer.concat([randomBytes(700_000), text, Buffer.alloc(900_000), randomBytes(123_457)]);
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('compressInBlocks', () => {
+  const data = mixedData();
+
+  it('gzip: one member per block, and gunzip of the concatenation gives the input back', async () => {
+    const members = await collect(
+      compressInBlocks(chunked(data, 10_000), { algorithm: 'gzip', blockSize: 256 * 1024, concurrency: 3 }),
+    );
+    expect(members.length).toBe(Math.ceil(data.length / (256 * 1024)));
+    for (const member of members) expect(member.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(sha(gunzipSync(Buffer.concat(members)))).toBe(sha(data));
+  });
+
+  it('gzip: shrinks compressible data and stores random data without growing it much', async () => {
+    const text = Buffer.from('lorem ipsum dolor sit amet '.repeat(100_000));
+    const packedText = Buffer.concat(
+      await collect(compressInBlocks(chunked(text, 65536), { algorithm: 'gzip' })),
+    );
+    expect(packedText.length).toBeLessThan(text.length / 10);
+
+    const random = randomBytes(2 * 1024 * 1024);
+    const packedRandom = Buffer.concat(
+      await collect(compressInBlocks(chunked(random, 65536), { algorithm: 'gzip', blockSize: 512 * 1024 })),
+    );
+    expect(packedRandom.length).toBeLessThan(random.length * 1.01);
+    expect(gunzipSync(packedRandom).equals(random)).toBe(true);
+  });
+
+  // Node's own zstd decoder stops after the first frame; the zstd tool (like Go's
+  // klauspost/compress in containerd) reads them all, as the format says.
+  it('zstd: frames concatenate into one stream that the zstd tool decompresses to the input', async () => {
+    const frames = await collect(
+      compressInBlocks(chunked(data, 10_000), { algorithm: 'zstd', blockSize: 300_000, concurrency: 2 }),
+    );
+    expect(frames.length).toBe(Math.ceil(data.length / 300_000));
+    const decoded = execFileSync('zstd', ['-dc'], { input: Buffer.concat(frames), maxBuffer: 64 << 20 });
+    expect(sha(decoded)).toBe(sha(data));
+  });
+
+  it('is deterministic: same input and block size, same bytes', async () => {
+    const a = Buffer.concat(
+      await collect(compressInBlocks(chunked(data, 777), { algorithm: 'gzip', blockSize: 100_000 })),
+    );
+    const b = Buffer.concat(
+      await collect(
+        compressInBlocks(chunked(data, 65536), { algorithm: 'gzip', blockSize: 100_000, concurrency: 1 }),
+      ),
+    );
+    expect(a.equals(b)).toBe(true);
+  });
+
+  it('handles empty input', async () => {
+    expect(await collect(compressInBlocks(chunked(Buffer.alloc(0), 1), { algorithm: 'gzip' }))).toEqual([]);
+  });
+
+  it('passes a source failure on', async () => {
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield randomBytes(1000);
+      throw new Error('source broke');
+    }
+    await expect(collect(compressInBlocks(failing(), { algorithm: 'gzip', blockSize: 100 }))).rejects.toThrow(
+      'source broke',
+    );
+  });
+});
+
+describe('blocksOf', () => {
+  it('regroups chunks into exact blocks and a short last one', async () => {
+    const data = randomBytes(10_000);
+    const blocks = await collect(blocksOf(chunked(data, 333), 4096));
+    expect(blocks.map((b) => b.length)).toEqual([4096, 4096, 1808]);
+    expect(Buffer.concat(blocks).equals(data)).toBe(true);
+  });
+});
