@@ -1,0 +1,189 @@
+// An HTTP(S) reverse proxy in front of the test registry that can misbehave on demand:
+// answer a status (503 ...) or drop the connection, for the next N matching requests or
+// for a while. It also keeps a log of every request (method, path, status, which kind of
+// Authorization was sent - never its value), so a test can count requests.
+//
+// The Host header is passed through unchanged, so Distribution builds its Location
+// headers for the proxy's address and clients stay behind the proxy.
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+
+export interface ProxiedRequest {
+  at: number;
+  method: string;
+  path: string;
+  /** 0 for a dropped connection. */
+  status: number;
+  auth: 'none' | 'basic' | 'bearer' | 'other';
+  /** Set when the proxy itself answered (a fault), not the registry. */
+  injected: boolean;
+}
+
+export interface FaultMatch {
+  method?: string;
+  /** A substring of the request path (with query). */
+  pathIncludes?: string;
+}
+
+export interface FaultScope extends FaultMatch {
+  /** Apply to this many matching requests (default: unlimited while `forMs` runs). */
+  times?: number;
+  /** Apply for this long from now. */
+  forMs?: number;
+}
+
+interface Fault extends FaultScope {
+  kind: 'status' | 'drop';
+  status: number;
+  /** Drop only after this many bytes of the request body arrived (default 0). */
+  afterBytes: number;
+  until: number;
+  left: number;
+}
+
+export interface FaultProxy {
+  url: string;
+  host: string;
+  requests: ProxiedRequest[];
+  /** Answer `status` instead of the registry. Give `times` and/or `forMs`. */
+  respond(status: number, scope: FaultScope): void;
+  /** Destroy the client connection (after `afterBytes` of request body, default 0). */
+  drop(scope: FaultScope & { afterBytes?: number }): void;
+  clear(): void;
+  stop(): Promise<void>;
+}
+
+export interface FaultProxyOptions {
+  /** Base URL of the real registry, e.g. http://127.0.0.1:5000 */
+  upstream: string;
+  /** Serve TLS with this certificate (and reach an https upstream trusting `caPem`). */
+  tls?: { certPem: string; keyPem: string; caPem: string };
+  /** Other plain-HTTP upstreams by path prefix (e.g. the token server at /token). */
+  routes?: { pathPrefix: string; upstream: string }[];
+}
+
+function authKind(header: string | undefined): ProxiedRequest['auth'] {
+  if (!header) return 'none';
+  if (/^basic /i.test(header)) return 'basic';
+  if (/^bearer /i.test(header)) return 'bearer';
+  return 'other';
+}
+
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const upstream = new URL(options.upstream);
+  const requests: ProxiedRequest[] = [];
+  let faults: Fault[] = [];
+  const agentOptions = { keepAlive: true, ...(options.tls ? { ca: options.tls.caPem } : {}) };
+  const agent = upstream.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+
+  function takeFault(req: http.IncomingMessage): Fault | undefined {
+    const now = Date.now();
+    faults = faults.filter((f) => f.left > 0 && f.until > now);
+    const fault = faults.find(
+      (f) =>
+        (!f.method || f.method === req.method) &&
+        (!f.pathIncludes || (req.url ?? '').includes(f.pathIncludes)),
+    );
+    if (fault) fault.left -= 1;
+    return fault;
+  }
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const record: ProxiedRequest = {
+      at: Date.now(),
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      status: 0,
+      auth: authKind(req.headers.authorization),
+      injected: false,
+    };
+    requests.push(record);
+    const fault = takeFault(req);
+    if (fault?.kind === 'drop') {
+      record.injected = true;
+      let seen = 0;
+      const cut = () => {
+        req.socket.destroy();
+      };
+      if (fault.afterBytes <= 0) return cut();
+      req.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen >= fault.afterBytes) cut();
+      });
+      req.on('end', cut);
+      return;
+    }
+    if (fault) {
+      record.injected = true;
+      record.status = fault.status;
+      // Read the body first so the client sees the answer, not a reset.
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(fault.status, { 'Content-Type': 'application/json', Connection: 'close' });
+        res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] }));
+      });
+      return;
+    }
+    const route = options.routes?.find((r) => (req.url ?? '/').startsWith(r.pathPrefix));
+    const target = route ? new URL(route.upstream) : upstream;
+    const forward = (target.protocol === 'https:' ? https : http).request(
+      {
+        agent: route ? undefined : agent,
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        record.status = answer.statusCode ?? 0;
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', () => res.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) forward.destroy();
+    });
+    req.pipe(forward);
+  }
+
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.certPem, key: options.tls.keyPem }, handle)
+    : http.createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const host = `127.0.0.1:${port}`;
+
+  function add(kind: Fault['kind'], status: number, scope: FaultScope, afterBytes = 0): void {
+    if (scope.times === undefined && scope.forMs === undefined)
+      throw new Error('a fault needs times or forMs');
+    faults.push({
+      ...scope,
+      kind,
+      status,
+      afterBytes,
+      left: scope.times ?? Number.POSITIVE_INFINITY,
+      until: scope.forMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + scope.forMs,
+    });
+  }
+
+  return {
+    url: `${options.tls ? 'https' : 'http'}://${host}`,
+    host,
+    requests,
+    respond: (status, scope) => add('status', status, scope),
+    drop: (scope) => add('drop', 0, scope, scope.afterBytes),
+    clear: () => {
+      faults = [];
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        agent.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
