@@ -1,0 +1,44 @@
+// Condition types and reasons of a ServerImage: what `kubectl describe` shows and what
+// scripts match on. Nova's error codes map to the terminal reasons (DESIGN.md).
+
+export const ConditionType = {
+  /** kstatus' summary: True when Active. */
+  Ready: 'Ready',
+  /** The VM may be imaged: it exists, is in an imageable state, its volumes can be snapshotted. */
+  ServerReady: 'ServerReady',
+  Snapshotted: 'Snapshotted',
+  Exported: 'Exported',
+  Pushed: 'Pushed',
+  /** The VM is back in the state it had at request time. */
+  ServerRestored: 'ServerRestored',
+} as const;
+
+export const Reason = {
+  Queued: 'Queued',
+  Saving: 'Saving',
+  Active: 'Active',
+  // Waiting, not terminal (Nova 409 / 503 while within the deadline).
+  WaitingForServer: 'WaitingForServer',
+  WaitingForServerState: 'WaitingForServerState',
+  WaitingForOtherImage: 'WaitingForOtherImage',
+  WaitingForExportSlot: 'WaitingForExportSlot',
+  SnapshotInProgress: 'SnapshotInProgress',
+  ExportPending: 'ExportPending',
+  Pushing: 'Pushing',
+  Retrying: 'Retrying',
+  // Terminal (phase Error).
+  ServerNotFound: 'ServerNotFound',
+  ServerDeleted: 'ServerDeleted',
+  InvalidServerState: 'InvalidServerState',
+  UnsupportedVolume: 'UnsupportedVolume',
+  SnapshotFailed: 'SnapshotFailed',
+  SnapshotTimeout: 'SnapshotTimeout',
+  ExportTimeout: 'ExportTimeout',
+  RegistryUnauthorized: 'RegistryUnauthorized',
+  RegistryForbidden: 'RegistryForbidden',
+  CredentialsNotFound: 'CredentialsNotFound',
+  // Success details.
+  Succeeded: 'Succeeded',
+  ServerStateRestored: 'ServerStateRestored',
+  ServerStateChanged: 'ServerStateChanged',
+} as const;
