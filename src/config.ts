@@ -1,0 +1,94 @@
+// Operator settings from flags and environment, validated with zod so a typo stops
+// the process with a message naming the setting. Flags win over environment.
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** Go-style durations as the flags take them: 500ms, 30s, 5m, 2h. */
+export const duration = z.string().transform((text, ctx) => {
+  const match = DURATION.exec(text.trim());
+  if (!match) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration like 30s, 5m or 2h` });
+    return z.NEVER;
+  }
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+});
+
+const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+export const configSchema = z.object({
+  kubeconfig: z.string().optional().describe('kubeconfig file; in-cluster config when empty'),
+  watchNamespaces: z
+    .string()
+    .prefault('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .describe('comma-separated namespaces to watch; all when empty'),
+  workers: count(1, 64).default(4).describe('reconciles running at once'),
+  maxConcurrentExports: count(1, 64).default(2).describe('disk transfers running at once, operator-wide'),
+  serverWaitTimeout: duration.prefault('5m').describe('how long a missing VirtualMachine is waited for'),
+  serverStateTimeout: duration.prefault('10m').describe('how long a VM in a transient state is waited for'),
+  snapshotTimeout: duration.prefault('15m').describe('how long a VirtualMachineSnapshot may take'),
+  exportTimeout: duration.prefault('10m').describe('how long a VirtualMachineExport may take to be Ready'),
+  registryRetryTimeout: duration
+    .prefault('30m')
+    .describe('how long an unavailable registry or export server is retried'),
+  progressInterval: duration.prefault('5s').describe('least time between two progress writes to status'),
+  keepSnapshots: bool
+    .prefault('false')
+    .describe('keep VirtualMachineSnapshots after Active (exports are always removed)'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  metricsBindAddress: z.string().default(':8080').describe('host:port of /metrics; "0" disables'),
+  healthProbeBindAddress: z.string().default(':8081').describe('host:port of /healthz and /readyz'),
+  leaderElect: bool.prefault('false').describe('run leader election so only one replica works'),
+  leaderElectionNamespace: z
+    .string()
+    .optional()
+    .describe('namespace of the Lease; the pod namespace by default'),
+  leaderElectionId: z.string().default('serverimage-operator').describe('name of the Lease'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+type Key = keyof z.input<typeof configSchema>;
+const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envName = (key: string) => flagName(key).replace(/-/g, '_').toUpperCase();
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads `--flag value` / `--flag=value` and FLAG environment variables (KUBECONFIG, LOG_LEVEL ...). */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const keys = Object.keys(configSchema.shape) as Key[];
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(keys.map((k) => [flagName(k), { type: 'string' as const }])),
+    strict: true,
+  });
+  const raw = Object.fromEntries(
+    keys
+      .map((k) => [k, (values[flagName(k)] as string | undefined) ?? env[envName(k)]])
+      .filter(([, v]) => v !== undefined),
+  );
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `--${flagName(String(i.path[0]))}: ${i.message}`).join('\n'),
+    );
+  }
+  return parsed.data;
+}
+
+export function usage(): string {
+  return Object.entries(configSchema.shape)
+    .map(([k, s]) => `  --${flagName(k).padEnd(28)} ${envName(k).padEnd(28)} ${s.description ?? ''}`)
+    .join('\n');
+}
