@@ -1,0 +1,48 @@
+// SLOW TEST (~75 s), on purpose: client-node 2.0.0 aborted every watch 30 s after it
+// started, healthy or not (kubernetes-client/javascript#3020, fixed by PR #3022 in
+// 2.0.1 with an inactivity timeout). This keeps one watch busy for more than a minute
+// and checks that it is still the same watch connection and still delivers events.
+//
+// It watches ConfigMaps, not ServerImages: the API server itself closes watches on a
+// custom resource whenever its CRD object is updated (the CRD's storage is rebuilt), and
+// other test files re-apply our CRD; that server-side close is normal informer life
+// (it reconnects) but would make "one connection" untestable.
+import * as k8s from '@kubernetes/client-node';
+import { Informer } from '../../src/kube/informer.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { eventually } from './kube-fixtures.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('[slow, ~75 s] one watch lives longer than a minute and keeps delivering events', async () => {
+  const ns = await createNamespace('kube-long-watch');
+  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  const informer = new Informer<k8s.V1ConfigMap>({
+    kubeConfig: kubeConfig(),
+    resource: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' },
+    namespace: ns,
+  });
+  const added: string[] = [];
+  informer.addHandlers({ onAdd: (o) => added.push(o.metadata!.name!) });
+  informer.start();
+  try {
+    await informer.waitForSync();
+    const started = Date.now();
+    // One event every 10 s keeps the inactivity timer (30 s) from firing, so any
+    // reconnect here would be the 2.0.0 bug.
+    for (let i = 0; Date.now() - started < 70_000; i++) {
+      await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `tick-${i}` } } });
+      await eventually(`tick-${i} delivered`, () => added.includes(`tick-${i}`));
+      await sleep(10_000);
+    }
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'tick-last' } } });
+    await eventually('the last event, after more than a minute', () => added.includes('tick-last'));
+    expect(Date.now() - started).toBeGreaterThan(60_000);
+    // kube-root-ca.crt is not published here (no controller manager), so only ticks.
+    expect(added.filter((n) => n.startsWith('tick-')).length).toBeGreaterThanOrEqual(8);
+    expect(informer.connections()).toBe(1);
+    expect(informer.restarts()).toBe(0);
+  } finally {
+    await informer.stop();
+  }
+}, 150_000);
