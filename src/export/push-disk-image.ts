@@ -61,7 +61,7 @@ export interface PushedDiskImage {
 export const DISK_SHA256_ANNOTATION = 'serverimage.io/disk.sha256';
 
 /** Compressed bytes queued for the uploader while it waits on the registry. */
-const UPLOAD_READ_AHEAD = 16 * 1024 * 1024;
+const UPLOAD_READ_AHEAD = 4 * 1024 * 1024;
 
 export async function pushDiskImage(options: PushDiskImageOptions): Promise<PushedDiskImage> {
   const created = options.created ?? new Date();
@@ -83,9 +83,13 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     blockSize: options.blockSize,
     concurrency: options.concurrency,
   });
-  const uploaded = await options.registry.uploadBlob(
-    tapDigest(readAhead(compressed, UPLOAD_READ_AHEAD), blob),
-  );
+  const uploaded = await options.registry
+    .uploadBlob(tapDigest(readAhead(compressed, UPLOAD_READ_AHEAD), blob))
+    .catch((err: unknown) => {
+      // The registry client wraps a failing source; the export's own reason
+      // (ExportTruncated, ExportUnavailable ...) is the one to show.
+      throw err instanceof Error && err.cause instanceof DataPathError ? err.cause : err;
+    });
   progress.flush();
   expectSame('layer blob', uploaded.digest, blob.digest(), uploaded.size, blob.size);
 

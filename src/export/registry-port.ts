@@ -1,6 +1,7 @@
-// What the data path needs from a registry: the subset of src/registry's
-// RegistryClient it calls. Kept as an interface so this folder depends on the
-// client's shape, not on how it talks HTTP.
+// What the data path needs from a registry: the part of src/registry's
+// RegistryClient it calls (RegistryClient satisfies this interface). Kept as an
+// interface so this folder depends on the client's shape, not on its HTTP.
+import type { RegistryClient } from '../registry/index.js';
 
 export interface BlobUploadResult {
   digest: string;
@@ -23,4 +24,9 @@ export interface RegistryPort {
   getManifest(reference: string): Promise<StoredManifest>;
   /** `host[:port]/path` of the repository, for the image reference. */
   readonly repository: string;
+}
+
+/** The real client as a port; fails to compile if the two drift apart. */
+export function registryPort(client: RegistryClient): RegistryPort {
+  return client;
 }
