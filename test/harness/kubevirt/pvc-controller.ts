@@ -1,0 +1,126 @@
+// Plays the storage side (provisioner + CSI driver): binds every PVC, gives it bytes,
+// and restores PVCs whose dataSource is a VolumeSnapshot from the snapshot's frozen
+// file. A PVC's bytes come from its annotations (see annotations.ts): disk-size and
+// disk-seed make a deterministic disk (disks.ts) and the simulator writes the sha256
+// back as disk-sha256; without disk-size the disk is all zeros of the requested size.
+import { existsSync } from 'node:fs';
+import { PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { parseByteQuantity, writeDisk } from '../disks.js';
+import { Ann } from './annotations.js';
+import { keyOf, type Client } from './api.js';
+import type { DiskStore } from './disk-store.js';
+import type { Informers } from './informers.js';
+import { WorkQueue, type Logger } from './work-queue.js';
+
+const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
+
+export class PvcController {
+  readonly queue: WorkQueue;
+
+  constructor(
+    private readonly client: Client,
+    private readonly informers: Informers,
+    private readonly disks: DiskStore,
+    log: Logger,
+  ) {
+    this.queue = new WorkQueue('pvc', (key) => this.reconcile(key), log);
+    informers.pvcs.on('add', (o) => this.queue.add(keyOf(o)));
+    informers.pvcs.on('update', (o) => this.queue.add(keyOf(o)));
+    informers.pvcs.on('delete', (o) => {
+      void this.disks.removeByUid('pvcs', o.metadata!.namespace!, o.metadata!.uid!);
+    });
+    // A restore waits for its VolumeSnapshot to be ready.
+    informers.volumeSnapshots.on('update', (vs) => {
+      for (const pvc of informers.pvcs.list(vs.metadata.namespace)) {
+        if (
+          pvc.spec?.dataSource?.kind === 'VolumeSnapshot' &&
+          pvc.spec.dataSource.name === vs.metadata.name
+        ) {
+          this.queue.add(keyOf(pvc));
+        }
+      }
+    });
+  }
+
+  /** Path of the bytes of a PVC as the cache knows it (undefined if no such PVC). */
+  fileOf(namespace: string, name: string): string | undefined {
+    const pvc = this.informers.pvcs.get(name, namespace);
+    return pvc ? this.disks.pvcFile(namespace, name, pvc.metadata!.uid!) : undefined;
+  }
+
+  private async reconcile(key: string): Promise<number | void> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const pvc = this.informers.pvcs.get(name, namespace);
+    if (!pvc) return;
+    if (pvc.metadata?.deletionTimestamp) return this.release(pvc);
+    const file = this.disks.pvcFile(namespace, name, pvc.metadata!.uid!);
+
+    if (pvc.spec?.dataSource?.kind === 'VolumeSnapshot') {
+      if (!existsSync(file)) {
+        const vs = this.informers.volumeSnapshots.get(pvc.spec.dataSource.name, namespace);
+        if (!vs || vs.status?.readyToUse !== true) return 1000;
+        await this.disks.freeze(
+          this.disks.volumeSnapshotFile(namespace, vs.metadata.name, vs.metadata.uid),
+          file,
+        );
+      }
+    } else {
+      await this.ensureBytes(pvc, file);
+    }
+    if (pvc.status?.phase !== 'Bound') {
+      const requested = pvc.spec?.resources?.requests?.storage ?? '0';
+      await this.client.patchPvcStatus(namespace, name, {
+        phase: 'Bound',
+        accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
+        capacity: { storage: requested },
+      });
+    }
+  }
+
+  /**
+   * The API server adds kubernetes.io/pvc-protection to every PVC; kube-controller-manager
+   * (absent here) removes it once no pod uses the claim. The simulator has no pods, so it
+   * lets a deleted claim go at once.
+   */
+  private async release(pvc: V1PersistentVolumeClaim): Promise<void> {
+    const finalizers = pvc.metadata?.finalizers ?? [];
+    if (!finalizers.includes(PVC_PROTECTION)) return;
+    await this.client.core.patchNamespacedPersistentVolumeClaim(
+      {
+        namespace: pvc.metadata!.namespace!,
+        name: pvc.metadata!.name!,
+        body: [
+          { op: 'test', path: '/metadata/finalizers', value: finalizers },
+          {
+            op: 'replace',
+            path: '/metadata/finalizers',
+            value: finalizers.filter((f) => f !== PVC_PROTECTION),
+          },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+  }
+
+  /** Makes (or remakes, when size/seed changed) the PVC's disk file. */
+  private async ensureBytes(pvc: V1PersistentVolumeClaim, file: string): Promise<void> {
+    const { namespace, name } = pvc.metadata as { namespace: string; name: string };
+    const annotations = pvc.metadata?.annotations ?? {};
+    const sizeText = annotations[Ann.diskSize];
+    if (!sizeText) {
+      if (!existsSync(file)) {
+        await this.disks.zeros(file, parseByteQuantity(pvc.spec?.resources?.requests?.storage ?? '0'));
+      }
+      return;
+    }
+    const size = parseByteQuantity(sizeText);
+    const seed = annotations[Ann.diskSeed] ?? `${namespace}/${name}`;
+    const wanted = `${size}:${seed}`;
+    if (annotations[Ann.diskGenerated] === wanted && existsSync(file)) return;
+    await this.disks.prepare(file);
+    const disk = await writeDisk(file, { size, seed });
+    await this.client.patchPvc(namespace, name, {
+      metadata: { annotations: { [Ann.diskGenerated]: wanted, [Ann.diskSha256]: disk.sha256 } },
+    });
+  }
+}

@@ -1,0 +1,98 @@
+// The KubeVirt simulator, in-process: CRDs, the storage/VM/snapshot/export
+// controllers and the HTTPS export server, all against the real API server.
+//   const sim = await startKubevirtSimulator({ kubeConfig });
+//   ... sim.exportServer.url, sim.exportServer.caPem, sim.diskFile(ns, pvc) ...
+//   await sim.stop();
+// See README.md beside this file for the switches, faults and deviations.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { createCertificateAuthority } from '../tls.js';
+import { Client } from './api.js';
+import { installKubevirtCrds } from './crds/install.js';
+import { DiskStore } from './disk-store.js';
+import { ExportController } from './export-controller.js';
+import { startExportServer } from './export-server.js';
+import { makeInformers, startInformers } from './informers.js';
+import { PvcController } from './pvc-controller.js';
+import { SnapshotController } from './snapshot-controller.js';
+import { VmChangeFault } from './vm-change.js';
+import { VmController } from './vm-controller.js';
+import type { Logger } from './work-queue.js';
+
+export interface SimulatorOptions {
+  kubeConfig: k8s.KubeConfig;
+  /** Where disk files live; default a temp folder removed on stop(). */
+  dataDir?: string;
+  /** Install (or update) the CRDs first; default true. */
+  installCrds?: boolean;
+  /** How long Starting/Stopping/Terminating last; default 300 ms. */
+  transitionMs?: number;
+  /** How long a snapshot stays InProgress before its volumes are taken; default 200 ms. */
+  snapshotStepMs?: number;
+  log?: Logger;
+}
+
+export interface KubevirtSimulator {
+  exportServer: { url: string; port: number; caPem: string };
+  dataDir: string;
+  /** The file holding a PVC's bytes (undefined while the simulator has not seen the PVC). */
+  diskFile(namespace: string, pvcName: string): string | undefined;
+  stop(): Promise<void>;
+}
+
+const quietLog: Logger = (message, err) => {
+  if (process.env.SERVERIMAGE_SIM_LOG) process.stderr.write(`[kubevirt-sim] ${message} ${err ?? ''}\n`);
+};
+
+export async function startKubevirtSimulator(options: SimulatorOptions): Promise<KubevirtSimulator> {
+  const log = options.log ?? quietLog;
+  const ownDataDir = !options.dataDir;
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'kubevirt-sim-'));
+  if (options.installCrds !== false) await installKubevirtCrds(options.kubeConfig);
+
+  const client = new Client(options.kubeConfig);
+  const informers = makeInformers(options.kubeConfig);
+  const disks = new DiskStore(dataDir);
+  const pvcs = new PvcController(client, informers, disks, log);
+  const vms = new VmController(client, informers, options.transitionMs ?? 300, log);
+  const vmChange = new VmChangeFault(informers, vms, log);
+  const snapshots = new SnapshotController(
+    client,
+    informers,
+    disks,
+    vmChange,
+    options.snapshotStepMs ?? 200,
+    log,
+  );
+  const ca = createCertificateAuthority('kubevirt-export-ca');
+  const server = await startExportServer({
+    ca,
+    lookup: (namespace, name) => exports.served.get(`${namespace}/${name}`),
+    fileOf: (namespace, pvc) => pvcs.fileOf(namespace, pvc),
+    faultSources: (s) => [
+      informers.exports.get(s.name, s.namespace),
+      s.vmName ? informers.vms.get(s.vmName, s.namespace) : undefined,
+    ],
+    onRead: (s) =>
+      void vmChange.fire(s.namespace, s.vmName, 'export-read', s.uid).catch((e) => log('vm change', e)),
+    log,
+  });
+  const exports = new ExportController(client, informers, vmChange, () => server, log);
+  const stopInformers = await startInformers(informers, log);
+
+  return {
+    exportServer: { url: server.url, port: server.port, caPem: server.caPem },
+    dataDir,
+    diskFile: (namespace, pvcName) => pvcs.fileOf(namespace, pvcName),
+    async stop() {
+      await stopInformers();
+      await Promise.all(
+        [pvcs.queue, vms.queue, snapshots.queue, snapshots.contentQueue, exports.queue].map((q) => q.stop()),
+      );
+      await server.stop();
+      if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
