@@ -46,12 +46,7 @@ export class DiskStore {
   /** Removes every file of an object UID in a folder (used when the object is gone). */
   async removeByUid(kind: 'pvcs' | 'volumesnapshots', namespace: string, uid: string): Promise<void> {
     const dir = path.join(this.dataDir, kind, namespace);
-    let names: string[] = [];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return;
-    }
+    const names = await readdir(dir).catch(() => [] as string[]);
     await Promise.all(
       names.filter((n) => n.includes(`.${uid}.img`)).map((n) => rm(path.join(dir, n), { force: true })),
     );

@@ -44,7 +44,7 @@ export class WorkQueue {
   }
 
   private async run(key: string): Promise<void> {
-    let again: number | void = undefined;
+    let again: number | void;
     try {
       again = await this.reconcile(key);
       this.failures.delete(key);
