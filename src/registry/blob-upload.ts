@@ -58,7 +58,8 @@ export async function uploadBlobChunked(
     return resolveLocation(header(started, 'location'), started.url);
   });
 
-  const chunks = fixedSizeChunks(source, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  // Two buffers in turn: one chunk on the wire, the next filling (see the loop below).
+  const chunks = fixedSizeChunks(source, options.chunkSize ?? DEFAULT_CHUNK_SIZE, { rotate: 2 });
   try {
     const hash = createHash('sha256');
     let offset = 0;

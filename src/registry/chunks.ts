@@ -1,28 +1,48 @@
-// Cuts a byte stream into upload chunks of a fixed size (the last one shorter). Holds at
-// most one chunk plus the piece that overflows it, so memory stays bounded whatever the
-// size of the blob.
+// Cuts a byte stream into upload chunks of a fixed size (the last one shorter).
+//
+// With `rotate: n`, chunks are filled into n buffers allocated once and used in turn, so
+// a blob of any size costs n chunks of memory and no garbage: the uploader keeps one chunk
+// on the wire while the next one fills (n = 2). The price is a contract: a yielded chunk
+// stays valid only until the generator is asked for n more.
+
+export interface ChunkOptions {
+  /** Reuse this many buffers in turn instead of allocating one per chunk. */
+  rotate?: number;
+}
 
 export async function* fixedSizeChunks(
   source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
   size: number,
+  options: ChunkOptions = {},
 ): AsyncGenerator<Buffer> {
   if (!Number.isInteger(size) || size <= 0)
     throw new Error(`chunk size must be a positive integer, got ${size}`);
-  let pieces: Buffer[] = [];
+  const slots: Buffer[] = [];
+  let turn = 0;
+  const nextBuffer = (): Buffer => {
+    if (!options.rotate) return Buffer.allocUnsafe(size);
+    const slot = turn++ % options.rotate;
+    // allocUnsafeSlow: outside Node's shared pool, owned by this upload alone.
+    slots[slot] ??= Buffer.allocUnsafeSlow(size);
+    return slots[slot];
+  };
+
+  let current: Buffer | undefined;
   let held = 0;
   for await (const raw of source) {
-    let piece = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    while (piece.length > 0) {
-      const take = Math.min(size - held, piece.length);
-      pieces.push(piece.subarray(0, take));
-      held += take;
-      piece = piece.subarray(take);
+    const piece = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    let read = 0;
+    while (read < piece.length) {
+      current ??= nextBuffer();
+      const copied = piece.copy(current, held, read, Math.min(piece.length, read + size - held));
+      held += copied;
+      read += copied;
       if (held === size) {
-        yield pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
-        pieces = [];
+        yield current;
+        current = undefined;
         held = 0;
       }
     }
   }
-  if (held > 0) yield Buffer.concat(pieces, held);
+  if (held > 0 && current) yield current.subarray(0, held);
 }

@@ -28,3 +28,19 @@ describe('fixedSizeChunks', () => {
     await expect(collect(broken(), 2)).rejects.toThrow('boom');
   });
 });
+
+describe('fixedSizeChunks with rotating buffers', () => {
+  it('reuses the same buffers in turn and keeps each chunk valid until two more are asked for', async () => {
+    const data = Buffer.from(Array.from({ length: 20 }, (_, i) => i));
+    const seen: Buffer[] = [];
+    const copies: Buffer[] = [];
+    for await (const chunk of fixedSizeChunks([data.subarray(0, 7), data.subarray(7)], 4, { rotate: 2 })) {
+      seen.push(chunk);
+      copies.push(Buffer.from(chunk));
+    }
+    expect(Buffer.concat(copies)).toEqual(data);
+    expect(seen[0]!.buffer).toBe(seen[2]!.buffer);
+    expect(seen[1]!.buffer).toBe(seen[3]!.buffer);
+    expect(seen[0]!.buffer).not.toBe(seen[1]!.buffer);
+  });
+});
