@@ -8,7 +8,10 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  /** Runs `fn` once after `ms`; the timer never keeps the process alive on its own. */
+  /**
+   * Runs `fn` once after `ms`. The timer keeps the process alive: a retry waiting
+   * out an unreachable API server must not let the operator exit; stop() paths cancel.
+   */
   setTimer(fn: () => void, ms: number): Timer;
 }
 
@@ -16,7 +19,6 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(fn, ms) {
     const handle = setTimeout(fn, Math.max(0, ms));
-    handle.unref();
     return { cancel: () => clearTimeout(handle) };
   },
 };

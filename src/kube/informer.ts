@@ -13,6 +13,7 @@
 // watch lives on, and a silent one reconnects from its resourceVersion (not a relist).
 // test/integration/kube-informer-long-watch.test.ts checks this on a real API server.
 import {
+  CustomObjectsApi,
   KubernetesObjectApi,
   makeInformer,
   type KubeConfig,
@@ -70,19 +71,9 @@ export class Informer<T extends KubernetesObject> {
     this.initialBackoffMs = options.restartBackoff?.initialMs ?? 1000;
     this.maxBackoffMs = options.restartBackoff?.maxMs ?? 60_000;
     this.backoffMs = this.initialBackoffMs;
-    const objectApi = KubernetesObjectApi.makeApiClient(options.kubeConfig);
-    const apiVersion = apiVersionOf(options.resource);
+    const listAll = listFunction<T>(options);
     const list = async (): Promise<KubernetesListObject<T>> => {
-      const result = await objectApi.list<T>(
-        apiVersion,
-        options.resource.kind,
-        options.namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        options.labelSelector,
-      );
+      const result = await listAll();
       this.listed();
       return result;
     };
@@ -245,4 +236,35 @@ export class Informer<T extends KubernetesObject> {
       this.logger.error({ kind: this.resource.kind, err }, 'informer handler threw');
     }
   }
+}
+
+/**
+ * Lists by the plural we already know: custom objects need no discovery round trip (and
+ * no race with discovery right after a CRD is established); core kinds go through
+ * KubernetesObjectApi, which builds /api/v1 paths.
+ */
+function listFunction<T extends KubernetesObject>(
+  options: InformerOptions,
+): () => Promise<KubernetesListObject<T>> {
+  const { resource, namespace, labelSelector } = options;
+  if (resource.group === '') {
+    const api = KubernetesObjectApi.makeApiClient(options.kubeConfig);
+    return () =>
+      api.list<T>(
+        apiVersionOf(resource),
+        resource.kind,
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        labelSelector,
+      );
+  }
+  const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+  const common = { group: resource.group, version: resource.version, plural: resource.plural, labelSelector };
+  return async () =>
+    (namespace
+      ? await api.listNamespacedCustomObject({ ...common, namespace })
+      : await api.listClusterCustomObject(common)) as KubernetesListObject<T>;
 }

@@ -3,10 +3,11 @@
 // 2.0.1 with an inactivity timeout). This keeps one watch busy for more than a minute
 // and checks that it is still the same watch connection and still delivers events.
 //
-// It watches ConfigMaps, not ServerImages: the API server itself closes watches on a
-// custom resource whenever its CRD object is updated (the CRD's storage is rebuilt), and
-// other test files re-apply our CRD; that server-side close is normal informer life
-// (it reconnects) but would make "one connection" untestable.
+// It watches ConfigMaps, not ServerImages: on a fresh control plane, where this file
+// may be the one that creates our CRD, we saw the API server close the watch on the
+// custom resource once shortly after the CRD was created (its storage is rebuilt while
+// the CRD settles; re-applying an unchanged CRD does not do it). That server-side close
+// is normal informer life (it reconnects) but would make "one connection" untestable.
 import * as k8s from '@kubernetes/client-node';
 import { Informer } from '../../src/kube/informer.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
