@@ -1,0 +1,59 @@
+// The control-loop machinery, in one import for the reconcilers and main.ts.
+export { type DiscoveredResource, discoverResource, servedVersions } from './api-discovery.js';
+export { type Clock, type Timer, sleep, systemClock } from './clock.js';
+export {
+  type Condition,
+  type ConditionInput,
+  type SetConditionResult,
+  findCondition,
+  isConditionTrue,
+  metaTime,
+  removeCondition,
+  setCondition,
+} from './conditions.js';
+export {
+  Controller,
+  type ControllerOptions,
+  type ReconcileContext,
+  type ReconcileResult,
+  type Reconciler,
+} from './controller.js';
+export {
+  TerminalError,
+  apiStatusCode,
+  isAlreadyExists,
+  isConflict,
+  isNotFound,
+  isTerminalError,
+} from './errors.js';
+export { EventRecorder, type EventRecorderOptions, type EventType } from './events.js';
+export { addFinalizer, hasFinalizer, removeFinalizer } from './finalizers.js';
+export { Informer, type InformerHandlers, type InformerOptions } from './informer.js';
+export { type ObjectName, keyOf, objectKey, splitKey } from './keys.js';
+export { LeaderElector, type LeaderElectionOptions, LeaseLostError } from './leader-election.js';
+export { type Logger, silentLogger } from './logger.js';
+export {
+  type ReconcileMetrics,
+  type ReconcileResultLabel,
+  type WorkQueueMetrics,
+  noopReconcileMetrics,
+  noopWorkQueueMetrics,
+} from './metrics.js';
+export {
+  type OwnerKind,
+  controllerOf,
+  controllerOwnerReference,
+  enqueueOwner,
+  enqueueSelf,
+  isControlledBy,
+  ownerKeyOf,
+} from './owner.js';
+export {
+  DEFAULT_BASE_DELAY_MS,
+  DEFAULT_MAX_DELAY_MS,
+  ItemExponentialRateLimiter,
+  type RateLimiter,
+} from './rate-limiter.js';
+export { type ResourceRef, apiVersionOf, collectionPath, groupOf } from './resource.js';
+export { type StatusPatchOptions, type StatusPatchTarget, patchStatus } from './status.js';
+export { WorkQueue, type WorkQueueOptions } from './work-queue.js';
