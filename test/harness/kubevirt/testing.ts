@@ -171,7 +171,9 @@ export function download(
         finish();
       });
       res.on('close', () => {
-        if (!res.complete) aborted = true;
+        // A complete response finishes on the body's 'end' (after gunzip drains).
+        if (res.complete) return;
+        aborted = true;
         finish();
       });
     });
