@@ -97,7 +97,8 @@ describe('an export of a snapshot of a running VM', () => {
     expect(condition(exp, 'Ready')).toMatchObject({ status: 'True', reason: 'PodReady' });
     expect(condition(exp, 'VolumesCreated')).toMatchObject({ status: 'True', reason: 'AllPVCsReady' });
     expect(condition(exp, 'PVCReady')).toMatchObject({ status: 'True', reason: 'PVCBound' });
-    const ttl = Date.parse(exp.status.ttlExpirationTime) - Date.parse(exp.metadata.creationTimestamp!);
+    const ttl =
+      Date.parse(exp.status.ttlExpirationTime) - new Date(exp.metadata.creationTimestamp!).getTime();
     expect(ttl).toBe(2 * 3600 * 1000);
     expect(exp.status.links.internal.cert).toBe(sim.exportServer.caPem);
     expect(exp.status.links.internal.volumes).toEqual([
