@@ -30,6 +30,9 @@ const SAMPLE_BYTES = 8 * 1024;
  * Random data measures ~7.97 on an 8 KiB sample; text ~4-5; zeros 0.
  */
 const STORE_ABOVE_BITS_PER_BYTE = 7.5;
+const ZERO_SEGMENT = Buffer.alloc(SEGMENT_BYTES);
+/** One gzip member of a zero segment, made once: zeros need no compressor at run time. */
+const ZERO_SEGMENT_GZIP = zlib.gzipSync(ZERO_SEGMENT, { level: 9 });
 /** zlib's output chunk: larger than its 16 KiB default means fewer threadpool round trips per block. */
 const ZLIB_CHUNK = 256 * 1024;
 
@@ -99,10 +102,16 @@ function blockCompressor(options: ParallelCompressOptions): (block: Buffer) => P
   // gzip spends three times as long on random bytes (encrypted or already
   // compressed data) as on text and saves nothing. Runs of such segments become
   // stored members (level 0: a copy and a CRC) - the idea of btrfs's
-  // compression heuristic. Each run is a gzip member of its own.
+  // compression heuristic. Each run is a gzip member of its own; a zero
+  // segment is a member made once, ahead of time.
   return async (block) => {
     const runs = runsOf(block).map((run) =>
-      compressWith(zlib.createGzip({ level: run.store ? 0 : level, chunkSize: ZLIB_CHUNK }), run.bytes),
+      run.kind === 'zeros'
+        ? [ZERO_SEGMENT_GZIP]
+        : compressWith(
+            zlib.createGzip({ level: run.kind === 'store' ? 0 : level, chunkSize: ZLIB_CHUNK }),
+            run.bytes,
+          ),
     );
     return (await Promise.all(runs)).flat();
   };
@@ -122,19 +131,29 @@ function compressWith(stream: zlib.Gzip | zlib.ZstdCompress, input: Buffer): Pro
   });
 }
 
-/** The block cut into runs of segments that are all worth compressing, or all not. */
-export function runsOf(block: Buffer): { bytes: Buffer; store: boolean }[] {
-  const runs: { start: number; end: number; store: boolean }[] = [];
+type RunKind = 'zeros' | 'store' | 'compress';
+
+/**
+ * The block cut into runs of segments of one kind: all zeros (unwritten disk
+ * space, often half a disk), incompressible (stored), or worth compressing.
+ */
+export function runsOf(block: Buffer): { bytes: Buffer; kind: RunKind }[] {
+  const runs: { start: number; end: number; kind: RunKind }[] = [];
   for (let start = 0; start < block.length; start += SEGMENT_BYTES) {
     const end = Math.min(start + SEGMENT_BYTES, block.length);
-    const store =
-      entropyBitsPerByte(block.subarray(start, Math.min(end, start + SAMPLE_BYTES))) >
-      STORE_ABOVE_BITS_PER_BYTE;
+    const kind = kindOf(block.subarray(start, end));
     const last = runs.at(-1);
-    if (last && last.store === store) last.end = end;
-    else runs.push({ start, end, store });
+    if (last && last.kind === kind && kind !== 'zeros') last.end = end;
+    else runs.push({ start, end, kind });
   }
-  return runs.map((run) => ({ bytes: block.subarray(run.start, run.end), store: run.store }));
+  return runs.map((run) => ({ bytes: block.subarray(run.start, run.end), kind: run.kind }));
+}
+
+function kindOf(segment: Buffer): RunKind {
+  if (segment.length === SEGMENT_BYTES && segment.equals(ZERO_SEGMENT)) return 'zeros';
+  return entropyBitsPerByte(segment.subarray(0, SAMPLE_BYTES)) > STORE_ABOVE_BITS_PER_BYTE
+    ? 'store'
+    : 'compress';
 }
 
 /** Shannon entropy of the byte distribution (order 0), in bits per byte. */

@@ -111,7 +111,7 @@ describe('the store-or-compress decision', () => {
     expect(entropyBitsPerByte(Buffer.alloc(8192))).toBe(0);
   });
 
-  it('stores runs of random segments and compresses the rest', () => {
+  it('stores runs of random segments, replaces zero segments, compresses the rest', () => {
     const segment = 256 * 1024;
     const block = Buffer.concat([
       randomBytes(2 * segment),
@@ -119,10 +119,11 @@ describe('the store-or-compress decision', () => {
       Buffer.alloc(segment, 'a'),
       randomBytes(65536),
     ]);
-    expect(runsOf(block).map((r) => [r.bytes.length, r.store])).toEqual([
-      [2 * segment, true],
-      [2 * segment, false],
-      [65536, true],
+    expect(runsOf(block).map((r) => [r.bytes.length, r.kind])).toEqual([
+      [2 * segment, 'store'],
+      [segment, 'zeros'],
+      [segment, 'compress'],
+      [65536, 'store'],
     ]);
   });
 });
