@@ -38,6 +38,8 @@ export interface PushDiskImageOptions {
   diskSha256?: boolean;
   onProgress?: ProgressCallback;
   progressIntervalMs?: number;
+  /** Cancels the push: the stream stops, the upload session is deleted, no manifest is put. */
+  signal?: AbortSignal;
 }
 
 export interface PushedDiskImage {
@@ -72,7 +74,7 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
   const diskDigest = options.diskSha256 ? new StreamDigest() : undefined;
   const diffId = new StreamDigest();
 
-  let disk = countProgress(source.body, progress);
+  let disk = countProgress(source.body, progress, options.signal);
   if (diskDigest) disk = tapDigest(disk, diskDigest);
   // The layer's mtimes are the image's creation time: deterministic for a given request.
   const layerTar = tapDigest(diskLayerTar(disk, { size: source.size, mtime: created }), diffId);
@@ -90,6 +92,7 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
       throw err instanceof Error && err.cause instanceof DataPathError ? err.cause : err;
     });
   progress.flush();
+  options.signal?.throwIfAborted();
   // The client computes the blob's sha256 while streaming (the registry checks
   // it when the upload closes): hashing it here again would cost CPU for nothing.
   const blob = { digest: uploaded.digest, size: uploaded.size };
@@ -120,6 +123,7 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     [layer],
     annotations,
   );
+  options.signal?.throwIfAborted();
   const putDigest = await options.registry.putManifest(options.tag, manifest.bytes, MEDIA_TYPE.manifest);
   expectSame('manifest', putDigest, manifest.digest);
   const stored = await options.registry.getManifest(manifest.digest);
@@ -146,9 +150,12 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
 async function* countProgress(
   source: AsyncIterable<Buffer>,
   progress: ReturnType<typeof throttledProgress>,
+  signal?: AbortSignal,
 ): AsyncGenerator<Buffer> {
   let done = 0;
   for await (const chunk of source) {
+    // Failing the source is how a push stops: the upload client then deletes its session.
+    signal?.throwIfAborted();
     done += chunk.length;
     progress.update(done);
     yield chunk;

@@ -29,6 +29,7 @@ export {
 export { EventRecorder, type EventRecorderOptions, type EventType } from './events.js';
 export { addFinalizer, hasFinalizer, removeFinalizer } from './finalizers.js';
 export { Informer, type InformerHandlers, type InformerOptions } from './informer.js';
+export { InformerSet, type ObjectCache } from './informer-set.js';
 export { type ObjectName, keyOf, objectKey, splitKey } from './keys.js';
 export { LeaderElector, type LeaderElectionOptions, LeaseLostError } from './leader-election.js';
 export { type Logger, silentLogger } from './logger.js';

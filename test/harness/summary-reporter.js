@@ -1,5 +1,7 @@
 // Prints the plain closing line CI reads, "Tests: N passed, N failed, N skipped", as
 // the very last line of the run (after jest's own summary, hence at process exit).
+import process from 'node:process';
+
 export default class SummaryReporter {
   onRunComplete(_contexts, results) {
     const { numPassedTests, numFailedTests, numPendingTests, numTodoTests } = results;

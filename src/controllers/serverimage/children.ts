@@ -1,0 +1,127 @@
+// Creating and deleting what a ServerImage makes: its VirtualMachineSnapshot, its
+// VirtualMachineExport and the export's token Secret. Every create tolerates "already
+// exists" and every delete "not found", so a restarted operator can run any step again.
+import { randomBytes } from 'node:crypto';
+import type { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { controllerOwnerReference, isAlreadyExists, isNotFound } from '../../kube/index.js';
+import { exportManifest } from '../../kubevirt/export.js';
+import { EXPORT_GROUP, EXPORT_PLURAL, VIRTUAL_MACHINE_SNAPSHOT } from '../../kubevirt/groups.js';
+import { snapshotManifest, type OwnerReference } from '../../kubevirt/snapshot.js';
+import { childNames, type ChildNames } from './child-names.js';
+import { SERVERIMAGE_LABEL, type ServerImageObject } from './types.js';
+
+const ignore = (test: (err: unknown) => boolean) => (err: unknown) => {
+  if (!test(err)) throw err;
+};
+
+export class ChildObjects {
+  constructor(
+    private readonly custom: CustomObjectsApi,
+    private readonly core: CoreV1Api,
+    /** The served version of export.kubevirt.io, discovered at start-up. */
+    private readonly exportVersion: string,
+  ) {}
+
+  names(si: ServerImageObject): ChildNames {
+    return childNames(si.metadata.name, si.metadata.uid);
+  }
+
+  private owner(si: ServerImageObject): OwnerReference {
+    return controllerOwnerReference(si) as OwnerReference;
+  }
+
+  private labels(si: ServerImageObject): Record<string, string> {
+    return { [SERVERIMAGE_LABEL]: si.metadata.name.slice(0, 63) };
+  }
+
+  async createSnapshot(si: ServerImageObject): Promise<void> {
+    const { namespace } = si.metadata;
+    const body = snapshotManifest(
+      namespace,
+      this.names(si).snapshot,
+      si.spec.serverRef.name,
+      this.owner(si),
+      this.labels(si),
+    );
+    await this.custom
+      .createNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT, namespace, body })
+      .catch(ignore(isAlreadyExists));
+  }
+
+  /** The export's token: made by us, kept in a Secret owned by the ServerImage. */
+  async exportToken(si: ServerImageObject): Promise<string> {
+    const { namespace } = si.metadata;
+    const name = this.names(si).exportToken;
+    try {
+      const secret = await this.core.readNamespacedSecret({ namespace, name });
+      return Buffer.from(secret.data?.token ?? '', 'base64').toString();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const token = randomBytes(32).toString('base64url');
+    try {
+      await this.core.createNamespacedSecret({
+        namespace,
+        body: {
+          metadata: { name, namespace, labels: this.labels(si), ownerReferences: [this.owner(si)] },
+          type: 'Opaque',
+          stringData: { token },
+        },
+      });
+      return token;
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      return this.exportToken(si);
+    }
+  }
+
+  async createExport(si: ServerImageObject): Promise<void> {
+    const { namespace } = si.metadata;
+    const names = this.names(si);
+    await this.exportToken(si);
+    const body = exportManifest(
+      this.exportVersion,
+      namespace,
+      names.export,
+      names.snapshot,
+      this.owner(si),
+      this.labels(si),
+      names.exportToken,
+    );
+    await this.custom
+      .createNamespacedCustomObject({
+        group: EXPORT_GROUP,
+        version: this.exportVersion,
+        plural: EXPORT_PLURAL,
+        namespace,
+        body,
+      })
+      .catch(ignore(isAlreadyExists));
+  }
+
+  /** Removes the export and its token; the snapshot too unless `keepSnapshot`. */
+  async purge(si: ServerImageObject, keepSnapshot = false): Promise<void> {
+    const { namespace } = si.metadata;
+    const names = this.names(si);
+    const deletions = [
+      this.custom
+        .deleteNamespacedCustomObject({
+          group: EXPORT_GROUP,
+          version: this.exportVersion,
+          plural: EXPORT_PLURAL,
+          namespace,
+          name: names.export,
+        })
+        .catch(ignore(isNotFound)),
+      this.core.deleteNamespacedSecret({ namespace, name: names.exportToken }).catch(ignore(isNotFound)),
+    ];
+    if (!keepSnapshot) {
+      deletions.push(
+        this.custom
+          .deleteNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT, namespace, name: names.snapshot })
+          .catch(ignore(isNotFound)),
+      );
+    }
+    await Promise.all(deletions);
+  }
+}

@@ -1,0 +1,213 @@
+// Wires the ServerImage controller: informers for ServerImages and for what they watch
+// (VirtualMachines, our snapshots and exports), the work queue and workers, and the
+// disk transfers. Children map back to their ServerImage through owner references; a
+// VirtualMachine to every ServerImage that names it.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+} from '@kubernetes/client-node';
+import type { Config } from '../../config.js';
+import type { PushedDiskImage } from '../../export/index.js';
+import {
+  Controller,
+  EventRecorder,
+  InformerSet,
+  type Logger,
+  type ReconcileMetrics,
+  discoverResource,
+  enqueueOwner,
+  enqueueSelf,
+  keyOf,
+  patchStatus,
+  splitKey,
+} from '../../kube/index.js';
+import {
+  EXPORT_GROUP,
+  EXPORT_KIND,
+  VIRTUAL_MACHINE,
+  VIRTUAL_MACHINE_SNAPSHOT,
+} from '../../kubevirt/groups.js';
+import { ChildObjects } from './children.js';
+import type { Deps } from './deps.js';
+import { registryClientFor } from './registry-access.js';
+import { FIELD_MANAGER, ServerImageReconciler } from './reconciler.js';
+import { TransferManager } from './transfers.js';
+import {
+  SERVERIMAGE_LABEL,
+  SERVERIMAGE_OWNER_KIND,
+  SERVERIMAGE_RESOURCE,
+  type ServerImageObject,
+} from './types.js';
+
+export interface ServerImageControllerOptions {
+  kubeConfig: KubeConfig;
+  config: Config;
+  logger: Logger;
+  metrics?: ReconcileMetrics;
+  /** Event source instance, e.g. the pod name. */
+  instance?: string;
+}
+
+export interface RunningServerImageController {
+  controller: Controller;
+  transfers: TransferManager;
+  hasSynced(): boolean;
+  /** Stops taking work, cancels transfers (their upload sessions are deleted), waits for reconciles. */
+  stop(): Promise<void>;
+}
+
+export async function startServerImageController(
+  options: ServerImageControllerOptions,
+): Promise<RunningServerImageController> {
+  const { kubeConfig, config, logger } = options;
+  const exportResource = await discoverResource(kubeConfig, EXPORT_GROUP, EXPORT_KIND);
+  if (!exportResource) {
+    throw new Error(
+      `the API server does not serve ${EXPORT_KIND} (${EXPORT_GROUP}): is KubeVirt installed with the VMExport feature gate?`,
+    );
+  }
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const objects = KubernetesObjectApi.makeApiClient(kubeConfig);
+  const informerOptions = { kubeConfig, logger };
+  const namespaces = config.watchNamespaces;
+  const ours = { labelSelector: SERVERIMAGE_LABEL };
+
+  const serverImages = new InformerSet<ServerImageObject>(
+    { ...informerOptions, resource: SERVERIMAGE_RESOURCE },
+    namespaces,
+  );
+  const vms = new InformerSet<KubernetesObject>(
+    { ...informerOptions, resource: VIRTUAL_MACHINE },
+    namespaces,
+  );
+  const snapshots = new InformerSet<KubernetesObject>(
+    { ...informerOptions, ...ours, resource: VIRTUAL_MACHINE_SNAPSHOT },
+    namespaces,
+  );
+  const exports = new InformerSet<KubernetesObject>(
+    { ...informerOptions, ...ours, resource: exportResource },
+    namespaces,
+  );
+
+  const controller = new Controller({
+    name: 'serverimage',
+    workers: config.workers,
+    logger,
+    metrics: options.metrics,
+    reconcile: async (key) => {
+      try {
+        return await reconciler.reconcile(key);
+      } catch (err) {
+        logger.warn({ serverimage: key, err }, 'reconcile failed; retrying with backoff');
+        throw err;
+      }
+    },
+  });
+
+  const enqueue = (key: string) => controller.enqueue(key);
+  const transfers = new TransferManager(
+    config.maxConcurrentExports,
+    {
+      wake: enqueue,
+      onProgress: (key, bytesDone, bytesTotal) => {
+        const { namespace, name } = splitKey(key);
+        patchStatus(
+          custom,
+          { resource: SERVERIMAGE_RESOURCE, namespace: namespace!, name },
+          { progress: { bytesDone, bytesTotal } },
+          { fieldManager: FIELD_MANAGER },
+        ).catch((err: unknown) => logger.warn({ serverimage: key, err }, 'progress not written'));
+      },
+      onVolumePushed: (key, volume, image) => recordImage(custom, key, volume, image),
+    },
+    config.progressInterval,
+  );
+
+  const deps: Deps = {
+    config,
+    logger,
+    core,
+    serverImages,
+    vms,
+    snapshots,
+    exports,
+    children: new ChildObjects(custom, core, exportResource.version),
+    transfers,
+    registryFor: (si, repository = si.spec.registry.repository) => registryClientFor(core, si, repository),
+  };
+  const recorder = new EventRecorder(core, {
+    component: 'serverimage-operator',
+    instance: options.instance,
+    onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
+  });
+  const reconciler = new ServerImageReconciler(deps, custom, objects, recorder);
+  serverImages.addHandlers(enqueueSelf(enqueue));
+  const byOwner = enqueueOwner(SERVERIMAGE_OWNER_KIND, enqueue);
+  snapshots.addHandlers(byOwner);
+  exports.addHandlers(byOwner);
+  const imagesOfVm = (vm: KubernetesObject) => {
+    for (const si of serverImages.list(vm.metadata?.namespace)) {
+      if (si.spec.serverRef.name === vm.metadata?.name) enqueue(keyOf(si.metadata));
+    }
+  };
+  vms.addHandlers({ onAdd: imagesOfVm, onUpdate: (_old, vm) => imagesOfVm(vm), onDelete: imagesOfVm });
+
+  const informers = [serverImages, vms, snapshots, exports];
+  for (const informer of informers) informer.start();
+  await Promise.all(informers.map((i) => i.waitForSync()));
+  controller.start();
+  logger.info(
+    { exportVersion: exportResource.version, namespaces: namespaces.length > 0 ? namespaces : 'all' },
+    'serverimage controller started',
+  );
+
+  return {
+    controller,
+    transfers,
+    hasSynced: () => informers.every((i) => i.hasSynced()),
+    async stop() {
+      controller.queue.shutDown();
+      await transfers.cancelAll();
+      await controller.stop();
+      await Promise.all(informers.map((i) => i.stop()));
+    },
+  };
+}
+
+/** Adds a pushed volume to status.images (read fresh, so no other volume's entry is lost). */
+async function recordImage(
+  custom: CustomObjectsApi,
+  key: string,
+  volume: string,
+  image: PushedDiskImage,
+): Promise<void> {
+  const { namespace, name } = splitKey(key);
+  const current = (await custom.getNamespacedCustomObject({
+    ...SERVERIMAGE_RESOURCE,
+    namespace: namespace!,
+    name,
+  })) as ServerImageObject;
+  const repository = current.spec.registry.repository;
+  const images = (current.status?.images ?? []).filter((i) => i.volume !== volume);
+  images.push({
+    volume,
+    reference: `${repository}:${image.tag}`,
+    digest: image.digest,
+    size: image.layerSize,
+    diskFormat: 'raw',
+  });
+  const progress = current.status?.progress;
+  await patchStatus(
+    custom,
+    { resource: SERVERIMAGE_RESOURCE, namespace: namespace!, name },
+    {
+      images,
+      ...(progress ? { progress: { ...progress, bytesDone: Math.max(progress.bytesDone, 0) } } : {}),
+    },
+    { fieldManager: FIELD_MANAGER },
+  );
+}

@@ -1,0 +1,12 @@
+// A deleted ServerImage: stop its work, remove its children, run the deletion policy
+// on its registry tags, then let it go (remove the finalizer).
+import type { Deps } from './deps.js';
+import { purgeChildren, purgeImages } from './purge.js';
+import type { Scope } from './scope.js';
+
+/** Returns the images that could not be deleted under policy Delete (the finalizer still goes). */
+export async function reconcileDeletion(scope: Scope, deps: Deps): Promise<string[]> {
+  await purgeChildren(scope, deps);
+  if (scope.object.spec.deletionPolicy !== 'Delete') return [];
+  return purgeImages(scope, deps);
+}

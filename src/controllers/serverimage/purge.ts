@@ -1,0 +1,35 @@
+// Error and deletion both purge: stop the transfer (its upload session is cancelled),
+// delete the snapshot, the export and its token, and, when asked, the pushed images.
+import type { Deps } from './deps.js';
+import type { Scope } from './scope.js';
+
+/** Removes everything made in the cluster for this ServerImage. */
+export async function purgeChildren(scope: Scope, deps: Deps, keepSnapshot = false): Promise<void> {
+  await deps.transfers.cancel(scope.key);
+  await deps.children.purge(scope.object, keepSnapshot);
+}
+
+/**
+ * Deletes the pushed manifests from the registry. Returns the ones that could not be
+ * deleted, with why (e.g. the registry does not allow deletes).
+ */
+export async function purgeImages(scope: Scope, deps: Deps): Promise<string[]> {
+  const images = scope.status.images ?? [];
+  if (images.length === 0) return [];
+  const registry = await deps.registryFor(scope.object);
+  const failures: string[] = [];
+  try {
+    for (const image of images) {
+      try {
+        await registry.deleteManifest(image.digest);
+      } catch (err) {
+        const e = err as { reason?: string; status?: number; message?: string };
+        if (e.status === 404 || e.reason === 'RegistryNotFound') continue;
+        failures.push(`${image.reference}: ${e.message ?? String(err)}`);
+      }
+    }
+  } finally {
+    await registry.close();
+  }
+  return failures;
+}

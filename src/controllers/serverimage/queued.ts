@@ -1,0 +1,120 @@
+// Queued (Nova answered 202): check the preconditions, waiting within bounds, then
+// move to Saving or to Error with Nova's reasons (404, 409, 415).
+import { isImageable, viewVirtualMachine, type VirtualMachineView } from '../../kubevirt/virtual-machine.js';
+import type { Deps, PhaseResult } from './deps.js';
+import { formatDuration } from './durations.js';
+import { ConditionType, Reason } from './reasons.js';
+import type { Scope } from './scope.js';
+import { toDate, type ServerImageObject } from './types.js';
+import { selectVolumes } from './volume-selection.js';
+
+const TERMINAL = new Set(['Active', 'Error']);
+
+/** Nova's one-task-per-server rule: images of one VM go one at a time, Saving first, then oldest first. */
+function imageAhead(si: ServerImageObject, deps: Deps): ServerImageObject | undefined {
+  const created = (o: ServerImageObject) => toDate(o.metadata.creationTimestamp)?.getTime() ?? 0;
+  const rank = (o: ServerImageObject) => (o.status?.phase === 'Saving' ? 0 : 1);
+  const contenders = deps.serverImages
+    .list(si.metadata.namespace)
+    .filter(
+      (o) =>
+        o.spec.serverRef.name === si.spec.serverRef.name &&
+        !TERMINAL.has(o.status?.phase ?? '') &&
+        !o.metadata.deletionTimestamp,
+    )
+    .sort(
+      (a, b) =>
+        rank(a) - rank(b) || created(a) - created(b) || a.metadata.name.localeCompare(b.metadata.name),
+    );
+  const first = contenders[0];
+  return first && first.metadata.uid !== si.metadata.uid ? first : undefined;
+}
+
+/** Waits until `timeoutMs` after the request, then fails with `reason`. */
+function waitBounded(
+  scope: Scope,
+  timeoutMs: number,
+  waitReason: string,
+  failReason: string,
+  message: string,
+): PhaseResult {
+  const waited =
+    scope.now.getTime() - (toDate(scope.object.metadata.creationTimestamp)?.getTime() ?? scope.now.getTime());
+  if (waited >= timeoutMs) {
+    scope.fail(ConditionType.ServerReady, failReason, `${message} (waited ${formatDuration(waited)})`);
+    return;
+  }
+  scope.wait(ConditionType.ServerReady, waitReason, `${message}; waiting up to ${formatDuration(timeoutMs)}`);
+  return { requeueAfter: timeoutMs - waited };
+}
+
+export function reconcileQueued(scope: Scope, deps: Deps): PhaseResult {
+  const si = scope.object;
+  const vmName = si.spec.serverRef.name;
+  if (!scope.phase)
+    scope.setPhase('Queued', Reason.Queued, `Accepted: image of VirtualMachine ${vmName} queued`);
+
+  const vmObject = deps.vms.get(si.metadata.namespace, vmName);
+  if (!vmObject) {
+    return waitBounded(
+      scope,
+      deps.config.serverWaitTimeout,
+      Reason.WaitingForServer,
+      Reason.ServerNotFound,
+      `VirtualMachine ${vmName} not found`,
+    );
+  }
+  const vm = viewVirtualMachine(vmObject);
+  if (!isImageable(vm.printableStatus) || vm.snapshotInProgress) {
+    const state = vm.snapshotInProgress
+      ? `${vm.printableStatus} with a snapshot in progress`
+      : vm.printableStatus;
+    return waitBounded(
+      scope,
+      deps.config.serverStateTimeout,
+      Reason.WaitingForServerState,
+      Reason.InvalidServerState,
+      `VirtualMachine ${vmName} is ${state}; an image needs Running, Stopped or Paused`,
+    );
+  }
+  const ahead = imageAhead(si, deps);
+  if (ahead) {
+    scope.wait(
+      ConditionType.ServerReady,
+      Reason.WaitingForOtherImage,
+      `ServerImage ${ahead.metadata.name} of VirtualMachine ${vmName} goes first (one image at a time per VM)`,
+    );
+    return; // its phase change wakes us
+  }
+  const selection = selectVolumes(vm, si.spec.volumes);
+  if (selection.kind === 'unsupported') {
+    scope.fail(ConditionType.ServerReady, Reason.UnsupportedVolume, selection.message);
+    return;
+  }
+  if (selection.kind === 'unknown') {
+    return waitBounded(
+      scope,
+      deps.config.serverStateTimeout,
+      Reason.WaitingForServerState,
+      Reason.InvalidServerState,
+      selection.message,
+    );
+  }
+  startSaving(scope, vm, selection.volumes.map((v) => v.name).join(', '));
+  return; // our own status write wakes us for Saving
+}
+
+function startSaving(scope: Scope, vm: VirtualMachineView, volumes: string): void {
+  scope.status.server = { uid: vm.uid, statusAtRequest: vm.printableStatus };
+  scope.setCondition(
+    ConditionType.ServerReady,
+    'True',
+    Reason.Succeeded,
+    `VirtualMachine ${vm.name} is ${vm.printableStatus}`,
+  );
+  scope.setPhase(
+    'Saving',
+    Reason.Saving,
+    `Saving volumes ${volumes} of VirtualMachine ${vm.name} (${vm.printableStatus})`,
+  );
+}

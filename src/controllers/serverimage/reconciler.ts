@@ -1,0 +1,85 @@
+// The ServerImage reconciler: a thin dispatcher. Deletion first, then the finalizer,
+// then the function of the current phase (one file each); the status draft is written
+// once at the end and the events it collected are recorded.
+import type { CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
+import {
+  type EventRecorder,
+  type ReconcileResult,
+  addFinalizer,
+  hasFinalizer,
+  patchStatus,
+  removeFinalizer,
+} from '../../kube/index.js';
+import { reconcileActive } from './active.js';
+import { reconcileDeletion } from './deletion.js';
+import type { Deps, PhaseResult } from './deps.js';
+import { reconcileError } from './failed.js';
+import { reconcileQueued } from './queued.js';
+import { reconcileSaving } from './saving.js';
+import { Scope } from './scope.js';
+import { FINALIZER, SERVERIMAGE_RESOURCE } from './types.js';
+
+export const FIELD_MANAGER = 'serverimage-operator';
+
+export class ServerImageReconciler {
+  constructor(
+    private readonly deps: Deps,
+    private readonly custom: CustomObjectsApi,
+    private readonly objects: KubernetesObjectApi,
+    private readonly recorder: EventRecorder,
+  ) {}
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const si = this.deps.serverImages.getByKey(key);
+    if (!si) {
+      // Gone (its finalizer ran, or it was never ours to finish): stop anything left.
+      await this.deps.transfers.cancel(key);
+      return;
+    }
+    const scope = new Scope(si, new Date());
+    if (si.metadata.deletionTimestamp) {
+      if (!hasFinalizer(si, FINALIZER)) return;
+      const failures = await reconcileDeletion(scope, this.deps);
+      if (failures.length > 0) {
+        await this.recorder.warning(si, 'ImagesNotDeleted', `Deletion policy Delete: ${failures.join('; ')}`);
+      }
+      await removeFinalizer(this.objects, si, FINALIZER);
+      return;
+    }
+    if (!hasFinalizer(si, FINALIZER)) await addFinalizer(this.objects, si, FINALIZER);
+
+    const result = await this.runPhase(scope);
+    await this.writeStatus(scope);
+    for (const event of scope.events) await this.recorder.event(si, event.type, event.reason, event.message);
+    return result ?? undefined;
+  }
+
+  private runPhase(scope: Scope): PhaseResult | Promise<PhaseResult> {
+    switch (scope.phase) {
+      case undefined:
+      case 'Queued':
+        return reconcileQueued(scope, this.deps);
+      case 'Saving':
+        return reconcileSaving(scope, this.deps);
+      case 'Active':
+        return reconcileActive(scope, this.deps);
+      case 'Error':
+        return reconcileError(scope, this.deps);
+    }
+  }
+
+  private async writeStatus(scope: Scope): Promise<void> {
+    const changes = scope.statusChanges();
+    if (!changes) return;
+    await patchStatus(
+      this.custom,
+      {
+        resource: SERVERIMAGE_RESOURCE,
+        namespace: scope.object.metadata.namespace,
+        name: scope.object.metadata.name,
+      },
+      changes,
+      { fieldManager: FIELD_MANAGER },
+    );
+  }
+}

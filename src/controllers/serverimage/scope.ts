@@ -1,0 +1,96 @@
+// One reconcile of one ServerImage: the object as observed, a draft of its status that
+// the phase functions edit, and the events they raise. The reconciler writes the draft
+// back once, at the end, and only the top-level status fields that changed, so it never
+// overwrites what a running transfer wrote meanwhile (images, progress).
+import { isDeepStrictEqual } from 'node:util';
+import type { ServerImageStatus, Phase } from '../../api/serverimage.js';
+import { type ConditionInput, metaTime, setCondition, findCondition } from '../../kube/index.js';
+import { ConditionType } from './reasons.js';
+import type { ServerImageObject } from './types.js';
+
+export interface PendingEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export class Scope {
+  readonly status: ServerImageStatus;
+  readonly events: PendingEvent[] = [];
+  private readonly observed: ServerImageStatus;
+
+  constructor(
+    readonly object: ServerImageObject,
+    readonly now: Date,
+  ) {
+    this.observed = structuredClone(object.status ?? {});
+    this.status = structuredClone(this.observed);
+  }
+
+  get key(): string {
+    return `${this.object.metadata.namespace}/${this.object.metadata.name}`;
+  }
+
+  get phase(): Phase | undefined {
+    return this.status.phase;
+  }
+
+  condition(type: string) {
+    return findCondition(this.status.conditions, type);
+  }
+
+  setCondition(type: string, status: ConditionInput['status'], reason: string, message = ''): void {
+    this.status.conditions = setCondition(
+      this.status.conditions,
+      { type, status, reason, message, observedGeneration: this.object.metadata.generation },
+      this.now,
+    ).conditions;
+  }
+
+  /** How long a condition has had its current status, in ms (0 when it is not set). */
+  conditionAge(type: string): number {
+    const since = this.condition(type)?.lastTransitionTime;
+    return since ? this.now.getTime() - new Date(since).getTime() : 0;
+  }
+
+  /** Waiting, not failing: Ready=False with the reason, and an event when the reason is new. */
+  wait(conditionType: string, reason: string, message: string): void {
+    const previous = this.condition(conditionType);
+    this.setCondition(conditionType, 'False', reason, message);
+    this.setCondition(ConditionType.Ready, 'False', reason, message);
+    if (previous?.reason !== reason) this.event('Normal', reason, message);
+  }
+
+  /** Moves to a phase; Ready follows it (kstatus), times and an event come with it. */
+  setPhase(phase: Phase, reason: string, message: string): void {
+    const changed = this.status.phase !== phase;
+    this.status.phase = phase;
+    this.status.observedGeneration = this.object.metadata.generation;
+    this.status.startTime ??= metaTime(this.now);
+    if (phase === 'Active' || phase === 'Error') this.status.completionTime ??= metaTime(this.now);
+    this.setCondition(ConditionType.Ready, phase === 'Active' ? 'True' : 'False', reason, message);
+    if (changed) this.event(phase === 'Error' ? 'Warning' : 'Normal', reason, message);
+  }
+
+  /** Terminal failure (Nova's error status): the reason names what went wrong. */
+  fail(stepCondition: string, reason: string, message: string): void {
+    this.setCondition(stepCondition, 'False', reason, message);
+    this.setPhase('Error', reason, message);
+  }
+
+  event(type: PendingEvent['type'], reason: string, message: string): void {
+    this.events.push({ type, reason, message });
+  }
+
+  /** The top-level status fields that differ from what was observed; undefined when none. */
+  statusChanges(): Record<string, unknown> | undefined {
+    const changes: Record<string, unknown> = {};
+    const keys = new Set([...Object.keys(this.observed), ...Object.keys(this.status)]);
+    for (const key of keys) {
+      const before = (this.observed as Record<string, unknown>)[key];
+      const after = (this.status as Record<string, unknown>)[key];
+      if (!isDeepStrictEqual(before, after)) changes[key] = after ?? null;
+    }
+    return Object.keys(changes).length > 0 ? changes : undefined;
+  }
+}

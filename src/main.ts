@@ -1,0 +1,104 @@
+// The operator process: settings, logger, Kubernetes client, the ServerImage controller,
+// optional leader election, graceful shutdown. SIGTERM stops taking work, cancels running
+// transfers (their upload sessions are deleted) and exits; a restart continues from the
+// objects' status and children.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { ConfigError, loadConfig, usage, type Config } from './config.js';
+import {
+  startServerImageController,
+  type RunningServerImageController,
+} from './controllers/serverimage/controller.js';
+import { LeaderElector } from './kube/index.js';
+
+function kubeConfigFor(config: Config): KubeConfig {
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** The pod's namespace in a cluster (for the Lease), else "default". */
+function ownNamespace(): string {
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim();
+  } catch {
+    return process.env.POD_NAMESPACE ?? 'default';
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(
+      `serverimage-operator [flags]\n\nFlag                           Environment                  Meaning\n${usage()}\n`,
+    );
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`serverimage-operator: invalid settings:\n${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+  const kubeConfig = kubeConfigFor(config);
+  const identity = process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
+  const shutdown = new AbortController();
+  let running: RunningServerImageController | undefined;
+
+  const stopWork = async () => {
+    const current = running;
+    running = undefined;
+    await current?.stop();
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down');
+      shutdown.abort();
+      void stopWork().then(() => process.exit(0));
+    });
+  }
+
+  const startWork = async () => {
+    running = await startServerImageController({ kubeConfig, config, logger, instance: identity });
+  };
+
+  if (!config.leaderElect) {
+    await startWork();
+    return;
+  }
+  const elector = new LeaderElector({
+    kubeConfig,
+    namespace: config.leaderElectionNamespace ?? ownNamespace(),
+    name: config.leaderElectionId,
+    identity,
+    logger,
+    onStartedLeading: (signal) => {
+      logger.info({ identity }, 'became leader');
+      signal.addEventListener('abort', () => void stopWork());
+      void startWork().catch((err: unknown) => {
+        logger.error({ err }, 'controller failed to start');
+        process.exit(1);
+      });
+    },
+    onStoppedLeading: () => {
+      // Losing the lease stops the work at once; a fresh process is the clean way back.
+      logger.warn({ identity }, 'lost leadership; exiting');
+      void stopWork().then(() => process.exit(shutdown.signal.aborted ? 0 : 1));
+    },
+  });
+  await elector.run(shutdown.signal);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `serverimage-operator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
+});

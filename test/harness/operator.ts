@@ -1,0 +1,54 @@
+// The operator under test: in-process (fast, for most tests) or as a real process
+// (`tsx src/main.ts`, for kill-and-restart tests). Both log JSON to a file.
+import { createWriteStream, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.js';
+import {
+  startServerImageController,
+  type RunningServerImageController,
+} from '../../src/controllers/serverimage/controller.js';
+import { startProcess, type ManagedProcess } from './process.js';
+import { kubeConfig, kubeconfigPath } from './testbed.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const logDir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-operator-'));
+
+/** Short waits so that tests of deadlines run in seconds. */
+export const TEST_FLAGS = [
+  '--server-wait-timeout=4s',
+  '--server-state-timeout=6s',
+  '--snapshot-timeout=6s',
+  '--export-timeout=5s',
+  '--registry-retry-timeout=60s',
+  '--progress-interval=200ms',
+];
+
+export interface InProcessOperator extends RunningServerImageController {
+  logFile: string;
+}
+
+export async function startOperator(flags: string[] = []): Promise<InProcessOperator> {
+  const config = loadConfig([...TEST_FLAGS, ...flags], {});
+  const logFile = path.join(logDir, `in-process-${Date.now()}.log`);
+  const logger = pino({ level: 'debug' }, createWriteStream(logFile));
+  const running = await startServerImageController({ kubeConfig: kubeConfig(), config, logger });
+  return { ...running, logFile };
+}
+
+/** The real operator process, as a user runs it. */
+export function startOperatorProcess(flags: string[] = [], name = 'operator'): ManagedProcess {
+  return startProcess(
+    path.join(root, 'node_modules/.bin/tsx'),
+    [
+      path.join(root, 'src/main.ts'),
+      `--kubeconfig=${kubeconfigPath()}`,
+      '--log-level=debug',
+      ...TEST_FLAGS,
+      ...flags,
+    ],
+    path.join(logDir, `${name}-${Date.now()}.log`),
+  );
+}

@@ -1,0 +1,128 @@
+// Shared by the ServerImage reconciler tests: a VM with disks in the simulator, a
+// ServerImage of it, waiting for a phase, and the "nothing left behind" check.
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
+import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import type { TestRegistry } from '../harness/registry.js';
+
+export const SERVERIMAGE: Resource = {
+  group: 'serverimage.io',
+  version: 'v1alpha1',
+  plural: 'serverimages',
+  kind: 'ServerImage',
+};
+
+export interface VmOptions {
+  runStrategy?: 'Always' | 'Halted';
+  agent?: boolean;
+  paused?: boolean;
+  disks?: { volume: string; size: number }[];
+  extraVolumes?: object[];
+  annotations?: Record<string, string>;
+}
+
+/** Creates a VM with PVC disks; resolves with each volume's disk sha256 once it is in its state. */
+export async function createVm(client: SimTestClient, ns: string, name: string, options: VmOptions = {}) {
+  const disks = options.disks ?? [{ volume: 'rootdisk', size: 3 * 1024 * 1024 }];
+  const shas: Record<string, string> = {};
+  for (const disk of disks) {
+    shas[disk.volume] = await client.createDiskPvc(ns, `${name}-${disk.volume}`, { size: String(disk.size) });
+  }
+  const annotations: Record<string, string> = { ...options.annotations };
+  if (options.agent) annotations[Ann.guestAgent] = 'true';
+  if (options.paused) annotations[Ann.paused] = 'true';
+  await client.createVm(ns, name, {
+    runStrategy: options.runStrategy ?? 'Always',
+    annotations,
+    volumes: [
+      ...disks.map((d) => ({ name: d.volume, persistentVolumeClaim: { claimName: `${name}-${d.volume}` } })),
+      ...(options.extraVolumes ?? []),
+    ],
+  });
+  const expected =
+    annotations[Ann.printableStatus] ??
+    (options.paused ? 'Paused' : options.runStrategy === 'Halted' ? 'Stopped' : 'Running');
+  await client.waitForVmStatus(ns, name, expected);
+  return shas;
+}
+
+export function serverImage(
+  ns: string,
+  name: string,
+  vm: string,
+  registry: TestRegistry,
+  spec: Record<string, unknown> = {},
+) {
+  const { registry: registryExtra, ...rest } = spec as { registry?: object };
+  return {
+    apiVersion: 'serverimage.io/v1alpha1',
+    kind: 'ServerImage',
+    metadata: { name, namespace: ns },
+    spec: {
+      serverRef: { name: vm },
+      registry: { repository: `${registry.host}/vms/${vm}`, insecure: !registry.tls, ...registryExtra },
+      ...rest,
+    },
+  };
+}
+
+export async function createServerImage(
+  client: SimTestClient,
+  body: ReturnType<typeof serverImage>,
+): Promise<Obj> {
+  return client.create(SERVERIMAGE, body.metadata.namespace, body);
+}
+
+export function waitForPhase(
+  client: SimTestClient,
+  ns: string,
+  name: string,
+  phase: string,
+  timeoutMs = 60_000,
+): Promise<Obj> {
+  return until(
+    `ServerImage ${ns}/${name} ${phase}`,
+    async () => {
+      const si = await client.get(SERVERIMAGE, ns, name);
+      if (si?.status?.phase && si.status.phase !== phase && ['Active', 'Error'].includes(si.status.phase)) {
+        throw new Error(
+          `ServerImage ${name} ended ${si.status.phase}: ${JSON.stringify(si.status.conditions)}`,
+        );
+      }
+      return si?.status?.phase === phase ? si : undefined;
+    },
+    timeoutMs,
+  ).catch(async (err: Error) => {
+    const si = await client.get(SERVERIMAGE, ns, name);
+    throw new Error(`${err.message}\nlast status: ${JSON.stringify(si?.status, null, 1)}`);
+  });
+}
+
+export const conditionOf = (si: Obj, type: string) =>
+  (si.status?.conditions ?? []).find((c: { type: string }) => c.type === type) as
+    { status: string; reason: string; message: string } | undefined;
+
+/** No snapshot or export made by the operator is left, and no upload session is open. */
+export async function expectNothingLeftBehind(client: SimTestClient, ns: string, registries: TestRegistry[]) {
+  const ours = async (r: Resource) =>
+    (
+      (await client.custom.listNamespacedCustomObject({
+        ...r,
+        namespace: ns,
+        labelSelector: 'serverimage.io/serverimage',
+      })) as { items: Obj[] }
+    ).items;
+  await until(
+    'snapshots and exports of the operator to be gone',
+    async () => (await ours(VM_SNAPSHOT)).length === 0 && (await ours(VM_EXPORT)).length === 0,
+    20_000,
+  ).catch(async (err: Error) => {
+    const left = [...(await ours(VM_SNAPSHOT)), ...(await ours(VM_EXPORT))].map(
+      (o) => `${o.kind} ${o.metadata.name}`,
+    );
+    throw new Error(`${err.message}: ${left.join(', ')}`);
+  });
+  for (const registry of registries) expect(registry.openUploads()).toEqual([]);
+}
+
+export { VM };

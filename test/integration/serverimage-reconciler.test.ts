@@ -1,0 +1,169 @@
+// The ServerImage reconciler on the real control plane, the real registry (read back
+// with crane) and the KubeVirt simulator: from a VirtualMachine to an Active image.
+import { craneFor, type Crane } from '../harness/crane.js';
+import { installProjectCrds } from '../harness/crds.js';
+import { imageDiskSha256 } from '../harness/images.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { VM, VM_SNAPSHOT } from '../harness/kubevirt/api.js';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { SimTestClient } from '../harness/kubevirt/testing.js';
+import { startOperator, type InProcessOperator } from '../harness/operator.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import {
+  SERVERIMAGE,
+  conditionOf,
+  createServerImage,
+  createVm,
+  expectNothingLeftBehind,
+  serverImage,
+  waitForPhase,
+} from './serverimage-fixtures.js';
+
+let sim: KubevirtSimulator;
+let registry: TestRegistry;
+let crane: Crane;
+let operator: InProcessOperator;
+let client: SimTestClient;
+let ns: string;
+
+beforeAll(async () => {
+  await installProjectCrds();
+  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
+  registry = await startRegistry();
+  crane = await craneFor(registry);
+  client = new SimTestClient(kubeConfig());
+  ns = await createNamespace('si');
+  operator = await startOperator();
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await sim?.stop();
+  await registry?.stop();
+});
+
+afterEach(async () => {
+  await expectNothingLeftBehind(client, ns, [registry]);
+});
+
+async function imageOf(vm: string, options: Parameters<typeof createVm>[3], name = `${vm}-image`) {
+  const shas = await createVm(client, ns, vm, options);
+  await createServerImage(client, serverImage(ns, name, vm, registry, { metadata: { os_distro: 'fedora' } }));
+  const si = await waitForPhase(client, ns, name, 'Active');
+  return { si, shas };
+}
+
+describe('a VM becomes an Active image with its exact bytes', () => {
+  test.each([
+    ['a running VM with a guest agent', 'run-agent', { agent: true }, ['Online', 'GuestAgent'], 'Running'],
+    ['a running VM without an agent', 'run-noagent', {}, ['Online', 'NoGuestAgent'], 'Running'],
+    ['a stopped VM', 'stopped', { runStrategy: 'Halted' as const }, [], 'Stopped'],
+    ['a paused VM', 'paused', { paused: true, agent: true }, ['Online', 'Paused'], 'Paused'],
+  ])('%s', async (_what, vm, options, indications, state) => {
+    const { si, shas } = await imageOf(vm, options);
+    const ref = `${registry.host}/vms/${vm}:${vm}-image`;
+    expect(si.status.images).toEqual([
+      expect.objectContaining({ volume: 'rootdisk', reference: ref, diskFormat: 'raw' }),
+    ]);
+    expect(await crane.digest(ref)).toBe(si.status.images[0].digest);
+    expect(await imageDiskSha256(crane, ref)).toBe(shas.rootdisk);
+    for (const indication of indications) expect(si.status.snapshot.indications).toContain(indication);
+    if (indications.length === 0) expect(si.status.snapshot.indications).toEqual([]);
+    expect(si.status.server).toEqual(expect.objectContaining({ statusAtRequest: state, restored: true }));
+    expect(conditionOf(si, 'Ready')).toEqual(expect.objectContaining({ status: 'True', reason: 'Active' }));
+    expect((await client.get(VM, ns, vm))?.status.printableStatus).toBe(state);
+    const manifest = (await crane.manifest(ref)) as { annotations: Record<string, string> };
+    expect(manifest.annotations).toEqual(
+      expect.objectContaining({ 'org.opencontainers.image.title': `${vm}-image` }),
+    );
+    expect(JSON.stringify(manifest.annotations)).toContain('fedora');
+  });
+});
+
+test('a two-volume VM gives two images, the boot disk under the tag', async () => {
+  const { si, shas } = await imageOf('two-disks', {
+    disks: [
+      { volume: 'rootdisk', size: 2 * 1024 * 1024 },
+      { volume: 'data', size: 1024 * 1024 },
+    ],
+  });
+  const refs = si.status.images.map((i: { reference: string }) => i.reference);
+  expect(refs).toEqual([
+    `${registry.host}/vms/two-disks:two-disks-image`,
+    `${registry.host}/vms/two-disks:two-disks-image-data`,
+  ]);
+  expect(await imageDiskSha256(crane, refs[0])).toBe(shas.rootdisk);
+  expect(await imageDiskSha256(crane, refs[1])).toBe(shas.data);
+});
+
+test('a containerDisk volume is refused before anything is snapshotted', async () => {
+  await createVm(client, ns, 'with-containerdisk', {
+    extraVolumes: [{ name: 'scratch', containerDisk: { image: 'quay.io/containerdisks/fedora:40' } }],
+  });
+  await createServerImage(
+    client,
+    serverImage(ns, 'with-containerdisk-image', 'with-containerdisk', registry),
+  );
+  const si = await waitForPhase(client, ns, 'with-containerdisk-image', 'Error');
+  expect(conditionOf(si, 'Ready')?.reason).toBe('UnsupportedVolume');
+  expect(conditionOf(si, 'Ready')?.message).toContain('scratch');
+  expect(await client.get(VM_SNAPSHOT, ns, 'with-containerdisk-image')).toBeUndefined();
+  expect(conditionOf(si, 'Snapshotted')).toBeUndefined();
+});
+
+test('a missing VM ends in ServerNotFound after the wait', async () => {
+  await createServerImage(client, serverImage(ns, 'no-vm-image', 'no-such-vm', registry));
+  const queued = await waitForPhase(client, ns, 'no-vm-image', 'Queued');
+  expect(conditionOf(queued, 'Ready')?.reason).toBe('WaitingForServer');
+  const si = await waitForPhase(client, ns, 'no-vm-image', 'Error');
+  expect(conditionOf(si, 'Ready')?.reason).toBe('ServerNotFound');
+});
+
+test('a VM that appears within the wait is imaged', async () => {
+  await createServerImage(client, serverImage(ns, 'late-vm-image', 'late-vm', registry));
+  await waitForPhase(client, ns, 'late-vm-image', 'Queued');
+  await createVm(client, ns, 'late-vm');
+  await waitForPhase(client, ns, 'late-vm-image', 'Active');
+});
+
+test('a Migrating VM that becomes Running in time is imaged', async () => {
+  await createVm(client, ns, 'migrating', { annotations: { [Ann.printableStatus]: 'Migrating' } });
+  await createServerImage(client, serverImage(ns, 'migrating-image', 'migrating', registry));
+  const queued = await waitForPhase(client, ns, 'migrating-image', 'Queued');
+  expect(conditionOf(queued, 'Ready')?.reason).toBe('WaitingForServerState');
+  await client.patch(VM, ns, 'migrating', { metadata: { annotations: { [Ann.printableStatus]: null } } });
+  await waitForPhase(client, ns, 'migrating-image', 'Active');
+});
+
+test('a VM stuck Migrating ends in InvalidServerState', async () => {
+  await createVm(client, ns, 'stuck', { annotations: { [Ann.printableStatus]: 'Migrating' } });
+  await createServerImage(client, serverImage(ns, 'stuck-image', 'stuck', registry));
+  const si = await waitForPhase(client, ns, 'stuck-image', 'Error');
+  expect(conditionOf(si, 'Ready')?.reason).toBe('InvalidServerState');
+  expect(conditionOf(si, 'Ready')?.message).toContain('Migrating');
+});
+
+test('two images of one VM run one after the other', async () => {
+  await createVm(client, ns, 'twice');
+  await createServerImage(client, serverImage(ns, 'twice-a', 'twice', registry));
+  await createServerImage(client, serverImage(ns, 'twice-b', 'twice', registry));
+  const phases = new Set<string>();
+  const reasonsOfB = new Set<string>();
+  const watcher = setInterval(() => {
+    void Promise.all([client.get(SERVERIMAGE, ns, 'twice-a'), client.get(SERVERIMAGE, ns, 'twice-b')]).then(
+      ([a, b]) => {
+        phases.add(`${a?.status?.phase}/${b?.status?.phase}`);
+        if (b) reasonsOfB.add(conditionOf(b, 'Ready')?.reason ?? '');
+      },
+    );
+  }, 20);
+  try {
+    await waitForPhase(client, ns, 'twice-a', 'Active');
+    await waitForPhase(client, ns, 'twice-b', 'Active');
+  } finally {
+    clearInterval(watcher);
+  }
+  expect(phases.has('Saving/Saving')).toBe(false);
+  expect(reasonsOfB.has('WaitingForOtherImage')).toBe(true);
+});
