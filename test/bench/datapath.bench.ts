@@ -192,6 +192,7 @@ function printTable(rows: Row[]) {
     'wall',
     'MiB/s',
     'vs baseline',
+    'CPU (user+sys)',
     'peak RSS',
     'scratch disk',
     'written',
