@@ -8,7 +8,6 @@ import { DataPathError } from './errors.js';
 import { imageConfig, imageManifest, MEDIA_TYPE, type Descriptor } from './image.js';
 import { compressInBlocks, type Compression } from './parallel-compress.js';
 import { throttledProgress, type ProgressCallback } from './progress.js';
-import { readAhead } from './read-ahead.js';
 import type { RegistryPort } from './registry-port.js';
 import { openExportSource, type ExportSourceOptions } from './source.js';
 
@@ -40,6 +39,8 @@ export interface PushDiskImageOptions {
   progressIntervalMs?: number;
   /** Cancels the push: the stream stops, the upload session is deleted, no manifest is put. */
   signal?: AbortSignal;
+  /** Told the layer's upload session Location once it is open (see RegistryClient.cancelUploadSession). */
+  onUploadStarted?: (location: string) => void | Promise<void>;
 }
 
 export interface PushedDiskImage {
@@ -62,9 +63,6 @@ export interface PushedDiskImage {
 /** Annotation on the layer descriptor holding the raw disk's sha256 (when computed). */
 export const DISK_SHA256_ANNOTATION = 'serverimage.io/disk.sha256';
 
-/** Compressed bytes queued for the uploader while it waits on the registry. */
-const UPLOAD_READ_AHEAD = 4 * 1024 * 1024;
-
 export async function pushDiskImage(options: PushDiskImageOptions): Promise<PushedDiskImage> {
   const created = options.created ?? new Date();
   const compression = options.compression ?? 'gzip';
@@ -77,15 +75,20 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
   let disk = countProgress(source.body, progress, options.signal);
   if (diskDigest) disk = tapDigest(disk, diskDigest);
   // The layer's mtimes are the image's creation time: deterministic for a given request.
-  const layerTar = tapDigest(diskLayerTar(disk, { size: source.size, mtime: created }), diffId);
+  const layerTar = diskLayerTar(disk, { size: source.size, mtime: created });
+  // compressInBlocks reads ahead into its own fixed buffers while the uploader
+  // waits on the registry, and hands over each output until the next is asked
+  // for: the uploader copies it into its chunk, so no other queue is needed.
   const compressed = compressInBlocks(layerTar, {
     algorithm: compression,
     level: options.compressionLevel,
     blockSize: options.blockSize,
     concurrency: options.concurrency,
+    // The diff_id in block-sized steps: one hash call per block, not per TLS record.
+    onBlock: (block) => diffId.update(block),
   });
   const uploaded = await options.registry
-    .uploadBlob(readAhead(compressed, UPLOAD_READ_AHEAD))
+    .uploadBlob(compressed, { onSessionStarted: options.onUploadStarted })
     .catch((err: unknown) => {
       // The registry client wraps a failing source; the export's own reason
       // (ExportTruncated, ExportUnavailable ...) is the one to show.

@@ -16,7 +16,10 @@ export interface StoredManifest {
 
 export interface RegistryPort {
   /** Streams a blob up (chunked), computing its digest; cancels the session on failure. */
-  uploadBlob(source: AsyncIterable<Buffer>, options?: { expectedDigest?: string }): Promise<BlobUploadResult>;
+  uploadBlob(
+    source: AsyncIterable<Buffer>,
+    options?: { expectedDigest?: string; onSessionStarted?: (location: string) => void | Promise<void> },
+  ): Promise<BlobUploadResult>;
   /** Uploads a small blob (skipped if the registry already has it). */
   uploadBlobBytes(bytes: Buffer): Promise<BlobUploadResult>;
   /** Puts a manifest under a tag or digest; returns the digest the registry reports. */

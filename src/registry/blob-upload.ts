@@ -22,6 +22,11 @@ export interface BlobUploadOptions {
   chunkSize?: number;
   /** Called after each chunk the registry accepted, with the bytes uploaded so far. */
   onProgress?: (bytesUploaded: number) => void;
+  /**
+   * Called once the session is open, with its Location: a caller that may be killed
+   * records it, so that its successor can cancel the session (cancelUploadSession).
+   */
+  onSessionStarted?: (location: string) => void | Promise<void>;
 }
 
 export interface BlobUploadResult {
@@ -57,6 +62,7 @@ export async function uploadBlobChunked(
     });
     return resolveLocation(header(started, 'location'), started.url);
   });
+  await options.onSessionStarted?.(location);
 
   // Two buffers in turn: one chunk on the wire, the next filling (see the loop below).
   const chunks = fixedSizeChunks(source, options.chunkSize ?? DEFAULT_CHUNK_SIZE, { rotate: 2 });
@@ -212,7 +218,7 @@ async function closeUpload(ctx: UploadContext, location: string, digest: string)
 }
 
 /** Best effort: a session we cannot cancel is logged, and the original error wins. */
-async function cancelUpload(ctx: UploadContext, location: string): Promise<void> {
+export async function cancelUpload(ctx: UploadContext, location: string): Promise<void> {
   const cancel = (url: string) =>
     ctx.session.exchange({
       method: 'DELETE',

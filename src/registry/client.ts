@@ -4,7 +4,12 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Authenticator } from './authenticator.js';
-import { uploadBlobChunked, type BlobUploadOptions, type BlobUploadResult } from './blob-upload.js';
+import {
+  cancelUpload,
+  uploadBlobChunked,
+  type BlobUploadOptions,
+  type BlobUploadResult,
+} from './blob-upload.js';
 import type { Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { header, HttpTransport } from './http-transport.js';
@@ -119,6 +124,20 @@ export class RegistryClient {
       },
       source as AsyncIterable<Buffer | Uint8Array>,
       { chunkSize: this.options.chunkSize, ...options },
+    );
+  }
+
+  /** Cancels an upload session left open by someone else (e.g. a killed process), by its Location. */
+  cancelUploadSession(location: string): Promise<void> {
+    return cancelUpload(
+      {
+        session: this.session,
+        name: this.name,
+        retry: this.retry,
+        logger: this.options.logger,
+        blobExists: (digest) => this.blobExists(digest),
+      },
+      location,
     );
   }
 

@@ -1,5 +1,5 @@
 // One control plane for the whole integration run; each test file works in its own
-// namespaces. It runs as a child process (control-plane-main.ts, through tsx) and its
+// namespaces. It runs as a child process (control-plane-main.ts) and its
 // kubeconfig reaches the tests through the environment.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -11,12 +11,11 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const root = path.resolve(__dirname, '..', '..');
+  // node with tsx as a loader, not the tsx wrapper: signals must reach the process itself.
   const child = spawn(
-    path.join(root, 'node_modules/.bin/tsx'),
-    [path.join(__dirname, 'control-plane-main.ts')],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    path.join(root, 'node_modules/.bin/node'),
+    ['--import', 'tsx', path.join(__dirname, 'control-plane-main.ts')],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   globalThis.__serverimageControlPlane = child;
   const firstLine = await new Promise<string>((resolve, reject) => {

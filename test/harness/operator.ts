@@ -1,5 +1,5 @@
 // The operator under test: in-process (fast, for most tests) or as a real process
-// (`tsx src/main.ts`, for kill-and-restart tests). Both log JSON to a file.
+// (`node --import tsx src/main.ts`, for kill-and-restart tests). Both log JSON to a file.
 import { createWriteStream, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,9 +40,13 @@ export async function startOperator(flags: string[] = []): Promise<InProcessOper
 
 /** The real operator process, as a user runs it. */
 export function startOperatorProcess(flags: string[] = [], name = 'operator'): ManagedProcess {
+  // node itself with tsx as a loader, not the tsx wrapper (which runs a child), so that a
+  // signal reaches the operator.
   return startProcess(
-    path.join(root, 'node_modules/.bin/tsx'),
+    path.join(root, 'node_modules/.bin/node'),
     [
+      '--import',
+      'tsx',
       path.join(root, 'src/main.ts'),
       `--kubeconfig=${kubeconfigPath()}`,
       '--log-level=debug',

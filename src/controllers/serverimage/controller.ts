@@ -8,6 +8,7 @@ import {
   type KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
+  PatchStrategy,
 } from '@kubernetes/client-node';
 import type { Config } from '../../config.js';
 import type { PushedDiskImage } from '../../export/index.js';
@@ -39,6 +40,7 @@ import {
   SERVERIMAGE_LABEL,
   SERVERIMAGE_OWNER_KIND,
   SERVERIMAGE_RESOURCE,
+  UPLOAD_SESSION_ANNOTATION,
   type ServerImageObject,
 } from './types.js';
 
@@ -123,6 +125,7 @@ export async function startServerImageController(
         ).catch((err: unknown) => logger.warn({ serverimage: key, err }, 'progress not written'));
       },
       onVolumePushed: (key, volume, image) => recordImage(custom, key, volume, image),
+      onUploadSession: (key, location) => recordUploadSession(objects, key, location),
     },
     config.progressInterval,
   );
@@ -176,6 +179,27 @@ export async function startServerImageController(
       await Promise.all(informers.map((i) => i.stop()));
     },
   };
+}
+
+/** Keeps the open upload session's Location in an annotation (null removes it). */
+async function recordUploadSession(
+  objects: KubernetesObjectApi,
+  key: string,
+  location: string | undefined,
+): Promise<void> {
+  const { namespace, name } = splitKey(key);
+  await objects.patch(
+    {
+      apiVersion: SERVERIMAGE_OWNER_KIND.apiVersion,
+      kind: SERVERIMAGE_OWNER_KIND.kind,
+      metadata: { namespace, name, annotations: { [UPLOAD_SESSION_ANNOTATION]: location ?? null } },
+    } as KubernetesObject,
+    undefined,
+    undefined,
+    FIELD_MANAGER,
+    undefined,
+    PatchStrategy.MergePatch,
+  );
 }
 
 /** Adds a pushed volume to status.images (read fresh, so no other volume's entry is lost). */

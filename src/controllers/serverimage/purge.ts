@@ -2,10 +2,17 @@
 // delete the snapshot, the export and its token, and, when asked, the pushed images.
 import type { Deps } from './deps.js';
 import type { Scope } from './scope.js';
+import { UPLOAD_SESSION_ANNOTATION } from './types.js';
 
-/** Removes everything made in the cluster for this ServerImage. */
+/** Removes everything made for this ServerImage: transfer, upload session, snapshot, export. */
 export async function purgeChildren(scope: Scope, deps: Deps, keepSnapshot = false): Promise<void> {
   await deps.transfers.cancel(scope.key);
+  // A session recorded by an operator that was killed mid-upload.
+  const staleSession = scope.object.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION];
+  if (staleSession) {
+    const registry = await deps.registryFor(scope.object);
+    await registry.cancelUploadSession(staleSession).finally(() => registry.close());
+  }
   await deps.children.purge(scope.object, keepSnapshot);
 }
 

@@ -7,7 +7,7 @@ import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from './reasons.js';
 import type { Scope } from './scope.js';
 import type { TransferPlan } from './transfers.js';
-import { baseTag, toDate } from './types.js';
+import { UPLOAD_SESSION_ANNOTATION, baseTag, toDate } from './types.js';
 import { volumeTag, type SelectedVolume } from './volume-selection.js';
 
 const FIRST_RETRY_MS = 2000;
@@ -128,5 +128,6 @@ async function transferPlan(
       uid: scope.status.server?.uid ?? '',
     },
     created: toDate(scope.status.startTime) ?? scope.now,
+    staleUploadSession: si.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION],
   };
 }

@@ -21,12 +21,16 @@ export interface TransferPlan {
   metadata?: Record<string, string>;
   sourceVm: { namespace: string; name: string; uid: string };
   created: Date;
+  /** An upload session a killed predecessor left open: cancelled before anything else. */
+  staleUploadSession?: string;
 }
 
 export interface TransferEvents {
   /** A volume's image is pushed and verified; persist it before the next one starts. */
   onVolumePushed(key: string, volume: string, image: PushedDiskImage): Promise<void>;
   onProgress(key: string, bytesDone: number, bytesTotal: number): void;
+  /** The open upload session's Location, to record for a successor; undefined once it is closed. */
+  onUploadSession(key: string, location: string | undefined): Promise<void>;
   /** The transfer ended (succeeded, failed or cancelled), or a slot came free for a key that waited: reconcile it. */
   wake(key: string): void;
 }
@@ -134,6 +138,10 @@ export class TransferManager {
     const registry = await plan.registry();
     let finishedBytes = 0;
     try {
+      if (plan.staleUploadSession) {
+        await registry.cancelUploadSession(plan.staleUploadSession);
+        await this.events.onUploadSession(key, undefined);
+      }
       for (const volume of plan.volumes) {
         signal.throwIfAborted();
         const image = await pushDiskImage({
@@ -146,12 +154,14 @@ export class TransferManager {
           metadata: plan.metadata,
           created: plan.created,
           signal,
+          onUploadStarted: (location) => this.events.onUploadSession(key, location),
           progressIntervalMs: this.progressIntervalMs,
           onProgress: ({ bytesDone, bytesTotal }) =>
             this.events.onProgress(key, finishedBytes + bytesDone, finishedBytes + bytesTotal),
         });
         finishedBytes += image.size;
         await this.events.onVolumePushed(key, volume.volume, image);
+        await this.events.onUploadSession(key, undefined);
       }
     } finally {
       await registry.close();

@@ -23,6 +23,12 @@ export const SERVERIMAGE_OWNER_KIND = { apiVersion: `${GROUP}/${VERSION}`, kind:
 /** Runs the deletion policy before the object goes. */
 export const FINALIZER = 'serverimage.io/finalizer';
 
+/**
+ * Annotation holding the Location of the upload session in progress, so that an
+ * operator restarted after a crash cancels it instead of leaving it open in the registry.
+ */
+export const UPLOAD_SESSION_ANNOTATION = 'serverimage.io/upload-session';
+
 /** Label on every object we make, with the ServerImage's name: for people and for listing. */
 export const SERVERIMAGE_LABEL = 'serverimage.io/serverimage';
 

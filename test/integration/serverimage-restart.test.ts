@@ -1,0 +1,106 @@
+// Restart safety: the operator process is SIGKILLed in the middle of Saving and a new
+// one finishes the work, with no duplicate snapshot or export, no volume pushed twice
+// and no upload session left open.
+import { craneFor, type Crane } from '../harness/crane.js';
+import { installProjectCrds } from '../harness/crds.js';
+import { imageDiskSha256 } from '../harness/images.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import { startOperatorProcess } from '../harness/operator.js';
+import type { ManagedProcess } from '../harness/process.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import {
+  SERVERIMAGE,
+  createServerImage,
+  createVm,
+  expectNothingLeftBehind,
+  serverImage,
+  waitForPhase,
+} from './serverimage-fixtures.js';
+
+let sim: KubevirtSimulator;
+let registry: TestRegistry;
+let crane: Crane;
+let client: SimTestClient;
+let ns: string;
+const operators: ManagedProcess[] = [];
+
+beforeAll(async () => {
+  await installProjectCrds();
+  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
+  registry = await startRegistry();
+  crane = await craneFor(registry);
+  client = new SimTestClient(kubeConfig());
+  ns = await createNamespace('si-restart');
+});
+
+afterAll(async () => {
+  for (const operator of operators) await operator.stop();
+  await sim?.stop();
+  await registry?.stop();
+});
+
+/** UIDs of every object of `r` in the namespace seen while `during` runs (sampled). */
+function collectUids(r: Resource) {
+  const uids = new Set<string>();
+  const timer = setInterval(() => {
+    void client.custom
+      .listNamespacedCustomObject({ ...r, namespace: ns })
+      .then((list) => (list as { items: Obj[] }).items.forEach((o) => uids.add(o.metadata.uid)));
+  }, 50);
+  return { uids, stop: () => clearInterval(timer) };
+}
+
+test('SIGKILL during Saving: a new operator process finishes the image', async () => {
+  const MiB = 1024 * 1024;
+  const shas = await createVm(client, ns, 'crashy', {
+    disks: [
+      { volume: 'rootdisk', size: MiB },
+      { volume: 'data', size: 2 * MiB },
+    ],
+    annotations: { [Ann.faultBytesPerSecond]: String(256 * 1024) },
+  });
+  const snapshots = collectUids(VM_SNAPSHOT);
+  const exports = collectUids(VM_EXPORT);
+
+  const first = startOperatorProcess([], 'first');
+  operators.push(first);
+  await createServerImage(client, serverImage(ns, 'crashy-image', 'crashy', registry));
+  // Kill while the second volume is on its way: the first is pushed, an upload is open.
+  const midway = await until(
+    'the second volume under way',
+    async () => {
+      const si = await client.get(SERVERIMAGE, ns, 'crashy-image');
+      return si?.status?.images?.length === 1 && si.status.progress?.bytesDone > 1.25 * MiB ? si : undefined;
+    },
+    60_000,
+  );
+  await first.stop('SIGKILL');
+  expect(registry.openUploads().length).toBe(1);
+  const pushedBefore = midway.status.images[0];
+  const postsBefore = registry.requests.filter((r) => r.method === 'POST').length;
+
+  const second = startOperatorProcess([], 'second');
+  operators.push(second);
+  const si = await waitForPhase(client, ns, 'crashy-image', 'Active', 90_000).catch((err) => {
+    console.log(registry.requests.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n'));
+    throw err;
+  });
+  snapshots.stop();
+  exports.stop();
+
+  expect(si.status.images[0]).toEqual(pushedBefore);
+  expect(si.status.images.map((i: { volume: string }) => i.volume)).toEqual(['rootdisk', 'data']);
+  expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas.rootdisk);
+  expect(await imageDiskSha256(crane, si.status.images[1].reference)).toBe(shas.data);
+  // After the restart only the second volume went up: its layer and its config.
+  const postsAfter = registry.requests.slice(0).filter((r) => r.method === 'POST').length - postsBefore;
+  expect(postsAfter).toBe(2);
+  expect(snapshots.uids.size).toBe(1);
+  expect(exports.uids.size).toBe(1);
+  expect(si.metadata.annotations?.['serverimage.io/upload-session']).toBeUndefined();
+  await expectNothingLeftBehind(client, ns, [registry]);
+});
