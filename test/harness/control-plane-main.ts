@@ -9,6 +9,7 @@ process.stdout.write(
   JSON.stringify({
     server: controlPlane.server,
     kubeconfigPath: controlPlane.kubeconfigPath,
+    auditLogPath: controlPlane.auditLogPath,
     ms: Date.now() - started,
   }) + '\n',
 );

@@ -16,6 +16,8 @@ export interface ControlPlane {
   /** https://127.0.0.1:PORT */
   server: string;
   kubeconfigPath: string;
+  /** JSON lines of every write request (audit level Metadata), for counting what a client wrote. */
+  auditLogPath: string;
   dir: string;
   stop(): Promise<void>;
 }
@@ -98,6 +100,20 @@ export async function startControlPlane(): Promise<ControlPlane> {
   writeFileSync(files.servingKey, serving.keyPem);
   writeFileSync(files.saKey, sa.privateKey.export({ type: 'pkcs1', format: 'pem' }));
   writeFileSync(files.saPub, sa.publicKey.export({ type: 'spki', format: 'pem' }));
+  const auditPolicy = path.join(dir, 'audit-policy.yaml');
+  const auditLogPath = path.join(dir, 'audit.log');
+  writeFileSync(
+    auditPolicy,
+    JSON.stringify({
+      apiVersion: 'audit.k8s.io/v1',
+      kind: 'Policy',
+      omitStages: ['RequestReceived'],
+      rules: [
+        { level: 'Metadata', verbs: ['create', 'update', 'patch', 'delete', 'deletecollection'] },
+        { level: 'None' },
+      ],
+    }),
+  );
 
   const etcd = await startEtcd(dir);
   const port = await freePort();
@@ -120,6 +136,10 @@ export async function startControlPlane(): Promise<ControlPlane> {
       '--authorization-mode=RBAC',
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${auditLogPath}`,
+      '--audit-log-mode=batch',
+      '--audit-log-batch-max-wait=1s',
       '--v=0',
     ],
     path.join(dir, 'kube-apiserver.log'),
@@ -136,6 +156,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
   return {
     server,
     kubeconfigPath,
+    auditLogPath,
     dir,
     async stop() {
       await apiserver.stop();

@@ -22,7 +22,13 @@ export default async function globalSetup(): Promise<void> {
     createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`test-bed control plane exited with ${code}`)));
   });
-  const ready = JSON.parse(firstLine) as { server: string; kubeconfigPath: string; ms: number };
+  const ready = JSON.parse(firstLine) as {
+    server: string;
+    kubeconfigPath: string;
+    auditLogPath: string;
+    ms: number;
+  };
   process.env.SERVERIMAGE_TESTBED_KUBECONFIG = ready.kubeconfigPath;
+  process.env.SERVERIMAGE_TESTBED_AUDIT_LOG = ready.auditLogPath;
   process.stderr.write(`\n[testbed] control plane ${ready.server} up in ${ready.ms} ms\n`);
 }

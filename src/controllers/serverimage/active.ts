@@ -1,6 +1,7 @@
 // Active: every image is pushed and verified. Report whether the VM is back in the state
 // it had at request time (a snapshot must not change it), then remove the snapshot and
 // export, which are only means to an end.
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { VirtualMachineView } from '../../kubevirt/virtual-machine.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { ConditionType, Reason } from './reasons.js';
@@ -38,9 +39,11 @@ export async function reconcileActive(scope: Scope, deps: Deps): Promise<PhaseRe
   const si = scope.object;
   const names = deps.children.names(si);
   const { namespace } = si.metadata;
+  // An object already being deleted (KubeVirt's finalizers at work) needs no second delete.
+  const present = (o: KubernetesObject | undefined) => o !== undefined && !o.metadata?.deletionTimestamp;
   const leftovers =
-    deps.exports.get(namespace, names.export) !== undefined ||
-    (!deps.config.keepSnapshots && deps.snapshots.get(namespace, names.snapshot) !== undefined);
+    present(deps.exports.get(namespace, names.export)) ||
+    (!deps.config.keepSnapshots && present(deps.snapshots.get(namespace, names.snapshot)));
   if (leftovers) await deps.children.purge(si, deps.config.keepSnapshots);
   return;
 }

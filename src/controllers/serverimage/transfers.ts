@@ -55,6 +55,8 @@ export class TransferManager {
   private readonly transfers = new Map<string, Running>();
   /** Keys refused a slot, woken when one frees up (no polling). */
   private readonly waiting = new Set<string>();
+  /** The most transfers that ran at once, for tests and metrics. */
+  private peak = 0;
   /** Failed attempts in a row per key, for the caller's backoff. */
   private readonly failures = new Map<string, TransferFailures>();
 
@@ -71,6 +73,10 @@ export class TransferManager {
 
   running(): number {
     return [...this.transfers.values()].filter((t) => t.state.state === 'running').length;
+  }
+
+  peakRunning(): number {
+    return this.peak;
   }
 
   /** Starts the transfer unless the operator-wide limit is reached (then false). */
@@ -105,6 +111,7 @@ export class TransferManager {
         for (const waiter of this.waiting) this.events.wake(waiter);
       });
     this.transfers.set(key, entry);
+    this.peak = Math.max(this.peak, this.running());
     return true;
   }
 

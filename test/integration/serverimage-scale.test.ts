@@ -1,0 +1,102 @@
+// Many images at once, and what one image costs the API server.
+import { readFileSync } from 'node:fs';
+import { installProjectCrds } from '../harness/crds.js';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import { startOperator, type InProcessOperator } from '../harness/operator.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import {
+  createServerImage,
+  createVm,
+  expectNothingLeftBehind,
+  serverImage,
+  waitForPhase,
+} from './serverimage-fixtures.js';
+
+const EXPORT_LIMIT = 3;
+let sim: KubevirtSimulator;
+let registry: TestRegistry;
+let operator: InProcessOperator;
+let client: SimTestClient;
+
+beforeAll(async () => {
+  await installProjectCrds();
+  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
+  registry = await startRegistry();
+  client = new SimTestClient(kubeConfig());
+  operator = await startOperator([`--max-concurrent-exports=${EXPORT_LIMIT}`, '--workers=4']);
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await sim?.stop();
+  await registry?.stop();
+});
+
+test(`20 ServerImages of 20 VMs all reach Active, at most ${EXPORT_LIMIT} transfers at once`, async () => {
+  const ns = await createNamespace('si-scale');
+  const vms = Array.from({ length: 20 }, (_, i) => `vm-${String(i).padStart(2, '0')}`);
+  await Promise.all(
+    vms.map((vm) => createVm(client, ns, vm, { disks: [{ volume: 'rootdisk', size: 1024 * 1024 }] })),
+  );
+  await Promise.all(vms.map((vm) => createServerImage(client, serverImage(ns, `${vm}-image`, vm, registry))));
+  const images = await Promise.all(
+    vms.map((vm) => waitForPhase(client, ns, `${vm}-image`, 'Active', 180_000)),
+  );
+  expect(images.map((si) => si.status.phase)).toEqual(vms.map(() => 'Active'));
+  expect(operator.transfers.peakRunning()).toBeLessThanOrEqual(EXPORT_LIMIT);
+  expect(operator.transfers.peakRunning()).toBeGreaterThan(1);
+  await expectNothingLeftBehind(client, ns, [registry]);
+});
+
+interface AuditEvent {
+  verb: string;
+  stage: string;
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+}
+
+/** The operator's kinds of writes: the simulator writes VM, PVC and KubeVirt status, the test its ServerImage. */
+function operatorWrite(event: AuditEvent): boolean {
+  const ref = event.objectRef ?? {};
+  if (ref.resource === 'serverimages') return event.verb !== 'create';
+  // The simulator patches their status and finalizers; the operator creates and deletes them.
+  if (ref.resource === 'virtualmachinesnapshots' || ref.resource === 'virtualmachineexports') {
+    return event.verb === 'create' || event.verb === 'delete';
+  }
+  return ref.resource === 'secrets' || ref.resource === 'events';
+}
+
+test('the API writes one image takes from Queued to Active', async () => {
+  const ns = await createNamespace('si-writes');
+  await createVm(client, ns, 'counted');
+  await createServerImage(client, serverImage(ns, 'counted-image', 'counted', registry));
+  await waitForPhase(client, ns, 'counted-image', 'Active');
+  await expectNothingLeftBehind(client, ns, [registry]);
+  const auditLog = process.env.SERVERIMAGE_TESTBED_AUDIT_LOG!;
+  const writesIn = () =>
+    readFileSync(auditLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as AuditEvent)
+      .filter((e) => e.stage === 'ResponseComplete' && e.objectRef?.namespace === ns && operatorWrite(e));
+  // The audit log is written in batches; wait for the clean-up's deletes to land.
+  const writes = await until('the deletes in the audit log', async () => {
+    const all = writesIn();
+    return all.filter((e) => e.verb === 'delete').length >= 3 ? all : undefined;
+  });
+  const byKind = new Map<string, number>();
+  for (const e of writes) {
+    const kind = `${e.verb} ${e.objectRef?.resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`;
+    byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+  }
+  process.stderr.write(
+    `\n[api writes] one image, Queued to Active and cleaned up: ${writes.length}\n` +
+      [...byKind].map(([kind, n]) => `  ${String(n).padStart(3)}  ${kind}`).join('\n') +
+      '\n',
+  );
+  // One create and one delete each of snapshot, export and token Secret are the floor.
+  expect(byKind.get('create virtualmachinesnapshots')).toBe(1);
+  expect(byKind.get('create virtualmachineexports')).toBe(1);
+  expect(writes.length).toBeLessThanOrEqual(40);
+});
