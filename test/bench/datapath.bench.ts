@@ -36,16 +36,25 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Extra Node flags for the `ours` child, e.g. BENCH_NODE_FLAGS=--cpu-prof to profile it. */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
-function parseArgs(argv: string[]): { sizes: number[]; compression: 'gzip' | 'zstd' } {
+type Method = 'limit' | 'baseline' | 'ours';
+
+function parseArgs(argv: string[]): { sizes: number[]; compression: 'gzip' | 'zstd'; only: Set<Method> } {
   let sizes = ['2Gi', '8Gi'];
   let compression: 'gzip' | 'zstd' = 'gzip';
+  let only = new Set<Method>(['limit', 'baseline', 'ours']);
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--sizes') sizes = argv[++i]!.split(',');
     else if (argv[i] === '--compression') compression = argv[++i] as 'gzip' | 'zstd';
+    // `--only ours` while tuning: the other rows do not change.
+    else if (argv[i] === '--only') only = new Set(argv[++i]!.split(',') as Method[]);
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   // "256M" and "2G" mean MiB and GiB here, as people say about disks.
-  return { sizes: sizes.map((s) => parseByteQuantity(s.replace(/^(\d+)([KMGT])$/, '$1$2i'))), compression };
+  return {
+    sizes: sizes.map((s) => parseByteQuantity(s.replace(/^(\d+)([KMGT])$/, '$1$2i'))),
+    compression,
+    only,
+  };
 }
 
 const human = (bytes: number) =>
@@ -75,7 +84,7 @@ function compileChild(): string {
 }
 
 async function main() {
-  const { sizes, compression } = parseArgs(process.argv.slice(2));
+  const { sizes, compression, only } = parseArgs(process.argv.slice(2));
   const work = mkdtempSync(path.join(os.tmpdir(), 'serverimage-bench-'));
   const registry = await startRegistry({ proxy: false });
   const crane = toolPath('crane');
@@ -103,57 +112,62 @@ async function main() {
       ];
       const written = (m: Measured) => m.fsOutputBlocks * 512;
       try {
-        console.error(`bench: ${label} limit`);
-        const limit = await measure('curl', curl('/dev/null'));
-        rows.push({
-          size,
-          method: 'limit: curl export > /dev/null',
-          ...limit,
-          scratchBytes: 0,
-          writtenBytes: written(limit),
-        });
+        if (only.has('limit')) {
+          console.error(`bench: ${label} limit`);
+          const limit = await measure('curl', curl('/dev/null'));
+          rows.push({
+            size,
+            method: 'limit: curl export > /dev/null',
+            ...limit,
+            scratchBytes: 0,
+            writtenBytes: written(limit),
+          });
+        }
 
-        console.error(`bench: ${label} baseline`);
-        const scratch = path.join(work, `scratch-${label}`);
-        mkdirSync(path.join(scratch, 'disk'), { recursive: true });
-        const download = await measure('curl', curl(path.join(scratch, 'disk', 'disk.img')));
-        chmodSync(path.join(scratch, 'disk', 'disk.img'), 0o444);
-        chmodSync(path.join(scratch, 'disk'), 0o555);
-        const layerTar = path.join(scratch, 'layer.tar');
-        const tar = await measure('tar', [
-          '--owner=107',
-          '--group=107',
-          '--numeric-owner',
-          '-C',
-          scratch,
-          '-cf',
-          layerTar,
-          'disk',
-        ]);
-        const scratchPeak = duBytes(scratch);
-        const ref = `${registry.host}/bench/baseline:${label}`;
-        const push = await measure(crane, [
-          'append',
-          '--insecure',
-          '--oci-empty-base',
-          '-f',
-          layerTar,
-          '-t',
-          ref,
-        ]);
-        chmodSync(path.join(scratch, 'disk'), 0o755);
-        rmSync(scratch, { recursive: true, force: true });
-        rows.push({
-          size,
-          method: 'baseline: curl > file, tar, crane append',
-          wallMs: download.wallMs + tar.wallMs + push.wallMs,
-          cpuSeconds: download.cpuSeconds + tar.cpuSeconds + push.cpuSeconds,
-          maxRssBytes: push.maxRssBytes,
-          scratchBytes: scratchPeak,
-          writtenBytes: written(download) + written(tar) + written(push),
-          note: `download ${(download.wallMs / 1000).toFixed(1)} s, tar ${(tar.wallMs / 1000).toFixed(1)} s, crane ${(push.wallMs / 1000).toFixed(1)} s`,
-        });
+        if (only.has('baseline')) {
+          console.error(`bench: ${label} baseline`);
+          const scratch = path.join(work, `scratch-${label}`);
+          mkdirSync(path.join(scratch, 'disk'), { recursive: true });
+          const download = await measure('curl', curl(path.join(scratch, 'disk', 'disk.img')));
+          chmodSync(path.join(scratch, 'disk', 'disk.img'), 0o444);
+          chmodSync(path.join(scratch, 'disk'), 0o555);
+          const layerTar = path.join(scratch, 'layer.tar');
+          const tar = await measure('tar', [
+            '--owner=107',
+            '--group=107',
+            '--numeric-owner',
+            '-C',
+            scratch,
+            '-cf',
+            layerTar,
+            'disk',
+          ]);
+          const scratchPeak = duBytes(scratch);
+          const ref = `${registry.host}/bench/baseline:${label}`;
+          const push = await measure(crane, [
+            'append',
+            '--insecure',
+            '--oci-empty-base',
+            '-f',
+            layerTar,
+            '-t',
+            ref,
+          ]);
+          chmodSync(path.join(scratch, 'disk'), 0o755);
+          rmSync(scratch, { recursive: true, force: true });
+          rows.push({
+            size,
+            method: 'baseline: curl > file, tar, crane append',
+            wallMs: download.wallMs + tar.wallMs + push.wallMs,
+            cpuSeconds: download.cpuSeconds + tar.cpuSeconds + push.cpuSeconds,
+            maxRssBytes: push.maxRssBytes,
+            scratchBytes: scratchPeak,
+            writtenBytes: written(download) + written(tar) + written(push),
+            note: `download ${(download.wallMs / 1000).toFixed(1)} s, tar ${(tar.wallMs / 1000).toFixed(1)} s, crane ${(push.wallMs / 1000).toFixed(1)} s`,
+          });
+        }
 
+        if (!only.has('ours')) continue;
         console.error(`bench: ${label} ours (${compression})`);
         const input: PushChildInput = {
           url: server.url,
@@ -164,7 +178,13 @@ async function main() {
           compression,
         };
         const ours = await measure(process.execPath, [...nodeFlags, child, JSON.stringify(input)]);
-        const result = JSON.parse(ours.stdout.trim().split('\n').at(-1)!) as { layerSize: number };
+        const result = JSON.parse(ours.stdout.trim().split('\n').at(-1)!) as {
+          layerSize: number;
+          memoryAtPeak: Record<string, number>;
+        };
+        console.error(
+          `bench: ${label} ours: memory at peak RSS (MiB) ${JSON.stringify(result.memoryAtPeak)}`,
+        );
         rows.push({
           size,
           method: `ours: pushDiskImage (${compression})`,

@@ -15,6 +15,14 @@ export interface PushChildInput {
 }
 
 const input = JSON.parse(process.argv[2]!) as PushChildInput;
+// Where the memory is at the moment RSS peaks (JS heap, Buffers/ArrayBuffers),
+// sampled: tells a garbage problem from a buffer-size problem.
+let peak = process.memoryUsage();
+const sampler = setInterval(() => {
+  const now = process.memoryUsage();
+  if (now.rss > peak.rss) peak = now;
+}, 50);
+sampler.unref();
 // 4 MiB PATCHes: the client holds the chunk on the wire and the next one being
 // filled, so its chunk size is a large part of the peak RSS.
 const registry = new RegistryClient({
@@ -29,4 +37,6 @@ const result = await pushDiskImage({
   imageName: `bench ${input.tag}`,
   compression: input.compression,
 });
-process.stdout.write(JSON.stringify(result) + '\n');
+const MiB = 1024 * 1024;
+const memoryAtPeak = Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v / MiB)]));
+process.stdout.write(JSON.stringify({ ...result, memoryAtPeak }) + '\n');

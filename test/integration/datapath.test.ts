@@ -10,6 +10,7 @@ import {
   type PushDiskImageOptions,
   type Progress,
 } from '../../src/export/index.js';
+import { compressionPoolUsers } from '../../src/export/compression-pool.js';
 import { RegistryClient, RegistryError } from '../../src/registry/index.js';
 import { serveDiskFile, type DiskExport } from '../bench/disk-export.js';
 import { craneFor, type Crane } from '../harness/crane.js';
@@ -203,6 +204,26 @@ describe('pushDiskImage', () => {
     expect(methods[0]).toBe('POST');
     expect(methods.at(-1)).toBe('DELETE');
     expect(registry.openUploads()).toEqual([]);
+  });
+
+  it('an aborted push stops the stream, deletes its upload session and leaves no worker threads', async () => {
+    const controller = new AbortController();
+    const options = pushOptions(clientFor(registry, 'vms/aborted'), 'nightly', {
+      signal: controller.signal,
+      progressIntervalMs: 0,
+      // Abort once part of the disk went through, with the upload session open.
+      onProgress: ({ bytesDone }) => {
+        if (bytesDone > 6 * MiB) controller.abort(new Error('push cancelled'));
+      },
+    });
+    await expect(pushDiskImage(options)).rejects.toThrow('push cancelled');
+    const methods = registry.requests
+      .filter((r) => r.path.includes('/vms/aborted/blobs/uploads/'))
+      .map((r) => r.method);
+    expect(methods[0]).toBe('POST');
+    expect(methods.at(-1)).toBe('DELETE');
+    expect(registry.openUploads()).toEqual([]);
+    expect(compressionPoolUsers()).toBe(0);
   });
 
   it('a registry that stays down fails with RegistryUnavailable and leaves no upload session open', async () => {

@@ -1,0 +1,173 @@
+// A small fixed pool of worker threads that encode blocks (block-encoder.ts),
+// one per core: zlib's synchronous calls in a worker keep a core busy with no
+// round trip to the main thread per output piece, and the main thread stays
+// free for TLS, hashing and HTTP. Blocks travel as transferred ArrayBuffers
+// (input and output move to the worker and back, never copied).
+//
+// One pool is shared by all pushes of the process (the operator runs several at
+// once): jobs queue in order of arrival. acquireCompressionPool() counts users;
+// when the last one releases it, the workers are terminated, so nothing is left
+// running after a push ends or fails.
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { BLOCK_ENCODER_SOURCE, type EncodeOptions } from './block-encoder.js';
+
+export interface EncodeJob {
+  /** The block; transferred to the worker (detached here until the job settles). */
+  input: ArrayBuffer;
+  /** Bytes of `input` to encode. */
+  length: number;
+  /** Where the encoding goes; at least outputBound(length) bytes; transferred too. */
+  output: ArrayBuffer;
+  options: EncodeOptions;
+}
+
+export interface EncodeResult {
+  /** The same buffers, handed back. */
+  input: ArrayBuffer;
+  output: ArrayBuffer;
+  /** Bytes of `output` written. */
+  length: number;
+}
+
+// zlib's synchronous calls allocate their output (a Buffer per call) and V8
+// frees such memory only when a major GC finds it dead, which it puts off until
+// ~64 MiB of it piled up - per worker. The worker collects after every
+// GC_AFTER_BYTES that zlib allocated instead (a few ms on its tiny heap), which keeps
+// the process's RSS flat. `gc` comes from a context created after --expose-gc.
+const WORKER_SOURCE = `${BLOCK_ENCODER_SOURCE}
+const { parentPort } = require('node:worker_threads');
+const GC_AFTER_BYTES = ${16 * 1024 * 1024};
+let collect;
+try {
+  require('node:v8').setFlagsFromString('--expose-gc');
+  collect = require('node:vm').runInNewContext('gc');
+} catch {
+  collect = undefined;
+}
+let sinceGc = 0;
+parentPort.on('message', (job) => {
+  let length = 0;
+  let error;
+  try {
+    length = blockEncoder.encodeBlock(Buffer.from(job.input, 0, job.length), Buffer.from(job.output), job.options);
+  } catch (err) {
+    error = String((err && err.stack) || err);
+  }
+  sinceGc += blockEncoder.takeAllocatedBytes();
+  if (collect && sinceGc >= GC_AFTER_BYTES) {
+    sinceGc = 0;
+    collect();
+  }
+  parentPort.postMessage({ input: job.input, output: job.output, length, error }, [job.input, job.output]);
+});
+`;
+
+interface Pending {
+  job: EncodeJob;
+  resolve: (result: EncodeResult) => void;
+  reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  current?: Pending;
+}
+
+export class CompressionPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private closed = false;
+
+  constructor(readonly size: number = os.availableParallelism()) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  encode(job: EncodeJob): Promise<EncodeResult> {
+    if (this.closed) return Promise.reject(new Error('compression pool is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Terminates the workers; jobs not finished yet fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pending = [...this.queue.splice(0), ...this.slots.flatMap((s) => (s.current ? [s.current] : []))];
+    for (const p of pending) p.reject(new Error('compression pool closed'));
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'serverimage-compress' });
+    const slot: Slot = { worker };
+    // Idle workers must not keep the process alive; a busy one is ref'd while it works.
+    worker.unref();
+    worker.on('message', (message: EncodeResult & { error?: string }) => {
+      const done = slot.current;
+      slot.current = undefined;
+      worker.unref();
+      if (done) {
+        if (message.error) done.reject(new Error(`compressing a block failed: ${message.error}`));
+        else done.resolve({ input: message.input, output: message.output, length: message.length });
+      }
+      this.dispatch();
+    });
+    const fail = (error: Error) => {
+      if (this.closed) return;
+      slot.current?.reject(error);
+      slot.current = undefined;
+      // A worker that died (e.g. out of memory) is replaced so later jobs still run.
+      const index = this.slots.indexOf(slot);
+      if (index >= 0) {
+        void worker.terminate();
+        this.slots[index] = this.spawn();
+        this.dispatch();
+      }
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`compression worker exited (${code})`)));
+    return slot;
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.current) continue;
+      const next = this.queue.shift()!;
+      slot.current = next;
+      slot.worker.ref();
+      const { job } = next;
+      slot.worker.postMessage(
+        { input: job.input, length: job.length, output: job.output, options: job.options },
+        [job.input, job.output],
+      );
+    }
+  }
+}
+
+let shared: { pool: CompressionPool; users: number } | undefined;
+
+/** How many streams hold the shared pool now (0: no worker threads exist). */
+export function compressionPoolUsers(): number {
+  return shared?.users ?? 0;
+}
+
+/** The process's shared pool, started on first use; call release() once when done with it. */
+export function acquireCompressionPool(): { pool: CompressionPool; release: () => Promise<void> } {
+  shared ??= { pool: new CompressionPool(), users: 0 };
+  const mine = shared;
+  mine.users++;
+  let released = false;
+  return {
+    pool: mine.pool,
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (--mine.users > 0) return;
+      if (shared === mine) shared = undefined;
+      await mine.pool.close();
+    },
+  };
+}
