@@ -44,9 +44,10 @@ export const configSchema = z.object({
   keepSnapshots: bool
     .prefault('false')
     .describe('keep VirtualMachineSnapshots after Active (exports are always removed)'),
-  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
-  metricsBindAddress: z.string().default(':8080').describe('host:port of /metrics; "0" disables'),
-  healthProbeBindAddress: z.string().default(':8081').describe('host:port of /healthz and /readyz'),
+  logLevel: z
+    .enum(['trace', 'debug', 'info', 'warn', 'error'])
+    .default('info')
+    .describe('trace, debug, info, warn or error'),
   leaderElect: bool.prefault('false').describe('run leader election so only one replica works'),
   leaderElectionNamespace: z
     .string()
