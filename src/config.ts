@@ -48,6 +48,11 @@ export const configSchema = z.object({
     .enum(['trace', 'debug', 'info', 'warn', 'error'])
     .default('info')
     .describe('trace, debug, info, warn or error'),
+  metricsBindAddress: z.string().default(':8080').describe('host:port of /metrics; "0" disables'),
+  healthProbeBindAddress: z
+    .string()
+    .default(':8081')
+    .describe('host:port of /healthz and /readyz; "0" disables'),
   leaderElect: bool.prefault('false').describe('run leader election so only one replica works'),
   leaderElectionNamespace: z
     .string()

@@ -11,7 +11,9 @@ import {
   startServerImageController,
   type RunningServerImageController,
 } from './controllers/serverimage/controller.js';
+import { serveEndpoints } from './http-server.js';
 import { LeaderElector } from './kube/index.js';
+import { OperatorMetrics } from './metrics.js';
 
 function kubeConfigFor(config: Config): KubeConfig {
   const kc = new KubeConfig();
@@ -50,7 +52,13 @@ async function main(): Promise<void> {
   const kubeConfig = kubeConfigFor(config);
   const identity = process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
   const shutdown = new AbortController();
+  const metrics = new OperatorMetrics();
   let running: RunningServerImageController | undefined;
+  let standingBy = false;
+  // Ready: informers synced; a replica waiting for the lease is ready too (it can take over).
+  const ready = () => (running?.hasSynced() ?? false) || standingBy;
+  await serveEndpoints(config.healthProbeBindAddress, { ready });
+  await serveEndpoints(config.metricsBindAddress, { metrics: metrics.registry });
 
   const stopWork = async () => {
     const current = running;
@@ -66,13 +74,14 @@ async function main(): Promise<void> {
   }
 
   const startWork = async () => {
-    running = await startServerImageController({ kubeConfig, config, logger, instance: identity });
+    running = await startServerImageController({ kubeConfig, config, logger, metrics, instance: identity });
   };
 
   if (!config.leaderElect) {
     await startWork();
     return;
   }
+  standingBy = true;
   const elector = new LeaderElector({
     kubeConfig,
     namespace: config.leaderElectionNamespace ?? ownNamespace(),
@@ -81,6 +90,7 @@ async function main(): Promise<void> {
     logger,
     onStartedLeading: (signal) => {
       logger.info({ identity }, 'became leader');
+      standingBy = false;
       signal.addEventListener('abort', () => void stopWork());
       void startWork().catch((err: unknown) => {
         logger.error({ err }, 'controller failed to start');

@@ -24,6 +24,9 @@ export const TEST_FLAGS = [
   '--export-timeout=5s',
   '--registry-retry-timeout=60s',
   '--progress-interval=200ms',
+  // Any free port: several operators may run at once.
+  '--metrics-bind-address=127.0.0.1:0',
+  '--health-probe-bind-address=127.0.0.1:0',
 ];
 
 export interface InProcessOperator extends RunningServerImageController {

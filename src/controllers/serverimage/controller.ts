@@ -11,13 +11,14 @@ import {
   PatchStrategy,
 } from '@kubernetes/client-node';
 import type { Config } from '../../config.js';
+import type { OperatorMetrics } from '../../metrics.js';
 import type { PushedDiskImage } from '../../export/index.js';
 import {
   Controller,
   EventRecorder,
+  WorkQueue,
   InformerSet,
   type Logger,
-  type ReconcileMetrics,
   discoverResource,
   enqueueOwner,
   enqueueSelf,
@@ -48,7 +49,7 @@ export interface ServerImageControllerOptions {
   kubeConfig: KubeConfig;
   config: Config;
   logger: Logger;
-  metrics?: ReconcileMetrics;
+  metrics?: OperatorMetrics;
   /** Event source instance, e.g. the pod name. */
   instance?: string;
 }
@@ -99,7 +100,8 @@ export async function startServerImageController(
     name: 'serverimage',
     workers: config.workers,
     logger,
-    metrics: options.metrics,
+    metrics: options.metrics?.reconcile(),
+    queue: new WorkQueue({ metrics: options.metrics?.workQueue() }),
     reconcile: async (key) => {
       try {
         return await reconciler.reconcile(key);
@@ -124,7 +126,10 @@ export async function startServerImageController(
           { fieldManager: FIELD_MANAGER },
         ).catch((err: unknown) => logger.warn({ serverimage: key, err }, 'progress not written'));
       },
-      onVolumePushed: (key, volume, image) => recordImage(custom, key, volume, image),
+      onVolumePushed: async (key, volume, image, seconds) => {
+        options.metrics?.pushed(image.size, seconds);
+        await recordImage(custom, key, volume, image);
+      },
       onUploadSession: (key, location) => recordUploadSession(objects, key, location),
     },
     config.progressInterval,
@@ -159,6 +164,12 @@ export async function startServerImageController(
   };
   vms.addHandlers({ onAdd: imagesOfVm, onUpdate: (_old, vm) => imagesOfVm(vm), onDelete: imagesOfVm });
 
+  options.metrics?.countImages(() =>
+    serverImages.list().map((si) => ({
+      phase: si.status?.phase ?? 'Pending',
+      reason: si.status?.conditions?.find((c) => c.type === 'Ready')?.reason ?? '',
+    })),
+  );
   const informers = [serverImages, vms, snapshots, exports];
   for (const informer of informers) informer.start();
   await Promise.all(informers.map((i) => i.waitForSync()));

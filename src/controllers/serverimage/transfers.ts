@@ -27,7 +27,7 @@ export interface TransferPlan {
 
 export interface TransferEvents {
   /** A volume's image is pushed and verified; persist it before the next one starts. */
-  onVolumePushed(key: string, volume: string, image: PushedDiskImage): Promise<void>;
+  onVolumePushed(key: string, volume: string, image: PushedDiskImage, seconds: number): Promise<void>;
   onProgress(key: string, bytesDone: number, bytesTotal: number): void;
   /** The open upload session's Location, to record for a successor; undefined once it is closed. */
   onUploadSession(key: string, location: string | undefined): Promise<void>;
@@ -151,6 +151,7 @@ export class TransferManager {
       }
       for (const volume of plan.volumes) {
         signal.throwIfAborted();
+        const started = performance.now();
         const image = await pushDiskImage({
           source: { url: volume.url, caPem: plan.caPem, token: plan.token },
           registry,
@@ -167,7 +168,7 @@ export class TransferManager {
             this.events.onProgress(key, finishedBytes + bytesDone, finishedBytes + bytesTotal),
         });
         finishedBytes += image.size;
-        await this.events.onVolumePushed(key, volume.volume, image);
+        await this.events.onVolumePushed(key, volume.volume, image, (performance.now() - started) / 1000);
         await this.events.onUploadSession(key, undefined);
       }
     } finally {

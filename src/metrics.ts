@@ -1,0 +1,143 @@
+// Prometheus metrics: controller-runtime's names for the reconciles and the work queue
+// (so existing dashboards and alerts work), plus ours: images by phase and reason,
+// bytes pushed, and how long a push takes.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ReconcileMetrics, WorkQueueMetrics } from './kube/index.js';
+
+export interface ImageCount {
+  phase: string;
+  reason: string;
+}
+
+export class OperatorMetrics {
+  readonly registry = new Registry();
+  private readonly pushedBytes: Counter;
+  private readonly pushSeconds: Histogram;
+
+  constructor(private readonly controller = 'serverimage') {
+    collectDefaultMetrics({ register: this.registry });
+    this.pushedBytes = new Counter({
+      name: 'serverimage_pushed_bytes_total',
+      help: 'Disk bytes read from exports and pushed to registries',
+      registers: [this.registry],
+    });
+    this.pushSeconds = new Histogram({
+      name: 'serverimage_push_duration_seconds',
+      help: 'Time to push one volume: export stream, compression, upload, manifest',
+      buckets: [1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400],
+      registers: [this.registry],
+    });
+  }
+
+  /** serverimage_images{phase,reason}, counted from the cache at each scrape. */
+  countImages(count: () => ImageCount[]): void {
+    new Gauge({
+      name: 'serverimage_images',
+      help: 'ServerImages by phase and Ready reason',
+      labelNames: ['phase', 'reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const image of count()) this.inc({ phase: image.phase, reason: image.reason });
+      },
+    });
+  }
+
+  pushed(bytes: number, seconds: number): void {
+    this.pushedBytes.inc(bytes);
+    this.pushSeconds.observe(seconds);
+  }
+
+  workQueue(): WorkQueueMetrics {
+    const labels = { name: this.controller, controller: this.controller };
+    const r = [this.registry];
+    const names = ['name', 'controller'];
+    const depth = new Gauge({
+      name: 'workqueue_depth',
+      help: 'Current depth of workqueue',
+      labelNames: names,
+      registers: r,
+    });
+    const adds = new Counter({
+      name: 'workqueue_adds_total',
+      help: 'Total number of adds handled by workqueue',
+      labelNames: names,
+      registers: r,
+    });
+    const retries = new Counter({
+      name: 'workqueue_retries_total',
+      help: 'Total number of retries handled by workqueue',
+      labelNames: names,
+      registers: r,
+    });
+    const buckets = [0.001, 0.01, 0.1, 1, 10, 100, 1000];
+    const queued = new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'How long in seconds an item stays in workqueue before being requested',
+      labelNames: names,
+      buckets,
+      registers: r,
+    });
+    const work = new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long in seconds processing an item from workqueue takes',
+      labelNames: names,
+      buckets,
+      registers: r,
+    });
+    return {
+      depth: (n) => depth.set(labels, n),
+      added: () => adds.inc(labels),
+      retried: () => retries.inc(labels),
+      queueDuration: (s) => queued.observe(labels, s),
+      workDuration: (s) => work.observe(labels, s),
+    };
+  }
+
+  reconcile(): ReconcileMetrics {
+    const labels = { controller: this.controller };
+    const r = [this.registry];
+    const total = new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'],
+      registers: r,
+    });
+    const errors = new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Total number of reconciliation errors per controller',
+      labelNames: ['controller'],
+      registers: r,
+    });
+    const terminal = new Counter({
+      name: 'controller_runtime_terminal_reconcile_errors_total',
+      help: 'Total number of terminal reconciliation errors per controller',
+      labelNames: ['controller'],
+      registers: r,
+    });
+    const time = new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      labelNames: ['controller'],
+      registers: r,
+    });
+    const workers = new Gauge({
+      name: 'controller_runtime_active_workers',
+      help: 'Number of currently used workers per controller',
+      labelNames: ['controller'],
+      registers: r,
+    });
+    for (const result of ['success', 'error', 'requeue', 'requeue_after'])
+      total.inc({ ...labels, result }, 0);
+    errors.inc(labels, 0);
+    return {
+      reconciled: (result, seconds) => {
+        total.inc({ ...labels, result });
+        time.observe(labels, seconds);
+      },
+      errored: () => errors.inc(labels),
+      terminalErrored: () => terminal.inc(labels),
+      activeWorkers: (n) => workers.set(labels, n),
+    };
+  }
+}

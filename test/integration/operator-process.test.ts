@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+// The operator as users run it, a process: probes, metrics that move, and two replicas
+// with leader election where the leader is SIGKILLed mid-way and the other finishes.
+import { installProjectCrds } from '../harness/crds.js';
+import { craneFor } from '../harness/crane.js';
+import { imageDiskSha256 } from '../harness/images.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import { startOperatorProcess } from '../harness/operator.js';
+import { freePort } from '../harness/ports.js';
+import type { ManagedProcess } from '../harness/process.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import {
+  SERVERIMAGE,
+  createServerImage,
+  createVm,
+  expectNothingLeftBehind,
+  serverImage,
+  waitForPhase,
+} from './serverimage-fixtures.js';
+
+let sim: KubevirtSimulator;
+let registry: TestRegistry;
+let client: SimTestClient;
+const processes: ManagedProcess[] = [];
+
+beforeAll(async () => {
+  await installProjectCrds();
+  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
+  registry = await startRegistry();
+  client = new SimTestClient(kubeConfig());
+});
+
+afterAll(async () => {
+  for (const p of processes) await p.stop();
+  await sim?.stop();
+  await registry?.stop();
+});
+
+async function operator(name: string, flags: string[] = []) {
+  const [metricsPort, probePort] = [await freePort(), await freePort()];
+  const proc = startOperatorProcess(
+    [
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      ...flags,
+    ],
+    name,
+  );
+  processes.push(proc);
+  const get = async (port: number, path: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: res.status, text: await res.text() };
+  };
+  return {
+    process: proc,
+    metrics: () => get(metricsPort, '/metrics'),
+    probe: (path: '/healthz' | '/readyz') => get(probePort, path),
+  };
+}
+
+/** The value of one sample line of Prometheus text, e.g. 'workqueue_adds_total{name="serverimage",controller="serverimage"}'. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('probes answer and metrics move as an image is made', async () => {
+  const ns = await createNamespace('si-process');
+  const op = await operator('metrics');
+  await until('healthz', async () => (await op.probe('/healthz')).status === 200);
+  await until('readyz', async () => (await op.probe('/readyz')).status === 200);
+  const before = (await op.metrics()).text;
+  expect(
+    sample(before, 'controller_runtime_reconcile_total{controller="serverimage",result="success"}'),
+  ).toBe(0);
+
+  const size = 2 * 1024 * 1024;
+  await createVm(client, ns, 'measured', { disks: [{ volume: 'rootdisk', size }] });
+  await createServerImage(client, serverImage(ns, 'measured-image', 'measured', registry));
+  await waitForPhase(client, ns, 'measured-image', 'Active');
+
+  const after = (
+    await until('the Active image counted', async () => {
+      const m = await op.metrics();
+      return sample(m.text, 'serverimage_images{phase="Active",reason="Active"}') === 1 ? m : undefined;
+    })
+  ).text;
+  expect(
+    sample(after, 'controller_runtime_reconcile_total{controller="serverimage",result="success"}'),
+  ).toBeGreaterThan(3);
+  expect(sample(after, 'workqueue_adds_total{name="serverimage",controller="serverimage"}')).toBeGreaterThan(
+    3,
+  );
+  expect(sample(after, 'serverimage_pushed_bytes_total')).toBe(size);
+  expect(sample(after, 'serverimage_push_duration_seconds_count')).toBe(1);
+  expect(after).toContain('process_resident_memory_bytes');
+  await expectNothingLeftBehind(client, ns, [registry]);
+  await op.process.stop();
+});
+
+test('two replicas with leader election: one works; SIGKILL it and the other finishes, pushing once', async () => {
+  const ns = await createNamespace('si-ha');
+  const election = [
+    '--leader-elect=true',
+    `--leader-election-namespace=${ns}`,
+    '--leader-election-id=serverimage-ha',
+  ];
+  const a = await operator('replica-a', election);
+  const b = await operator('replica-b', election);
+  const leaderOf = async () => {
+    const lease = await kubeConfig()
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ namespace: ns, name: 'serverimage-ha' })
+      .catch(() => undefined);
+    return lease?.spec?.holderIdentity;
+  };
+  const firstLeader = await until('a leader', leaderOf);
+  const [leader, standby] = firstLeader.endsWith(`-${a.process.child.pid}`) ? [a, b] : [b, a];
+  await until(
+    'both ready',
+    async () => (await a.probe('/readyz')).status === 200 && (await b.probe('/readyz')).status === 200,
+  );
+
+  const sha = (
+    await createVm(client, ns, 'ha', { annotations: { [Ann.faultBytesPerSecond]: String(512 * 1024) } })
+  ).rootdisk;
+  await createServerImage(client, serverImage(ns, 'ha-image', 'ha', registry));
+  await until(
+    'the upload under way',
+    async () => (await client.get(SERVERIMAGE, ns, 'ha-image'))?.status?.progress?.bytesDone > 0,
+    30_000,
+  );
+  expect(readFileSync(standby.process.logFile, 'utf8')).not.toContain('serverimage controller started');
+
+  await leader.process.stop('SIGKILL');
+  const killedAt = Date.now();
+  await until('the standby to lead', async () => (await leaderOf()) !== firstLeader, 30_000);
+  const takeover = Date.now() - killedAt;
+  const si = await waitForPhase(client, ns, 'ha-image', 'Active', 90_000);
+  expect(takeover).toBeLessThan(30_000);
+  expect(await imageDiskSha256(await craneFor(registry), si.status.images[0].reference)).toBe(sha);
+  const manifestPuts = registry.requests.filter(
+    (r) => r.method === 'PUT' && r.path.startsWith('/v2/vms/ha/manifests/'),
+  );
+  expect(manifestPuts).toHaveLength(1);
+  process.stderr.write(
+    `\n[leader election] the standby took over ${takeover} ms after the leader was killed\n`,
+  );
+  await expectNothingLeftBehind(client, ns, [registry]);
+});
