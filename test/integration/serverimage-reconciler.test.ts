@@ -72,6 +72,8 @@ describe('a VM becomes an Active image with its exact bytes', () => {
     if (indications.length === 0) expect(si.status.snapshot.indications).toEqual([]);
     expect(si.status.server).toEqual(expect.objectContaining({ statusAtRequest: state, restored: true }));
     expect(conditionOf(si, 'Ready')).toEqual(expect.objectContaining({ status: 'True', reason: 'Active' }));
+    expect(conditionOf(si, 'Reconciling')).toBeUndefined();
+    expect(conditionOf(si, 'Stalled')).toBeUndefined();
     expect((await client.get(VM, ns, vm))?.status.printableStatus).toBe(state);
     const manifest = (await crane.manifest(ref)) as { annotations: Record<string, string> };
     expect(manifest.annotations).toEqual(
@@ -116,8 +118,15 @@ test('a missing VM ends in ServerNotFound after the wait', async () => {
   await createServerImage(client, serverImage(ns, 'no-vm-image', 'no-such-vm', registry));
   const queued = await waitForPhase(client, ns, 'no-vm-image', 'Queued');
   expect(conditionOf(queued, 'Ready')?.reason).toBe('WaitingForServer');
+  expect(conditionOf(queued, 'Reconciling')).toEqual(
+    expect.objectContaining({ status: 'True', reason: 'WaitingForServer' }),
+  );
   const si = await waitForPhase(client, ns, 'no-vm-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('ServerNotFound');
+  expect(conditionOf(si, 'Stalled')).toEqual(
+    expect.objectContaining({ status: 'True', reason: 'ServerNotFound' }),
+  );
+  expect(conditionOf(si, 'Reconciling')).toBeUndefined();
 });
 
 test('a VM that appears within the wait is imaged', async () => {

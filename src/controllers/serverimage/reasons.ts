@@ -11,6 +11,10 @@ export const ConditionType = {
   Pushed: 'Pushed',
   /** The VM is back in the state it had at request time. */
   ServerRestored: 'ServerRestored',
+  /** kstatus: work under way (Queued, Saving). */
+  Reconciling: 'Reconciling',
+  /** kstatus: failed and will not progress (Error). */
+  Stalled: 'Stalled',
 } as const;
 
 export const Reason = {

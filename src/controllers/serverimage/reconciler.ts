@@ -49,6 +49,7 @@ export class ServerImageReconciler {
     if (!hasFinalizer(si, FINALIZER)) await addFinalizer(this.objects, si, FINALIZER);
 
     const result = await this.runPhase(scope);
+    scope.summarize();
     await this.writeStatus(scope);
     for (const event of scope.events) await this.recorder.event(si, event.type, event.reason, event.message);
     return result ?? undefined;

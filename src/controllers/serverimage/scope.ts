@@ -4,7 +4,13 @@
 // overwrites what a running transfer wrote meanwhile (images, progress).
 import { isDeepStrictEqual } from 'node:util';
 import type { ServerImageStatus, Phase } from '../../api/serverimage.js';
-import { type ConditionInput, metaTime, setCondition, findCondition } from '../../kube/index.js';
+import {
+  type ConditionInput,
+  metaTime,
+  setCondition,
+  findCondition,
+  removeCondition,
+} from '../../kube/index.js';
 import { ConditionType } from './reasons.js';
 import type { ServerImageObject } from './types.js';
 
@@ -76,6 +82,24 @@ export class Scope {
   fail(stepCondition: string, reason: string, message: string): void {
     this.setCondition(stepCondition, 'False', reason, message);
     this.setPhase('Error', reason, message);
+  }
+
+  /**
+   * kstatus' abnormal-true conditions, from the phase and Ready, so Flux, Argo CD and
+   * `kubectl wait` read progress without knowing our kind: Reconciling while Queued or
+   * Saving, Stalled on Error, neither when Active.
+   */
+  summarize(): void {
+    const ready = this.condition(ConditionType.Ready);
+    if (!ready) return;
+    const working = this.phase === 'Queued' || this.phase === 'Saving';
+    for (const [type, applies] of [
+      [ConditionType.Reconciling, working],
+      [ConditionType.Stalled, this.phase === 'Error'],
+    ] as const) {
+      if (applies) this.setCondition(type, 'True', ready.reason, ready.message);
+      else this.status.conditions = removeCondition(this.status.conditions, type).conditions;
+    }
   }
 
   event(type: PendingEvent['type'], reason: string, message: string): void {
