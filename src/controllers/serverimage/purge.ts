@@ -1,5 +1,6 @@
 // Error and deletion both purge: stop the transfer (its upload session is cancelled),
 // delete the snapshot, the export and its token, and, when asked, the pushed images.
+import type { RegistryClient } from '../../registry/index.js';
 import type { Deps } from './deps.js';
 import type { Scope } from './scope.js';
 import { UPLOAD_SESSION_ANNOTATION } from './types.js';
@@ -10,8 +11,11 @@ export async function purgeChildren(scope: Scope, deps: Deps, keepSnapshot = fal
   // A session recorded by an operator that was killed mid-upload.
   const staleSession = scope.object.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION];
   if (staleSession) {
-    const registry = await deps.registryFor(scope.object);
-    await registry.cancelUploadSession(staleSession).finally(() => registry.close());
+    // Best effort: a registry we cannot reach purges stale sessions itself in time.
+    await withRegistry(scope, deps, (registry) => registry.cancelUploadSession(staleSession)).catch(
+      (err: unknown) =>
+        deps.logger.warn({ serverimage: scope.key, err }, 'could not cancel a stale upload session'),
+    );
   }
   await deps.children.purge(scope.object, keepSnapshot);
 }
@@ -23,9 +27,8 @@ export async function purgeChildren(scope: Scope, deps: Deps, keepSnapshot = fal
 export async function purgeImages(scope: Scope, deps: Deps): Promise<string[]> {
   const images = scope.status.images ?? [];
   if (images.length === 0) return [];
-  const registry = await deps.registryFor(scope.object);
   const failures: string[] = [];
-  try {
+  await withRegistry(scope, deps, async (registry) => {
     for (const image of images) {
       try {
         await registry.deleteManifest(image.digest);
@@ -35,8 +38,21 @@ export async function purgeImages(scope: Scope, deps: Deps): Promise<string[]> {
         failures.push(`${image.reference}: ${e.message ?? String(err)}`);
       }
     }
+  }).catch((err: unknown) =>
+    failures.push(`registry not reachable: ${err instanceof Error ? err.message : String(err)}`),
+  );
+  return failures;
+}
+
+async function withRegistry(
+  scope: Scope,
+  deps: Deps,
+  use: (registry: RegistryClient) => Promise<void>,
+): Promise<void> {
+  const registry = await deps.registryFor(scope.object);
+  try {
+    await use(registry);
   } finally {
     await registry.close();
   }
-  return failures;
 }
