@@ -33,6 +33,8 @@ export interface PushDiskImageOptions {
   blockSize?: number;
   /** Blocks compressed at once. */
   concurrency?: number;
+  /** Bytes per upload PATCH. Default 8 MiB (see UPLOAD_CHUNK_BYTES). */
+  uploadChunkSize?: number;
   /** Also compute the raw disk's sha256 (one more hash pass) and record it on the layer. Default false. */
   diskSha256?: boolean;
   onProgress?: ProgressCallback;
@@ -59,6 +61,14 @@ export interface PushedDiskImage {
   /** `sha256:<hex>` of the raw disk, when asked for. */
   diskSha256?: string;
 }
+
+/**
+ * Bytes per PATCH of the layer. The client holds two chunks (one on the wire,
+ * one filling), so this is 2x in RSS; compressInBlocks buffers several more
+ * blocks behind it. 8 MiB is ~50 requests per GiB of compressed layer: per-request
+ * overhead stays small even to a remote registry, at 16 MiB of memory.
+ */
+const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** Annotation on the layer descriptor holding the raw disk's sha256 (when computed). */
 export const DISK_SHA256_ANNOTATION = 'serverimage.io/disk.sha256';
@@ -88,7 +98,10 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     onBlock: (block) => diffId.update(block),
   });
   const uploaded = await options.registry
-    .uploadBlob(compressed, { onSessionStarted: options.onUploadStarted })
+    .uploadBlob(compressed, {
+      chunkSize: options.uploadChunkSize ?? UPLOAD_CHUNK_BYTES,
+      onSessionStarted: options.onUploadStarted,
+    })
     .catch((err: unknown) => {
       // The registry client wraps a failing source; the export's own reason
       // (ExportTruncated, ExportUnavailable ...) is the one to show.

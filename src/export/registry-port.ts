@@ -18,7 +18,12 @@ export interface RegistryPort {
   /** Streams a blob up (chunked), computing its digest; cancels the session on failure. */
   uploadBlob(
     source: AsyncIterable<Buffer>,
-    options?: { expectedDigest?: string; onSessionStarted?: (location: string) => void | Promise<void> },
+    options?: {
+      expectedDigest?: string;
+      /** Bytes per PATCH; the client holds two chunks (one on the wire, one filling). */
+      chunkSize?: number;
+      onSessionStarted?: (location: string) => void | Promise<void>;
+    },
   ): Promise<BlobUploadResult>;
   /** Uploads a small blob (skipped if the registry already has it). */
   uploadBlobBytes(bytes: Buffer): Promise<BlobUploadResult>;

@@ -23,13 +23,9 @@ const sampler = setInterval(() => {
   if (now.rss > peak.rss) peak = now;
 }, 50);
 sampler.unref();
-// 4 MiB PATCHes: the client holds the chunk on the wire and the next one being
-// filled, so its chunk size is a large part of the peak RSS.
-const registry = new RegistryClient({
-  repository: input.repository,
-  insecure: true,
-  chunkSize: 4 * 1024 * 1024,
-});
+// Built as the operator builds its client (registry-access.ts): pushDiskImage
+// picks the upload chunk size itself.
+const registry = new RegistryClient({ repository: input.repository, insecure: true });
 const result = await pushDiskImage({
   source: { url: input.url, caPem: input.caPem, token: input.token },
   registry,

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { loadBlockEncoder } from '../../../src/export/block-encoder.js';
 import { compressInBlocks } from '../../../src/export/parallel-compress.js';
 
@@ -99,6 +99,23 @@ describe('the store-or-compress decision', () => {
       entropyBitsPerByte(Buffer.from('the quick brown fox jumps over the lazy dog '.repeat(200))),
     ).toBeLessThan(5);
     expect(entropyBitsPerByte(Buffer.alloc(8192))).toBe(0);
+  });
+
+  it('drops LZ77 (Huffman only) where it finds nothing to gain, keeps it where it does', () => {
+    const segment = 256 * 1024;
+    // Letters drawn independently: no repeats for LZ77 to find, but a skewed histogram.
+    const alphabet = Buffer.from('etaoinshrdlucmfwypvbgkqjxz      eeeeaaaattttoooonnnn\n\n..,,');
+    const noise = Buffer.from(randomBytes(segment).map((b) => alphabet[b % alphabet.length]!));
+    const prose = Buffer.from(
+      'It was the best of times, it was the worst of times, it was the age of wisdom. '.repeat(3400),
+    ).subarray(0, segment);
+    expect(runsOf(Buffer.concat([noise, prose])).map((r) => r.kind)).toEqual(['huffman', 'compress']);
+    // Either way the output is gzip, and no larger than level 1 would make it.
+    const block = Buffer.concat([noise, prose]);
+    const output = Buffer.alloc(loadBlockEncoder().outputBound(block.length));
+    const length = loadBlockEncoder().encodeBlock(block, output, { algorithm: 'gzip', level: 1 });
+    expect(gunzipSync(output.subarray(0, length)).equals(block)).toBe(true);
+    expect(length).toBeLessThanOrEqual(gzipSync(block, { level: 1 }).length);
   });
 
   it('stores runs of random segments, replaces zero segments, compresses the rest', () => {
