@@ -1,0 +1,76 @@
+// One CLI invocation: parse, connect, run the command, and turn whatever went wrong into
+// a message and an exit code (the API server's own message for a refused request).
+import { readFileSync } from 'node:fs';
+import { parseCommandLine, type ParsedCommand } from './args.js';
+import { apiErrorMessage } from './api-error.js';
+import { createCommand } from './commands/create.js';
+import type { CommandContext } from './commands/context.js';
+import { deleteCommand } from './commands/delete.js';
+import { describeCommand } from './commands/describe.js';
+import { listCommand } from './commands/list.js';
+import { CliError, ExitCode, type ExitCodeValue } from './exit-codes.js';
+import type { CliIo } from './io.js';
+import { loadKubeTarget } from './kube-context.js';
+import { ServerImageClient } from './server-image-client.js';
+import { helpText } from './usage.js';
+
+function version(): string {
+  // src/cli/run.ts and dist/cli/run.js both sit two levels below package.json.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+async function dispatch(parsed: ParsedCommand, io: CliIo, program: string, interrupt: AbortSignal) {
+  switch (parsed.command) {
+    case 'help':
+      io.stdout.write(helpText(program, parsed.topic));
+      return ExitCode.Ok;
+    case 'version':
+      io.stdout.write(`serverimage ${version()}\n`);
+      return ExitCode.Ok;
+  }
+  const target = loadKubeTarget(parsed.cluster);
+  const ctx: CommandContext = {
+    io,
+    client: new ServerImageClient(target.kubeConfig),
+    namespace: target.namespace,
+    interrupt,
+    program,
+  };
+  switch (parsed.command) {
+    case 'create':
+      return createCommand(parsed, ctx);
+    case 'list':
+      return listCommand(parsed, ctx);
+    case 'describe':
+      return describeCommand(parsed, ctx);
+    case 'delete':
+      return deleteCommand(parsed, ctx);
+  }
+}
+
+export async function runCli(
+  argv: string[],
+  io: CliIo,
+  program: string,
+  interrupt: AbortSignal = new AbortController().signal,
+): Promise<ExitCodeValue> {
+  try {
+    return await dispatch(parseCommandLine(argv, io.env), io, program, interrupt);
+  } catch (err) {
+    const api = apiErrorMessage(err);
+    if (api) {
+      io.stderr.write(`${api}\n`);
+      return ExitCode.Failed;
+    }
+    if (err instanceof CliError) {
+      const hint = err.exitCode === ExitCode.Usage ? `\nSee '${program} --help'.` : '';
+      io.stderr.write(`error: ${err.message}${hint}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return ExitCode.Failed;
+  }
+}

@@ -1,0 +1,103 @@
+// --help texts. The program calls itself by the name it was started as, so that the
+// kubectl plugin (kubectl-serverimage) reads "kubectl serverimage".
+import path from 'node:path';
+import type { CommandName } from './args.js';
+
+export function programName(argv1: string | undefined): string {
+  const base = path.basename(argv1 ?? 'serverimage').replace(/\.(js|ts)$/, '');
+  return base === 'kubectl-serverimage' ? 'kubectl serverimage' : 'serverimage';
+}
+
+const CLUSTER_FLAGS = `Cluster flags (as kubectl):
+  --kubeconfig FILE    kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)
+  --context NAME       kubeconfig context (default: the current context)
+  -n, --namespace NS   namespace (default: the context's namespace, else "default")`;
+
+const EXIT_CODES = `Exit codes:
+  0  done (for --wait: the image is Active)
+  1  the API server refused the request, or the image ended in phase Error
+  2  bad command line
+  3  --wait timed out (the ServerImage goes on; see describe)
+  130 interrupted while waiting (the ServerImage goes on)`;
+
+function overview(p: string): string {
+  return `${p}: turn a KubeVirt VirtualMachine into bootable containerDisk images in an OCI registry
+(OpenStack's "server image create", as a ServerImage resource of serverimage.io/v1alpha1).
+
+Usage:
+  ${p} create VM --repository REPO [--wait] [flags]   image a VirtualMachine
+  ${p} list [-n NS | -A] [-o wide|json|yaml]           list ServerImages
+  ${p} describe NAME [-o json|yaml]                    phase, conditions, images, events
+  ${p} delete NAME [--wait]                            delete (the deletion policy decides about the tags)
+  ${p} help COMMAND                                    flags of a command
+
+${CLUSTER_FLAGS}
+
+${EXIT_CODES}
+`;
+}
+
+const COMMAND_HELP: Record<CommandName, (p: string) => string> = {
+  create: (p) => `Usage: ${p} create VM [flags]
+
+Creates a ServerImage of the VirtualMachine VM through the API server: the operator
+snapshots the VM and pushes each disk as a containerDisk image. The API server checks
+the request; when it refuses, its message (naming the field) is printed and the exit
+code is 1.
+
+Flags:
+  --name NAME               ServerImage name (default: VM-yyyymmdd-hhmmss, UTC)
+  --image-name TEXT         human image name (Nova's name; default: the ServerImage name)
+  --property KEY=VALUE      image property, repeatable (Nova's metadata; manifest annotations)
+  --repository REPO         OCI repository, e.g. registry.example.com/vm-images/{vm}; "{vm}" is
+                            replaced by the VM name. Default: $SERVERIMAGE_REPOSITORY (same form).
+  --tag TAG                 tag of the boot volume image (default: the ServerImage name)
+  --credentials SECRET      Secret with registry credentials (dockerconfigjson or basic-auth)
+  --ca-secret SECRET        Secret with the registry's CA bundle under the key ca.crt
+  --insecure                plain HTTP to the registry (labs only)
+  --volume NAME             volume to image, repeatable (default: every snapshottable volume)
+  --deletion-policy POLICY  Retain (default) or Delete the tags when the ServerImage is deleted
+  --wait                    follow the ServerImage until Active or Error, with progress
+  --timeout DURATION        how long --wait waits, e.g. 90s, 30m, 2h (default: 1h)
+  -o, --output json|yaml    print the ServerImage (with --wait: as it ended; progress goes to stderr)
+
+${CLUSTER_FLAGS}
+
+${EXIT_CODES}
+`,
+  list: (p) => `Usage: ${p} list [flags]
+
+Flags:
+  -A, --all-namespaces      list in every namespace
+  -o, --output wide|json|yaml
+
+${CLUSTER_FLAGS}
+`,
+  describe: (p) => `Usage: ${p} describe NAME [flags]
+
+Shows the phase, progress, conditions, pushed images, snapshot indications and the
+recent Events of a ServerImage.
+
+Flags:
+  -o, --output json|yaml    print the object instead
+
+${CLUSTER_FLAGS}
+`,
+  delete: (p) => `Usage: ${p} delete NAME [flags]
+
+Deletes a ServerImage. Its deletionPolicy decides whether the pushed tags are deleted
+from the registry (Delete) or kept (Retain).
+
+Flags:
+  --wait                    wait until the operator has finished and the object is gone
+  --timeout DURATION        how long --wait waits (default: 1h)
+
+${CLUSTER_FLAGS}
+
+${EXIT_CODES}
+`,
+};
+
+export function helpText(program: string, topic?: CommandName): string {
+  return topic ? COMMAND_HELP[topic](program) : overview(program);
+}
