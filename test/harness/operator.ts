@@ -4,6 +4,7 @@ import { createWriteStream, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import {
@@ -33,11 +34,15 @@ export interface InProcessOperator extends RunningServerImageController {
   logFile: string;
 }
 
-export async function startOperator(flags: string[] = []): Promise<InProcessOperator> {
+/** `kc`: whom the operator talks as; the bed's admin unless a test gives another identity. */
+export async function startOperator(
+  flags: string[] = [],
+  kc: KubeConfig = kubeConfig(),
+): Promise<InProcessOperator> {
   const config = loadConfig([...TEST_FLAGS, ...flags], {});
   const logFile = path.join(logDir, `in-process-${Date.now()}.log`);
   const logger = pino({ level: 'debug' }, createWriteStream(logFile));
-  const running = await startServerImageController({ kubeConfig: kubeConfig(), config, logger });
+  const running = await startServerImageController({ kubeConfig: kc, config, logger });
   return { ...running, logFile };
 }
 

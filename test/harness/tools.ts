@@ -6,7 +6,8 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type ToolName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'registry' | 'crane';
+export type ToolName =
+  'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'registry' | 'crane' | 'helm';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-tools.sh');
 let builtBin: string | undefined;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the real parts of the test bed (etcd, kube-apiserver, kubectl, the CNCF
-# Distribution registry and crane) from the Go module proxy, at the versions pinned
-# in versions.env, into a cache folder outside the repo. Each tool is built once;
-# later runs find it and return at once. Prints the bin folder on stdout.
+# Builds the real parts of the test bed (etcd, kube-apiserver, kube-controller-manager,
+# kubectl, the CNCF Distribution registry, crane and helm) from the Go module proxy, at
+# the versions pinned in versions.env, into a cache folder outside the repo. Each tool is
+# built once; later runs find it and return at once. Prints the bin folder on stdout.
 #
 #   SERVERIMAGE_TOOLS_CACHE  cache root (default ~/.cache/serverimage-operator/tools)
 set -euo pipefail
@@ -49,12 +49,15 @@ kube_replaces() {
 }
 
 need_kube=
-for t in kube-apiserver kubectl; do [ -x "$bin/$t-$KUBERNETES_VERSION" ] || need_kube=1; done
+for t in kube-apiserver kube-controller-manager kubectl; do [ -x "$bin/$t-$KUBERNETES_VERSION" ] || need_kube=1; done
 replaces=; [ -z "$need_kube" ] || replaces=$(kube_replaces)
 
 build etcd "$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3
 build kube-apiserver "$KUBERNETES_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" k8s.io/kubernetes/cmd/kube-apiserver "$replaces"
+# Only for its ClusterRole aggregation controller (test/integration/install-rbac.test.ts).
+build kube-controller-manager "$KUBERNETES_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" k8s.io/kubernetes/cmd/kube-controller-manager "$replaces"
 build kubectl "$KUBERNETES_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" k8s.io/kubernetes/cmd/kubectl "$replaces"
 build registry "$DISTRIBUTION_VERSION" "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry
 build crane "$CRANE_VERSION" "github.com/google/go-containerregistry@$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
+build helm "$HELM_VERSION" "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm
 echo "$bin"

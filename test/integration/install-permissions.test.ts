@@ -1,0 +1,121 @@
+// The ClusterRole of deploy/ is enough, shown by doing the work with it: the operator
+// talks to the API server with a token of its ServiceAccount (TokenRequest, as a pod's
+// projected token is) and a ServerImage with registry credentials reaches Active;
+// leader election on its Lease works with the same token.
+import { readFileSync } from 'node:fs';
+import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { craneFor } from '../harness/crane.js';
+import { imageDiskSha256 } from '../harness/images.js';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import { startOperator, type InProcessOperator } from '../harness/operator.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { LeaderElector } from '../../src/kube/index.js';
+import { OPERATOR_NAMESPACE, OPERATOR_SA, applyDeploy, canI, OPERATOR_USER } from './install-fixtures.js';
+import {
+  SERVERIMAGE,
+  createServerImage,
+  createVm,
+  expectNothingLeftBehind,
+  serverImage,
+  waitForPhase,
+} from './serverimage-fixtures.js';
+
+let sim: KubevirtSimulator;
+let registry: TestRegistry;
+let operator: InProcessOperator | undefined;
+let asOperator: KubeConfig;
+
+/** A kubeconfig for the same API server that authenticates as the operator's ServiceAccount. */
+async function serviceAccountKubeConfig(): Promise<KubeConfig> {
+  const admin = kubeConfig();
+  const request = await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    namespace: OPERATOR_NAMESPACE,
+    name: OPERATOR_SA,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [admin.getCurrentCluster()!],
+    users: [{ name: OPERATOR_SA, token: request.status!.token }],
+    contexts: [{ name: OPERATOR_SA, cluster: admin.getCurrentCluster()!.name, user: OPERATOR_SA }],
+    currentContext: OPERATOR_SA,
+  });
+  return kc;
+}
+
+beforeAll(async () => {
+  await applyDeploy();
+  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
+  registry = await startRegistry({ auth: 'basic' });
+  asOperator = await serviceAccountKubeConfig();
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await sim?.stop();
+  await registry?.stop();
+});
+
+test('the token really is the ServiceAccount, not an admin', async () => {
+  const core = asOperator.makeApiClient(CoreV1Api);
+  await expect(core.listNamespacedSecret({ namespace: OPERATOR_NAMESPACE })).rejects.toThrow(/Forbidden|403/);
+  expect(await canI(OPERATOR_USER, 'list', 'secrets', { namespace: OPERATOR_NAMESPACE })).toBe(false);
+});
+
+test('with only its ClusterRole the operator takes a VM to an Active image, reading the credentials Secret', async () => {
+  const ns = await createNamespace('as-sa');
+  const client = new SimTestClient(kubeConfig());
+  const shas = await createVm(client, ns, 'web');
+  await client.core.createNamespacedSecret({
+    namespace: ns,
+    body: {
+      metadata: { name: 'regcred' },
+      type: 'kubernetes.io/basic-auth',
+      stringData: { username: registry.username!, password: registry.password! },
+    },
+  });
+  operator = await startOperator([`--watch-namespaces=${ns}`], asOperator);
+  await createServerImage(
+    client,
+    serverImage(ns, 'web-image', 'web', registry, {
+      registry: { credentialsSecretRef: { name: 'regcred' } },
+    }),
+  );
+  const si = await waitForPhase(client, ns, 'web-image', 'Active');
+  const crane = await craneFor(registry);
+  expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas.rootdisk);
+
+  // Deleting it runs the finalizer as the ServiceAccount: children go, the finalizer is removed.
+  await client.custom.deleteNamespacedCustomObject({ ...SERVERIMAGE, namespace: ns, name: 'web-image' });
+  await until(
+    'ServerImage web-image to be gone',
+    async () => !(await client.get(SERVERIMAGE, ns, 'web-image')),
+    30_000,
+  );
+  await expectNothingLeftBehind(client, ns, [registry]);
+  expect(readFileSync(operator.logFile, 'utf8')).not.toMatch(/forbidden/i);
+});
+
+test('leader election on its Lease works with the ServiceAccount', async () => {
+  const stop = new AbortController();
+  let resolveLeading!: () => void;
+  const leading = new Promise<void>((resolve) => (resolveLeading = resolve));
+  const elector = new LeaderElector({
+    kubeConfig: asOperator,
+    namespace: OPERATOR_NAMESPACE,
+    name: 'serverimage-operator',
+    identity: `install-test-${process.pid}`,
+    onStartedLeading: () => resolveLeading(),
+  });
+  const running = elector.run(stop.signal);
+  await leading;
+  stop.abort();
+  await running;
+  // Released on stop: the Lease was created, read and updated as the ServiceAccount.
+  const lease = await kubeConfig()
+    .makeApiClient(CoordinationV1Api)
+    .readNamespacedLease({ namespace: OPERATOR_NAMESPACE, name: 'serverimage-operator' });
+  expect(lease.spec?.holderIdentity ?? '').toBe('');
+});

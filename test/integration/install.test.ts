@@ -1,0 +1,258 @@
+// The install paths on the real API server: `kubectl apply -k deploy/` and the Helm
+// chart through `helm template | kubectl apply --dry-run=server`. Nothing runs pods here,
+// so the pod template is checked by the API server's Pod Security admission instead.
+import { createNamespace, kubectl } from '../harness/testbed.js';
+import {
+  DEPLOY_DIR,
+  OPERATOR_NAMESPACE,
+  applyDeploy,
+  parseManifests,
+  mustKubectl,
+  renderChart,
+  toYamlStream,
+  type Manifest,
+} from './install-fixtures.js';
+
+interface PodTemplate {
+  metadata?: object;
+  spec: {
+    serviceAccountName: string;
+    securityContext?: object;
+    containers: {
+      args: string[];
+      env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+      livenessProbe: { httpGet: { path: string; port: string } };
+      readinessProbe: { httpGet: { path: string; port: string } };
+      ports: { name: string; containerPort: number }[];
+      resources: { limits: { memory: string } };
+      securityContext?: object;
+    }[];
+  };
+}
+type Deployment = Manifest & { spec: { replicas: number; template: PodTemplate } };
+
+const MiB = 1024 * 1024;
+const memoryBytes = (q: string) => {
+  const m = /^(\d+)(Mi|Gi)$/.exec(q);
+  if (!m) throw new Error(`unexpected memory quantity ${q}`);
+  return Number(m[1]) * (m[2] === 'Gi' ? 1024 * MiB : MiB);
+};
+
+/** The pod a Deployment would make, created with --dry-run=server: admission judges it. */
+async function dryRunPod(template: PodTemplate, namespace: string) {
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...template.metadata, generateName: 'operator-' },
+    spec: template.spec,
+  };
+  return kubectl(['create', '--dry-run=server', '-n', namespace, '-f', '-'], JSON.stringify(pod));
+}
+
+async function restrictedNamespace(prefix: string): Promise<string> {
+  const ns = await createNamespace(prefix);
+  await mustKubectl(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted']);
+  return ns;
+}
+
+function expectOperatorPod(template: PodTemplate, metricsPort?: number) {
+  const [container] = template.spec.containers;
+  expect(template.spec.containers).toHaveLength(1);
+  expect(container!.args).toEqual(
+    expect.arrayContaining(['--leader-elect=true', '--health-probe-bind-address=:8081']),
+  );
+  expect(container!.args).toContain(
+    metricsPort ? `--metrics-bind-address=:${metricsPort}` : '--metrics-bind-address=0',
+  );
+  expect(container!.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual(
+    expect.arrayContaining([
+      ['POD_NAME', 'metadata.name'],
+      ['POD_NAMESPACE', 'metadata.namespace'],
+    ]),
+  );
+  const probesPort = container!.ports.find((p) => p.name === 'probes');
+  expect(probesPort?.containerPort).toBe(8081);
+  expect(container!.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 'probes' });
+  expect(container!.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 'probes' });
+  // Two transfers at ~230 MiB each (the default --max-concurrent-exports) plus the process.
+  expect(memoryBytes(container!.resources.limits.memory)).toBeGreaterThanOrEqual(2 * 230 * MiB + 128 * MiB);
+}
+
+describe('kubectl apply -k deploy/', () => {
+  let firstApply: string;
+  beforeAll(async () => {
+    firstApply = await applyDeploy();
+  });
+
+  test('creates the namespace, CRD, RBAC, Deployment and metrics Service', async () => {
+    expect(firstApply).toContain('customresourcedefinition.apiextensions.k8s.io/serverimages.serverimage.io');
+    const objects = [
+      'namespace/serverimage-system',
+      'crd/serverimages.serverimage.io',
+      'clusterrole/serverimage-operator',
+      'clusterrole/serverimage-operator-edit',
+      'clusterrole/serverimage-operator-view',
+      'clusterrolebinding/serverimage-operator',
+    ];
+    for (const object of objects) await mustKubectl(['get', object]);
+    const namespaced = [
+      'serviceaccount/serverimage-operator',
+      'role/serverimage-operator-leader-election',
+      'rolebinding/serverimage-operator-leader-election',
+      'deployment/serverimage-operator',
+      'service/serverimage-operator-metrics',
+    ];
+    for (const object of namespaced) await mustKubectl(['get', '-n', OPERATOR_NAMESPACE, object]);
+  });
+
+  test('applying it again changes nothing', async () => {
+    const again = await applyDeploy();
+    const lines = again.trim().split('\n');
+    const objects = parseManifests(await mustKubectl(['kustomize', DEPLOY_DIR]));
+    expect(lines).toHaveLength(objects.length);
+    expect(lines.filter((l) => !l.endsWith(' unchanged'))).toEqual([]);
+  });
+
+  test('the Deployment runs two leader-elected replicas with probes, limits and the downward API', async () => {
+    const deployment = JSON.parse(
+      await mustKubectl(['get', '-n', OPERATOR_NAMESPACE, 'deployment/serverimage-operator', '-o', 'json']),
+    ) as Deployment;
+    expect(deployment.spec.replicas).toBe(2);
+    expect(deployment.spec.template.spec.serviceAccountName).toBe('serverimage-operator');
+    expectOperatorPod(deployment.spec.template, 8080);
+  });
+
+  test('its pod passes the restricted Pod Security Standard; without its security context it does not', async () => {
+    const deployment = JSON.parse(
+      await mustKubectl(['get', '-n', OPERATOR_NAMESPACE, 'deployment/serverimage-operator', '-o', 'json']),
+    ) as Deployment;
+    const template = deployment.spec.template;
+    const admitted = await dryRunPod(template, OPERATOR_NAMESPACE);
+    expect(admitted.stderr).toBe('');
+    expect(admitted.code).toBe(0);
+
+    // The namespace's label is what makes the check bite: a pod without the settings is refused.
+    const loose: PodTemplate = structuredClone(template);
+    delete loose.spec.securityContext;
+    for (const c of loose.spec.containers) delete c.securityContext;
+    const refused = await dryRunPod(loose, OPERATOR_NAMESPACE);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('violates PodSecurity "restricted');
+  });
+});
+
+describe('helm template | kubectl apply --dry-run=server', () => {
+  let ns: string;
+  beforeAll(async () => {
+    ns = await restrictedNamespace('helm');
+  });
+
+  const serverDryRun = (manifests: Manifest[]) =>
+    kubectl(['apply', '--dry-run=server', '-f', '-'], toYamlStream(manifests));
+
+  test('default values: everything is accepted', async () => {
+    const manifests = await renderChart('serverimage-operator', ns);
+    expect(manifests.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      'ClusterRole/serverimage-operator',
+      'ClusterRole/serverimage-operator-edit',
+      'ClusterRole/serverimage-operator-view',
+      'ClusterRoleBinding/serverimage-operator',
+      'CustomResourceDefinition/serverimages.serverimage.io',
+      'Deployment/serverimage-operator',
+      'Role/serverimage-operator-leader-election',
+      'RoleBinding/serverimage-operator-leader-election',
+      'Service/serverimage-operator-metrics',
+      'ServiceAccount/serverimage-operator',
+    ]);
+    const applied = await serverDryRun(manifests);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain('deployment.apps/serverimage-operator created (server dry run)');
+
+    const deployment = manifests.find((m) => m.kind === 'Deployment') as Deployment;
+    expectOperatorPod(deployment.spec.template, 8080);
+    expect(deployment.spec.template.spec.containers[0]!.args).toContain(
+      '--leader-election-id=serverimage-operator',
+    );
+    const pod = await dryRunPod(deployment.spec.template, ns);
+    expect(pod.stderr).toBe('');
+  });
+
+  test('a ServiceMonitor that selects the metrics Service and its port', async () => {
+    const manifests = await renderChart('so', ns, [
+      'metrics.serviceMonitor.enabled=true',
+      'metrics.serviceMonitor.labels.release=prometheus',
+    ]);
+    const monitor = manifests.find((m) => m.kind === 'ServiceMonitor') as Manifest & {
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        namespaceSelector: { matchNames: string[] };
+        endpoints: { port: string; path: string }[];
+      };
+    };
+    const service = manifests.find((m) => m.kind === 'Service') as Manifest & {
+      spec: { ports: { name: string }[] };
+    };
+    expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(monitor.metadata.labels).toEqual(expect.objectContaining({ release: 'prometheus' }));
+    // What makes Prometheus scrape it: the selector matches the Service, the port is named.
+    expect(service.metadata.labels).toEqual(expect.objectContaining(monitor.spec.selector.matchLabels));
+    expect(monitor.spec.namespaceSelector.matchNames).toEqual([ns]);
+    expect(service.spec.ports.map((p) => p.name)).toContain(monitor.spec.endpoints[0]!.port);
+    expect(monitor.spec.endpoints[0]!.path).toBe('/metrics');
+
+    // prometheus-operator's CRD is not installed here: the API server must refuse the
+    // ServiceMonitor for that reason alone and accept everything else.
+    const rest = manifests.filter((m) => m.kind !== 'ServiceMonitor');
+    const applied = await serverDryRun(rest);
+    expect(applied.stderr).toBe('');
+    const refused = await serverDryRun([monitor]);
+    expect(refused.stderr).toContain(
+      'no matches for kind "ServiceMonitor" in version "monitoring.coreos.com/v1"',
+    );
+  });
+
+  test('watchNamespaces: the operator gets Roles in those namespaces and no ClusterRole', async () => {
+    const [a, b] = [await createNamespace('watched'), await createNamespace('watched')];
+    const manifests = await renderChart('scoped', ns, [
+      `watchNamespaces={${a},${b}}`,
+      'maxConcurrentExports=3',
+      'replicaCount=1',
+    ]);
+    const roles = manifests.filter((m) => m.kind === 'Role' || m.kind === 'RoleBinding');
+    expect(roles.map((m) => `${m.kind}/${m.metadata.namespace}/${m.metadata.name}`).sort()).toEqual(
+      [
+        `Role/${a}/scoped-serverimage-operator`,
+        `Role/${b}/scoped-serverimage-operator`,
+        `RoleBinding/${a}/scoped-serverimage-operator`,
+        `RoleBinding/${b}/scoped-serverimage-operator`,
+        `Role/${ns}/scoped-serverimage-operator-leader-election`,
+        `RoleBinding/${ns}/scoped-serverimage-operator-leader-election`,
+      ].sort(),
+    );
+    expect(
+      manifests
+        .filter((m) => m.kind.startsWith('ClusterRole'))
+        .map((m) => m.metadata.name)
+        .sort(),
+    ).toEqual(['scoped-serverimage-operator-edit', 'scoped-serverimage-operator-view']);
+    const deployment = manifests.find((m) => m.kind === 'Deployment') as Deployment;
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.template.spec.containers[0]!.args).toEqual(
+      expect.arrayContaining([`--watch-namespaces=${a},${b}`, '--max-concurrent-exports=3']),
+    );
+    const applied = await serverDryRun(manifests);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+  });
+
+  test('metrics off: no Service, the metrics server disabled', async () => {
+    const manifests = await renderChart('nometrics', ns, ['metrics.enabled=false']);
+    expect(manifests.map((m) => m.kind)).not.toContain('Service');
+    const deployment = manifests.find((m) => m.kind === 'Deployment') as Deployment;
+    expectOperatorPod(deployment.spec.template);
+    expect(deployment.spec.template.spec.containers[0]!.ports.map((p) => p.name)).toEqual(['probes']);
+    const applied = await serverDryRun(manifests);
+    expect(applied.stderr).toBe('');
+  });
+});
