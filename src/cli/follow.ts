@@ -33,6 +33,7 @@ const isTransient = (err: unknown) =>
 
 const pause = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
     const timer = setTimeout(resolve, ms);
     signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
   });
@@ -80,6 +81,8 @@ function watchOnce(
   seen: (resourceVersion: string) => void,
 ): Promise<WatchEnd> {
   return new Promise<WatchEnd>((resolve, reject) => {
+    // An abort while the object was being read has already fired: no event will come.
+    if (options.signal?.aborted) return resolve({ kind: 'aborted' });
     let settled = false;
     let request: AbortController | undefined;
     const finish = (end: WatchEnd) => {

@@ -31,6 +31,7 @@ export async function waitFor(client: ServerImageClient, options: WaitOptions): 
   }, options.timeoutMs);
   const onInterrupt = () => stop.abort();
   options.interrupt?.addEventListener('abort', onInterrupt, { once: true });
+  if (options.interrupt?.aborted) stop.abort();
 
   let last: StoredServerImage | undefined;
   try {

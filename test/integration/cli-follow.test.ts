@@ -1,0 +1,97 @@
+// The CLI's watch (src/cli/follow.ts) across watch ends: with watches that the API server
+// closes after one second, a ServerImage is still followed from creation to Active,
+// every change seen once, in order, and each reopened watch picks up where the last ended.
+import { followServerImage } from '../../src/cli/follow.js';
+import { ServerImageClient, type StoredServerImage } from '../../src/cli/server-image-client.js';
+import { waitFor } from '../../src/cli/wait.js';
+import { installProjectCrds } from '../harness/crds.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { SimTestClient } from '../harness/kubevirt/testing.js';
+import { startOperator, type InProcessOperator } from '../harness/operator.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { createServerImage, createVm, serverImage } from './serverimage-fixtures.js';
+
+let sim: KubevirtSimulator;
+let registry: TestRegistry;
+let operator: InProcessOperator;
+let client: SimTestClient;
+let images: ServerImageClient;
+let ns: string;
+
+beforeAll(async () => {
+  await installProjectCrds();
+  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
+  registry = await startRegistry();
+  client = new SimTestClient(kubeConfig());
+  images = new ServerImageClient(kubeConfig());
+  ns = await createNamespace('cli-follow');
+  operator = await startOperator();
+  // About four seconds of transfer: several one-second watches.
+  await createVm(client, ns, 'vm', {
+    disks: [{ volume: 'rootdisk', size: 4 * 2 ** 20 }],
+    annotations: { [Ann.faultBytesPerSecond]: String(2 ** 20) },
+  });
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await sim?.stop();
+  await registry?.stop();
+});
+
+test('followed to Active across watches the server closes every second', async () => {
+  await createServerImage(client, serverImage(ns, 'followed', 'vm', registry));
+  const seen: StoredServerImage[] = [];
+  const reconnects: string[] = [];
+  const end = await followServerImage(
+    images,
+    { namespace: ns, name: 'followed', watchTimeoutSeconds: 1, onReconnect: (why) => reconnects.push(why) },
+    (image) => {
+      seen.push(image);
+      return image.status?.phase === 'Active' || image.status?.phase === 'Error';
+    },
+  );
+  expect(end).toBe('stopped');
+  expect(seen.at(-1)?.status?.phase).toBe('Active');
+  expect(reconnects.length).toBeGreaterThan(0);
+  expect(reconnects.every((why) => why === 'watch ended')).toBe(true);
+  // Each change once and in order: resourceVersions strictly increase (etcd revisions).
+  const versions = seen.map((i) => Number(i.metadata.resourceVersion));
+  expect(versions).toEqual([...new Set(versions)].sort((a, b) => a - b));
+  // Phases only move forward.
+  const order = ['Queued', 'Saving', 'Active'];
+  const phases = seen.map((i) => order.indexOf(i.status?.phase ?? 'Queued'));
+  expect(phases).toEqual([...phases].sort((a, b) => a - b));
+  // Progress was seen growing, not only the end.
+  const done = seen.map((i) => i.status?.progress?.bytesDone).filter((b): b is number => b !== undefined);
+  expect(new Set(done).size).toBeGreaterThan(1);
+});
+
+// The 20 s bound is liveness, not speed: a missed abort would wait for the watch to end
+// (client-node's 30 s of silence at the earliest).
+test('a wait for a deleted object ends as gone; an interrupt ends a wait at once', async () => {
+  await createServerImage(client, serverImage(ns, 'short-lived', 'vm', registry));
+  const interrupt = new AbortController();
+  const interrupted = waitFor(images, {
+    namespace: ns,
+    name: 'short-lived',
+    until: 'gone',
+    timeoutMs: 60_000,
+    interrupt: interrupt.signal,
+    watchTimeoutSeconds: 600,
+  });
+  interrupt.abort();
+  expect((await interrupted).kind).toBe('interrupted');
+
+  const gone = waitFor(images, { namespace: ns, name: 'short-lived', until: 'gone', timeoutMs: 60_000 });
+  await images.delete(ns, 'short-lived');
+  expect(await gone).toEqual({ kind: 'gone' });
+  // And when it is already gone, at once.
+  expect(
+    await waitFor(images, { namespace: ns, name: 'short-lived', until: 'gone', timeoutMs: 60_000 }),
+  ).toEqual({
+    kind: 'gone',
+  });
+}, 20_000);
