@@ -19,7 +19,7 @@ export interface ParallelCompressOptions {
   algorithm: Compression;
   /** gzip 1-9 (default 1, go-containerregistry's choice), zstd 1-19 (default 3). */
   level?: number;
-  /** Uncompressed bytes per block. Default 2 MiB. */
+  /** Uncompressed bytes per block. Default 1 MiB. */
   blockSize?: number;
   /** Blocks in flight (filling, compressing, waiting for the consumer). Default 2 per worker + 2. */
   concurrency?: number;
@@ -32,7 +32,8 @@ export interface ParallelCompressOptions {
   pool?: CompressionPool;
 }
 
-export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
+/** 1 MiB: members of this size compress as well as one stream (deflate's window is 32 KiB), and blocks in flight stay a few MiB. */
+export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 
 /** Same code as the workers run: for its output bound. */
 const encoder = loadBlockEncoder();

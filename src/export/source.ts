@@ -2,10 +2,9 @@
 // status, token in the x-kubevirt-export-token header). KubeVirt's raw endpoint
 // sends Content-Length and honours Range, so a dropped connection is resumed
 // from the last byte we consumed instead of starting a multi-GiB read again.
-import https from 'node:https';
-import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataPathError } from './errors.js';
+import { httpsGet, type HttpsGetResponse } from './https-get.js';
 
 export interface ExportSourceOptions {
   /** The `raw` format URL from the export's status links. */
@@ -27,7 +26,11 @@ export interface ExportSourceOptions {
 export interface ExportSource {
   /** Size of the disk in bytes (Content-Length of the raw endpoint). */
   size: number;
-  /** The disk's bytes, in order, exactly `size` of them; resumes by Range on its own. Iterate once. */
+  /**
+   * The disk's bytes, in order, exactly `size` of them; resumes by Range on its
+   * own. Each chunk is valid until the next one is requested (reused buffers).
+   * Iterate once.
+   */
   body: AsyncIterable<Buffer>;
 }
 
@@ -44,12 +47,12 @@ export async function openExportSource(options: ExportSourceOptions): Promise<Ex
 
 async function* resumingBody(
   options: ExportSourceOptions,
-  first: IncomingMessage,
+  first: HttpsGetResponse,
   size: number,
   retries: number,
   backoffMs: number,
 ): AsyncGenerator<Buffer> {
-  let response: IncomingMessage | undefined = first;
+  let response: HttpsGetResponse | undefined = first;
   let consumed = 0;
   let failures = 0;
   let error = new Error('not connected');
@@ -58,7 +61,7 @@ async function* resumingBody(
       const before = consumed;
       if (response) {
         try {
-          for await (const chunk of response as AsyncIterable<Buffer>) {
+          for await (const chunk of response.body) {
             // Never hand out more than Content-Length, whatever the server sends.
             const part = consumed + chunk.length > size ? chunk.subarray(0, size - consumed) : chunk;
             consumed += part.length;
@@ -102,35 +105,37 @@ function giveUp(url: string, consumed: number, size: number, retries: number, er
 }
 
 /** One GET; `offset > 0` asks for the rest from there and checks the 206 answer matches. */
-function request(options: ExportSourceOptions, offset: number, size?: number): Promise<IncomingMessage> {
+async function request(
+  options: ExportSourceOptions,
+  offset: number,
+  size?: number,
+): Promise<HttpsGetResponse> {
   const headers: Record<string, string> = { [TOKEN_HEADER]: options.token };
   if (offset > 0) headers.range = `bytes=${offset}-`;
-  return new Promise((resolve, reject) => {
-    const req = https.get(options.url, { ca: options.caPem, headers, agent: false }, (res) => {
-      const status = res.statusCode ?? 0;
-      const failure = statusFailure(options.url, status, offset, size, res);
-      if (failure) {
-        res.resume();
-        reject(failure);
-        return;
-      }
-      resolve(res);
+  let res: HttpsGetResponse;
+  try {
+    res = await httpsGet(options.url, {
+      ca: options.caPem,
+      headers,
+      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
     });
-    req.setTimeout(options.idleTimeoutMs ?? 60_000, () =>
-      req.destroy(new Error('no data from the export server')),
+  } catch (err) {
+    const error = err as Error;
+    throw new DataPathError(
+      'ExportUnavailable',
+      `cannot read export ${redact(options.url)}: ${error.message}`,
+      {
+        retryable: true,
+        cause: error,
+      },
     );
-    req.once('error', (err) =>
-      reject(
-        err instanceof DataPathError
-          ? err
-          : new DataPathError(
-              'ExportUnavailable',
-              `cannot read export ${redact(options.url)}: ${err.message}`,
-              { retryable: true, cause: err },
-            ),
-      ),
-    );
-  });
+  }
+  const failure = statusFailure(options.url, res.status, offset, size, res);
+  if (failure) {
+    res.destroy();
+    throw failure;
+  }
+  return res;
 }
 
 function statusFailure(
@@ -138,7 +143,7 @@ function statusFailure(
   status: number,
   offset: number,
   size: number | undefined,
-  res: IncomingMessage,
+  res: HttpsGetResponse,
 ): DataPathError | undefined {
   const where = `export ${redact(url)}`;
   if (status >= 500) {
@@ -168,7 +173,7 @@ function statusFailure(
   return undefined;
 }
 
-function contentLength(res: IncomingMessage): number {
+function contentLength(res: HttpsGetResponse): number {
   const size = Number(res.headers['content-length']);
   if (!Number.isSafeInteger(size) || size < 0) {
     res.destroy();

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import tar from 'tar-stream';
 import { diskLayerTar } from '../../../src/export/disk-layer.js';
 
 async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -48,6 +49,25 @@ describe('diskLayerTar', () => {
     const a = await collect(diskLayerTar(chunked(disk, 4096), { size: disk.length, mtime }));
     const b = await collect(diskLayerTar(chunked(disk, 1 << 20), { size: disk.length, mtime }));
     expect(a.equals(b)).toBe(true);
+  });
+
+  it('is byte for byte the archive tar-stream makes of the whole disk', async () => {
+    const mtime = new Date('2026-01-02T03:04:05Z');
+    const owner = { uid: 107, gid: 107 };
+    const pack = tar.pack();
+    pack.entry({ name: 'disk/', type: 'directory', mode: 0o555, mtime, ...owner });
+    pack.entry({ name: 'disk/disk.img', type: 'file', mode: 0o444, mtime, ...owner }, disk);
+    pack.finalize();
+    const reference = await collect(pack as unknown as AsyncIterable<Buffer>);
+    expect(
+      (await collect(diskLayerTar(chunked(disk, 65536), { size: disk.length, mtime }))).equals(reference),
+    ).toBe(true);
+  });
+
+  it('fails when the disk is longer than its declared size', async () => {
+    await expect(collect(diskLayerTar(chunked(disk, 65536), { size: disk.length - 1 }))).rejects.toThrow(
+      /size mismatch/i,
+    );
   });
 
   it('fails when the disk is shorter than its declared size', async () => {

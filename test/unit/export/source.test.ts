@@ -68,7 +68,8 @@ function options(extra: Partial<ExportSourceOptions> = {}): ExportSourceOptions 
 async function readAll(opts: ExportSourceOptions): Promise<{ size: number; bytes: Buffer }> {
   const source = await openExportSource(opts);
   const chunks: Buffer[] = [];
-  for await (const chunk of source.body) chunks.push(chunk);
+  // Copies: the source reuses its buffers once the next chunk is asked for.
+  for await (const chunk of source.body) chunks.push(Buffer.from(chunk));
   return { size: source.size, bytes: Buffer.concat(chunks) };
 }
 
@@ -88,6 +89,22 @@ describe('openExportSource', () => {
     expect(size).toBe(disk.length);
     expect(sha(bytes)).toBe(sha(disk));
     expect(ranges).toEqual([undefined]);
+  });
+
+  it('reads into a few reused buffers and pauses for a slow reader, without mixing up bytes', async () => {
+    const source = await openExportSource(options());
+    const hash = createHash('sha256');
+    const buffers = new Set<ArrayBufferLike>();
+    let chunks = 0;
+    for await (const chunk of source.body) {
+      hash.update(chunk);
+      buffers.add(chunk.buffer);
+      // A reader slower than the network: the socket has to pause.
+      if (++chunks % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(hash.digest('hex')).toBe(sha(disk));
+    expect(chunks).toBeGreaterThan(64);
+    expect(buffers.size).toBeLessThanOrEqual(40);
   });
 
   it('resumes a dropped connection with Range from the last byte consumed', async () => {
