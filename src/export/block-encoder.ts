@@ -39,8 +39,6 @@ export interface BlockEncoder {
   outputBound(inputBytes: number): number;
   runsOf(block: Buffer): { start: number; end: number; kind: RunKind }[];
   entropyBitsPerByte(sample: Buffer): number;
-  /** Bytes zlib allocated (garbage once copied) since the last call. */
-  takeAllocatedBytes(): number;
 }
 
 /** CommonJS text evaluated with `require` in scope; defines the BlockEncoder functions. */
@@ -58,13 +56,6 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 const ZERO_SEGMENT = Buffer.alloc(SEGMENT_BYTES);
 const ZERO_SEGMENT_GZIP = zlib.gzipSync(ZERO_SEGMENT, { level: 9 });
 const counts = new Uint32Array(256);
-let allocatedBytes = 0;
-
-function takeAllocatedBytes() {
-  const n = allocatedBytes;
-  allocatedBytes = 0;
-  return n;
-}
 
 function entropyBitsPerByte(sample) {
   if (sample.length === 0) return 0;
@@ -90,7 +81,6 @@ function kindOf(segment) {
   // does worse than Huffman alone by LZ77_MARGIN.
   const lz77Bytes = zlib.deflateRawSync(sample, { level: 1, memLevel: 9 }).length;
   const huffmanBytes = zlib.deflateRawSync(sample, { level: 1, strategy: zlib.constants.Z_HUFFMAN_ONLY }).length;
-  allocatedBytes += 32 * 1024;
   return lz77Bytes > huffmanBytes * (1 + LZ77_MARGIN) ? 'huffman' : 'compress';
 }
 
@@ -155,7 +145,6 @@ function encodeBlock(input, output, options) {
     const frame = zlib.zstdCompressSync(input, {
       params: { [zlib.constants.ZSTD_c_compressionLevel]: options.level },
     });
-    allocatedBytes += frame.buffer.byteLength;
     return put(output, 0, frame);
   }
   let at = 0;
@@ -168,14 +157,13 @@ function encodeBlock(input, output, options) {
     } else {
       const strategy = run.kind === 'huffman' ? zlib.constants.Z_HUFFMAN_ONLY : zlib.constants.Z_DEFAULT_STRATEGY;
       const member = zlib.gzipSync(bytes, { level: options.level, memLevel: 9, strategy, chunkSize: bytes.length + 1024 });
-      allocatedBytes += member.buffer.byteLength;
       at = member.length < storedMemberSize(bytes.length) ? put(output, at, member) : storedMember(bytes, output, at);
     }
   }
   return at;
 }
 
-const blockEncoder = { encodeBlock, outputBound, runsOf, entropyBitsPerByte, takeAllocatedBytes };
+const blockEncoder = { encodeBlock, outputBound, runsOf, entropyBitsPerByte };
 `;
 
 /** The encoder in this thread, from the same source the workers run. */

@@ -1,5 +1,5 @@
 // A small fixed pool of worker threads that encode blocks (block-encoder.ts),
-// one per core: zlib's synchronous calls in a worker keep a core busy with no
+// one per core but one (see defaultPoolSize): zlib's synchronous calls in a worker keep a core busy with no
 // round trip to the main thread per output piece, and the main thread stays
 // free for TLS, hashing and HTTP. Blocks travel as transferred ArrayBuffers
 // (input and output move to the worker and back, never copied).
@@ -30,22 +30,8 @@ export interface EncodeResult {
   length: number;
 }
 
-// zlib's synchronous calls allocate their output (a Buffer per call) and V8
-// frees such memory only when a major GC finds it dead, which it puts off until
-// ~64 MiB of it piled up - per worker. The worker collects after every
-// GC_AFTER_BYTES that zlib allocated instead (a few ms on its tiny heap), which keeps
-// the process's RSS flat. `gc` comes from a context created after --expose-gc.
 const WORKER_SOURCE = `${BLOCK_ENCODER_SOURCE}
 const { parentPort } = require('node:worker_threads');
-const GC_AFTER_BYTES = ${16 * 1024 * 1024};
-let collect;
-try {
-  require('node:v8').setFlagsFromString('--expose-gc');
-  collect = require('node:vm').runInNewContext('gc');
-} catch {
-  collect = undefined;
-}
-let sinceGc = 0;
 parentPort.on('message', (job) => {
   let length = 0;
   let error;
@@ -53,11 +39,6 @@ parentPort.on('message', (job) => {
     length = blockEncoder.encodeBlock(Buffer.from(job.input, 0, job.length), Buffer.from(job.output), job.options);
   } catch (err) {
     error = String((err && err.stack) || err);
-  }
-  sinceGc += blockEncoder.takeAllocatedBytes();
-  if (collect && sinceGc >= GC_AFTER_BYTES) {
-    sinceGc = 0;
-    collect();
   }
   parentPort.postMessage({ input: job.input, output: job.output, length, error }, [job.input, job.output]);
 });
@@ -74,13 +55,20 @@ interface Slot {
   current?: Pending;
 }
 
+export interface CompressionPoolOptions {
+  /** Worker threads. Default: one per core but one. */
+  size?: number;
+}
+
 export class CompressionPool {
+  readonly size: number;
   private readonly slots: Slot[] = [];
   private readonly queue: Pending[] = [];
   private closed = false;
 
-  constructor(readonly size: number = defaultPoolSize()) {
-    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  constructor(options: CompressionPoolOptions = {}) {
+    this.size = options.size ?? defaultPoolSize();
+    for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
   }
 
   encode(job: EncodeJob): Promise<EncodeResult> {
@@ -104,8 +92,10 @@ export class CompressionPool {
       eval: true,
       name: 'serverimage-compress',
       // The worker's JS objects are few and short-lived (its data is in
-      // transferred buffers); V8's default young generation would grow to tens
-      // of MiB of mostly empty pages per worker (measured: -40 MiB RSS for two).
+      // transferred buffers), but zlib's sync calls allocate a Buffer for their
+      // output each time. A small young generation is scavenged often, which
+      // frees those too; V8's default one grew to tens of MiB of garbage per
+      // worker (measured: -40 MiB peak RSS for two workers).
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 },
     });
     const slot: Slot = { worker };

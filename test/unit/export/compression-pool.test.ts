@@ -22,7 +22,7 @@ async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
 
 describe('CompressionPool', () => {
   it('encodes in a worker thread and hands both buffers back', async () => {
-    const pool = new CompressionPool(2);
+    const pool = new CompressionPool({ size: 2 });
     try {
       const data = Buffer.concat([Buffer.from('abc'.repeat(100_000)), randomBytes(300_000)]);
       const sent = job(data);
@@ -39,7 +39,7 @@ describe('CompressionPool', () => {
   });
 
   it('fails a job whose output buffer is too small, and keeps working', async () => {
-    const pool = new CompressionPool(1);
+    const pool = new CompressionPool({ size: 1 });
     try {
       const data = randomBytes(100_000);
       const tooSmall = { ...job(data), output: new ArrayBuffer(1000) };
@@ -54,7 +54,7 @@ describe('CompressionPool', () => {
   });
 
   it('refuses work once closed', async () => {
-    const pool = new CompressionPool(1);
+    const pool = new CompressionPool({ size: 1 });
     await pool.close();
     await expect(
       pool.encode({ ...job(Buffer.from('x')), options: { algorithm: 'gzip', level: 1 } }),

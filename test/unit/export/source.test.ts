@@ -20,6 +20,8 @@ interface Faults {
   /** Ignore Range (answer 200 with everything). */
   ignoreRange: boolean;
   omitLength: boolean;
+  /** Send this many body bytes, then nothing more (the connection stays open). */
+  stallAfter?: number;
 }
 
 const ca = createCertificateAuthority();
@@ -45,6 +47,10 @@ beforeAll(async () => {
       : { 'content-length': body.length };
     if (start > 0) headers['content-range'] = `bytes ${start}-${disk.length - 1}/${disk.length}`;
     res.writeHead(start > 0 ? 206 : 200, headers);
+    if (faults.stallAfter !== undefined) {
+      res.write(body.subarray(0, faults.stallAfter));
+      return;
+    }
     if (faults.drops > 0) {
       faults.drops--;
       res.write(body.subarray(0, faults.dropAfter), () => setTimeout(() => res.socket?.destroy(), 20));
@@ -157,6 +163,13 @@ describe('openExportSource', () => {
     );
     expect(error.reason).toBe('ExportUnavailable');
     expect(error.message).toMatch(/certificate/);
+  });
+
+  it('treats a server that stops sending as a dropped connection (idle timeout)', async () => {
+    faults.stallAfter = 100_000;
+    const error = await failureOf(readAll(options({ idleTimeoutMs: 300, retries: 0 })));
+    expect(error).toMatchObject({ reason: 'ExportTruncated', retryable: true });
+    expect(error.message).toMatch(/delivered 100000 of .*no data from the export server/);
   });
 
   it('needs a Content-Length (the raw format)', async () => {
