@@ -1,7 +1,7 @@
 // A small fixed pool of worker threads that encode blocks (block-encoder.ts),
-// one per core but one (see defaultPoolSize): zlib's synchronous calls in a worker keep a core busy with no
-// round trip to the main thread per output piece, and the main thread stays
-// free for TLS, hashing and HTTP. Blocks travel as transferred ArrayBuffers
+// one per core but one (see defaultPoolSize): zlib's synchronous calls in a
+// worker keep a core busy with no round trip to the main thread per output
+// piece, and the main thread stays free for TLS, hashing and HTTP. Blocks travel as transferred ArrayBuffers
 // (input and output move to the worker and back, never copied).
 //
 // One pool is shared by all pushes of the process (the operator runs several at
@@ -147,10 +147,13 @@ export class CompressionPool {
 /**
  * One thread per core but one: the main thread is busy too (TLS, the two
  * sha256s, HTTP), about a core's worth at full speed. On 2 cores a second
- * worker bought no wall time in the benchmark and cost ~30 MiB of RSS.
+ * worker bought no wall time in the benchmark and cost ~30 MiB of RSS. At most
+ * MAX_WORKERS (each is ~20 MiB): four encode faster than most networks carry.
  */
+const MAX_WORKERS = 4;
+
 function defaultPoolSize(): number {
-  return Math.max(1, os.availableParallelism() - 1);
+  return Math.min(MAX_WORKERS, Math.max(1, os.availableParallelism() - 1));
 }
 
 let shared: { pool: CompressionPool; users: number } | undefined;

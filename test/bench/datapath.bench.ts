@@ -90,6 +90,7 @@ async function main() {
   const crane = toolPath('crane');
   const child = compileChild();
   const rows: Row[] = [];
+  const loadAtStart = os.loadavg();
   console.error(`bench: work dir ${work}, registry ${registry.host}, ${os.cpus().length} CPUs`);
   try {
     for (const size of sizes) {
@@ -202,10 +203,10 @@ async function main() {
     await registry.stop();
     rmSync(work, { recursive: true, force: true });
   }
-  printTable(rows);
+  printTable(rows, loadAtStart);
 }
 
-function printTable(rows: Row[]) {
+function printTable(rows: Row[], loadAtStart: number[]) {
   const header = [
     'disk',
     'method',
@@ -235,7 +236,11 @@ function printTable(rows: Row[]) {
   });
   const out = [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`);
   console.log(
-    `\nmachine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 1024 / MiB)} GiB RAM, node ${process.version}`,
+    `\nmachine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 1024 / MiB)} GiB RAM, node ${process.version}; ` +
+      `load average (1/5/15 min) at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
   console.log(out.join('\n'));
 }
