@@ -2,16 +2,14 @@ import { readFileSync } from 'node:fs';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 // The operator as users run it, a process: probes, metrics that move, and two replicas
 // with leader election where the leader is SIGKILLed mid-way and the other finishes.
-import { installProjectCrds } from '../harness/crds.js';
 import { craneFor } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperatorProcess } from '../harness/operator.js';
 import { freePort } from '../harness/ports.js';
 import type { ManagedProcess } from '../harness/process.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
@@ -20,24 +18,23 @@ import {
   expectNothingLeftBehind,
   serverImage,
   waitForPhase,
+  startServerImageBed,
+  type ServerImageBed,
 } from './serverimage-fixtures.js';
 
-let sim: KubevirtSimulator;
+let bed: ServerImageBed;
 let registry: TestRegistry;
 let client: SimTestClient;
 const processes: ManagedProcess[] = [];
 
 beforeAll(async () => {
-  await installProjectCrds();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
-  registry = await startRegistry();
-  client = new SimTestClient(kubeConfig());
+  bed = await startServerImageBed(null);
+  ({ registry, client } = bed);
 });
 
 afterAll(async () => {
   for (const p of processes) await p.stop();
-  await sim?.stop();
-  await registry?.stop();
+  await bed?.stop();
 });
 
 async function operator(name: string, flags: string[] = []) {

@@ -1,15 +1,13 @@
 // Faults on the way from a VM to an image: each ends as Nova would (Error with a reason,
 // everything purged) or recovers (retry), and never leaves a snapshot, an export or an
 // upload session behind.
-import { craneFor, type Crane } from '../harness/crane.js';
-import { installProjectCrds } from '../harness/crds.js';
+import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
-import { startOperator, type InProcessOperator } from '../harness/operator.js';
+import { type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { createNamespace } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
   conditionOf,
@@ -18,9 +16,11 @@ import {
   expectNothingLeftBehind,
   serverImage,
   waitForPhase,
+  startServerImageBed,
+  type ServerImageBed,
 } from './serverimage-fixtures.js';
 
-let sim: KubevirtSimulator;
+let bed: ServerImageBed;
 let registry: TestRegistry;
 let authRegistry: TestRegistry;
 let crane: Crane;
@@ -29,20 +29,15 @@ let client: SimTestClient;
 let ns: string;
 
 beforeAll(async () => {
-  await installProjectCrds();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
-  registry = await startRegistry();
+  bed = await startServerImageBed();
+  ({ registry, crane, client } = bed);
+  operator = bed.operator!;
   authRegistry = await startRegistry({ auth: 'basic' });
-  crane = await craneFor(registry);
-  client = new SimTestClient(kubeConfig());
   ns = await createNamespace('si-faults');
-  operator = await startOperator();
 });
 
 afterAll(async () => {
-  await operator?.stop();
-  await sim?.stop();
-  await registry?.stop();
+  await bed?.stop();
   await authRegistry?.stop();
 });
 

@@ -1,9 +1,14 @@
 // Shared by the ServerImage reconciler tests: a VM with disks in the simulator, a
 // ServerImage of it, waiting for a phase, and the "nothing left behind" check.
+import { craneFor, type Crane } from '../harness/crane.js';
+import { installProjectCrds } from '../harness/crds.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
-import type { TestRegistry } from '../harness/registry.js';
+import { startOperator, type InProcessOperator } from '../harness/operator.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { kubeConfig } from '../harness/testbed.js';
 
 export const SERVERIMAGE: Resource = {
   group: 'serverimage.io',
@@ -126,3 +131,37 @@ export async function expectNothingLeftBehind(client: SimTestClient, ns: string,
 }
 
 export { VM };
+
+export interface ServerImageBed {
+  sim: KubevirtSimulator;
+  registry: TestRegistry;
+  crane: Crane;
+  client: SimTestClient;
+  /** The in-process operator, unless the test runs its own. */
+  operator?: InProcessOperator;
+  stop(): Promise<void>;
+}
+
+/**
+ * What a ServerImage test file stands on: our CRDs, the KubeVirt simulator, an anonymous
+ * registry read back by crane, a client, and the in-process operator with `operatorFlags`
+ * (none when null).
+ */
+export async function startServerImageBed(operatorFlags: string[] | null = []): Promise<ServerImageBed> {
+  await installProjectCrds();
+  const sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
+  const registry = await startRegistry();
+  const operator = operatorFlags ? await startOperator(operatorFlags) : undefined;
+  return {
+    sim,
+    registry,
+    crane: await craneFor(registry),
+    client: new SimTestClient(kubeConfig()),
+    operator,
+    async stop() {
+      await operator?.stop();
+      await sim.stop();
+      await registry.stop();
+    },
+  };
+}

@@ -1,15 +1,12 @@
 // The ServerImage reconciler on the real control plane, the real registry (read back
 // with crane) and the KubeVirt simulator: from a VirtualMachine to an Active image.
-import { craneFor, type Crane } from '../harness/crane.js';
-import { installProjectCrds } from '../harness/crds.js';
+import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_SNAPSHOT } from '../harness/kubevirt/api.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
 import { SimTestClient } from '../harness/kubevirt/testing.js';
-import { startOperator, type InProcessOperator } from '../harness/operator.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { type TestRegistry } from '../harness/registry.js';
+import { createNamespace } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
   conditionOf,
@@ -18,30 +15,23 @@ import {
   expectNothingLeftBehind,
   serverImage,
   waitForPhase,
+  startServerImageBed,
+  type ServerImageBed,
 } from './serverimage-fixtures.js';
 
-let sim: KubevirtSimulator;
+let bed: ServerImageBed;
 let registry: TestRegistry;
 let crane: Crane;
-let operator: InProcessOperator;
 let client: SimTestClient;
 let ns: string;
 
 beforeAll(async () => {
-  await installProjectCrds();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
-  registry = await startRegistry();
-  crane = await craneFor(registry);
-  client = new SimTestClient(kubeConfig());
+  bed = await startServerImageBed();
+  ({ registry, crane, client } = bed);
   ns = await createNamespace('si');
-  operator = await startOperator();
 });
 
-afterAll(async () => {
-  await operator?.stop();
-  await sim?.stop();
-  await registry?.stop();
-});
+afterAll(() => bed?.stop());
 
 afterEach(async () => {
   await expectNothingLeftBehind(client, ns, [registry]);

@@ -1,17 +1,15 @@
 // Restart safety: the operator process is SIGKILLed in the middle of Saving and a new
 // one finishes the work, with no duplicate snapshot or export, no volume pushed twice
 // and no upload session left open.
-import { craneFor, type Crane } from '../harness/crane.js';
-import { installProjectCrds } from '../harness/crds.js';
+import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperatorProcess } from '../harness/operator.js';
 import type { ManagedProcess } from '../harness/process.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { type TestRegistry } from '../harness/registry.js';
+import { createNamespace } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
   createServerImage,
@@ -19,9 +17,11 @@ import {
   expectNothingLeftBehind,
   serverImage,
   waitForPhase,
+  startServerImageBed,
+  type ServerImageBed,
 } from './serverimage-fixtures.js';
 
-let sim: KubevirtSimulator;
+let bed: ServerImageBed;
 let registry: TestRegistry;
 let crane: Crane;
 let client: SimTestClient;
@@ -29,18 +29,14 @@ let ns: string;
 const operators: ManagedProcess[] = [];
 
 beforeAll(async () => {
-  await installProjectCrds();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
-  registry = await startRegistry();
-  crane = await craneFor(registry);
-  client = new SimTestClient(kubeConfig());
+  bed = await startServerImageBed(null);
+  ({ registry, crane, client } = bed);
   ns = await createNamespace('si-restart');
 });
 
 afterAll(async () => {
   for (const operator of operators) await operator.stop();
-  await sim?.stop();
-  await registry?.stop();
+  await bed?.stop();
 });
 
 /** UIDs of every object of `r` in the namespace seen while `during` runs (sampled). */

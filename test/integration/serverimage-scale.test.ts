@@ -1,38 +1,32 @@
 // Many images at once, and what one image costs the API server.
 import { readFileSync } from 'node:fs';
-import { installProjectCrds } from '../harness/crds.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
-import { startOperator, type InProcessOperator } from '../harness/operator.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { type InProcessOperator } from '../harness/operator.js';
+import { type TestRegistry } from '../harness/registry.js';
+import { createNamespace } from '../harness/testbed.js';
 import {
   createServerImage,
   createVm,
   expectNothingLeftBehind,
   serverImage,
   waitForPhase,
+  startServerImageBed,
+  type ServerImageBed,
 } from './serverimage-fixtures.js';
 
 const EXPORT_LIMIT = 3;
-let sim: KubevirtSimulator;
+let bed: ServerImageBed;
 let registry: TestRegistry;
 let operator: InProcessOperator;
 let client: SimTestClient;
 
 beforeAll(async () => {
-  await installProjectCrds();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
-  registry = await startRegistry();
-  client = new SimTestClient(kubeConfig());
-  operator = await startOperator([`--max-concurrent-exports=${EXPORT_LIMIT}`, '--workers=4']);
+  bed = await startServerImageBed([`--max-concurrent-exports=${EXPORT_LIMIT}`, '--workers=4']);
+  ({ registry, client } = bed);
+  operator = bed.operator!;
 });
 
-afterAll(async () => {
-  await operator?.stop();
-  await sim?.stop();
-  await registry?.stop();
-});
+afterAll(() => bed?.stop());
 
 test(`20 ServerImages of 20 VMs all reach Active, at most ${EXPORT_LIMIT} transfers at once`, async () => {
   const ns = await createNamespace('si-scale');
