@@ -1,7 +1,7 @@
 // VirtualMachineExport of a snapshot: the manifest we create and the links we read.
 import { z } from 'zod';
 import { EXPORT_GROUP, EXPORT_KIND } from './groups.js';
-import { parseObject } from './parse.js';
+import { kubevirtConditionsSchema, parseObject } from './parse.js';
 import type { OwnerReference } from './snapshot.js';
 
 export function exportManifest(
@@ -30,16 +30,7 @@ const exportStatusSchema = z.looseObject({
   status: z
     .looseObject({
       phase: z.string().optional(),
-      conditions: z
-        .array(
-          z.looseObject({
-            type: z.string(),
-            status: z.string(),
-            reason: z.string().optional(),
-            message: z.string().optional(),
-          }),
-        )
-        .optional(),
+      conditions: kubevirtConditionsSchema,
       links: z
         .looseObject({
           internal: z

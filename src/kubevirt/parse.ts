@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** A KubeVirt object that does not look the way we rely on: a clear message, not a crash. */
 export class UnexpectedObjectError extends Error {
@@ -14,3 +14,15 @@ export function parseObject<T extends z.ZodType>(schema: T, kind: string, value:
     `${kind} ${meta?.namespace ?? '?'}/${meta?.name ?? '?'} is not as expected: ${issues}`,
   );
 }
+
+/** The `status.conditions` KubeVirt objects carry (their own shape, not metav1.Condition). */
+export const kubevirtConditionsSchema = z
+  .array(
+    z.looseObject({
+      type: z.string(),
+      status: z.string(),
+      reason: z.string().optional(),
+      message: z.string().optional(),
+    }),
+  )
+  .optional();

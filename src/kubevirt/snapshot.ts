@@ -1,7 +1,7 @@
 // VirtualMachineSnapshot: the manifest we create and the status fields we act on.
 import { z } from 'zod';
 import { VIRTUAL_MACHINE_SNAPSHOT } from './groups.js';
-import { parseObject } from './parse.js';
+import { kubevirtConditionsSchema, parseObject } from './parse.js';
 
 export interface OwnerReference {
   apiVersion: string;
@@ -41,16 +41,7 @@ const snapshotStatusSchema = z.looseObject({
       indications: z.array(z.string()).optional(),
       sourceIndications: z.array(z.looseObject({ indication: z.string() })).optional(),
       snapshotVolumes: z.looseObject({ includedVolumes: z.array(z.string()).optional() }).optional(),
-      conditions: z
-        .array(
-          z.looseObject({
-            type: z.string(),
-            status: z.string(),
-            reason: z.string().optional(),
-            message: z.string().optional(),
-          }),
-        )
-        .optional(),
+      conditions: kubevirtConditionsSchema,
     })
     .optional(),
 });

@@ -4,138 +4,125 @@ import { isControlledBy } from '../../kube/index.js';
 import { viewExport, type ExportView } from '../../kubevirt/export.js';
 import { viewSnapshot } from '../../kubevirt/snapshot.js';
 import { viewVirtualMachine } from '../../kubevirt/virtual-machine.js';
-import { reconcileTransfer } from './transfer-step.js';
+import { finishSaving } from './active.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from './reasons.js';
 import type { Scope } from './scope.js';
+import { reconcileTransfer } from './transfer-step.js';
 import { selectVolumes } from './volume-selection.js';
-import { finishSaving } from './active.js';
+
+/** A step is done (with what it made), or the phase stops here for now (waiting or failed). */
+type Step<T> = { done: T } | { stop: PhaseResult };
 
 /** Waits for a step within its deadline, measured from when the step's condition turned False. */
 function waitStep(
   scope: Scope,
-  condition: string,
-  timeoutMs: number,
-  failReason: string,
-  waitReason: string,
+  step: { condition: string; timeoutMs: number; failReason: string; waitReason: string },
   message: string,
-): PhaseResult {
-  const age = scope.conditionAge(condition);
-  if (scope.condition(condition)?.status === 'False' && age >= timeoutMs) {
-    scope.fail(condition, failReason, `${message}; gave up after ${formatDuration(age)}`);
-    return;
+): { stop: PhaseResult } {
+  const age = scope.conditionAge(step.condition);
+  if (scope.condition(step.condition)?.status === 'False' && age >= step.timeoutMs) {
+    scope.fail(step.condition, step.failReason, `${message}; gave up after ${formatDuration(age)}`);
+    return { stop: undefined };
   }
-  scope.wait(condition, waitReason, message);
-  return { requeueAfter: Math.max(1000, timeoutMs - age) };
+  scope.wait(step.condition, step.waitReason, message);
+  return { stop: { requeueAfter: Math.max(1000, step.timeoutMs - age) } };
+}
+
+function fail(scope: Scope, condition: string, reason: string, message: string): { stop: PhaseResult } {
+  scope.fail(condition, reason, message);
+  return { stop: undefined };
+}
+
+async function snapshotStep(scope: Scope, deps: Deps): Promise<Step<true>> {
+  const si = scope.object;
+  const name = deps.children.names(si).snapshot;
+  const step = {
+    condition: ConditionType.Snapshotted,
+    timeoutMs: deps.config.snapshotTimeout,
+    failReason: Reason.SnapshotTimeout,
+    waitReason: Reason.SnapshotInProgress,
+  };
+  const object = deps.snapshots.get(si.metadata.namespace, name);
+  if (!object) {
+    await deps.children.createSnapshot(si);
+    return waitStep(scope, step, `Taking VirtualMachineSnapshot ${name}`);
+  }
+  if (!isControlledBy(object, si)) {
+    return fail(
+      scope,
+      step.condition,
+      Reason.SnapshotFailed,
+      `VirtualMachineSnapshot ${name} exists and belongs to something else`,
+    );
+  }
+  const snapshot = viewSnapshot(object);
+  if (snapshot.failed) {
+    const why = snapshot.errorMessage ?? 'no message';
+    return fail(
+      scope,
+      step.condition,
+      Reason.SnapshotFailed,
+      `VirtualMachineSnapshot ${name} failed: ${why}`,
+    );
+  }
+  if (!snapshot.readyToUse) {
+    return waitStep(scope, step, `VirtualMachineSnapshot ${name} is ${snapshot.phase || 'starting'}`);
+  }
+  if (scope.condition(step.condition)?.status !== 'True') {
+    scope.status.snapshot = { name, indications: snapshot.indications };
+    const how = snapshot.indications.length > 0 ? snapshot.indications.join(', ') : 'offline';
+    const message = `VirtualMachineSnapshot ${name} is ready (${how})`;
+    scope.setCondition(step.condition, 'True', Reason.Succeeded, message);
+    scope.event('Normal', 'Snapshotted', message);
+  }
+  return { done: true };
+}
+
+async function exportStep(scope: Scope, deps: Deps): Promise<Step<ExportView>> {
+  const si = scope.object;
+  const name = deps.children.names(si).export;
+  const step = {
+    condition: ConditionType.Exported,
+    timeoutMs: deps.config.exportTimeout,
+    failReason: Reason.ExportTimeout,
+    waitReason: Reason.ExportPending,
+  };
+  const object = deps.exports.get(si.metadata.namespace, name);
+  if (!object) {
+    await deps.children.createExport(si);
+    return waitStep(scope, step, `Exporting the snapshot as VirtualMachineExport ${name}`);
+  }
+  const exported = viewExport(object);
+  if (!exported.ready) {
+    const detail = exported.notReadyMessage ? ` (${exported.notReadyMessage})` : '';
+    const why = exported.notReadyReason ? `: ${exported.notReadyReason}${detail}` : '';
+    return waitStep(scope, step, `VirtualMachineExport ${name} is ${exported.phase || 'Pending'}${why}`);
+  }
+  if (scope.condition(step.condition)?.status !== 'True') {
+    scope.setCondition(step.condition, 'True', Reason.Succeeded, `VirtualMachineExport ${name} is ready`);
+  }
+  return { done: exported };
 }
 
 export async function reconcileSaving(scope: Scope, deps: Deps): Promise<PhaseResult> {
   const si = scope.object;
-  const { namespace } = si.metadata;
   const vmName = si.spec.serverRef.name;
-  const names = deps.children.names(si);
-
-  const vmObject = deps.vms.get(namespace, vmName);
+  const vmObject = deps.vms.get(si.metadata.namespace, vmName);
   if (!vmObject || vmObject.metadata?.uid !== scope.status.server?.uid) {
-    scope.fail(
-      ConditionType.ServerReady,
-      Reason.ServerDeleted,
-      `VirtualMachine ${vmName} was deleted while its image was being saved`,
-    );
+    const message = `VirtualMachine ${vmName} was deleted while its image was being saved`;
+    scope.fail(ConditionType.ServerReady, Reason.ServerDeleted, message);
     return;
   }
 
-  // 1. The snapshot.
-  const snapshotObject = deps.snapshots.get(namespace, names.snapshot);
-  if (!snapshotObject) {
-    await deps.children.createSnapshot(si);
-    return waitStep(
-      scope,
-      ConditionType.Snapshotted,
-      deps.config.snapshotTimeout,
-      Reason.SnapshotTimeout,
-      Reason.SnapshotInProgress,
-      `Taking VirtualMachineSnapshot ${names.snapshot}`,
-    );
-  }
-  if (!isControlledBy(snapshotObject, si)) {
-    scope.fail(
-      ConditionType.Snapshotted,
-      Reason.SnapshotFailed,
-      `VirtualMachineSnapshot ${names.snapshot} exists and belongs to something else`,
-    );
-    return;
-  }
-  const snapshot = viewSnapshot(snapshotObject);
-  if (snapshot.failed) {
-    scope.fail(
-      ConditionType.Snapshotted,
-      Reason.SnapshotFailed,
-      `VirtualMachineSnapshot ${names.snapshot} failed: ${snapshot.errorMessage ?? 'no message'}`,
-    );
-    return;
-  }
-  if (!snapshot.readyToUse) {
-    return waitStep(
-      scope,
-      ConditionType.Snapshotted,
-      deps.config.snapshotTimeout,
-      Reason.SnapshotTimeout,
-      Reason.SnapshotInProgress,
-      `VirtualMachineSnapshot ${names.snapshot} is ${snapshot.phase || 'starting'}`,
-    );
-  }
-  if (scope.condition(ConditionType.Snapshotted)?.status !== 'True') {
-    scope.status.snapshot = { name: names.snapshot, indications: snapshot.indications };
-    const how = snapshot.indications.length > 0 ? snapshot.indications.join(', ') : 'offline';
-    scope.setCondition(
-      ConditionType.Snapshotted,
-      'True',
-      Reason.Succeeded,
-      `VirtualMachineSnapshot ${names.snapshot} is ready (${how})`,
-    );
-    scope.event('Normal', 'Snapshotted', `VirtualMachineSnapshot ${names.snapshot} is ready (${how})`);
-  }
+  const snapshotted = await snapshotStep(scope, deps);
+  if ('stop' in snapshotted) return snapshotted.stop;
+  const exported = await exportStep(scope, deps);
+  if ('stop' in exported) return exported.stop;
 
-  // 2. The export of the snapshot.
-  const exportObject = deps.exports.get(namespace, names.export);
-  if (!exportObject) {
-    await deps.children.createExport(si);
-    return waitStep(
-      scope,
-      ConditionType.Exported,
-      deps.config.exportTimeout,
-      Reason.ExportTimeout,
-      Reason.ExportPending,
-      `Exporting the snapshot as VirtualMachineExport ${names.export}`,
-    );
-  }
-  const exported = viewExport(exportObject);
-  if (!exported.ready) {
-    const why = exported.notReadyReason
-      ? `: ${exported.notReadyReason}${exported.notReadyMessage ? ` (${exported.notReadyMessage})` : ''}`
-      : '';
-    return waitStep(
-      scope,
-      ConditionType.Exported,
-      deps.config.exportTimeout,
-      Reason.ExportTimeout,
-      Reason.ExportPending,
-      `VirtualMachineExport ${names.export} is ${exported.phase || 'Pending'}${why}`,
-    );
-  }
-  if (scope.condition(ConditionType.Exported)?.status !== 'True') {
-    scope.setCondition(
-      ConditionType.Exported,
-      'True',
-      Reason.Succeeded,
-      `VirtualMachineExport ${names.export} is ready`,
-    );
-  }
-
-  // 3. The transfers.
-  const selection = selectVolumes(viewVirtualMachine(vmObject), si.spec.volumes);
+  const vm = viewVirtualMachine(vmObject);
+  const selection = selectVolumes(vm, si.spec.volumes);
   if (selection.kind !== 'selected') {
     scope.fail(ConditionType.ServerReady, Reason.UnsupportedVolume, selection.message);
     return;
@@ -143,7 +130,7 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<PhaseRe
   const pushed = new Set((scope.status.images ?? []).map((i) => i.volume));
   if (selection.volumes.every((v) => pushed.has(v.name))) {
     deps.transfers.forget(scope.key);
-    return finishSaving(scope, deps, viewVirtualMachine(vmObject));
+    return finishSaving(scope, deps, vm);
   }
-  return reconcileTransfer(scope, deps, selection.volumes, exported satisfies ExportView);
+  return reconcileTransfer(scope, deps, selection.volumes, exported.done);
 }
