@@ -4,30 +4,29 @@
 import { followServerImage } from '../../src/cli/follow.js';
 import { ServerImageClient, type StoredServerImage } from '../../src/cli/server-image-client.js';
 import { waitFor } from '../../src/cli/wait.js';
-import { installProjectCrds } from '../harness/crds.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
-import { SimTestClient } from '../harness/kubevirt/testing.js';
-import { startOperator, type InProcessOperator } from '../harness/operator.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import type { SimTestClient } from '../harness/kubevirt/testing.js';
+import type { TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
-import { createServerImage, createVm, serverImage } from './serverimage-fixtures.js';
+import {
+  createServerImage,
+  createVm,
+  serverImage,
+  startServerImageBed,
+  type ServerImageBed,
+} from './serverimage-fixtures.js';
 
-let sim: KubevirtSimulator;
+let bed: ServerImageBed;
 let registry: TestRegistry;
-let operator: InProcessOperator;
 let client: SimTestClient;
 let images: ServerImageClient;
 let ns: string;
 
 beforeAll(async () => {
-  await installProjectCrds();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
-  registry = await startRegistry();
-  client = new SimTestClient(kubeConfig());
+  bed = await startServerImageBed();
+  ({ registry, client } = bed);
   images = new ServerImageClient(kubeConfig());
   ns = await createNamespace('cli-follow');
-  operator = await startOperator();
   // About four seconds of transfer: several one-second watches.
   await createVm(client, ns, 'vm', {
     disks: [{ volume: 'rootdisk', size: 4 * 2 ** 20 }],
@@ -36,9 +35,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await operator?.stop();
-  await sim?.stop();
-  await registry?.stop();
+  await bed?.stop();
+  bed?.crane.cleanup();
 });
 
 test('followed to Active across watches the server closes every second', async () => {

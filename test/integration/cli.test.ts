@@ -2,21 +2,23 @@
 // KubeVirt simulator, Distribution registry and the in-process operator.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { craneFor, type Crane } from '../harness/crane.js';
-import { installProjectCrds } from '../harness/crds.js';
+import type { Crane } from '../harness/crane.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
-import { SimTestClient } from '../harness/kubevirt/testing.js';
-import { startOperator, type InProcessOperator } from '../harness/operator.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { createNamespace, kubeConfig, kubectl, kubeconfigPath } from '../harness/testbed.js';
+import type { SimTestClient } from '../harness/kubevirt/testing.js';
+import type { TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubectl, kubeconfigPath } from '../harness/testbed.js';
 import { cli, kubeconfigWithNamespace, root } from './cli-fixtures.js';
-import { SERVERIMAGE, createVm, waitForPhase } from './serverimage-fixtures.js';
+import {
+  SERVERIMAGE,
+  createVm,
+  startServerImageBed,
+  waitForPhase,
+  type ServerImageBed,
+} from './serverimage-fixtures.js';
 
-let sim: KubevirtSimulator;
+let bed: ServerImageBed;
 let registry: TestRegistry;
 let crane: Crane;
-let operator: InProcessOperator;
 let client: SimTestClient;
 let ns: string;
 let repository: string;
@@ -24,13 +26,9 @@ let repository: string;
 const MiB = 2 ** 20;
 
 beforeAll(async () => {
-  await installProjectCrds();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
-  registry = await startRegistry();
-  crane = await craneFor(registry);
-  client = new SimTestClient(kubeConfig());
+  bed = await startServerImageBed();
+  ({ registry, crane, client } = bed);
   ns = await createNamespace('cli');
-  operator = await startOperator();
   repository = `${registry.host}/vms/{vm}`;
   // Paced so that the transfer spans several progress reports (200 ms apart in tests).
   await createVm(client, ns, 'web-01', {
@@ -41,9 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await operator?.stop();
-  await sim?.stop();
-  await registry?.stop();
+  await bed?.stop();
   crane?.cleanup();
 });
 
