@@ -153,16 +153,24 @@ export async function startServerImageController(
     onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
   });
   const reconciler = new ServerImageReconciler(deps, custom, objects, recorder);
-  serverImages.addHandlers(enqueueSelf(enqueue));
   const byOwner = enqueueOwner(SERVERIMAGE_OWNER_KIND, enqueue);
   snapshots.addHandlers(byOwner);
   exports.addHandlers(byOwner);
-  const imagesOfVm = (vm: KubernetesObject) => {
-    for (const si of serverImages.list(vm.metadata?.namespace)) {
-      if (si.spec.serverRef.name === vm.metadata?.name) enqueue(keyOf(si.metadata));
+  const imagesOfVm = (namespace: string | undefined, vmName: string | undefined) => {
+    for (const si of serverImages.list(namespace)) {
+      if (si.spec.serverRef.name === vmName) enqueue(keyOf(si.metadata));
     }
   };
-  vms.addHandlers({ onAdd: imagesOfVm, onUpdate: (_old, vm) => imagesOfVm(vm), onDelete: imagesOfVm });
+  serverImages.addHandlers(enqueueSelf(enqueue));
+  // One image per VM at a time: when one finishes or goes, the next in line may start.
+  serverImages.addHandlers({
+    onUpdate: (old, si) => {
+      if (old.status?.phase !== si.status?.phase) imagesOfVm(si.metadata.namespace, si.spec.serverRef.name);
+    },
+    onDelete: (si) => imagesOfVm(si.metadata.namespace, si.spec.serverRef.name),
+  });
+  const vmChanged = (vm: KubernetesObject) => imagesOfVm(vm.metadata?.namespace, vm.metadata?.name);
+  vms.addHandlers({ onAdd: vmChanged, onUpdate: (_old, vm) => vmChanged(vm), onDelete: vmChanged });
 
   options.metrics?.countImages(() =>
     serverImages.list().map((si) => ({
