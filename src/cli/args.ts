@@ -1,12 +1,12 @@
 // The command line: `serverimage <command> [args] [flags]`, parsed with node:util
-// parseArgs (no dependency: four commands and a dozen flags do not need one). Only the
+// parseArgs (no dependency: five commands and a dozen flags do not need one). Only the
 // shape is checked here; what the API schema allows (property keys, repository grammar,
 // deletion policy) is left to the API server, so its own message names the field.
 import { parseArgs } from 'node:util';
 import { duration } from '../config.js';
 import { UsageError } from './exit-codes.js';
 
-export const COMMANDS = ['create', 'list', 'describe', 'delete'] as const;
+export const COMMANDS = ['create', 'wait', 'list', 'describe', 'delete'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Where to talk to, as kubectl takes it. */
@@ -32,6 +32,15 @@ export interface CreateCommand {
   volumes: string[];
   deletionPolicy?: string;
   wait: boolean;
+  timeoutMs: number;
+  output?: 'json' | 'yaml';
+}
+
+/** Follows an existing ServerImage (made by kubectl apply, GitOps) as `create --wait` does. */
+export interface WaitCommand {
+  command: 'wait';
+  cluster: ClusterOptions;
+  name: string;
   timeoutMs: number;
   output?: 'json' | 'yaml';
 }
@@ -68,7 +77,7 @@ export interface VersionCommand {
 }
 
 export type ParsedCommand =
-  CreateCommand | ListCommand | DescribeCommand | DeleteCommand | HelpCommand | VersionCommand;
+  CreateCommand | WaitCommand | ListCommand | DescribeCommand | DeleteCommand | HelpCommand | VersionCommand;
 
 export const REPOSITORY_ENV = 'SERVERIMAGE_REPOSITORY';
 export const DEFAULT_TIMEOUT = '1h';
@@ -116,6 +125,7 @@ const COMMAND_FLAGS: Record<CommandName, OptionName[]> = {
     'timeout',
     'output',
   ],
+  wait: ['timeout', 'output'],
   list: ['all-namespaces', 'output'],
   describe: ['output'],
   delete: ['wait', 'timeout'],
@@ -123,6 +133,7 @@ const COMMAND_FLAGS: Record<CommandName, OptionName[]> = {
 
 const OUTPUTS: Record<CommandName, readonly string[]> = {
   create: ['json', 'yaml'],
+  wait: ['json', 'yaml'],
   list: ['wide', 'json', 'yaml'],
   describe: ['json', 'yaml'],
   delete: [],
@@ -172,7 +183,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): P
   }
   if (word === undefined) {
     if (values.help) return { command: 'help' };
-    throw new UsageError('missing command: create, list, describe or delete');
+    throw new UsageError('missing command: create, wait, list, describe or delete');
   }
   if (!isCommand(word)) throw new UsageError(`unknown command "${word}"`);
   if (values.help) return { command: 'help', topic: word };
@@ -217,6 +228,14 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): P
         ...(values.output !== undefined ? { output: values.output as 'json' | 'yaml' } : {}),
       };
     }
+    case 'wait':
+      return {
+        command: 'wait',
+        cluster,
+        name: onePositional(word, rest, 'a ServerImage name'),
+        timeoutMs,
+        ...(values.output !== undefined ? { output: values.output as 'json' | 'yaml' } : {}),
+      };
     case 'list':
       if (rest.length > 0) throw new UsageError(`list takes no arguments, got: ${rest.join(' ')}`);
       if (values['all-namespaces'] && values.namespace !== undefined) {

@@ -8,6 +8,7 @@ import type { CommandContext } from './commands/context.js';
 import { deleteCommand } from './commands/delete.js';
 import { describeCommand } from './commands/describe.js';
 import { listCommand } from './commands/list.js';
+import { waitCommand } from './commands/wait.js';
 import { CliError, ExitCode, type ExitCodeValue } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { loadKubeTarget } from './kube-context.js';
@@ -42,6 +43,8 @@ async function dispatch(parsed: ParsedCommand, io: CliIo, program: string, inter
   switch (parsed.command) {
     case 'create':
       return createCommand(parsed, ctx);
+    case 'wait':
+      return waitCommand(parsed, ctx);
     case 'list':
       return listCommand(parsed, ctx);
     case 'describe':

@@ -14,10 +14,10 @@ const CLUSTER_FLAGS = `Cluster flags (as kubectl):
   -n, --namespace NS   namespace (default: the context's namespace, else "default")`;
 
 const EXIT_CODES = `Exit codes:
-  0  done (for --wait: the image is Active)
-  1  the API server refused the request, or the image ended in phase Error
+  0  done (for --wait and wait: the image is Active)
+  1  the API server refused the request (NotFound too), or the image ended in phase Error
   2  bad command line
-  3  --wait timed out (the ServerImage goes on; see describe)
+  3  the wait timed out (the ServerImage goes on; see describe)
   130 interrupted while waiting (the ServerImage goes on)`;
 
 function overview(p: string): string {
@@ -26,6 +26,7 @@ function overview(p: string): string {
 
 Usage:
   ${p} create VM --repository REPO [--wait] [flags]   image a VirtualMachine
+  ${p} wait NAME [--timeout D]                         follow an existing ServerImage to Active or Error
   ${p} list [-n NS | -A] [-o wide|json|yaml]           list ServerImages
   ${p} describe NAME [-o json|yaml]                    phase, conditions, images, events
   ${p} delete NAME [--wait]                            delete (the deletion policy decides about the tags)
@@ -60,6 +61,21 @@ Flags:
   --wait                    follow the ServerImage until Active or Error, with progress
   --timeout DURATION        how long --wait waits, e.g. 90s, 30m, 2h (default: 1h)
   -o, --output json|yaml    print the ServerImage (with --wait: as it ended; progress goes to stderr)
+
+${CLUSTER_FLAGS}
+
+${EXIT_CODES}
+`,
+  wait: (p) => `Usage: ${p} wait NAME [flags]
+
+Follows the ServerImage NAME, made by any means (kubectl apply, a GitOps tool, create
+without --wait), until it is Active or Error, with the same progress and exit codes as
+create --wait. An image that is already Active or Error is reported at once. A name
+that does not exist is the API server's NotFound (exit 1).
+
+Flags:
+  --timeout DURATION        how long to wait, e.g. 90s, 30m, 2h (default: 1h)
+  -o, --output json|yaml    print the ServerImage as it ended (progress goes to stderr)
 
 ${CLUSTER_FLAGS}
 

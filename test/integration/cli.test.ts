@@ -11,6 +11,7 @@ import { cli, kubeconfigWithNamespace, root } from './cli-fixtures.js';
 import {
   SERVERIMAGE,
   createVm,
+  serverImage,
   startServerImageBed,
   waitForPhase,
   type ServerImageBed,
@@ -126,6 +127,70 @@ describe('create --wait', () => {
     expect((await client.get(SERVERIMAGE, ns, 'slow-image'))?.metadata.deletionTimestamp).toBeUndefined();
     const deleted = await cli(['delete', 'slow-image', '-n', ns, '--wait', '--timeout', '60s']);
     expect(deleted).toEqual(expect.objectContaining({ code: 0 }));
+  });
+});
+
+describe('wait for a ServerImage made elsewhere', () => {
+  // As GitOps makes it: kubectl apply of a manifest, then `wait NAME`.
+  const apply = async (name: string, vm: string) => {
+    const applied = await kubectl(['apply', '-f', '-'], JSON.stringify(serverImage(ns, name, vm, registry)));
+    expect(applied).toEqual(expect.objectContaining({ code: 0 }));
+  };
+
+  test('follows a kubectl-applied ServerImage to Active with progress, exit 0', async () => {
+    // Slower than web-01, so that the transfer is still going when the CLI has started.
+    await createVm(client, ns, 'web-02', {
+      disks: [{ volume: 'rootdisk', size: 4 * MiB }],
+      annotations: { [Ann.faultBytesPerSecond]: String(MiB) },
+    });
+    await apply('web-02-applied', 'web-02');
+    const result = await cli(['wait', 'web-02-applied', '-n', ns]);
+    expect(result).toEqual(expect.objectContaining({ code: 0, stderr: '' }));
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^serverimage\\.serverimage\\.io/web-02-applied in namespace ${ns} is (Queued|Saving|not yet seen by the operator); waiting up to 1h00m for Active$`,
+      ),
+    );
+    expect(lines.some((l) => /^\[\+\d+s\] Saving +\d+% \d+\.\d\/4\.0 MiB/.test(l))).toBe(true);
+    expect(lines.some((l) => /^\[\+\d+s\] Active 100% 4\.0\/4\.0 MiB - Active: /.test(l))).toBe(true);
+    expect(result.stdout).toContain(`ServerImage ${ns}/web-02-applied is Active`);
+    expect(result.stdout).toContain(await crane.digest(`${registry.host}/vms/web-02:web-02-applied`));
+  });
+
+  test('an image already Active is reported at once; -o json prints it, the rest goes to stderr', async () => {
+    const result = await cli(['wait', 'web-02-applied', '-n', ns, '-o', 'json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).status.phase).toBe('Active');
+    expect(result.stderr).toMatch(/^serverimage\.serverimage\.io\/web-02-applied in namespace .* is Active;/);
+    expect(result.stderr).toContain(`ServerImage ${ns}/web-02-applied is Active`);
+  });
+
+  test('an image that ends in Error exits 1 with the reason', async () => {
+    await apply('ghost-applied', 'no-such-vm-either');
+    const result = await cli(['wait', 'ghost-applied', '-n', ns]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      new RegExp(`^error: ServerImage ${ns}/ghost-applied failed: ServerNotFound: .*no-such-vm-either`, 'm'),
+    );
+  });
+
+  test('a name that does not exist is the API server NotFound, exit 1', async () => {
+    const result = await cli(['wait', 'nope', '-n', ns, '--timeout', '10s']);
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'Error from server (NotFound): serverimages.serverimage.io "nope" not found\n',
+    });
+  });
+
+  test('a wait past --timeout exits 3, the image goes on', async () => {
+    await apply('ghost-timeout', 'not-there-yet');
+    const result = await cli(['wait', 'ghost-timeout', '-n', ns, '--timeout', '1s']);
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(
+      `error: timed out after 1s waiting for ServerImage ${ns}/ghost-timeout to be Active: still`,
+    );
   });
 });
 

@@ -131,6 +131,45 @@ describe('create', () => {
   });
 });
 
+describe('wait', () => {
+  test('wait NAME takes --timeout, -o and the cluster flags', () => {
+    expect(
+      parseCommandLine(['wait', 'web-01-nightly-1', '--timeout', '5m', '-n', 'demo', '-o', 'json']),
+    ).toEqual({
+      command: 'wait',
+      cluster: { namespace: 'demo' },
+      name: 'web-01-nightly-1',
+      timeoutMs: 5 * 60_000,
+      output: 'json',
+    });
+  });
+
+  test('defaults: one hour, no -o', () => {
+    expect(parseCommandLine(['wait', 'img-1'])).toEqual({
+      command: 'wait',
+      cluster: {},
+      name: 'img-1',
+      timeoutMs: 3_600_000,
+    });
+  });
+
+  test('wait --help is its help', () => {
+    expect(parseCommandLine(['wait', '--help'])).toEqual({ command: 'help', topic: 'wait' });
+  });
+
+  test.each([
+    [['wait'], 'wait needs a ServerImage name'],
+    [['wait', 'a', 'b'], 'wait takes one a ServerImage name, got: a b'],
+    [['wait', 'a', '--wait'], 'wait does not take --wait'],
+    [['wait', 'a', '-A'], 'wait does not take --all-namespaces'],
+    [['wait', 'a', '--repository', 'r.io/x'], 'wait does not take --repository'],
+    [['wait', 'a', '-o', 'wide'], 'wait -o takes json, yaml; got "wide"'],
+    [['wait', 'a', '--timeout', '0s'], '--timeout "0s" is not a duration'],
+  ])('%j is a usage error', (argv, message) => {
+    expect(usageError(argv)).toContain(message);
+  });
+});
+
 describe('list, describe, delete', () => {
   test('list defaults to a table in the current namespace', () => {
     expect(parseCommandLine(['list'])).toEqual({

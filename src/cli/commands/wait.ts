@@ -1,0 +1,23 @@
+// wait NAME: `create --wait` for a ServerImage someone else made (kubectl apply, a GitOps
+// tool): the same following, progress and exit codes. The object is read first so that a
+// missing one is the API server's NotFound, as kubectl says it, not "deleted while waiting".
+import type { WaitCommand } from '../args.js';
+import type { ExitCodeValue } from '../exit-codes.js';
+import type { CommandContext } from './context.js';
+import { followAndReport } from './follow-and-report.js';
+
+export async function waitCommand(command: WaitCommand, ctx: CommandContext): Promise<ExitCodeValue> {
+  const image = await ctx.client.get(ctx.namespace, command.name);
+  const { name, namespace } = image.metadata;
+  const phase = image.status?.phase;
+  return followAndReport(
+    {
+      namespace,
+      name,
+      timeoutMs: command.timeoutMs,
+      output: command.output,
+      headline: `serverimage.serverimage.io/${name} in namespace ${namespace} is ${phase ?? 'not yet seen by the operator'}`,
+    },
+    ctx,
+  );
+}
