@@ -1,6 +1,7 @@
 // The README's main job, on this machine alone: a real control plane and registry, the
 // KubeVirt simulator, the operator as its own process, and examples/ applied with
-// kubectl, until the VM is an Active image that crane reads back. Cleans up on exit.
+// kubectl, followed with the serverimage CLI until the VM is an Active image that crane
+// reads back. Cleans up on exit.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,48 @@ async function run(command: string, args: string[], env: NodeJS.ProcessEnv = pro
   );
 }
 
+/**
+ * The serverimage CLI as a user runs it, as its own process. Its output is piped through,
+ * not inherited, so it is not a terminal: one plain line per change, not a redrawn bar.
+ * `meanwhile.run` runs once the CLI has printed a line that matches `meanwhile.line`.
+ */
+async function runCli(args: string[], meanwhile?: { line: RegExp; run: () => Promise<void> }): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const shown = args.slice(0, args.indexOf('--kubeconfig'));
+  process.stdout.write(`\n$ serverimage ${shown.join(' ')}\n`);
+  const child = spawn(
+    path.join(root, 'node_modules/.bin/node'),
+    ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const stop = () => void (child.exitCode === null && child.kill('SIGINT'));
+  cleanups.push(stop);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  let sideTask: Promise<void> = Promise.resolve();
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    process.stdout.write(chunk);
+    if (!meanwhile) return;
+    output += chunk.toString();
+    if (meanwhile.line.test(output)) {
+      sideTask = meanwhile.run().catch((err: unknown) => {
+        stop();
+        throw err;
+      });
+      // Awaited after the CLI ends; until then a failure must not count as unhandled.
+      sideTask.catch(() => undefined);
+      meanwhile = undefined;
+    }
+  });
+  child.stderr.pipe(process.stderr, { end: false });
+  const code = await exited;
+  await sideTask;
+  if (code !== 0) throw new Error(`serverimage ${shown.join(' ')} exited ${code}`);
+}
+
 async function main(): Promise<void> {
   say(
     '1/6 Finding or building the test bed (etcd, kube-apiserver, kubectl, registry, crane; first time: minutes)',
@@ -73,6 +116,8 @@ async function main(): Promise<void> {
       'tsx',
       path.join(root, 'src/main.ts'),
       `--kubeconfig=${controlPlane.kubeconfigPath}`,
+      // Off: the defaults :8080 and :8081 may be taken on this machine, and the demo needs neither.
+      '--metrics-bind-address=0',
       '--health-probe-bind-address=0',
     ],
     path.join(logDir, 'operator.log'),
@@ -99,23 +144,45 @@ async function main(): Promise<void> {
     stringData: { 'ca.crt': registry.caPem },
   };
   const files: [string, unknown][] = [
-    ['disk.yaml', example('demo/disk.yaml')],
-    ['virtualmachine.yaml', example('virtualmachine.yaml')],
     ['registry-secret.yaml', secret],
     ['registry-ca.yaml', caSecret],
     ['serverimage.yaml', serverImage],
+    ['disk.yaml', example('demo/disk.yaml')],
+    ['virtualmachine.yaml', example('virtualmachine.yaml')],
   ];
   for (const [name, body] of files) writeFileSync(path.join(manifests, name), stringify(body));
-  for (const [name] of files)
-    process.stdout.write(await kubectl('apply', '-n', NS, '-f', path.join(manifests, name)));
+  const apply = async (names: string[]) => {
+    process.stdout.write(`$ kubectl apply -n ${NS} ${names.map((n) => `-f ${n}`).join(' ')}\n`);
+    const args = names.flatMap((n) => ['-f', path.join(manifests, n)]);
+    process.stdout.write(await kubectl('apply', '-n', NS, ...args));
+  };
+  // The ServerImage before its VirtualMachine (as GitOps may apply them: in any order).
+  // It waits in Queued for the VM, which step 6 applies while the CLI watches, so that
+  // the whole of Queued -> Saving -> Active is seen, not only the part after the CLI started.
+  await apply(files.slice(0, 3).map(([name]) => name));
 
-  say('6/6 Following the ServerImage (Queued -> Saving -> Active)');
-  const ref = await follow(kc, serverImage.metadata.name);
+  say('6/6 Following the ServerImage with the CLI (Queued -> Saving -> Active); the VM comes meanwhile');
+  const name = serverImage.metadata.name as string;
+  const serverimage = (args: string[], meanwhile?: Parameters<typeof runCli>[1]) =>
+    runCli([...args, '--kubeconfig', controlPlane.kubeconfigPath], meanwhile);
+  // Once the CLI shows the image Queued (it is watching by then), the VM arrives.
+  await serverimage(['wait', name, '-n', NS, '--timeout', '5m'], {
+    line: /^\[\+\d+s\] Queued /m,
+    run: () => apply(files.slice(3).map(([file]) => file)),
+  });
+  await serverimage(['list', '-n', NS]);
   process.stdout.write(
     `\n$ kubectl get serverimages -n ${NS} -o wide\n${await kubectl('get', 'serverimages', '-n', NS, '-o', 'wide')}`,
   );
-  process.stdout.write(
-    `\n$ kubectl describe serverimage ${serverImage.metadata.name}\n${await kubectl('describe', 'serverimage', '-n', NS, serverImage.metadata.name)}`,
+  await serverimage(['describe', name, '-n', NS]);
+  const ref = await kubectl(
+    'get',
+    'serverimage',
+    '-n',
+    NS,
+    name,
+    '-o',
+    'jsonpath={.status.images[0].reference}',
   );
   const crane = await craneFor(registry);
   cleanups.push(() => crane.cleanup());
@@ -130,50 +197,6 @@ async function main(): Promise<void> {
   );
   if (diskSha !== imageSha) throw new Error('the image does not hold the VM disk');
   say(`Done: ${ref} is a bootable containerDisk of VM ${NS}/web-01. Cleaning up.`);
-}
-
-/** Watches the ServerImage and prints each phase and progress change; resolves with the image reference. */
-function follow(kc: k8s.KubeConfig, name: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let last = '';
-    const timeout = setTimeout(
-      () => reject(new Error('the ServerImage did not become Active in 5 minutes')),
-      300_000,
-    );
-    void new k8s.Watch(kc).watch(
-      `/apis/serverimage.io/v1alpha1/namespaces/${NS}/serverimages`,
-      { fieldSelector: `metadata.name=${name}` },
-      (
-        _type,
-        si: {
-          status?: {
-            phase?: string;
-            progress?: { bytesDone: number; bytesTotal: number };
-            conditions?: { type: string; reason: string; message: string }[];
-            images?: { reference: string }[];
-          };
-        },
-      ) => {
-        const status = si.status ?? {};
-        const ready = status.conditions?.find((c) => c.type === 'Ready');
-        const progress = status.progress
-          ? ` ${(status.progress.bytesDone / 2 ** 20).toFixed(1)}/${(status.progress.bytesTotal / 2 ** 20).toFixed(1)} MiB`
-          : '';
-        const line = `  ${status.phase ?? '(accepted, no status yet)'} ${ready ? `${ready.reason}: ${ready.message}` : ''}${progress}`;
-        if (line !== last) process.stdout.write(`${line}\n`);
-        last = line;
-        if (status.phase === 'Active') {
-          clearTimeout(timeout);
-          resolve(status.images![0]!.reference);
-        }
-        if (status.phase === 'Error') {
-          clearTimeout(timeout);
-          reject(new Error(`the ServerImage failed: ${ready?.reason}: ${ready?.message}`));
-        }
-      },
-      (err) => err && reject(err),
-    );
-  });
 }
 
 main()
