@@ -23,10 +23,19 @@ const say = (text: string) =>
   process.stdout.write(`\n[demo +${((Date.now() - started) / 1000).toFixed(1)}s] ${text}\n`);
 const cleanups: (() => Promise<void> | void)[] = [];
 
-async function cleanup(): Promise<void> {
-  for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
+let cleaning: Promise<void> | undefined;
+/** Once only: Ctrl-C and the failure it causes in main() both come here. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
+  })();
+  return cleaning;
 }
-process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+let interrupted = false;
+process.once('SIGINT', () => {
+  interrupted = true;
+  void cleanup().then(() => process.exit(130));
+});
 
 async function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const { execFile } = await import('node:child_process');
@@ -203,7 +212,9 @@ main()
   .then(cleanup)
   .then(() => process.exit(0))
   .catch(async (err: unknown) => {
-    process.stderr.write(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (!interrupted) {
+      process.stderr.write(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
     await cleanup();
-    process.exit(1);
+    process.exit(interrupted ? 130 : 1);
   });
