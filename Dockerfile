@@ -30,4 +30,6 @@ COPY package.json ./
 # 65532 is the conventional "nonroot" uid of distroless images; numeric so that
 # runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
-ENTRYPOINT ["node", "dist/main.js"]
+# A 1 MiB young generation keeps the heap, and so RSS, flat over hours-long pushes
+# (measured by npm run bench, which runs with the same flag).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "dist/main.js"]

@@ -33,8 +33,12 @@ interface Row {
 
 const MiB = 1024 * 1024;
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** Extra Node flags for the `ours` child, e.g. BENCH_NODE_FLAGS=--cpu-prof to profile it. */
-const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/**
+ * Node flags of the `ours` child: the ones the operator's image runs with (Dockerfile
+ * ENTRYPOINT: a 1 MiB young generation keeps the heap, and so RSS, flat over long
+ * pushes), plus BENCH_NODE_FLAGS, e.g. --cpu-prof to profile it.
+ */
+const nodeFlags = ['--max-semi-space-size=1', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 
 type Method = 'limit' | 'baseline' | 'ours';
 
