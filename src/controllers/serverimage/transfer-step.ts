@@ -63,12 +63,9 @@ export async function reconcileTransfer(
   if (failures) {
     const retryAt = failures.last + retryDelay(failures.count);
     if (Date.now() < retryAt) {
-      const failure = state?.state === 'failed' ? describeFailure(state.error) : undefined;
-      scope.wait(
-        ConditionType.Pushed,
-        Reason.Retrying,
-        `${failure ? `${failure.reason}: ${failure.message}; ` : ''}attempt ${failures.count + 1} in ${formatDuration(retryAt - Date.now())}`,
-      );
+      const failure = describeFailure(failures.error);
+      const next = `attempt ${failures.count + 1} in ${formatDuration(retryAt - Date.now())}`;
+      scope.wait(ConditionType.Pushed, Reason.Retrying, `${failure.reason}: ${failure.message}; ${next}`);
       return { requeueAfter: retryAt - Date.now() };
     }
   }

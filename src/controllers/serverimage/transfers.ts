@@ -40,6 +40,8 @@ export interface TransferFailures {
   /** When the first and the latest of the failures in a row happened (epoch ms). */
   since: number;
   last: number;
+  /** The latest failure, for the message shown while waiting to retry. */
+  error: unknown;
 }
 
 export type TransferState =
@@ -103,6 +105,7 @@ export class TransferManager {
             count: (previous?.count ?? 0) + 1,
             since: previous?.since ?? now,
             last: now,
+            error,
           });
         },
       )
