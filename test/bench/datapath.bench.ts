@@ -38,7 +38,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
  * ENTRYPOINT: a 1 MiB young generation keeps the heap, and so RSS, flat over long
  * pushes), plus BENCH_NODE_FLAGS, e.g. --cpu-prof to profile it.
  */
-const nodeFlags = ['--max-semi-space-size=1', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+const nodeFlags = [
+  '--max-semi-space-size=1',
+  ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+];
 
 type Method = 'limit' | 'baseline' | 'ours';
 
