@@ -49,7 +49,6 @@ export function serverImageCrd(): Record<string, unknown> {
             {
               name: 'Reason',
               type: 'string',
-              priority: 1,
               jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
               description: 'Why it is (not) ready',
             },

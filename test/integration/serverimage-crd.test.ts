@@ -182,7 +182,7 @@ describe('a valid ServerImage', () => {
   test('is listed with its printer columns and short name', async () => {
     const result = await kubectl(['get', 'simg', '-n', namespace]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^NAME\s+SERVER\s+PHASE\s+IMAGE\s+AGE/);
+    expect(result.stdout).toMatch(/^NAME\s+SERVER\s+PHASE\s+IMAGE\s+REASON\s+AGE/);
     expect(result.stdout).toContain('web-01');
   });
 
