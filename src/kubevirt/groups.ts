@@ -15,5 +15,3 @@ export const VIRTUAL_MACHINE_SNAPSHOT = {
 export const EXPORT_GROUP = 'export.kubevirt.io';
 export const EXPORT_PLURAL = 'virtualmachineexports';
 export const EXPORT_KIND = 'VirtualMachineExport';
-/** Versions of export.kubevirt.io we can speak, most preferred first. */
-export const EXPORT_VERSIONS = ['v1', 'v1beta1'] as const;

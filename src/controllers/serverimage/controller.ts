@@ -138,7 +138,6 @@ export async function startServerImageController(
   const deps: Deps = {
     config,
     logger,
-    core,
     serverImages,
     vms,
     snapshots,

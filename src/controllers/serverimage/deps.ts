@@ -1,5 +1,5 @@
 // What the phase functions work with: settings, caches, writers and the transfers.
-import type { CoreV1Api, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Config } from '../../config.js';
 import type { Logger, ObjectCache } from '../../kube/index.js';
 import type { RegistryClient } from '../../registry/index.js';
@@ -10,7 +10,6 @@ import type { ServerImageObject } from './types.js';
 export interface Deps {
   config: Config;
   logger: Logger;
-  core: CoreV1Api;
   serverImages: ObjectCache<ServerImageObject>;
   vms: ObjectCache<KubernetesObject>;
   snapshots: ObjectCache<KubernetesObject>;

@@ -30,7 +30,8 @@ export const Reason = {
   ExportPending: 'ExportPending',
   Pushing: 'Pushing',
   Retrying: 'Retrying',
-  // Terminal (phase Error).
+  // Terminal (phase Error). Failures of the data path and the registry bring their own
+  // reasons (RegistryUnauthorized, RegistryForbidden, CredentialsNotFound, ExportTruncated ...).
   ServerNotFound: 'ServerNotFound',
   ServerDeleted: 'ServerDeleted',
   InvalidServerState: 'InvalidServerState',
@@ -38,9 +39,8 @@ export const Reason = {
   SnapshotFailed: 'SnapshotFailed',
   SnapshotTimeout: 'SnapshotTimeout',
   ExportTimeout: 'ExportTimeout',
-  RegistryUnauthorized: 'RegistryUnauthorized',
-  RegistryForbidden: 'RegistryForbidden',
-  CredentialsNotFound: 'CredentialsNotFound',
+  /** The export lacks a volume's raw link or its CA. */
+  ExportIncomplete: 'ExportIncomplete',
   // Success details.
   Succeeded: 'Succeeded',
   ServerStateRestored: 'ServerStateRestored',

@@ -72,7 +72,7 @@ export async function reconcileTransfer(
 
   const plan = await transferPlan(scope, deps, volumes, exported);
   if (typeof plan === 'string') {
-    scope.fail(ConditionType.Exported, 'ExportIncomplete', plan);
+    scope.fail(ConditionType.Exported, Reason.ExportIncomplete, plan);
     return;
   }
   if (!deps.transfers.tryStart(key, plan)) {
