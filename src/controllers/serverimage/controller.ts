@@ -118,10 +118,9 @@ export async function startServerImageController(
     {
       wake: enqueue,
       onProgress: (key, bytesDone, bytesTotal) => {
-        const { namespace, name } = splitKey(key);
         patchStatus(
           custom,
-          { resource: SERVERIMAGE_RESOURCE, namespace: namespace!, name },
+          statusTarget(key),
           { progress: { bytesDone, bytesTotal } },
           { fieldManager: FIELD_MANAGER },
         ).catch((err: unknown) => logger.warn({ serverimage: key, err }, 'progress not written'));
@@ -242,14 +241,11 @@ async function recordImage(
     size: image.layerSize,
     diskFormat: 'raw',
   });
-  const progress = current.status?.progress;
-  await patchStatus(
-    custom,
-    { resource: SERVERIMAGE_RESOURCE, namespace: namespace!, name },
-    {
-      images,
-      ...(progress ? { progress: { ...progress, bytesDone: Math.max(progress.bytesDone, 0) } } : {}),
-    },
-    { fieldManager: FIELD_MANAGER },
-  );
+  await patchStatus(custom, statusTarget(key), { images }, { fieldManager: FIELD_MANAGER });
+}
+
+/** Where a ServerImage's status is written, from its work-queue key. */
+function statusTarget(key: string) {
+  const { namespace, name } = splitKey(key);
+  return { resource: SERVERIMAGE_RESOURCE, namespace: namespace!, name };
 }
