@@ -79,12 +79,39 @@ export class CompressionPool {
     });
   }
 
-  /** Terminates the workers; jobs not finished yet fail. */
+  /**
+   * Terminates the workers; queued jobs fail. A block being encoded is finished first:
+   * terminating a worker inside a zlib call aborts the whole process (Node asserts
+   * "close before init" in node_zlib.cc while tearing the worker down; seen in CI).
+   */
   async close(): Promise<void> {
     this.closed = true;
-    const pending = [...this.queue.splice(0), ...this.slots.flatMap((s) => (s.current ? [s.current] : []))];
-    for (const p of pending) p.reject(new Error('compression pool closed'));
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    for (const p of this.queue.splice(0)) p.reject(new Error('compression pool closed'));
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        await this.idle(slot);
+        await slot.worker.terminate();
+      }),
+    );
+  }
+
+  /** Resolves once the slot's current job, if any, has settled. */
+  private idle(slot: Slot): Promise<void> {
+    const current = slot.current;
+    if (!current) return Promise.resolve();
+    return new Promise((settled) => {
+      slot.current = {
+        job: current.job,
+        resolve: (result) => {
+          current.resolve(result);
+          settled();
+        },
+        reject: (error) => {
+          current.reject(error);
+          settled();
+        },
+      };
+    });
   }
 
   private spawn(): Slot {
@@ -112,9 +139,9 @@ export class CompressionPool {
       this.dispatch();
     });
     const fail = (error: Error) => {
-      if (this.closed) return;
       slot.current?.reject(error);
       slot.current = undefined;
+      if (this.closed) return;
       // A worker that died (e.g. out of memory) is replaced so later jobs still run.
       const index = this.slots.indexOf(slot);
       if (index >= 0) {
