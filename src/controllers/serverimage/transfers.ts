@@ -171,8 +171,10 @@ export class TransferManager {
             this.events.onProgress(key, finishedBytes + bytesDone, finishedBytes + bytesTotal),
         });
         finishedBytes += image.size;
-        await this.events.onVolumePushed(key, volume.volume, image, (performance.now() - started) / 1000);
+        // The session is closed: forget it before the image is recorded, since the last
+        // image recorded moves the ServerImage to Active.
         await this.events.onUploadSession(key, undefined);
+        await this.events.onVolumePushed(key, volume.volume, image, (performance.now() - started) / 1000);
       }
     } finally {
       await registry.close();
