@@ -14,8 +14,8 @@ export const DISK_FILE = 'disk/disk.img';
 export const QEMU_UID = 107;
 
 const RECORD = 512;
-/** Two headers: the names are short, so no PAX or GNU long-name records. */
-const HEADER_BYTES = 2 * RECORD;
+/** Two headers: the names are short, so no PAX or GNU long-name records. The disk starts right after them. */
+export const TAR_HEADER_BYTES = 2 * RECORD;
 const END_OF_ARCHIVE = 2 * RECORD;
 
 export interface DiskLayerOptions {
@@ -64,12 +64,12 @@ async function tarHeaders(size: number, mtime: Date): Promise<Buffer> {
   for await (const chunk of pack as unknown as AsyncIterable<Buffer>) {
     headers.push(chunk);
     length += chunk.length;
-    if (length >= HEADER_BYTES) break;
+    if (length >= TAR_HEADER_BYTES) break;
   }
   entry.destroy();
   pack.destroy();
   const bytes = Buffer.concat(headers);
-  if (bytes.length !== HEADER_BYTES)
-    throw new Error(`tar headers: expected ${HEADER_BYTES} bytes, got ${bytes.length}`);
+  if (bytes.length !== TAR_HEADER_BYTES)
+    throw new Error(`tar headers: expected ${TAR_HEADER_BYTES} bytes, got ${bytes.length}`);
   return bytes;
 }

@@ -21,6 +21,13 @@ export interface ParallelCompressOptions {
   level?: number;
   /** Uncompressed bytes per block. Default 1 MiB. */
   blockSize?: number;
+  /**
+   * Bytes of the first block only (at most blockSize). The layer passes its tar
+   * headers' size, so that the blocks after it, and the segments the encoder
+   * classifies, line up with the disk's own offsets (zero runs, file system
+   * blocks) instead of straddling them. Default blockSize.
+   */
+  firstBlockSize?: number;
   /** Blocks in flight (filling, compressing, waiting for the consumer). Default 2 per worker + 2. */
   concurrency?: number;
   /**
@@ -102,18 +109,20 @@ export async function* compressInBlocks(
       if (!block) return;
       let view = Buffer.from(block.input);
       let filled = 0;
+      let limit = Math.min(blockSize, Math.max(1, options.firstBlockSize ?? blockSize));
       for (;;) {
         const next = await iterator.next();
         if (next.done || stopped) break;
         const chunk = next.value;
         let offset = 0;
         while (offset < chunk.length) {
-          const n = Math.min(blockSize - filled, chunk.length - offset);
+          const n = Math.min(limit - filled, chunk.length - offset);
           chunk.copy(view, filled, offset, offset + n);
           filled += n;
           offset += n;
-          if (filled === blockSize) {
+          if (filled === limit) {
             submit(block, filled);
+            limit = blockSize;
             block = await takeBlock();
             if (!block) return;
             view = Buffer.from(block.input);

@@ -2,7 +2,7 @@
 // -> chunked blob upload, in one pass with bounded buffers, then the image
 // config and manifest, and a read-back of the manifest by digest.
 import { imageAnnotations, type ImageAnnotationInput } from './annotations.js';
-import { diskLayerTar } from './disk-layer.js';
+import { diskLayerTar, TAR_HEADER_BYTES } from './disk-layer.js';
 import { StreamDigest, tapDigest } from './digest.js';
 import { DataPathError } from './errors.js';
 import { imageConfig, imageManifest, MEDIA_TYPE, type Descriptor } from './image.js';
@@ -94,6 +94,8 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     algorithm: compression,
     level: options.compressionLevel,
     blockSize: options.blockSize,
+    // The tar headers alone in the first block: then blocks start at the disk's own offsets.
+    firstBlockSize: TAR_HEADER_BYTES,
     concurrency: options.concurrency,
     // The diff_id in block-sized steps: one hash call per block, not per TLS record.
     onBlock: (block) => diffId.update(block),

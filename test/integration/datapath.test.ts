@@ -1,7 +1,7 @@
 // The data path end to end: the simulator's export server -> pushDiskImage -> the
 // real Distribution registry, read back with the real crane, GNU tar and gzip.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -10,6 +10,7 @@ import {
   type PushDiskImageOptions,
   type Progress,
 } from '../../src/export/index.js';
+import { loadBlockEncoder } from '../../src/export/block-encoder.js';
 import { compressionPoolUsers } from '../../src/export/compression-pool.js';
 import { RegistryClient, RegistryError } from '../../src/registry/index.js';
 import { serveDiskFile, type DiskExport } from '../bench/disk-export.js';
@@ -143,6 +144,14 @@ describe('pushDiskImage', () => {
       ['-r--r--r--', '107/107', 'disk/disk.img'],
     ]);
     expect(sha256Of(shell('tar', ['-xOf', tarFile, 'disk/disk.img']))).toBe(disk.sha256);
+
+    // The layer holds every kind of gzip member the encoder writes (zero, stored,
+    // Huffman-only, zlib): Go's reader (crane), GNU gzip and tar take them all.
+    const kinds = new Set<string>();
+    const diskBytes = readFileSync(disk.path);
+    for (let at = 0; at < diskBytes.length; at += MiB)
+      for (const run of loadBlockEncoder().runsOf(diskBytes.subarray(at, at + MiB))) kinds.add(run.kind);
+    expect([...kinds].sort()).toEqual(['compress', 'huffman', 'store', 'zeros']);
 
     // crane's own view of the image's filesystem holds the same disk.
     const exported = path.join(work, 'export.tar');

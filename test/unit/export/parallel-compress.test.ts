@@ -77,6 +77,24 @@ describe('compressInBlocks', () => {
     expect(a.equals(b)).toBe(true);
   });
 
+  it('cuts the first block at firstBlockSize, then at blockSize: blocks line up with the disk after a header', async () => {
+    const header = Buffer.alloc(1024, 'h');
+    const disk = Buffer.concat([Buffer.alloc(256 * 1024), randomBytes(256 * 1024), Buffer.alloc(100)]);
+    const blocks: number[] = [];
+    const output = await collect(
+      compressInBlocks(chunked(Buffer.concat([header, disk]), 5000), {
+        algorithm: 'gzip',
+        blockSize: 256 * 1024,
+        firstBlockSize: header.length,
+        onBlock: (block) => blocks.push(block.length),
+      }),
+    );
+    expect(blocks).toEqual([1024, 256 * 1024, 256 * 1024, 100]);
+    expect(gunzipSync(Buffer.concat(output)).equals(Buffer.concat([header, disk]))).toBe(true);
+    // The zero block is one whole zero segment (a member made ahead of time), not a compressed run.
+    expect(runsOf(disk.subarray(0, 256 * 1024)).map((r) => r.kind)).toEqual(['zeros']);
+  });
+
   it('handles empty input', async () => {
     expect(await collect(compressInBlocks(chunked(Buffer.alloc(0), 1), { algorithm: 'gzip' }))).toEqual([]);
   });
