@@ -69,6 +69,16 @@ const human = (bytes: number) =>
     ? `${(bytes / 1024 / MiB).toFixed(bytes % (1024 * MiB) ? 1 : 0)} GiB`
     : `${Math.round(bytes / MiB)} MiB`;
 
+/**
+ * Flushes dirty pages (the disk just written, the baseline's scratch files)
+ * before the next measurement, so that no method pays for the kernel writing
+ * back what an earlier step left: without it, `ours` right after the baseline
+ * ran up to 1 s slower, and its CPU time swung by as much.
+ */
+function settle(): void {
+  execFileSync('sync');
+}
+
 function duBytes(dir: string): number {
   return Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split('\t')[0]) * 1024;
 }
@@ -121,6 +131,7 @@ async function main() {
       const written = (m: Measured) => m.fsOutputBlocks * 512;
       try {
         if (only.has('limit')) {
+          settle();
           console.error(`bench: ${label} limit`);
           const limit = await measure('curl', curl('/dev/null'));
           rows.push({
@@ -133,6 +144,7 @@ async function main() {
         }
 
         if (only.has('baseline')) {
+          settle();
           console.error(`bench: ${label} baseline`);
           const scratch = path.join(work, `scratch-${label}`);
           mkdirSync(path.join(scratch, 'disk'), { recursive: true });
@@ -176,6 +188,7 @@ async function main() {
         }
 
         if (!only.has('ours')) continue;
+        settle();
         console.error(`bench: ${label} ours (${compression})`);
         const input: PushChildInput = {
           url: server.url,
