@@ -50,6 +50,7 @@ const zlib = require('node:zlib');
 
 const SEGMENT_BYTES = 256 * 1024;
 const SAMPLE_BYTES = 8 * 1024;
+const SAMPLE_PIECES = 4;
 const STORE_ABOVE_BITS_PER_BYTE = 7.5;
 /** LZ77 is dropped where, on the sample, it comes out this much larger than Huffman alone. */
 const LZ77_MARGIN = 0.01;
@@ -58,6 +59,7 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 const ZERO_SEGMENT = Buffer.alloc(SEGMENT_BYTES);
 const ZERO_SEGMENT_GZIP = zlib.gzipSync(ZERO_SEGMENT, { level: 9 });
 const counts = new Uint32Array(256);
+const sampleBuffer = Buffer.alloc(SAMPLE_BYTES);
 // esbuild (tsx) wraps functions in __name() to keep their names; define it here too.
 var __name = (target) => target;
 const huffman = (${createHuffmanDeflate.toString()})();
@@ -76,9 +78,23 @@ function entropyBitsPerByte(sample) {
   return bits;
 }
 
+// The sample is taken from the middle of each quarter of the segment, so that it
+// stands for the whole segment: taken from its start, a region boundary (e.g.
+// zeros, then a file's data) would decide the kind of all of it from the wrong side.
+function sampleOf(segment) {
+  if (segment.length <= SAMPLE_BYTES) return segment;
+  const piece = SAMPLE_BYTES / SAMPLE_PIECES;
+  const stride = segment.length / SAMPLE_PIECES;
+  for (let k = 0; k < SAMPLE_PIECES; k++) {
+    const from = Math.floor(stride * k + (stride - piece) / 2);
+    segment.copy(sampleBuffer, k * piece, from, from + piece);
+  }
+  return sampleBuffer;
+}
+
 function kindOf(segment) {
   if (segment.length === SEGMENT_BYTES && segment.equals(ZERO_SEGMENT)) return 'zeros';
-  const sample = segment.subarray(0, SAMPLE_BYTES);
+  const sample = sampleOf(segment);
   const bits = entropyBitsPerByte(sample);
   if (bits > STORE_ABOVE_BITS_PER_BYTE) return 'store';
   // Both ways on the sample (Huffman's size follows from the histogram just

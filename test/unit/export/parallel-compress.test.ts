@@ -136,6 +136,20 @@ describe('the store-or-compress decision', () => {
     expect(length).toBeLessThanOrEqual(gzipSync(block, { level: 1 }).length);
   });
 
+  it('samples the whole segment, not its start: a few KiB of another region at the start do not decide', () => {
+    const segment = 256 * 1024;
+    const random = Buffer.concat([Buffer.alloc(4096), randomBytes(segment - 4096)]);
+    const text = Buffer.concat([
+      randomBytes(4096),
+      Buffer.from('It was the best of times, it was the worst of times. '.repeat(5000)).subarray(
+        0,
+        segment - 4096,
+      ),
+    ]);
+    expect(runsOf(random).map((r) => r.kind)).toEqual(['store']);
+    expect(runsOf(text).map((r) => r.kind)).toEqual(['compress']);
+  });
+
   it('stores runs of random segments, replaces zero segments, compresses the rest', () => {
     const segment = 256 * 1024;
     const block = Buffer.concat([
