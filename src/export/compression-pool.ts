@@ -174,7 +174,9 @@ export class CompressionPool {
 /**
  * One thread per core but one: the main thread is busy too (TLS, the two
  * sha256s, HTTP), about a core's worth at full speed. On 2 cores a second
- * worker bought no wall time in the benchmark and cost ~30 MiB of RSS. At most
+ * worker made the 2 GiB benchmark slower (8.3-9.4 s against 7.6-8.2 s: the
+ * threads, the export server and the registry then fight over the cores) and
+ * cost ~28 MiB of RSS (164 against 135 MiB). At most
  * MAX_WORKERS (each is ~20 MiB): four encode faster than most networks carry.
  */
 const MAX_WORKERS = 4;
