@@ -65,7 +65,8 @@ export async function* compressInBlocks(
   };
   const acquired = options.pool ? undefined : acquireCompressionPool();
   const pool = options.pool ?? acquired!.pool;
-  const depth = Math.max(1, options.concurrency ?? pool.size * 2 + 2);
+  // Read at each allocation: the pool may grow while the stream runs.
+  const depth = () => Math.max(1, options.concurrency ?? pool.size * 2 + 2);
   const outputBytes = encoder.outputBound(blockSize);
 
   const free: Block[] = [];
@@ -81,7 +82,7 @@ export async function* compressInBlocks(
     while (!stopped) {
       const block = free.pop();
       if (block) return block;
-      if (allocated < depth) {
+      if (allocated < depth()) {
         allocated++;
         return { input: new ArrayBuffer(blockSize), output: new ArrayBuffer(outputBytes) };
       }

@@ -53,6 +53,52 @@ describe('CompressionPool', () => {
     }
   });
 
+  /** Words drawn at random: matches for zlib's search to find, the slow path, ~10 ms per block. */
+  const words = Array.from({ length: 500 }, (_, i) => `w${(i * 7919).toString(36)}`);
+  const prose = Buffer.from(
+    Array.from({ length: 250_000 }, (_, i) => words[(i * 2654435761) % 499]!).join(' '),
+  ).subarray(0, 1024 * 1024);
+  /** Keeps `inFlight` jobs going (each lane reuses its buffers, as compressInBlocks does) until `until()` or `jobs` are done. */
+  const encodeAll = (pool: CompressionPool, jobs: number, inFlight: number, until = () => false) => {
+    let next = 0;
+    const lane = async () => {
+      let { input, output } = job(prose);
+      while (next++ < jobs && !until()) {
+        ({ input, output } = await pool.encode({
+          input,
+          length: prose.length,
+          output,
+          options: { algorithm: 'gzip', level: 1 },
+        }));
+      }
+    };
+    return Promise.all(Array.from({ length: inFlight }, lane));
+  };
+
+  it('grows to maxSize while every worker is busy, gets its CPU and jobs wait', async () => {
+    const pool = new CompressionPool({ size: 1, maxSize: 2, growWindowMs: 50 });
+    try {
+      // Up to 100 windows: one in which another process took the CPU breaks the run of three.
+      await encodeAll(pool, 5000, 4, () => pool.size === 2);
+      expect(pool.size).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('does not grow while one job at a time leaves the worker idle in between', async () => {
+    const pool = new CompressionPool({ size: 1, maxSize: 2, growWindowMs: 50 });
+    try {
+      for (let i = 0; i < 10; i++) {
+        await encodeAll(pool, 1, 1);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(pool.size).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('refuses work once closed', async () => {
     const pool = new CompressionPool({ size: 1 });
     await pool.close();
