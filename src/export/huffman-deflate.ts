@@ -1,10 +1,10 @@
 // Deflate with Huffman coding only (RFC 1951 3.2.7, dynamic codes, no LZ77
 // matches), written straight into the caller's buffer.
 //
-// Why not zlib's Z_HUFFMAN_ONLY: it runs every byte through its match-finder
-// bookkeeping and block tallies, ~175 MiB/s here; this table-driven loop
-// does the same coding 2-3x faster and allocates nothing (zlib's sync calls
-// allocate an output Buffer per call). It is only used for runs where LZ77 was
+// Why not zlib's Z_HUFFMAN_ONLY: it runs every byte through its block tallies,
+// ~175 MiB/s here; this table-driven coder does the same coding at ~270 MiB/s
+// (histogram, code and block header included) with block sizes of the same
+// order, and allocates nothing (zlib's sync calls allocate an output Buffer per call). It is only used for runs where LZ77 was
 // measured to gain nothing (block-encoder.ts), so matches are not missed.
 //
 // createHuffmanDeflate is self-contained (no imports, no outside names): the
