@@ -3,8 +3,10 @@
 //
 // Why not zlib's Z_HUFFMAN_ONLY: it runs every byte through its block tallies,
 // ~175 MiB/s here; this table-driven coder does the same coding at ~270 MiB/s
-// (histogram, code and block header included) with block sizes of the same
-// order, and allocates nothing (zlib's sync calls allocate an output Buffer per call). It is only used for runs where LZ77 was
+// (histograms, codes and block headers included) and allocates nothing (zlib's
+// sync calls allocate an output Buffer per call). Its blocks are 256 KiB where
+// zlib's are ~16 KiB, so on data whose byte statistics change quickly zlib's
+// output is smaller; on the noise-like runs it gets, the two are within 0.2%. It is only used for runs where LZ77 was
 // measured to gain nothing (block-encoder.ts), so matches are not missed.
 //
 // createHuffmanDeflate is self-contained (no imports, no outside names): the
