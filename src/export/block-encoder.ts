@@ -17,9 +17,9 @@
 //             here (a copy and a CRC, ~10x faster than zlib at level 0)
 //   huffman   LZ77 finds nothing to gain (deflate at level 1 on the sample comes
 //             out larger than Huffman coding alone would): our own Huffman-only
-//             deflate (huffman-deflate.ts), ~1.5x zlib's Z_HUFFMAN_ONLY and 2-3x
-//             its match search, for the smaller size (data without repeats: e.g.
-//             text-like noise, base64, some media and numeric data)
+//             deflate (huffman-deflate.ts), ~1.5x zlib's Z_HUFFMAN_ONLY, itself 2-3x
+//             faster than the match search there, for the smaller size (data without
+//             repeats: e.g. text-like noise, base64, some media and numeric data)
 //   compress  zlib deflate at the requested level, memLevel 9 (a larger hash table:
 //             10-20% faster than the default 8 at the same ratio)
 // A compressed run that came out larger than stored is stored instead.

@@ -5,10 +5,11 @@
 // worker and back, never copied).
 //
 // It starts with one worker per core but one, and grows to one per core while
-// compression holds the stream up (see GROW_AT_BUSY): data that needs zlib's
-// match search (most file systems) keeps every worker busy and gains from
-// another, while zeros, stored and Huffman-only runs leave a worker idle half
-// the time, and another one would only fight the main thread for a core.
+// compression holds the stream up and the workers get their CPU (see
+// GROW_AT_BUSY): data that needs zlib's match search (most file systems) keeps
+// a worker on a core of its own, and another one made a full push 1.3x faster; on
+// zeros, stored and Huffman-only runs the main thread (TLS, hashing) needs its
+// core too, and another worker would mostly cost memory.
 //
 // One pool is shared by all pushes of the process (the operator runs several at
 // once): jobs queue in order of arrival. acquireCompressionPool() counts users;
@@ -114,7 +115,8 @@ export interface CompressionPoolOptions {
  * worker against 8.5-8.9 s without. The benchmark's disk (zeros, stored and
  * Huffman-only runs) keeps it busy 0.97 at 0.67 of a core, the rest going to
  * the main thread, the export server and the registry: a second worker there
- * costs ~25 MiB of RSS for a gain the benchmark cannot tell from noise.
+ * cost ~25 MiB of RSS (160 against 135 MiB) for at most a small gain (7.1 s in
+ * the one run where it joined, against 7.4-8.2 s).
  */
 const GROW_AT_BUSY = 0.9;
 const GROW_AT_CPU = 0.85;
@@ -284,11 +286,9 @@ export class CompressionPool {
 }
 
 /**
- * One thread per core but one: the main thread is busy too (TLS, the two
- * sha256s, HTTP), about a core's worth at full speed. On 2 cores a second
- * worker made the 2 GiB benchmark slower (8.3-9.4 s against 7.6-8.2 s: the
- * threads, the export server and the registry then fight over the cores) and
- * cost ~28 MiB of RSS (164 against 135 MiB). At most
+ * One thread per core but one to start with: the main thread is busy too (TLS,
+ * the two sha256s, HTTP), about a core's worth at full speed; the pool grows
+ * when the data needs more (GROW_AT_BUSY). At most
  * MAX_WORKERS (each is ~20 MiB): four encode faster than most networks carry.
  */
 const MAX_WORKERS = 4;
