@@ -42,6 +42,8 @@ export function createHuffmanDeflate(): HuffmanDeflate {
   const clCodes = new Uint16Array(19);
   /** Symbols of the code-length sequence, each with its extra bits: [symbol, extraBits, extraValue]. */
   const clSymbols: number[] = [];
+  /** How many code-length code lengths the header sends (4-19; trailing zeros in CODE_LENGTH_ORDER are left off). */
+  let clSent = 19;
   /** Bit writer state between the header writer and the hot loop. */
   const state = { bits: 0, count: 0, at: 0 };
 
@@ -164,8 +166,11 @@ export function createHuffmanDeflate(): HuffmanDeflate {
     }
   }
 
-  /** The dynamic block header for the current literal code; returns its size in bits. */
-  function writeHeader(output: Uint8Array | undefined, final: boolean): number {
+  /**
+   * Plans the dynamic block header for the current literal code lengths (the
+   * code-length code and the run-length coded lengths); returns its size in bits.
+   */
+  function planHeader(): number {
     // Two distance codes of one bit, unused: what zlib sends when there are no matches.
     const sequence = [...lengths, 1, 1];
     codeLengthSymbols(sequence);
@@ -173,11 +178,16 @@ export function createHuffmanDeflate(): HuffmanDeflate {
     for (let i = 0; i < clSymbols.length; i += 3) clCounts[clSymbols[i]!]!++;
     buildLengths(clCounts, clLengths, 7);
     buildCodes(clLengths, clCodes);
-    let sent = 19;
-    while (sent > 4 && clLengths[CODE_LENGTH_ORDER[sent - 1]!] === 0) sent--;
-    let bits = 3 + 5 + 5 + 4 + 3 * sent;
+    clSent = 19;
+    while (clSent > 4 && clLengths[CODE_LENGTH_ORDER[clSent - 1]!] === 0) clSent--;
+    let bits = 3 + 5 + 5 + 4 + 3 * clSent;
     for (let i = 0; i < clSymbols.length; i += 3) bits += clLengths[clSymbols[i]!]! + clSymbols[i + 1]!;
-    if (!output) return bits;
+    return bits;
+  }
+
+  /** Writes the header planHeader() planned. */
+  function writeHeader(output: Uint8Array, final: boolean): void {
+    const sent = clSent;
     put(output, final ? 1 : 0, 1);
     put(output, 2, 2); // BTYPE 10: dynamic Huffman codes
     put(output, LITERALS - 257, 5);
@@ -189,7 +199,6 @@ export function createHuffmanDeflate(): HuffmanDeflate {
       put(output, clCodes[symbol]!, clLengths[symbol]!);
       if (clSymbols[i + 1]) put(output, clSymbols[i + 2]!, clSymbols[i + 1]!);
     }
-    return bits;
   }
 
   /**
@@ -294,7 +303,7 @@ export function createHuffmanDeflate(): HuffmanDeflate {
       histogram(input, start, end);
       buildLengths(counts, lengths, 15);
       // Known before a byte is written: stop if the block cannot fit (plus its bit flush).
-      const blockBits = writeHeader(undefined, false) + literalBits();
+      const blockBits = planHeader() + literalBits();
       if (state.at + Math.ceil((state.count + blockBits) / 8) + 2 > limit) return -1;
       buildCodes(lengths, codes);
       writeHeader(output, end === input.length);
@@ -311,7 +320,7 @@ export function createHuffmanDeflate(): HuffmanDeflate {
     counts.set(byteCounts.subarray(0, 256));
     counts[END_OF_BLOCK] = 1;
     buildLengths(counts, lengths, 15);
-    return writeHeader(undefined, true) + literalBits();
+    return planHeader() + literalBits();
   }
 
   return { encode, blockBits };
