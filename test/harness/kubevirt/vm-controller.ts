@@ -4,7 +4,7 @@
 // finalizer like KubeVirt's; PVCs the VM owns are removed, as the garbage collector
 // would do for DataVolume PVCs - there is no kube-controller-manager in the bed).
 import { Ann, annotation, isTrue } from './annotations.js';
-import { VM, keyOf, ownedBy, type Client, type Obj } from './api.js';
+import { VM, ignoreNotFound, keyOf, ownedBy, type Client, type Obj } from './api.js';
 import { sameConditions, withTimes, type Condition } from './conditions.js';
 import type { Informers } from './informers.js';
 import { volumeSnapshotStatuses } from './volumes.js';
@@ -153,10 +153,9 @@ export class VmController {
     if (left > 0) return left;
     for (const pvc of this.informers.pvcs.list(namespace)) {
       if (ownedBy(pvc, vm.metadata.uid)) {
-        await this.client.core.deleteNamespacedPersistentVolumeClaim({
-          namespace,
-          name: pvc.metadata!.name!,
-        });
+        await ignoreNotFound(
+          this.client.core.deleteNamespacedPersistentVolumeClaim({ namespace, name: pvc.metadata!.name! }),
+        );
       }
     }
     await this.client.removeFinalizer(VM, vm, VM_FINALIZER);
