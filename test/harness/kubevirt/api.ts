@@ -35,6 +35,12 @@ export const VM_EXPORT: Resource = {
   plural: 'virtualmachineexports',
   kind: 'VirtualMachineExport',
 };
+export const DATA_VOLUME: Resource = {
+  group: 'cdi.kubevirt.io',
+  version: 'v1beta1',
+  plural: 'datavolumes',
+  kind: 'DataVolume',
+};
 export const VOLUME_SNAPSHOT: Resource = {
   group: 'snapshot.storage.k8s.io',
   version: 'v1',
