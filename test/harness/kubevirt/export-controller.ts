@@ -21,6 +21,7 @@ import {
 } from './api.js';
 import { sameConditions, withTimes, type Condition } from './conditions.js';
 import type { Informers } from './informers.js';
+import { sameJson } from './same.js';
 import { parseGoDuration } from './snapshot-controller.js';
 import type { VmChangeFault } from './vm-change.js';
 import { claimNameOf, vmVolumes } from './volumes.js';
@@ -178,13 +179,8 @@ export class ExportController {
     if (!old) return true;
     const { conditions: a, ...restOld } = old;
     const { conditions: b, ...restNext } = next as { conditions: Condition[] };
-    const norm = (o: Record<string, unknown>) =>
-      JSON.stringify(
-        Object.entries(o)
-          .filter(([, v]) => v !== null && v !== undefined)
-          .sort(),
-      );
-    return !sameConditions(a, b) || norm(restOld) !== norm(restNext);
+    // Key order differs between what was written and what is read back (same.ts).
+    return !sameConditions(a, b) || !sameJson(restOld, restNext);
   }
 
   /** The token from the export's Secret; creates export-token-<name> (owned by the export) when it is ours to make. */

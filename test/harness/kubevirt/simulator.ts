@@ -48,6 +48,8 @@ export interface KubevirtSimulator {
   /** The hostAliases in use; a test may add entries (e.g. once its registry is up). */
   hostAliases: Record<string, string>;
   dataDir: string;
+  /** How many reconciles a controller ran for "namespace/name" (vm, datavolume, pvc, vmexport ...). */
+  reconciles(controller: string, key: string): number;
   /** The file holding a PVC's bytes (undefined while the simulator has not seen the PVC). */
   diskFile(namespace: string, pvcName: string): string | undefined;
   stop(): Promise<void>;
@@ -107,6 +109,15 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
     hostAliases,
     dataDir,
     diskFile: (namespace, pvcName) => pvcs.fileOf(namespace, pvcName),
+    reconciles: (controller, key) => {
+      const queues = {
+        pvc: pvcs.queue,
+        vm: vms.queue,
+        datavolume: dataVolumes.queue,
+        vmexport: exports.queue,
+      };
+      return queues[controller as keyof typeof queues]?.runs.get(key) ?? 0;
+    },
     async stop() {
       await stopInformers();
       await Promise.all(

@@ -20,6 +20,7 @@ import {
 } from './api.js';
 import { sameConditions, withTimes, type Condition } from './conditions.js';
 import type { Informers } from './informers.js';
+import { sameJson } from './same.js';
 import { claimNameOf, vmVolumes, volumeSnapshotStatuses } from './volumes.js';
 import { WorkQueue, type Logger } from './work-queue.js';
 
@@ -222,7 +223,7 @@ export class VmController {
       s.created !== status.created ||
       s.ready !== status.ready ||
       !sameConditions(s.conditions, status.conditions as Condition[]) ||
-      JSON.stringify(s.volumeSnapshotStatuses ?? []) !== JSON.stringify(status.volumeSnapshotStatuses)
+      !sameJson(s.volumeSnapshotStatuses ?? [], status.volumeSnapshotStatuses)
     );
   }
 
