@@ -8,7 +8,6 @@
 import path from 'node:path';
 import type { CertificateAuthority, KeyPair } from '../tls.js';
 import type { Obj } from './api.js';
-import { exportCertificate } from './export-endpoint.js';
 import { ExportFaults } from './export-faults.js';
 import { startExportProxy, type ExportProxy } from './export-proxy.js';
 import { startVirtExportServer, type ExportVolume, type VirtExportServer } from './virt-exportserver.js';
@@ -25,6 +24,13 @@ export interface ServedExport {
 
 export interface ExportServersOptions {
   ca: CertificateAuthority;
+  /**
+   * The serving certificate of every export server. KubeVirt issues one per export
+   * (naming its Service); here one is issued up front and shared: signing is pure-JS
+   * RSA (node-forge) and took seconds of blocked event loop per export on a loaded
+   * machine, longer than the operator's export timeout in tests.
+   */
+  keyPair: KeyPair;
   /** Working folders of the servers go below this. */
   dir: string;
   /** The objects whose annotations carry this export's faults: the export, then its VM. */
@@ -35,7 +41,6 @@ export interface ExportServersOptions {
 
 interface Entry {
   uid: string;
-  keyPair: KeyPair;
   proxy: ExportProxy;
   /** The export as last ensured: what the proxy's faults and read hook refer to. */
   served: ServedExport;
@@ -76,7 +81,7 @@ export class ExportServers {
       dir: path.join(this.options.dir, served.namespace, `${served.name}-${served.uid}`),
       podName: `virt-export-${served.name}`,
       volumes: served.volumes,
-      keyPair: entry.keyPair,
+      keyPair: this.options.keyPair,
       caPem: this.options.ca.certPem,
       token: served.token,
       deadline: served.deadline,
@@ -124,15 +129,14 @@ export class ExportServers {
     const existing = this.entries.get(key);
     if (existing?.uid === served.uid) return existing;
     await this.stop(key);
-    const keyPair = exportCertificate(this.options.ca, served.name, served.namespace);
     const faults = new ExportFaults(() => this.options.faultSources(entry.served));
     const proxy = await startExportProxy({
       upstreamPort: () => entry.server?.process.port,
-      keyPair,
+      keyPair: this.options.keyPair,
       faultsFor: () => faults.forConnection(),
       onRead: () => this.options.onRead(entry.served),
     });
-    const entry: Entry = { uid: served.uid, keyPair, proxy, served };
+    const entry: Entry = { uid: served.uid, proxy, served };
     this.entries.set(key, entry);
     return entry;
   }

@@ -73,6 +73,12 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   const ca = createCertificateAuthority('kubevirt-export-ca');
   const servers = new ExportServers({
     ca,
+    keyPair: ca.issue({
+      commonName: 'virt-exportserver',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+      usage: 'server',
+    }),
     dir: path.join(dataDir, 'exporters'),
     faultSources: (s) => [
       informers.exports.get(s.name, s.namespace),
