@@ -8,7 +8,14 @@
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from './reasons.js';
-import { clearRetry, currentRetry, recordFailure, retryDelay, untilNextAttempt } from './retry-budget.js';
+import {
+  clearRetry,
+  currentRetry,
+  recordFailure,
+  retryDelay,
+  untilNextAttempt,
+  waitingFor,
+} from './retry-budget.js';
 import type { Scope } from './scope.js';
 import { describeFailure } from './transfer-step.js';
 import { registryAllowed } from './allowed-registries.js';
@@ -37,15 +44,19 @@ export async function checkRegistryReady(
   const repository = si.spec.registry.repository;
   const host = registryHostOf(repository);
   const due = untilNextAttempt(scope, STEP);
-  const shared = deps.registryBackoff.waitFor(host, scope.key);
+  const own = currentRetry(scope, STEP);
+  // The host's shared backoff, but never past this image's own deadline: its last
+  // attempt is made at the deadline.
+  const left = own ? deps.config.registryRetryTimeout - waitingFor(scope, STEP) : Infinity;
+  const shared = Math.min(deps.registryBackoff.waitFor(host, scope.key), Math.max(0, left));
   if (due > 0 || shared > 0) {
     // Our own last failure is in the condition already; a backoff other images of this
     // registry started is said here.
-    if (due === 0) {
+    if (!own) {
       scope.wait(
         STEP,
         Reason.WaitingForRegistry,
-        `Registry ${host} is failing for other images too (${deps.registryBackoff.failures(host)} failures in a row); ` +
+        `Registry ${host} is failing for other images (${deps.registryBackoff.failures(host)} failures in a row); ` +
           `next try in ${formatDuration(shared)}; nothing is snapshotted until the registry answers`,
       );
     }
@@ -75,8 +86,12 @@ function registryFailed(scope: Scope, deps: Deps, host: string, err: unknown): P
     return;
   }
   const shared = deps.registryBackoff.failed(host);
-  const attempt = recordFailure(scope, STEP, `${failure.reason}: ${failure.message}`, (n) =>
-    Math.max(shared, retryDelay(n)),
+  const attempt = recordFailure(
+    scope,
+    STEP,
+    `${failure.reason}: ${failure.message}`,
+    (n) => Math.max(shared, retryDelay(n)),
+    deps.config.registryRetryTimeout,
   );
   if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
     scope.fail(
@@ -104,5 +119,5 @@ function registryFailed(scope: Scope, deps: Deps, host: string, err: unknown): P
     `${failure.reason}: ${failure.message}; attempt ${attempt.attempts + 1} in ${formatDuration(attempt.delayMs)}, ` +
       `giving up in ${formatDuration(left)}; nothing is snapshotted until the registry answers`,
   );
-  return { requeueAfter: Math.min(attempt.delayMs, Math.max(1000, left)) };
+  return { requeueAfter: attempt.delayMs };
 }

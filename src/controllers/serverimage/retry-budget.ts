@@ -47,16 +47,23 @@ export interface FailedAttempt {
   delayMs: number;
 }
 
-/** Counts a failed attempt of `step` and schedules the next one with backoff. */
+/**
+ * Counts a failed attempt of `step` and schedules the next one with backoff, but never
+ * later than `deadlineMs` after the first failure (plus a second): the last attempt is
+ * made at the deadline, not a backoff step past it.
+ */
 export function recordFailure(
   scope: Scope,
   step: string,
   error: string,
   delay: (attempts: number) => number = retryDelay,
+  deadlineMs = Infinity,
 ): FailedAttempt {
   const retry = currentRetry(scope, step);
   const attempts = (retry?.attempts ?? 0) + 1;
-  const delayMs = delay(attempts);
+  const since = retry ? new Date(retry.since).getTime() : scope.now.getTime();
+  const left = since + deadlineMs - scope.now.getTime();
+  const delayMs = Math.max(1000, Math.min(delay(attempts), left));
   scope.status.retry = {
     step,
     since: retry?.since ?? metaTime(scope.now),

@@ -8,7 +8,7 @@ import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from './reasons.js';
 import { registryHostOf } from './registry-host.js';
-import { clearRetry, recordFailure, retryDelay, untilNextAttempt } from './retry-budget.js';
+import { clearRetry, recordFailure, retryDelay, untilNextAttempt, waitingFor } from './retry-budget.js';
 import type { Scope } from './scope.js';
 import type { TransferPlan } from './transfers.js';
 import { UPLOAD_SESSION_ANNOTATION, baseTag, toDate } from './types.js';
@@ -65,8 +65,12 @@ export async function reconcileTransfer(
       return;
     }
     const shared = isRegistryOutage(failure) ? deps.registryBackoff.failed(host) : 0;
-    const attempt = recordFailure(scope, STEP, `${failure.reason}: ${failure.message}`, (n) =>
-      Math.max(shared, retryDelay(n)),
+    const attempt = recordFailure(
+      scope,
+      STEP,
+      `${failure.reason}: ${failure.message}`,
+      (n) => Math.max(shared, retryDelay(n)),
+      deps.config.registryRetryTimeout,
     );
     if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
       scope.fail(
@@ -88,7 +92,9 @@ export async function reconcileTransfer(
     );
   }
   const due = untilNextAttempt(scope, STEP);
-  const shared = deps.registryBackoff.waitFor(host, key);
+  const own = scope.status.retry?.step === STEP;
+  const left = own ? deps.config.registryRetryTimeout - waitingFor(scope, STEP) : Infinity;
+  const shared = Math.min(deps.registryBackoff.waitFor(host, key), Math.max(0, left));
   if (due > 0 || shared > 0) {
     const retry = scope.status.retry;
     const why = retry?.lastError ?? `registry ${host} is failing for other images`;
