@@ -125,6 +125,7 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<PhaseRe
       ConditionType.Exported,
       Reason.WaitingForExportSlot,
       `Waiting for a free transfer slot (${deps.config.maxConcurrentExports} at once) before exporting`,
+      'Unknown',
     );
     return; // a freed slot wakes us
   }

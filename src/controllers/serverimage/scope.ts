@@ -95,10 +95,14 @@ export class Scope {
     return since ? this.now.getTime() - new Date(since).getTime() : 0;
   }
 
-  /** Waiting, not failing: Ready=False with the reason, and an event when the reason is new. */
-  wait(conditionType: string, reason: string, message: string): void {
+  /**
+   * Waiting, not failing: Ready=False with the reason, and an event when the reason is new.
+   * `Unknown` for a step not begun yet (waiting for its turn), so that the step's own
+   * deadline, counted from its condition turning False, starts only when the step does.
+   */
+  wait(conditionType: string, reason: string, message: string, status: 'False' | 'Unknown' = 'False'): void {
     const previous = this.condition(conditionType);
-    this.setCondition(conditionType, 'False', reason, message);
+    this.setCondition(conditionType, status, reason, message);
     this.setCondition(ConditionType.Ready, 'False', reason, message);
     if (previous?.reason !== reason) this.event('Normal', reason, message);
   }
