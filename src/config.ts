@@ -31,6 +31,28 @@ export const configSchema = z.object({
         .filter(Boolean),
     )
     .describe('comma-separated namespaces to watch; all when empty'),
+  allowedRegistries: z
+    .string()
+    .prefault('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            /^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/,
+            'a registry host pattern looks like harbor.example.com, harbor.example.com:5000 or *.example.com',
+          ),
+      ),
+    )
+    .describe(
+      'comma-separated registry hosts ServerImages may push to (host, host:port, *.example.com); any when empty',
+    ),
   workers: count(1, 64).default(4).describe('reconciles running at once'),
   maxConcurrentExports: count(1, 64).default(2).describe('disk transfers running at once, operator-wide'),
   serverWaitTimeout: duration.prefault('5m').describe('how long a missing VirtualMachine is waited for'),

@@ -131,7 +131,11 @@ export const serverImageSpecSchema = z
       .max(64)
       .optional()
       .meta({ 'x-kubernetes-list-type': 'set' })
-      .describe('Volumes to image, by name. Default: every snapshottable volume, the boot disk first.'),
+      .describe(
+        'Volumes to image, by name. Default: every disk volume, the boot disk first. ' +
+          'The first volume in boot order (lowest bootOrder, else declaration order) among those imaged ' +
+          'gets the bare tag <tag>; every other one <tag>-<volume>. With volumes: [data] alone, data gets the bare tag.',
+      ),
     deletionPolicy: z
       .enum(['Retain', 'Delete'])
       .default('Retain')
@@ -160,7 +164,13 @@ export const imageStatusSchema = z
     volume: z.string().describe('Name of the VirtualMachine volume this image holds.'),
     reference: z.string().describe('Pushed image reference, repository:tag.'),
     digest: z.string().describe('Digest of the pushed manifest, sha256:...'),
-    size: quantity('Bytes of the compressed layer as stored in the registry.'),
+    size: quantity(
+      'Bytes of the compressed layer as stored in the registry (what the registry bills and a pull ' +
+        'downloads; Glance: size).',
+    ),
+    diskSize: quantity(
+      "Bytes of the virtual disk inside the image, the volume's raw size (Glance: virtual_size).",
+    ).optional(),
     diskFormat: z.string().describe('Format of the disk inside the image, e.g. raw.'),
   })
   .describe('One pushed image.');
@@ -201,6 +211,23 @@ export const serverImageStatusSchema = z
       .optional()
       .describe('The KubeVirt snapshot the images were made from.'),
     images: z.array(imageStatusSchema).optional().describe('The pushed images, boot volume first.'),
+    retry: z
+      .object({
+        step: z
+          .string()
+          .describe(
+            'The step waited for or retried: its condition type, e.g. VolumesReady, RegistryReady, Pushed.',
+          ),
+        since: timestamp('When this wait or run of failures began: its deadline counts from here.'),
+        attempts: z.number().int().min(0).describe('Failed attempts so far in this run.'),
+        lastError: z.string().max(4096).optional().describe('The latest failure, as a person reads it.'),
+        nextAttemptAt: timestamp('When the next attempt is due.').optional(),
+      })
+      .optional()
+      .describe(
+        'The wait or retry in progress, kept in status so a restarted or newly elected operator ' +
+          'continues the same deadline and backoff. Absent when nothing is being retried.',
+      ),
     progress: z
       .object({
         bytesDone: quantity('Disk bytes read and pushed so far.'),

@@ -1,6 +1,6 @@
 // The data path library: a VirtualMachineExport's raw disk -> a bootable containerDisk image in a registry.
 export { pushDiskImage, DISK_SHA256_ANNOTATION } from './push-disk-image.js';
-export type { PushDiskImageOptions, PushedDiskImage } from './push-disk-image.js';
+export type { PushDiskImageOptions, PushedDiskImage, UploadedLayer } from './push-disk-image.js';
 export { openExportSource } from './source.js';
 export type { ExportSource, ExportSourceOptions } from './source.js';
 export { DataPathError } from './errors.js';

@@ -43,6 +43,25 @@ export interface PushDiskImageOptions {
   signal?: AbortSignal;
   /** Told the layer's upload session Location once it is open (see RegistryClient.cancelUploadSession). */
   onUploadStarted?: (location: string) => void | Promise<void>;
+  /** Told when that session is closed for sure (completed, or its cancel confirmed). */
+  onUploadClosed?: () => void | Promise<void>;
+  /**
+   * The layer as a failed earlier attempt completed it: when the registry still has that
+   * blob (HEAD), it is not streamed and sent again; only config and manifest go up.
+   */
+  uploadedLayer?: UploadedLayer;
+  /** Told the layer once its blob is complete in the registry, before config and manifest. */
+  onLayerUploaded?: (layer: UploadedLayer) => void;
+}
+
+/** A completed layer blob and what its manifest needs. */
+export interface UploadedLayer {
+  digest: string;
+  size: number;
+  diffId: string;
+  /** Raw disk bytes. */
+  diskSize: number;
+  diskSha256?: string;
 }
 
 export interface PushedDiskImage {
@@ -77,55 +96,25 @@ export const DISK_SHA256_ANNOTATION = 'serverimage.io/disk.sha256';
 export async function pushDiskImage(options: PushDiskImageOptions): Promise<PushedDiskImage> {
   const created = options.created ?? new Date();
   const compression = options.compression ?? 'gzip';
-  const source = await openExportSource(options.source);
-  const progress = throttledProgress(source.size, options.onProgress, options.progressIntervalMs);
-
-  const diskDigest = options.diskSha256 ? new StreamDigest() : undefined;
-  const diffId = new StreamDigest();
-
-  let disk = countProgress(source.body, progress, options.signal);
-  if (diskDigest) disk = tapDigest(disk, diskDigest);
-  // The layer's mtimes are the image's creation time: deterministic for a given request.
-  const layerTar = diskLayerTar(disk, { size: source.size, mtime: created });
-  // compressInBlocks reads ahead into its own fixed buffers while the uploader
-  // waits on the registry, and hands over each output until the next is asked
-  // for: the uploader copies it into its chunk, so no other queue is needed.
-  const compressed = compressInBlocks(layerTar, {
-    algorithm: compression,
-    level: options.compressionLevel,
-    blockSize: options.blockSize,
-    // The tar headers alone in the first block: then blocks start at the disk's own offsets.
-    firstBlockSize: TAR_HEADER_BYTES,
-    concurrency: options.concurrency,
-    // The diff_id in block-sized steps: one hash call per block, not per TLS record.
-    onBlock: (block) => diffId.update(block),
-  });
-  const uploaded = await options.registry
-    .uploadBlob(compressed, {
-      chunkSize: options.uploadChunkSize ?? UPLOAD_CHUNK_BYTES,
-      onSessionStarted: options.onUploadStarted,
-    })
-    .catch((err: unknown) => {
-      // The registry client wraps a failing source; the export's own reason
-      // (ExportTruncated, ExportUnavailable ...) is the one to show.
-      throw err instanceof Error && err.cause instanceof DataPathError ? err.cause : err;
-    });
-  progress.flush();
+  // A layer a failed attempt completed is not sent twice (issue 9): HEAD tells whether
+  // the registry still has it.
+  const known = options.uploadedLayer;
+  const layerBlob =
+    known && (await options.registry.blobExists(known.digest)) ? known : await uploadLayer(options, created);
+  if (layerBlob !== known) options.onLayerUploaded?.(layerBlob);
   options.signal?.throwIfAborted();
-  // The client computes the blob's sha256 while streaming (the registry checks
-  // it when the upload closes): hashing it here again would cost CPU for nothing.
-  const blob = { digest: uploaded.digest, size: uploaded.size };
+  const blob = { digest: layerBlob.digest, size: layerBlob.size };
 
   const layer: Descriptor = {
     mediaType: MEDIA_TYPE.layer[compression],
     digest: blob.digest,
     size: blob.size,
   };
-  if (diskDigest) layer.annotations = { [DISK_SHA256_ANNOTATION]: diskDigest.digest() };
+  if (layerBlob.diskSha256) layer.annotations = { [DISK_SHA256_ANNOTATION]: layerBlob.diskSha256 };
   const config = imageConfig({
     architecture: options.architecture ?? 'amd64',
     created,
-    diffIds: [diffId.digest()],
+    diffIds: [layerBlob.diffId],
   });
   const configUploaded = await options.registry.uploadBlobBytes(config.bytes);
   expectSame('image config', configUploaded.digest, config.digest, configUploaded.size, config.bytes.length);
@@ -158,10 +147,59 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     reference: `${options.registry.repository}@${manifest.digest}`,
     digest: manifest.digest,
     tag: options.tag,
-    size: source.size,
+    size: layerBlob.diskSize,
     layerDigest: blob.digest,
     layerSize: blob.size,
+    diffId: layerBlob.diffId,
+    ...(layerBlob.diskSha256 ? { diskSha256: layerBlob.diskSha256 } : {}),
+  };
+}
+
+/** Streams the export through tar and compression into a layer blob. */
+async function uploadLayer(options: PushDiskImageOptions, created: Date): Promise<UploadedLayer> {
+  const compression = options.compression ?? 'gzip';
+  const source = await openExportSource(options.source);
+  const progress = throttledProgress(source.size, options.onProgress, options.progressIntervalMs);
+
+  const diskDigest = options.diskSha256 ? new StreamDigest() : undefined;
+  const diffId = new StreamDigest();
+
+  let disk = countProgress(source.body, progress, options.signal);
+  if (diskDigest) disk = tapDigest(disk, diskDigest);
+  // The layer's mtimes are the image's creation time: deterministic for a given request.
+  const layerTar = diskLayerTar(disk, { size: source.size, mtime: created });
+  // compressInBlocks reads ahead into its own fixed buffers while the uploader
+  // waits on the registry, and hands over each output until the next is asked
+  // for: the uploader copies it into its chunk, so no other queue is needed.
+  const compressed = compressInBlocks(layerTar, {
+    algorithm: compression,
+    level: options.compressionLevel,
+    blockSize: options.blockSize,
+    // The tar headers alone in the first block: then blocks start at the disk's own offsets.
+    firstBlockSize: TAR_HEADER_BYTES,
+    concurrency: options.concurrency,
+    // The diff_id in block-sized steps: one hash call per block, not per TLS record.
+    onBlock: (block) => diffId.update(block),
+  });
+  const uploaded = await options.registry
+    .uploadBlob(compressed, {
+      chunkSize: options.uploadChunkSize ?? UPLOAD_CHUNK_BYTES,
+      onSessionStarted: options.onUploadStarted,
+      onSessionClosed: options.onUploadClosed,
+    })
+    .catch((err: unknown) => {
+      // The registry client wraps a failing source; the export's own reason
+      // (ExportTruncated, ExportUnavailable ...) is the one to show.
+      throw err instanceof Error && err.cause instanceof DataPathError ? err.cause : err;
+    });
+  progress.flush();
+  // The client computes the blob's sha256 while streaming (the registry checks
+  // it when the upload closes): hashing it here again would cost CPU for nothing.
+  return {
+    digest: uploaded.digest,
+    size: uploaded.size,
     diffId: diffId.digest(),
+    diskSize: source.size,
     ...(diskDigest ? { diskSha256: diskDigest.digest() } : {}),
   };
 }

@@ -23,8 +23,11 @@ export interface RegistryPort {
       /** Bytes per PATCH; the client holds two chunks (one on the wire, one filling). */
       chunkSize?: number;
       onSessionStarted?: (location: string) => void | Promise<void>;
+      onSessionClosed?: () => void | Promise<void>;
     },
   ): Promise<BlobUploadResult>;
+  /** HEAD: is the blob in the repository? */
+  blobExists(digest: string): Promise<boolean>;
   /** Uploads a small blob (skipped if the registry already has it). */
   uploadBlobBytes(bytes: Buffer): Promise<BlobUploadResult>;
   /** Puts a manifest under a tag or digest; returns the digest the registry reports. */

@@ -34,6 +34,8 @@ export interface ControllerOptions {
   clock?: Clock;
   metrics?: ReconcileMetrics;
   logger?: Logger;
+  /** Field holding the key in log lines (default "key"), e.g. "serverimage". */
+  keyField?: string;
 }
 
 export class Controller {
@@ -44,6 +46,7 @@ export class Controller {
   private readonly clock: Clock;
   private readonly metrics: ReconcileMetrics;
   private readonly logger: Logger;
+  private readonly keyField: string;
   private readonly aborter = new AbortController();
   private running: Promise<void>[] = [];
   private active = 0;
@@ -56,6 +59,7 @@ export class Controller {
     this.queue = options.queue ?? new WorkQueue({ clock: this.clock });
     this.metrics = options.metrics ?? noopReconcileMetrics;
     this.logger = options.logger ?? silentLogger;
+    this.keyField = options.keyField ?? 'key';
   }
 
   /** Queues a key ("namespace/name"). Safe to call from informer handlers. */
@@ -124,14 +128,17 @@ export class Controller {
     if (isTerminalError(err)) {
       this.metrics.terminalErrored();
       this.queue.forget(key);
-      this.logger.error({ controller: this.name, key, err }, 'reconcile failed terminally; not retried');
+      this.logger.error(
+        { controller: this.name, [this.keyField]: key, err },
+        'reconcile failed terminally; not retried',
+      );
       return;
     }
     this.metrics.errored();
     if (this.aborter.signal.aborted) return;
     this.queue.addRateLimited(key);
     this.logger.error(
-      { controller: this.name, key, err, retries: this.queue.numRequeues(key) },
+      { controller: this.name, [this.keyField]: key, err, retries: this.queue.numRequeues(key) },
       'reconcile failed; retrying with backoff',
     );
   }

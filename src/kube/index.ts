@@ -1,4 +1,5 @@
 // The control-loop machinery, in one import for the reconcilers and main.ts.
+export { ApiCallError, apiCall, apiServerMessage } from './api-call.js';
 export { type DiscoveredResource, discoverResource, servedVersions } from './api-discovery.js';
 export { type Clock, type Timer, sleep, systemClock } from './clock.js';
 export {
@@ -32,7 +33,7 @@ export { Informer, type InformerHandlers, type InformerOptions } from './informe
 export { InformerSet, type ObjectCache } from './informer-set.js';
 export { type ObjectName, keyOf, objectKey, splitKey } from './keys.js';
 export { LeaderElector, type LeaderElectionOptions, LeaseLostError } from './leader-election.js';
-export { type Logger, silentLogger } from './logger.js';
+export { type Logger, silentLogger, withFields } from './logger.js';
 export {
   type ReconcileMetrics,
   type ReconcileResultLabel,
@@ -58,3 +59,4 @@ export {
 export { type ResourceRef, apiVersionOf, collectionPath, groupOf } from './resource.js';
 export { type StatusPatchOptions, type StatusPatchTarget, patchStatus } from './status.js';
 export { WorkQueue, type WorkQueueOptions } from './work-queue.js';
+export { withoutRuntimeHints } from './for-people.js';

@@ -12,3 +12,13 @@ export const silentLogger: Logger = {
   warn: () => {},
   error: () => {},
 };
+
+/** A logger that adds `fields` to every line (pino's child(), for any Logger). */
+export function withFields(logger: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    debug: (obj, msg) => logger.debug({ ...fields, ...obj }, msg),
+    info: (obj, msg) => logger.info({ ...fields, ...obj }, msg),
+    warn: (obj, msg) => logger.warn({ ...fields, ...obj }, msg),
+    error: (obj, msg) => logger.error({ ...fields, ...obj }, msg),
+  };
+}

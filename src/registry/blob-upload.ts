@@ -27,6 +27,12 @@ export interface BlobUploadOptions {
    * records it, so that its successor can cancel the session (cancelUploadSession).
    */
   onSessionStarted?: (location: string) => void | Promise<void>;
+  /**
+   * Called once the session is closed for sure: the blob completed, or the registry
+   * confirmed the cancel after a failure. Until then the caller keeps the Location
+   * recorded, so a cancel that failed (registry down) is retried later.
+   */
+  onSessionClosed?: () => void | Promise<void>;
 }
 
 export interface BlobUploadResult {
@@ -89,11 +95,25 @@ export async function uploadBlobChunked(
       );
     }
     await closeUpload(ctx, location, digest);
+    await options.onSessionClosed?.();
     return { digest, size: offset };
   } catch (err) {
     // Not awaited: a prefetch may still be waiting on the source.
     chunks.return(undefined).catch(() => undefined);
-    await cancelUpload(ctx, location);
+    const cancelled = await cancelUpload(ctx, location, { strict: true }).then(
+      () => true,
+      (cancelError: unknown) => {
+        ctx.logger?.warn(
+          {
+            registry: session.label,
+            error: cancelError instanceof Error ? cancelError.message : String(cancelError),
+          },
+          'could not cancel a failed blob upload; it stays recorded and is cancelled later',
+        );
+        return false;
+      },
+    );
+    if (cancelled) await options.onSessionClosed?.();
     throw err;
   }
 }
@@ -217,8 +237,16 @@ async function closeUpload(ctx: UploadContext, location: string, digest: string)
   }
 }
 
-/** Best effort: a session we cannot cancel is logged, and the original error wins. */
-export async function cancelUpload(ctx: UploadContext, location: string): Promise<void> {
+/**
+ * Deletes an upload session. Best effort by default (after a failed upload: logged, and
+ * the original error wins; the caller still holds the Location and retries the cancel);
+ * `strict` throws when the registry did not confirm it.
+ */
+export async function cancelUpload(
+  ctx: UploadContext,
+  location: string,
+  options: { strict?: boolean } = {},
+): Promise<void> {
   const cancel = (url: string) =>
     ctx.session.exchange({
       method: 'DELETE',
@@ -238,9 +266,10 @@ export async function cancelUpload(ctx: UploadContext, location: string): Promis
       }
     });
   } catch (err) {
+    if (options.strict) throw err;
     ctx.logger?.warn(
       { registry: ctx.session.label, error: err instanceof Error ? err.message : String(err) },
-      'could not cancel a failed blob upload; the registry purges it later',
+      'could not cancel a failed blob upload; it stays recorded and is cancelled later',
     );
   }
 }

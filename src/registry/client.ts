@@ -127,7 +127,29 @@ export class RegistryClient {
     );
   }
 
-  /** Cancels an upload session left open by someone else (e.g. a killed process), by its Location. */
+  /**
+   * Proves that a push is allowed, leaving nothing behind: authenticates (a bearer token
+   * with push scope when the registry challenges for one), opens a blob upload session
+   * and cancels it. Throws the RegistryError of the first step that fails.
+   */
+  async checkPushAccess(): Promise<void> {
+    const started = await this.idempotent(() =>
+      this.session.exchange({
+        method: 'POST',
+        url: `${this.origin}/v2/${this.name}/blobs/uploads/`,
+        headers: { 'content-length': '0' },
+        expect: [202],
+        what: 'POST start blob upload (push check)',
+      }),
+    );
+    await this.cancelUploadSession(resolveLocation(header(started, 'location'), started.url));
+  }
+
+  /**
+   * Cancels an upload session by its Location (one left open by a killed process, or
+   * one whose cancel failed earlier). Resolves once the registry confirms it gone (or
+   * never had it); throws when that cannot be confirmed, so the caller keeps it recorded.
+   */
   cancelUploadSession(location: string): Promise<void> {
     return cancelUpload(
       {
@@ -138,6 +160,7 @@ export class RegistryClient {
         blobExists: (digest) => this.blobExists(digest),
       },
       location,
+      { strict: true },
     );
   }
 

@@ -3,6 +3,7 @@
 // public roots rather than replacing them. Network failures become RegistryUnavailable.
 import { rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
+import { withoutRuntimeHints } from '../kube/for-people.js';
 import { RegistryError } from './errors.js';
 
 export type Headers = Record<string, string>;
@@ -95,7 +96,7 @@ function isCertificateError(err: unknown): boolean {
 function describeNetworkError(err: unknown): string {
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code;
-  const message = e.cause?.message ?? e.message ?? String(err);
+  const message = withoutRuntimeHints(e.cause?.message ?? e.message ?? String(err));
   return `connection failed${code ? ` (${code})` : ''}: ${message}`;
 }
 

@@ -58,6 +58,10 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['get', 'secrets'],
     ['create', 'secrets'],
     ['delete', 'secrets'],
+    // The storage behind a VM's volumes: watched, waited for.
+    ['list', 'persistentvolumeclaims', { allNamespaces: true }],
+    ['watch', 'persistentvolumeclaims'],
+    ['get', 'persistentvolumeclaims'],
     ['create', 'events'],
     ['patch', 'events'],
     ['create', LEASES, { namespace: OPERATOR_NAMESPACE }],
@@ -95,6 +99,7 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['list', 'pods'],
     ['get', 'configmaps'],
     ['create', 'persistentvolumeclaims'],
+    ['delete', 'persistentvolumeclaims'],
     ['list', 'virtualmachinesnapshotcontents.snapshot.kubevirt.io'],
     ['create', 'clusterroles.rbac.authorization.k8s.io'],
     ['create', 'rolebindings.rbac.authorization.k8s.io'],

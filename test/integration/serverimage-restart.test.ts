@@ -1,12 +1,14 @@
 // Restart safety: the operator process is SIGKILLed in the middle of Saving and a new
 // one finishes the work, with no duplicate snapshot or export, no volume pushed twice
-// and no upload session left open.
+// and no upload session left open; and one killed while an image retries continues the
+// same retry budget (status.retry), not a fresh one.
 import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperatorProcess } from '../harness/operator.js';
+import { freePort } from '../harness/ports.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { type TestRegistry } from '../harness/registry.js';
 import { createNamespace } from '../harness/testbed.js';
@@ -98,5 +100,51 @@ test('SIGKILL during Saving: a new operator process finishes the image', async (
   expect(snapshots.uids.size).toBe(1);
   expect(exports.uids.size).toBe(1);
   expect(si.metadata.annotations?.['serverimage.io/upload-session']).toBeUndefined();
+  await expectNothingLeftBehind(client, ns, [registry]);
+});
+
+test('an operator restarted while an image retries counts the deadline from the first failure', async () => {
+  const RETRY_TIMEOUT_MS = 20_000;
+  const flags = [`--registry-retry-timeout=${RETRY_TIMEOUT_MS / 1000}s`];
+  await createVm(client, ns, 'patient');
+  const deadPort = await freePort();
+  const first = startOperatorProcess(flags, 'retrying-first');
+  operators.push(first);
+  await createServerImage(
+    client,
+    serverImage(ns, 'patient-image', 'patient', registry, {
+      registry: { repository: `127.0.0.1:${deadPort}/vms/patient`, insecure: true },
+    }),
+  );
+  const retrying = await until(
+    'the registry precondition to have failed twice',
+    async () => {
+      const si = await client.get(SERVERIMAGE, ns, 'patient-image');
+      return (si?.status?.retry?.attempts ?? 0) >= 2 ? si : undefined;
+    },
+    30_000,
+  );
+  const since = new Date(retrying.status.retry.since).getTime();
+  // Let a good part of the budget pass, then kill the operator and start another.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, since + 8000 - Date.now())));
+  await first.stop('SIGKILL');
+  const restarted = Date.now();
+  const second = startOperatorProcess(flags, 'retrying-second');
+  operators.push(second);
+
+  const si = await waitForPhase(client, ns, 'patient-image', 'Error', 40_000);
+  const failedAt = new Date(si.status.completionTime).getTime();
+  expect(si.status.conditions.find((c: { type: string }) => c.type === 'Ready')).toMatchObject({
+    reason: 'RegistryUnavailable',
+  });
+  // Counted from the first failure (status.retry.since), not from the restart: the error
+  // comes within a few seconds of since + timeout, well before restart + timeout.
+  expect(failedAt - since).toBeGreaterThanOrEqual(RETRY_TIMEOUT_MS - 1000);
+  expect(failedAt - since).toBeLessThan(RETRY_TIMEOUT_MS + 4000);
+  expect(failedAt).toBeLessThan(restarted + RETRY_TIMEOUT_MS - 4000);
+  const message = si.status.conditions.find((c: { type: string }) => c.type === 'Ready').message as string;
+  const gaveUpAfter = Number(/gave up after (\d+)s/.exec(message)?.[1]);
+  expect(gaveUpAfter).toBeGreaterThanOrEqual(RETRY_TIMEOUT_MS / 1000 - 1);
+  expect(gaveUpAfter).toBeLessThan(RETRY_TIMEOUT_MS / 1000 + 4);
   await expectNothingLeftBehind(client, ns, [registry]);
 });

@@ -45,5 +45,7 @@ export async function reconcileActive(scope: Scope, deps: Deps): Promise<PhaseRe
     present(deps.exports.get(namespace, names.export)) ||
     (!deps.config.keepSnapshots && present(deps.snapshots.get(namespace, names.snapshot)));
   if (leftovers) await deps.children.purge(si, deps.config.keepSnapshots);
+  // The export is gone: its transfer slot is free for the next image.
+  deps.transfers.release(scope.key);
   return;
 }

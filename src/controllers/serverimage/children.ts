@@ -1,18 +1,15 @@
 // Creating and deleting what a ServerImage makes: its VirtualMachineSnapshot, its
 // VirtualMachineExport and the export's token Secret. Every create tolerates "already
 // exists" and every delete "not found", so a restarted operator can run any step again.
+// Other failures say what was being done (ApiCallError), for the Ready condition.
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { controllerOwnerReference, isAlreadyExists, isNotFound } from '../../kube/index.js';
+import { apiCall, controllerOwnerReference, isAlreadyExists, isNotFound } from '../../kube/index.js';
 import { exportManifest } from '../../kubevirt/export.js';
 import { EXPORT_GROUP, EXPORT_PLURAL, VIRTUAL_MACHINE_SNAPSHOT } from '../../kubevirt/groups.js';
 import { snapshotManifest, type OwnerReference } from '../../kubevirt/snapshot.js';
 import { childNames, type ChildNames } from './child-names.js';
 import { SERVERIMAGE_LABEL, type ServerImageObject } from './types.js';
-
-const ignore = (test: (err: unknown) => boolean) => (err: unknown) => {
-  if (!test(err)) throw err;
-};
 
 export class ChildObjects {
   constructor(
@@ -43,36 +40,38 @@ export class ChildObjects {
       this.owner(si),
       this.labels(si),
     );
-    await this.custom
-      .createNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT, namespace, body })
-      .catch(ignore(isAlreadyExists));
+    await apiCall(
+      `creating VirtualMachineSnapshot ${namespace}/${this.names(si).snapshot}`,
+      () => this.custom.createNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT, namespace, body }),
+      isAlreadyExists,
+    );
   }
 
   /** The export's token: made by us, kept in a Secret owned by the ServerImage. */
   async exportToken(si: ServerImageObject): Promise<string> {
     const { namespace } = si.metadata;
     const name = this.names(si).exportToken;
-    try {
-      const secret = await this.core.readNamespacedSecret({ namespace, name });
-      return Buffer.from(secret.data?.token ?? '', 'base64').toString();
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const secret = await apiCall(
+      `reading Secret ${namespace}/${name}`,
+      () => this.core.readNamespacedSecret({ namespace, name }),
+      isNotFound,
+    );
+    if (secret) return Buffer.from(secret.data?.token ?? '', 'base64').toString();
     const token = randomBytes(32).toString('base64url');
-    try {
-      await this.core.createNamespacedSecret({
-        namespace,
-        body: {
-          metadata: { name, namespace, labels: this.labels(si), ownerReferences: [this.owner(si)] },
-          type: 'Opaque',
-          stringData: { token },
-        },
-      });
-      return token;
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-      return this.exportToken(si);
-    }
+    const created = await apiCall(
+      `creating Secret ${namespace}/${name}`,
+      () =>
+        this.core.createNamespacedSecret({
+          namespace,
+          body: {
+            metadata: { name, namespace, labels: this.labels(si), ownerReferences: [this.owner(si)] },
+            type: 'Opaque',
+            stringData: { token },
+          },
+        }),
+      isAlreadyExists,
+    );
+    return created ? token : this.exportToken(si);
   }
 
   async createExport(si: ServerImageObject): Promise<void> {
@@ -88,38 +87,55 @@ export class ChildObjects {
       this.labels(si),
       names.exportToken,
     );
-    await this.custom
-      .createNamespacedCustomObject({
-        group: EXPORT_GROUP,
-        version: this.exportVersion,
-        plural: EXPORT_PLURAL,
-        namespace,
-        body,
-      })
-      .catch(ignore(isAlreadyExists));
+    await apiCall(
+      `creating VirtualMachineExport ${namespace}/${names.export}`,
+      () =>
+        this.custom.createNamespacedCustomObject({
+          group: EXPORT_GROUP,
+          version: this.exportVersion,
+          plural: EXPORT_PLURAL,
+          namespace,
+          body,
+        }),
+      isAlreadyExists,
+    );
   }
 
   /** Removes the export and its token; the snapshot too unless `keepSnapshot`. */
   async purge(si: ServerImageObject, keepSnapshot = false): Promise<void> {
     const { namespace } = si.metadata;
     const names = this.names(si);
-    const deletions = [
-      this.custom
-        .deleteNamespacedCustomObject({
-          group: EXPORT_GROUP,
-          version: this.exportVersion,
-          plural: EXPORT_PLURAL,
-          namespace,
-          name: names.export,
-        })
-        .catch(ignore(isNotFound)),
-      this.core.deleteNamespacedSecret({ namespace, name: names.exportToken }).catch(ignore(isNotFound)),
+    const deletions: Promise<unknown>[] = [
+      apiCall(
+        `deleting VirtualMachineExport ${namespace}/${names.export}`,
+        () =>
+          this.custom.deleteNamespacedCustomObject({
+            group: EXPORT_GROUP,
+            version: this.exportVersion,
+            plural: EXPORT_PLURAL,
+            namespace,
+            name: names.export,
+          }),
+        isNotFound,
+      ),
+      apiCall(
+        `deleting Secret ${namespace}/${names.exportToken}`,
+        () => this.core.deleteNamespacedSecret({ namespace, name: names.exportToken }),
+        isNotFound,
+      ),
     ];
     if (!keepSnapshot) {
       deletions.push(
-        this.custom
-          .deleteNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT, namespace, name: names.snapshot })
-          .catch(ignore(isNotFound)),
+        apiCall(
+          `deleting VirtualMachineSnapshot ${namespace}/${names.snapshot}`,
+          () =>
+            this.custom.deleteNamespacedCustomObject({
+              ...VIRTUAL_MACHINE_SNAPSHOT,
+              namespace,
+              name: names.snapshot,
+            }),
+          isNotFound,
+        ),
       );
     }
     await Promise.all(deletions);

@@ -25,7 +25,10 @@ import {
   keyOf,
   patchStatus,
   splitKey,
+  withFields,
 } from '../../kube/index.js';
+import { CDI_GROUP, DATA_VOLUME_KIND, PERSISTENT_VOLUME_CLAIM } from '../../kubevirt/storage.js';
+import { RegistryBackoff } from './registry-backoff.js';
 import {
   EXPORT_GROUP,
   EXPORT_KIND,
@@ -72,6 +75,9 @@ export async function startServerImageController(
       `the API server does not serve ${EXPORT_KIND} (${EXPORT_GROUP}): is KubeVirt installed with the VMExport feature gate?`,
     );
   }
+  // CDI may be absent (VMs on plain PVCs): then DataVolumes are not read, and a
+  // dataVolume volume waits for its PVC only.
+  const dataVolumeResource = await discoverResource(kubeConfig, CDI_GROUP, DATA_VOLUME_KIND);
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const objects = KubernetesObjectApi.makeApiClient(kubeConfig);
@@ -95,6 +101,13 @@ export async function startServerImageController(
     { ...informerOptions, ...ours, resource: exportResource },
     namespaces,
   );
+  const pvcs = new InformerSet<KubernetesObject>(
+    { ...informerOptions, resource: PERSISTENT_VOLUME_CLAIM },
+    namespaces,
+  );
+  const dataVolumes = dataVolumeResource
+    ? new InformerSet<KubernetesObject>({ ...informerOptions, resource: dataVolumeResource }, namespaces)
+    : undefined;
 
   const controller = new Controller({
     name: 'serverimage',
@@ -102,14 +115,8 @@ export async function startServerImageController(
     logger,
     metrics: options.metrics?.reconcile(),
     queue: new WorkQueue({ metrics: options.metrics?.workQueue() }),
-    reconcile: async (key) => {
-      try {
-        return await reconciler.reconcile(key);
-      } catch (err) {
-        logger.warn({ serverimage: key, err }, 'reconcile failed; retrying with backoff');
-        throw err;
-      }
-    },
+    keyField: 'serverimage',
+    reconcile: (key) => reconciler.reconcile(key),
   });
 
   const enqueue = (key: string) => controller.enqueue(key);
@@ -143,7 +150,20 @@ export async function startServerImageController(
     exports,
     children: new ChildObjects(custom, core, exportResource.version),
     transfers,
-    registryFor: (si, repository = si.spec.registry.repository) => registryClientFor(core, si, repository),
+    registryBackoff: new RegistryBackoff(),
+    storage: {
+      pvc: (namespace, name) => pvcs.get(namespace, name),
+      dataVolume: dataVolumes ? (namespace, name) => dataVolumes.get(namespace, name) : undefined,
+    },
+    registryFor: (si, { repository = si.spec.registry.repository, probe = false } = {}) =>
+      registryClientFor(
+        core,
+        si,
+        repository,
+        withFields(logger, { serverimage: keyOf(si.metadata) }),
+        probe ? { attempts: 1 } : undefined,
+      ),
+    forgetUploadSession: (key) => recordUploadSession(objects, key, undefined),
   };
   const recorder = new EventRecorder(core, {
     component: 'serverimage-operator',
@@ -169,6 +189,20 @@ export async function startServerImageController(
   });
   const vmChanged = (vm: KubernetesObject) => imagesOfVm(vm.metadata?.namespace, vm.metadata?.name);
   vms.addHandlers({ onAdd: vmChanged, onUpdate: (_old, vm) => vmChanged(vm), onDelete: vmChanged });
+  // A PVC or DataVolume an image waits for: wake the images still Queued in its namespace
+  // (which volume belongs to which VM is the VM's business; Queued images are few).
+  const storageChanged = (o: KubernetesObject) => {
+    for (const si of serverImages.list(o.metadata?.namespace)) {
+      if ((si.status?.phase ?? 'Queued') === 'Queued') enqueue(keyOf(si.metadata));
+    }
+  };
+  for (const informer of [pvcs, dataVolumes]) {
+    informer?.addHandlers({
+      onAdd: storageChanged,
+      onUpdate: (_old, o) => storageChanged(o),
+      onDelete: storageChanged,
+    });
+  }
 
   options.metrics?.countImages(() =>
     serverImages.list().map((si) => ({
@@ -176,12 +210,18 @@ export async function startServerImageController(
       reason: si.status?.conditions?.find((c) => c.type === 'Ready')?.reason ?? '',
     })),
   );
-  const informers = [serverImages, vms, snapshots, exports];
+  const informers = [serverImages, vms, snapshots, exports, pvcs, ...(dataVolumes ? [dataVolumes] : [])];
   for (const informer of informers) informer.start();
   await Promise.all(informers.map((i) => i.waitForSync()));
   controller.start();
   logger.info(
-    { exportVersion: exportResource.version, namespaces: namespaces.length > 0 ? namespaces : 'all' },
+    {
+      exportVersion: exportResource.version,
+      dataVolumes:
+        dataVolumeResource?.version ?? 'not served (no CDI): dataVolume volumes wait for their PVC only',
+      namespaces: namespaces.length > 0 ? namespaces : 'all',
+      allowedRegistries: config.allowedRegistries.length > 0 ? config.allowedRegistries : 'any',
+    },
     'serverimage controller started',
   );
 
@@ -239,6 +279,7 @@ async function recordImage(
     reference: `${repository}:${image.tag}`,
     digest: image.digest,
     size: image.layerSize,
+    diskSize: image.size,
     diskFormat: 'raw',
   });
   await patchStatus(custom, statusTarget(key), { images }, { fieldManager: FIELD_MANAGER });

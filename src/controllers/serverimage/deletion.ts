@@ -6,6 +6,8 @@ import type { Scope } from './scope.js';
 
 /** Returns the images that could not be deleted under policy Delete (the finalizer still goes). */
 export async function reconcileDeletion(scope: Scope, deps: Deps): Promise<string[]> {
+  // A registry that stays down must not hold the deletion: the session is logged and left
+  // to the registry's own upload purging.
   await purgeChildren(scope, deps);
   if (scope.object.spec.deletionPolicy !== 'Delete') return [];
   return purgeImages(scope, deps);

@@ -2,8 +2,10 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Config } from '../../config.js';
 import type { Logger, ObjectCache } from '../../kube/index.js';
+import type { StorageLookup } from '../../kubevirt/storage.js';
 import type { RegistryClient } from '../../registry/index.js';
 import type { ChildObjects } from './children.js';
+import type { RegistryBackoff } from './registry-backoff.js';
 import type { TransferManager } from './transfers.js';
 import type { ServerImageObject } from './types.js';
 
@@ -16,7 +18,19 @@ export interface Deps {
   exports: ObjectCache<KubernetesObject>;
   children: ChildObjects;
   transfers: TransferManager;
-  registryFor(si: ServerImageObject, repository?: string): Promise<RegistryClient>;
+  /** Shared per registry host: images waiting for a failing registry back off together. */
+  registryBackoff: RegistryBackoff;
+  storage: StorageLookup;
+  registryFor(si: ServerImageObject, options?: RegistryForOptions): Promise<RegistryClient>;
+  /** Removes the recorded upload session (annotation) once it is cancelled for sure. */
+  forgetUploadSession(key: string): Promise<void>;
+}
+
+export interface RegistryForOptions {
+  /** Default spec.registry.repository. */
+  repository?: string;
+  /** One try per request, no inner retries: the caller retries with its own backoff. */
+  probe?: boolean;
 }
 
 /** What a phase asks of the controller: come back after a delay, or at once. */

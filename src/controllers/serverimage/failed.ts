@@ -6,10 +6,17 @@ import { purgeChildren, purgeImages } from './purge.js';
 import type { Scope } from './scope.js';
 
 const PURGED = 'Purged';
+const SESSION_RETRY_MS = 15_000;
 
 export async function reconcileError(scope: Scope, deps: Deps): Promise<PhaseResult> {
   if (scope.condition(PURGED)?.status === 'True') return;
-  await purgeChildren(scope, deps);
+  const sessionLeft = await purgeChildren(scope, deps);
+  if (sessionLeft !== undefined) {
+    // Retried until the registry confirms it gone: no upload session is left open for good.
+    const message = `The upload session is not cancelled yet (${sessionLeft}); trying again in ${SESSION_RETRY_MS / 1000}s`;
+    scope.setCondition(PURGED, 'False', 'UploadSessionNotCancelled', message);
+    return { requeueAfter: SESSION_RETRY_MS };
+  }
   const failures = await purgeImages(scope, deps);
   if (failures.length > 0) {
     const message = `Could not delete pushed images: ${failures.join('; ')}`;

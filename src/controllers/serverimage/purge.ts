@@ -5,19 +5,31 @@ import type { Deps } from './deps.js';
 import type { Scope } from './scope.js';
 import { UPLOAD_SESSION_ANNOTATION } from './types.js';
 
-/** Removes everything made for this ServerImage: transfer, upload session, snapshot, export. */
-export async function purgeChildren(scope: Scope, deps: Deps, keepSnapshot = false): Promise<void> {
+/**
+ * Removes everything made for this ServerImage: transfer, snapshot, export, and the
+ * recorded upload session (one an operator killed mid-upload left, or whose cancel failed
+ * while the registry was down). Returns why that session could not be cancelled, if so:
+ * it stays recorded, and the caller tries again later.
+ */
+export async function purgeChildren(
+  scope: Scope,
+  deps: Deps,
+  keepSnapshot = false,
+): Promise<string | undefined> {
   await deps.transfers.cancel(scope.key);
-  // A session recorded by an operator that was killed mid-upload.
-  const staleSession = scope.object.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION];
-  if (staleSession) {
-    // Best effort: a registry we cannot reach purges stale sessions itself in time.
-    await withRegistry(scope, deps, (registry) => registry.cancelUploadSession(staleSession)).catch(
-      (err: unknown) =>
-        deps.logger.warn({ serverimage: scope.key, err }, 'could not cancel a stale upload session'),
-    );
-  }
   await deps.children.purge(scope.object, keepSnapshot);
+  const staleSession = scope.object.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION];
+  if (!staleSession) return undefined;
+  try {
+    await withRegistry(scope, deps, (registry) => registry.cancelUploadSession(staleSession));
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    scope.log.warn({ error: why }, 'could not cancel a recorded upload session; will try again');
+    return why;
+  }
+  await deps.forgetUploadSession(scope.key);
+  scope.log.info({}, 'recorded upload session cancelled');
+  return undefined;
 }
 
 /**

@@ -1,10 +1,15 @@
 // Queued (Nova answered 202): check the preconditions, waiting within bounds, then
-// move to Saving or to Error with Nova's reasons (404, 409, 415).
+// move to Saving or to Error with Nova's reasons (404, 409, 415, 401/403). In order: the
+// registry is one the operator may push to (no request made otherwise); the VM exists and
+// is in an imageable state; no other image of it goes first; its volumes' storage is
+// ready; the registry lets us push. Only then is anything made (the snapshot, in Saving).
 import { isImageable, viewVirtualMachine, type VirtualMachineView } from '../../kubevirt/virtual-machine.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from './reasons.js';
 import type { Scope } from './scope.js';
+import { checkRegistryAllowed, checkRegistryReady } from './registry-precondition.js';
+import { clearRetry, startWaiting } from './retry-budget.js';
 import { toDate, type ServerImageObject } from './types.js';
 import { selectVolumes } from './volume-selection.js';
 
@@ -48,11 +53,12 @@ function waitBounded(
   return { requeueAfter: timeoutMs - waited };
 }
 
-export function reconcileQueued(scope: Scope, deps: Deps): PhaseResult {
+export async function reconcileQueued(scope: Scope, deps: Deps): Promise<PhaseResult> {
   const si = scope.object;
   const vmName = si.spec.serverRef.name;
   if (!scope.phase)
     scope.setPhase('Queued', Reason.Queued, `Accepted: image of VirtualMachine ${vmName} queued`);
+  if (!checkRegistryAllowed(scope, deps)) return;
 
   const vmObject = deps.vms.get(si.metadata.namespace, vmName);
   if (!vmObject) {
@@ -86,22 +92,43 @@ export function reconcileQueued(scope: Scope, deps: Deps): PhaseResult {
     );
     return; // its phase change wakes us
   }
-  const selection = selectVolumes(vm, si.spec.volumes);
+  const selection = selectVolumes(vm, si.spec.volumes, deps.storage);
   if (selection.kind === 'unsupported') {
     scope.fail(ConditionType.ServerReady, Reason.UnsupportedVolume, selection.message);
     return;
   }
-  if (selection.kind === 'unknown') {
-    return waitBounded(
-      scope,
-      deps.config.serverStateTimeout,
-      Reason.WaitingForServerState,
-      Reason.InvalidServerState,
-      selection.message,
-    );
-  }
+  if (selection.kind === 'waiting') return waitForVolumes(scope, deps, selection.message);
+  clearRetry(scope, VOLUMES_STEP);
+  const registry = await checkRegistryReady(scope, deps);
+  if (!registry.ready) return registry.result;
   startSaving(scope, vm, selection.volumes.map((v) => v.name).join(', '));
   return; // our own status write wakes us for Saving
+}
+
+/** The retry record's step while volumes are waited for. */
+const VOLUMES_STEP = 'VolumesReady';
+
+/**
+ * A PVC or DataVolume not ready yet: waited for up to --server-state-timeout from when
+ * the wait began (status.retry.since, so a restart does not reset it). Their informers wake us.
+ */
+function waitForVolumes(scope: Scope, deps: Deps, message: string): PhaseResult {
+  const timeout = deps.config.serverStateTimeout;
+  const waited = startWaiting(scope, VOLUMES_STEP, message);
+  if (waited >= timeout) {
+    scope.fail(
+      ConditionType.ServerReady,
+      Reason.VolumeNotReady,
+      `${message} (waited ${formatDuration(waited)})`,
+    );
+    return;
+  }
+  scope.wait(
+    ConditionType.ServerReady,
+    Reason.WaitingForVolume,
+    `${message}; waiting up to ${formatDuration(timeout)}`,
+  );
+  return { requeueAfter: timeout - waited };
 }
 
 function startSaving(scope: Scope, vm: VirtualMachineView, volumes: string): void {

@@ -6,6 +6,11 @@ export const ConditionType = {
   Ready: 'Ready',
   /** The VM may be imaged: it exists, is in an imageable state, its volumes can be snapshotted. */
   ServerReady: 'ServerReady',
+  /**
+   * The registry can be pushed to: allowed by the operator, credentials and CA resolved,
+   * authenticated, and an upload session opened and cancelled (checked before the snapshot).
+   */
+  RegistryReady: 'RegistryReady',
   Snapshotted: 'Snapshotted',
   Exported: 'Exported',
   Pushed: 'Pushed',
@@ -25,6 +30,10 @@ export const Reason = {
   WaitingForServer: 'WaitingForServer',
   WaitingForServerState: 'WaitingForServerState',
   WaitingForOtherImage: 'WaitingForOtherImage',
+  /** A PVC not there or not Bound yet, a DataVolume not Succeeded yet. */
+  WaitingForVolume: 'WaitingForVolume',
+  /** The registry precondition failed in a way worth retrying (unreachable, 5xx, Secret missing). */
+  WaitingForRegistry: 'WaitingForRegistry',
   WaitingForExportSlot: 'WaitingForExportSlot',
   SnapshotInProgress: 'SnapshotInProgress',
   ExportPending: 'ExportPending',
@@ -36,6 +45,12 @@ export const Reason = {
   ServerDeleted: 'ServerDeleted',
   InvalidServerState: 'InvalidServerState',
   UnsupportedVolume: 'UnsupportedVolume',
+  /** WaitingForVolume past --server-state-timeout. */
+  VolumeNotReady: 'VolumeNotReady',
+  /** The repository's host is not in --allowed-registries. */
+  RegistryNotAllowed: 'RegistryNotAllowed',
+  /** The registry precondition kept failing past --registry-retry-timeout. */
+  RegistryUnavailable: 'RegistryUnavailable',
   SnapshotFailed: 'SnapshotFailed',
   SnapshotTimeout: 'SnapshotTimeout',
   ExportTimeout: 'ExportTimeout',

@@ -1,6 +1,8 @@
 // The ServerImage reconciler: a thin dispatcher. Deletion first, then the finalizer,
 // then the function of the current phase (one file each); the status draft is written
-// once at the end and the events it collected are recorded.
+// once at the end and the events it collected are recorded - also when the phase threw,
+// so a failing API call shows in `kubectl describe` (Ready says what failed) and the
+// reconcile is retried with backoff.
 import type { CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
 import {
   type EventRecorder,
@@ -9,6 +11,7 @@ import {
   hasFinalizer,
   patchStatus,
   removeFinalizer,
+  withFields,
 } from '../../kube/index.js';
 import { reconcileActive } from './active.js';
 import { reconcileDeletion } from './deletion.js';
@@ -36,7 +39,7 @@ export class ServerImageReconciler {
       await this.deps.transfers.cancel(key);
       return;
     }
-    const scope = new Scope(si, new Date());
+    const scope = new Scope(si, new Date(), withFields(this.deps.logger, { serverimage: key }));
     if (si.metadata.deletionTimestamp) {
       if (!hasFinalizer(si, FINALIZER)) return;
       const failures = await reconcileDeletion(scope, this.deps);
@@ -48,10 +51,20 @@ export class ServerImageReconciler {
     }
     if (!hasFinalizer(si, FINALIZER)) await addFinalizer(this.objects, si, FINALIZER);
 
-    const result = await this.runPhase(scope);
+    let result: PhaseResult = undefined;
+    let failure: unknown;
+    try {
+      result = await this.runPhase(scope);
+    } catch (err) {
+      failure = err;
+      scope.reconcileFailed(err);
+    }
     scope.summarize();
     await this.writeStatus(scope);
     for (const event of scope.events) await this.recorder.event(si, event.type, event.reason, event.message);
+    logOutcome(scope);
+    // The controller logs it (once) and retries with the key's backoff.
+    if (failure !== undefined) throw failure;
     return result ?? undefined;
   }
 
@@ -83,4 +96,18 @@ export class ServerImageReconciler {
       { fieldManager: FIELD_MANAGER },
     );
   }
+}
+
+/** Phase changes (info) and terminal failures (warn), once each, as they are written. */
+function logOutcome(scope: Scope): void {
+  if (scope.phase === scope.observedPhase) return;
+  const ready = scope.condition('Ready');
+  const fields = {
+    from: scope.observedPhase ?? null,
+    to: scope.phase,
+    reason: ready?.reason,
+    message: ready?.message,
+  };
+  if (scope.phase === 'Error') scope.log.warn(fields, 'image failed');
+  else scope.log.info(fields, 'phase changed');
 }

@@ -2,8 +2,13 @@
 // its spec points at. Secrets are read when needed, never watched or cached: the
 // operator reads only the Secrets a ServerImage names.
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { isNotFound } from '../../kube/index.js';
-import { RegistryClient, credentialsFromSecret, type RegistryLogger } from '../../registry/index.js';
+import { ApiCallError, isNotFound } from '../../kube/index.js';
+import {
+  RegistryClient,
+  credentialsFromSecret,
+  type RegistryLogger,
+  type RetryPolicy,
+} from '../../registry/index.js';
 import type { ServerImageObject } from './types.js';
 
 /** A Secret the spec names is missing: maybe not applied yet (GitOps ordering), so retried. */
@@ -18,7 +23,7 @@ async function readSecret(core: CoreV1Api, namespace: string, name: string, purp
     return await core.readNamespacedSecret({ namespace, name });
   } catch (err) {
     if (isNotFound(err)) throw new SecretNotFoundError(`Secret ${namespace}/${name} (${purpose}) not found`);
-    throw err;
+    throw new ApiCallError(`reading Secret ${namespace}/${name} (${purpose})`, err);
   }
 }
 
@@ -27,6 +32,7 @@ export async function registryClientFor(
   si: ServerImageObject,
   repository: string,
   logger?: RegistryLogger,
+  retry?: Partial<RetryPolicy>,
 ): Promise<RegistryClient> {
   const { registry } = si.spec;
   const { namespace } = si.metadata;
@@ -46,5 +52,5 @@ export async function registryClientFor(
       throw new SecretNotFoundError(`Secret ${namespace}/${name} has no key ${key} (registry CA bundle)`);
     caPem = Buffer.from(data, 'base64').toString();
   }
-  return new RegistryClient({ repository, credentials, caPem, insecure: registry.insecure, logger });
+  return new RegistryClient({ repository, credentials, caPem, insecure: registry.insecure, logger, retry });
 }

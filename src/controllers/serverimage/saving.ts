@@ -118,6 +118,17 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<PhaseRe
 
   const snapshotted = await snapshotStep(scope, deps);
   if ('stop' in snapshotted) return snapshotted.stop;
+  // The export (an exporter Pod, a restored PVC per volume) only once a transfer slot is
+  // ours: images waiting for one hold nothing but their snapshot.
+  if (!deps.transfers.reserve(scope.key)) {
+    scope.wait(
+      ConditionType.Exported,
+      Reason.WaitingForExportSlot,
+      `Waiting for a free transfer slot (${deps.config.maxConcurrentExports} at once) before exporting`,
+      'Unknown',
+    );
+    return; // a freed slot wakes us
+  }
   const exported = await exportStep(scope, deps);
   if ('stop' in exported) return exported.stop;
 

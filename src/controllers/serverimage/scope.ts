@@ -6,13 +6,36 @@ import { isDeepStrictEqual } from 'node:util';
 import type { ServerImageStatus, Phase } from '../../api/serverimage.js';
 import {
   type ConditionInput,
+  type Logger,
+  silentLogger,
   metaTime,
+  withoutRuntimeHints,
   setCondition,
   findCondition,
   removeCondition,
 } from '../../kube/index.js';
 import { ConditionType } from './reasons.js';
 import type { ServerImageObject } from './types.js';
+
+/** The conditions of the steps before Active, in order. */
+const STEP_CONDITIONS = [
+  ConditionType.ServerReady,
+  ConditionType.RegistryReady,
+  ConditionType.Snapshotted,
+  ConditionType.Exported,
+  ConditionType.Pushed,
+];
+
+/** A condition reason (CamelCase) and a message for an error a phase threw. */
+export function describeReconcileError(err: unknown): { reason: string; message: string } {
+  const e = err as { reason?: unknown; message?: unknown; name?: unknown };
+  if (typeof e?.reason === 'string' && /^[A-Za-z][A-Za-z0-9]*$/.test(e.reason)) {
+    return { reason: e.reason, message: String(e.message) };
+  }
+  const name = err instanceof Error ? err.name : 'Error';
+  const message = err instanceof Error ? err.message : String(err);
+  return { reason: 'ReconcileError', message: `${name}: ${message}`.slice(0, 32768) };
+}
 
 export interface PendingEvent {
   type: 'Normal' | 'Warning';
@@ -28,6 +51,8 @@ export class Scope {
   constructor(
     readonly object: ServerImageObject,
     readonly now: Date,
+    /** Logs with the ServerImage's namespace/name on every line. */
+    readonly log: Logger = silentLogger,
   ) {
     this.observed = structuredClone(object.status ?? {});
     this.status = structuredClone(this.observed);
@@ -41,6 +66,11 @@ export class Scope {
     return this.status.phase;
   }
 
+  /** The phase this reconcile started from. */
+  get observedPhase(): Phase | undefined {
+    return this.observed.phase;
+  }
+
   condition(type: string) {
     return findCondition(this.status.conditions, type);
   }
@@ -48,7 +78,13 @@ export class Scope {
   setCondition(type: string, status: ConditionInput['status'], reason: string, message = ''): void {
     this.status.conditions = setCondition(
       this.status.conditions,
-      { type, status, reason, message, observedGeneration: this.object.metadata.generation },
+      {
+        type,
+        status,
+        reason,
+        message: withoutRuntimeHints(message),
+        observedGeneration: this.object.metadata.generation,
+      },
       this.now,
     ).conditions;
   }
@@ -59,10 +95,14 @@ export class Scope {
     return since ? this.now.getTime() - new Date(since).getTime() : 0;
   }
 
-  /** Waiting, not failing: Ready=False with the reason, and an event when the reason is new. */
-  wait(conditionType: string, reason: string, message: string): void {
+  /**
+   * Waiting, not failing: Ready=False with the reason, and an event when the reason is new.
+   * `Unknown` for a step not begun yet (waiting for its turn), so that the step's own
+   * deadline, counted from its condition turning False, starts only when the step does.
+   */
+  wait(conditionType: string, reason: string, message: string, status: 'False' | 'Unknown' = 'False'): void {
     const previous = this.condition(conditionType);
-    this.setCondition(conditionType, 'False', reason, message);
+    this.setCondition(conditionType, status, reason, message);
     this.setCondition(ConditionType.Ready, 'False', reason, message);
     if (previous?.reason !== reason) this.event('Normal', reason, message);
   }
@@ -78,10 +118,34 @@ export class Scope {
     if (changed) this.event(phase === 'Error' ? 'Warning' : 'Normal', reason, message);
   }
 
-  /** Terminal failure (Nova's error status): the reason names what went wrong. */
+  /**
+   * Terminal failure (Nova's error status): the reason names what went wrong. Every other
+   * step that had not succeeded is closed with the same reason, so no condition keeps
+   * saying "Pushing" on an image that is no longer being pushed; the retry record goes.
+   */
   fail(stepCondition: string, reason: string, message: string): void {
     this.setCondition(stepCondition, 'False', reason, message);
+    for (const type of STEP_CONDITIONS) {
+      const open = this.condition(type);
+      if (type !== stepCondition && open && open.status !== 'True') {
+        this.setCondition(type, 'False', reason, `Stopped: ${message}`);
+      }
+    }
+    delete this.status.retry;
     this.setPhase('Error', reason, message);
+  }
+
+  /**
+   * A phase threw (an API call failed, say): the phase stays, Ready says what failed, a
+   * Warning event tells it once per new message, and the reconcile is retried with backoff.
+   */
+  reconcileFailed(err: unknown): void {
+    const { reason, message } = describeReconcileError(err);
+    // In Error, Ready keeps the terminal reason; what failed is the purge.
+    const type = this.phase === 'Error' ? 'Purged' : ConditionType.Ready;
+    const previous = this.condition(type);
+    this.setCondition(type, 'False', reason, message);
+    if (previous?.reason !== reason || previous.message !== message) this.event('Warning', reason, message);
   }
 
   /**
@@ -103,7 +167,7 @@ export class Scope {
   }
 
   event(type: PendingEvent['type'], reason: string, message: string): void {
-    this.events.push({ type, reason, message });
+    this.events.push({ type, reason, message: withoutRuntimeHints(message) });
   }
 
   /** The top-level status fields that differ from what was observed; undefined when none. */

@@ -1,17 +1,20 @@
 // The push step of Saving: start the transfer of the volumes not yet pushed, watch it,
 // and retry what can be retried (registry or export server unavailable, Nova's 503)
-// with exponential backoff until the retry deadline; anything else is terminal.
+// with exponential backoff until the retry deadline; anything else is terminal. The
+// budget (since when, how many attempts) is status.retry, so a restart continues it; a
+// failing registry host backs off for every image that pushes there, not image by image.
 import type { ExportView } from '../../kubevirt/export.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from './reasons.js';
+import { registryHostOf } from './registry-host.js';
+import { clearRetry, recordFailure, retryDelay, untilNextAttempt, waitingFor } from './retry-budget.js';
 import type { Scope } from './scope.js';
 import type { TransferPlan } from './transfers.js';
 import { UPLOAD_SESSION_ANNOTATION, baseTag, toDate } from './types.js';
 import { volumeTag, type SelectedVolume } from './volume-selection.js';
 
-const FIRST_RETRY_MS = 2000;
-const MAX_RETRY_MS = 5 * 60_000;
+const STEP = ConditionType.Pushed;
 
 interface Failure {
   reason: string;
@@ -22,8 +25,10 @@ interface Failure {
 /** Data path and registry errors carry a reason and whether a retry can help; the rest is retried. */
 export function describeFailure(error: unknown): Failure {
   const e = error as { reason?: unknown; retryable?: unknown; message?: unknown };
-  if (typeof e?.reason === 'string' && typeof e.retryable === 'boolean') {
-    return { reason: e.reason, retryable: e.retryable, message: String(e.message) };
+  if (typeof e?.reason === 'string') {
+    // An error with a reason but no verdict (an API call that failed) is worth another try.
+    const retryable = typeof e.retryable === 'boolean' ? e.retryable : true;
+    return { reason: e.reason, retryable, message: String(e.message) };
   }
   return {
     reason: 'TransferFailed',
@@ -32,7 +37,8 @@ export function describeFailure(error: unknown): Failure {
   };
 }
 
-const retryDelay = (attempts: number) => Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (attempts - 1));
+/** Failures that say the registry itself is down: every image pushing there backs off. */
+const isRegistryOutage = (f: Failure) => f.reason === 'RegistryUnavailable';
 
 export async function reconcileTransfer(
   scope: Scope,
@@ -41,33 +47,60 @@ export async function reconcileTransfer(
   exported: ExportView,
 ): Promise<PhaseResult> {
   const key = scope.key;
+  const host = registryHostOf(scope.object.spec.registry.repository);
   const state = deps.transfers.state(key);
   if (state?.state === 'running') return;
   if (state?.state === 'succeeded') {
     // Its images reach us through the ServerImage's own update event.
     deps.transfers.forget(key);
+    deps.registryBackoff.succeeded(host);
+    clearRetry(scope, STEP);
     return;
   }
   if (state?.state === 'failed') {
     deps.transfers.forget(key);
     const failure = describeFailure(state.error);
-    const failures = deps.transfers.failuresOf(key);
-    const failingFor = failures ? Date.now() - failures.since : 0;
-    if (!failure.retryable || failingFor >= deps.config.registryRetryTimeout) {
-      const tail = failure.retryable ? `; gave up after ${formatDuration(failingFor)}` : '';
-      scope.fail(ConditionType.Pushed, failure.reason, failure.message + tail);
+    if (!failure.retryable) {
+      scope.fail(STEP, failure.reason, failure.message);
       return;
     }
-  }
-  const failures = deps.transfers.failuresOf(key);
-  if (failures) {
-    const retryAt = failures.last + retryDelay(failures.count);
-    if (Date.now() < retryAt) {
-      const failure = describeFailure(failures.error);
-      const next = `attempt ${failures.count + 1} in ${formatDuration(retryAt - Date.now())}`;
-      scope.wait(ConditionType.Pushed, Reason.Retrying, `${failure.reason}: ${failure.message}; ${next}`);
-      return { requeueAfter: retryAt - Date.now() };
+    const shared = isRegistryOutage(failure) ? deps.registryBackoff.failed(host) : 0;
+    const attempt = recordFailure(
+      scope,
+      STEP,
+      `${failure.reason}: ${failure.message}`,
+      (n) => Math.max(shared, retryDelay(n)),
+      deps.config.registryRetryTimeout,
+    );
+    if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
+      scope.fail(
+        STEP,
+        failure.reason,
+        `${failure.message}; gave up after ${formatDuration(attempt.failingForMs)} (${attempt.attempts} attempts)`,
+      );
+      return;
     }
+    scope.log.warn(
+      {
+        reason: failure.reason,
+        error: failure.message,
+        attempt: attempt.attempts,
+        delayMs: attempt.delayMs,
+        failingForMs: attempt.failingForMs,
+      },
+      'transfer failed; retrying',
+    );
+  }
+  const due = untilNextAttempt(scope, STEP);
+  const own = scope.status.retry?.step === STEP;
+  const left = own ? deps.config.registryRetryTimeout - waitingFor(scope, STEP) : Infinity;
+  const shared = Math.min(deps.registryBackoff.waitFor(host, key), Math.max(0, left));
+  if (due > 0 || shared > 0) {
+    const retry = scope.status.retry;
+    const why = retry?.lastError ?? `registry ${host} is failing for other images`;
+    const next = `attempt ${(retry?.attempts ?? 0) + 1} in ${formatDuration(Math.max(due, shared))}`;
+    scope.wait(STEP, Reason.Retrying, `${why}; ${next}`);
+    return { requeueAfter: Math.max(due, shared) };
   }
 
   const plan = await transferPlan(scope, deps, volumes, exported);
@@ -77,18 +110,15 @@ export async function reconcileTransfer(
   }
   if (!deps.transfers.tryStart(key, plan)) {
     scope.wait(
-      ConditionType.Pushed,
+      STEP,
       Reason.WaitingForExportSlot,
       `Waiting for a free transfer slot (${deps.config.maxConcurrentExports} at once)`,
     );
     return;
   }
   const list = plan.volumes.map((v) => v.volume).join(', ');
-  scope.wait(
-    ConditionType.Pushed,
-    Reason.Pushing,
-    `Pushing ${list} to ${scope.object.spec.registry.repository}`,
-  );
+  const resumed = scope.status.retry?.step === STEP ? ` (attempt ${scope.status.retry.attempts + 1})` : '';
+  scope.wait(STEP, Reason.Pushing, `Pushing ${list} to ${scope.object.spec.registry.repository}${resumed}`);
   return;
 }
 
@@ -126,5 +156,6 @@ async function transferPlan(
     },
     created: toDate(scope.status.startTime) ?? scope.now,
     staleUploadSession: si.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION],
+    log: scope.log,
   };
 }

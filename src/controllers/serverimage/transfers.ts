@@ -1,9 +1,14 @@
 // Disk transfers run beside the reconciler, not inside it: pushing a disk takes minutes
 // to hours, and a reconcile must stay short so that it can notice a deleted VM or
-// ServerImage and cancel. The manager caps how many run at once (operator-wide), tells
-// the controller when one ends, and reports each pushed volume as soon as it is in the
-// registry so a restarted operator does not push it again.
-import { pushDiskImage, type PushedDiskImage } from '../../export/index.js';
+// ServerImage and cancel. The manager hands out transfer slots (operator-wide), runs the
+// transfers, tells the controller when one ends, and reports each pushed volume as soon
+// as it is in the registry so a restarted operator does not push it again.
+//
+// A slot is taken before the image's VirtualMachineExport is made and given back once the
+// export is deleted, so exports (exporter Pods, restored PVCs) never outnumber the slots:
+// images waiting for a slot hold only their snapshot (issue 9: 142 idle exports for 4 slots).
+import { pushDiskImage, type PushedDiskImage, type UploadedLayer } from '../../export/index.js';
+import type { Logger } from '../../kube/index.js';
 import type { RegistryClient } from '../../registry/index.js';
 
 export interface VolumeTransfer {
@@ -21,27 +26,20 @@ export interface TransferPlan {
   metadata?: Record<string, string>;
   sourceVm: { namespace: string; name: string; uid: string };
   created: Date;
-  /** An upload session a killed predecessor left open: cancelled before anything else. */
+  /** An upload session left open (a killed predecessor, a cancel that failed): cancelled first. */
   staleUploadSession?: string;
+  /** Lines about this ServerImage's transfer (export resumes, registry retries). */
+  log: Logger;
 }
 
 export interface TransferEvents {
   /** A volume's image is pushed and verified; persist it before the next one starts. */
   onVolumePushed(key: string, volume: string, image: PushedDiskImage, seconds: number): Promise<void>;
   onProgress(key: string, bytesDone: number, bytesTotal: number): void;
-  /** The open upload session's Location, to record for a successor; undefined once it is closed. */
+  /** The open upload session's Location, to record for a successor; undefined once it is closed for sure. */
   onUploadSession(key: string, location: string | undefined): Promise<void>;
   /** The transfer ended (succeeded, failed or cancelled), or a slot came free for a key that waited: reconcile it. */
   wake(key: string): void;
-}
-
-export interface TransferFailures {
-  count: number;
-  /** When the first and the latest of the failures in a row happened (epoch ms). */
-  since: number;
-  last: number;
-  /** The latest failure, for the message shown while waiting to retry. */
-  error: unknown;
 }
 
 export type TransferState =
@@ -55,12 +53,14 @@ interface Running {
 
 export class TransferManager {
   private readonly transfers = new Map<string, Running>();
+  /** Keys holding a slot: from before their export is made until it is deleted. */
+  private readonly slots = new Set<string>();
   /** Keys refused a slot, woken when one frees up (no polling). */
   private readonly waiting = new Set<string>();
-  /** The most transfers that ran at once, for tests and metrics. */
+  /** The most slots held at once, for tests and metrics. */
   private peak = 0;
-  /** Failed attempts in a row per key, for the caller's backoff. */
-  private readonly failures = new Map<string, TransferFailures>();
+  /** Layers completed by a failed attempt, per key and volume: not sent twice. */
+  private readonly layers = new Map<string, Map<string, UploadedLayer>>();
 
   constructor(
     private readonly limit: number,
@@ -77,50 +77,54 @@ export class TransferManager {
     return [...this.transfers.values()].filter((t) => t.state.state === 'running').length;
   }
 
+  /** The most slots held at once. */
   peakRunning(): number {
     return this.peak;
   }
 
-  /** Starts the transfer unless the operator-wide limit is reached (then false). */
-  tryStart(key: string, plan: TransferPlan): boolean {
-    if (this.transfers.get(key)?.state.state === 'running') return true;
-    if (this.running() >= this.limit) {
+  holdsSlot(key: string): boolean {
+    return this.slots.has(key);
+  }
+
+  /** Takes a slot for `key` (true), or queues it to be woken when one frees up (false). */
+  reserve(key: string): boolean {
+    if (this.slots.has(key)) return true;
+    if (this.slots.size >= this.limit) {
       this.waiting.add(key);
       return false;
     }
     this.waiting.delete(key);
+    this.slots.add(key);
+    this.peak = Math.max(this.peak, this.slots.size);
+    return true;
+  }
+
+  /** Gives the slot back (the export is gone) and wakes the keys waiting for one. */
+  release(key: string): void {
+    this.waiting.delete(key);
+    if (!this.slots.delete(key)) return;
+    for (const waiter of this.waiting) this.events.wake(waiter);
+  }
+
+  /** Starts the transfer in the key's slot (taking one if free); false when none is. */
+  tryStart(key: string, plan: TransferPlan): boolean {
+    if (this.transfers.get(key)?.state.state === 'running') return true;
+    if (!this.reserve(key)) return false;
     const abort = new AbortController();
     const entry: Running = { state: { state: 'running' }, abort, done: Promise.resolve() };
     entry.done = this.run(key, plan, abort.signal)
       .then(
         () => {
           entry.state = { state: 'succeeded' };
-          this.failures.delete(key);
+          this.layers.delete(key);
         },
         (error: unknown) => {
           entry.state = { state: 'failed', error };
-          const previous = this.failures.get(key);
-          const now = Date.now();
-          this.failures.set(key, {
-            count: (previous?.count ?? 0) + 1,
-            since: previous?.since ?? now,
-            last: now,
-            error,
-          });
         },
       )
-      .finally(() => {
-        this.events.wake(key);
-        for (const waiter of this.waiting) this.events.wake(waiter);
-      });
+      .finally(() => this.events.wake(key));
     this.transfers.set(key, entry);
-    this.peak = Math.max(this.peak, this.running());
     return true;
-  }
-
-  /** Failed attempts in a row and since when (epoch ms); undefined after a success. */
-  failuresOf(key: string): TransferFailures | undefined {
-    return this.failures.get(key);
   }
 
   /** Forgets a finished transfer once the reconciler has acted on its outcome. */
@@ -128,7 +132,7 @@ export class TransferManager {
     if (this.transfers.get(key)?.state.state !== 'running') this.transfers.delete(key);
   }
 
-  /** Stops a transfer (its upload session is cancelled) and waits until it has let go. */
+  /** Stops a transfer (its upload session is cancelled), waits until it has let go, frees its slot. */
   async cancel(key: string): Promise<void> {
     const entry = this.transfers.get(key);
     this.waiting.delete(key);
@@ -137,7 +141,8 @@ export class TransferManager {
       await entry.done;
       this.transfers.delete(key);
     }
-    this.failures.delete(key);
+    this.layers.delete(key);
+    this.release(key);
   }
 
   async cancelAll(): Promise<void> {
@@ -149,14 +154,29 @@ export class TransferManager {
     let finishedBytes = 0;
     try {
       if (plan.staleUploadSession) {
+        // Strict: a session the registry has not confirmed gone stays recorded, and this
+        // attempt fails (and is retried) rather than leaving it open for good.
         await registry.cancelUploadSession(plan.staleUploadSession);
+        plan.log.info({ registry: registry.host }, 'stale upload session cancelled');
         await this.events.onUploadSession(key, undefined);
       }
       for (const volume of plan.volumes) {
         signal.throwIfAborted();
         const started = performance.now();
+        const layers = this.layers.get(key) ?? new Map<string, UploadedLayer>();
+        this.layers.set(key, layers);
+        const known = layers.get(volume.volume);
         const image = await pushDiskImage({
-          source: { url: volume.url, caPem: plan.caPem, token: plan.token },
+          source: {
+            url: volume.url,
+            caPem: plan.caPem,
+            token: plan.token,
+            onResume: ({ offset, attempt, error }) =>
+              plan.log.warn(
+                { volume: volume.volume, offset, attempt, error: error.message },
+                'export stream dropped; resuming at offset',
+              ),
+          },
           registry,
           tag: volume.tag,
           imageName: plan.imageName,
@@ -165,15 +185,23 @@ export class TransferManager {
           metadata: plan.metadata,
           created: plan.created,
           signal,
+          uploadedLayer: known,
+          onLayerUploaded: (layer) => layers.set(volume.volume, layer),
           onUploadStarted: (location) => this.events.onUploadSession(key, location),
+          // The session is closed: forget it before the image is recorded, since the last
+          // image recorded moves the ServerImage to Active.
+          onUploadClosed: () => this.events.onUploadSession(key, undefined),
           progressIntervalMs: this.progressIntervalMs,
           onProgress: ({ bytesDone, bytesTotal }) =>
             this.events.onProgress(key, finishedBytes + bytesDone, finishedBytes + bytesTotal),
         });
+        if (known && layers.get(volume.volume) === known) {
+          plan.log.info(
+            { volume: volume.volume, layer: known.digest },
+            'layer already in the registry from an earlier attempt; not sent again',
+          );
+        }
         finishedBytes += image.size;
-        // The session is closed: forget it before the image is recorded, since the last
-        // image recorded moves the ServerImage to Active.
-        await this.events.onUploadSession(key, undefined);
         await this.events.onVolumePushed(key, volume.volume, image, (performance.now() - started) / 1000);
       }
     } finally {

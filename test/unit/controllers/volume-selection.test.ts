@@ -1,4 +1,5 @@
 import { selectVolumes, volumeTag } from '../../../src/controllers/serverimage/volume-selection.js';
+import type { StorageLookup } from '../../../src/kubevirt/storage.js';
 import { viewVirtualMachine } from '../../../src/kubevirt/virtual-machine.js';
 
 function vm(volumes: object[], statuses: object[], disks: object[] = []) {
@@ -62,8 +63,113 @@ test('requested volumes only, and an unknown name refused', () => {
   });
 });
 
+/** PVCs and DataVolumes as the informers hold them. */
+function storage(
+  pvcs: Record<string, string>,
+  dataVolumes?: Record<string, { phase: string; progress?: string; message?: string }>,
+): StorageLookup {
+  return {
+    pvc: (_ns, name) =>
+      pvcs[name] === undefined ? undefined : { metadata: { name }, status: { phase: pvcs[name] } },
+    dataVolume: dataVolumes
+      ? (_ns, name) => {
+          const dv = dataVolumes[name];
+          if (!dv) return undefined;
+          const conditions = dv.message ? [{ type: 'Running', status: 'False', message: dv.message }] : [];
+          return { metadata: { name }, status: { phase: dv.phase, progress: dv.progress, conditions } };
+        }
+      : undefined,
+  };
+}
+
 test('waits while KubeVirt has not judged the volumes', () => {
-  expect(selectVolumes(vm([pvc('root')], [])).kind).toBe('unknown');
+  const selection = selectVolumes(vm([pvc('root')], []), undefined, storage({ 'root-pvc': 'Bound' }));
+  expect(selection).toEqual({
+    kind: 'waiting',
+    message: 'waiting for KubeVirt to report that root can be snapshotted',
+  });
+});
+
+test('a PVC not created yet is waited for, not refused, even when KubeVirt says "PVC not found"', () => {
+  const view = vm([pvc('root')], [{ name: 'root', enabled: false, reason: 'PVC not found' }]);
+  expect(selectVolumes(view, undefined, storage({}))).toEqual({
+    kind: 'waiting',
+    message: 'waiting for volume root: PersistentVolumeClaim root-pvc not found',
+  });
+  expect(selectVolumes(view, undefined, storage({ 'root-pvc': 'Pending' }))).toEqual({
+    kind: 'waiting',
+    message: 'waiting for volume root: PersistentVolumeClaim root-pvc is Pending',
+  });
+  // Bound now, KubeVirt still behind: wait for its verdict.
+  expect(selectVolumes(view, undefined, storage({ 'root-pvc': 'Bound' }))).toEqual({
+    kind: 'waiting',
+    message: 'waiting for KubeVirt to report that root (KubeVirt says: PVC not found) can be snapshotted',
+  });
+  const judged = vm([pvc('root')], [enabled('root')]);
+  expect(selectVolumes(judged, undefined, storage({ 'root-pvc': 'Bound' })).kind).toBe('selected');
+});
+
+test('a DataVolume is waited for until CDI reports Succeeded, with its progress', () => {
+  const view = vm([{ name: 'root', dataVolume: { name: 'root-dv' } }], [enabled('root')]);
+  const bound = { 'root-dv': 'Bound' };
+  expect(selectVolumes(view, undefined, storage(bound, {}))).toEqual({
+    kind: 'waiting',
+    message: 'waiting for volume root: DataVolume root-dv not found',
+  });
+  expect(
+    selectVolumes(
+      view,
+      undefined,
+      storage(bound, { 'root-dv': { phase: 'ImportInProgress', progress: '45.20%' } }),
+    ),
+  ).toEqual({
+    kind: 'waiting',
+    message: 'waiting for volume root: DataVolume root-dv is ImportInProgress (45.20%)',
+  });
+  expect(
+    selectVolumes(
+      view,
+      undefined,
+      storage({}, { 'root-dv': { phase: 'Pending', message: 'PVC root-dv Pending' } }),
+    ),
+  ).toEqual({
+    kind: 'waiting',
+    message: 'waiting for volume root: DataVolume root-dv is Pending (PVC root-dv Pending)',
+  });
+  // Succeeded, but its PVC not in the cache yet.
+  expect(selectVolumes(view, undefined, storage({}, { 'root-dv': { phase: 'Succeeded' } })).kind).toBe(
+    'waiting',
+  );
+  expect(selectVolumes(view, undefined, storage(bound, { 'root-dv': { phase: 'Succeeded' } }))).toEqual({
+    kind: 'selected',
+    volumes: [{ name: 'root', claimName: 'root-dv' }],
+  });
+  // Without CDI (no DataVolume kind served) the PVC alone decides.
+  expect(selectVolumes(view, undefined, storage(bound)).kind).toBe('selected');
+});
+
+test('never-snapshottable volumes are refused at once, whatever the storage says', () => {
+  const noClass = vm(
+    [pvc('root')],
+    [
+      {
+        name: 'root',
+        enabled: false,
+        reason:
+          'No VolumeSnapshotClass: Volume snapshots are not configured for this StorageClass [sc] [root]',
+      },
+    ],
+  );
+  expect(selectVolumes(noClass, undefined, storage({ 'root-pvc': 'Bound' })).kind).toBe('unsupported');
+  const scratch = vm([pvc('root'), { name: 'scratch', emptyDisk: { capacity: '1Gi' } }], [enabled('root')]);
+  expect(selectVolumes(scratch, undefined, storage({})).kind).toBe('unsupported');
+});
+
+test('in Saving (no storage given) the volumes chosen in Queued are kept', () => {
+  expect(selectVolumes(vm([pvc('root')], []))).toEqual({
+    kind: 'selected',
+    volumes: [{ name: 'root', claimName: 'root-pvc' }],
+  });
 });
 
 test('tags: boot volume under the tag, others suffixed', () => {
