@@ -99,13 +99,19 @@ export const sleepUntil = (ms: number) => new Promise((r) => setTimeout(r, Math.
 
 /** The operator as its own process, watching `ns` only, with its probes on free ports. */
 export async function operatorProcess(ns: string, name: string, flags: string[] = []) {
-  const probePort = await freePort();
+  const [probePort, metricsPort] = [await freePort(), await freePort()];
   const proc: ManagedProcess = startOperatorProcess(
-    [`--watch-namespaces=${ns}`, `--health-probe-bind-address=127.0.0.1:${probePort}`, ...flags],
+    [
+      `--watch-namespaces=${ns}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      ...flags,
+    ],
     name,
   );
   return {
     process: proc,
+    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
     /** Resolves when the schedule controller is running (its informers synced). */
     started: () =>
       until(

@@ -8,6 +8,7 @@ import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, type Obj } from '../harness/kubevirt/api.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
+import { cli } from './cli-fixtures.js';
 import { startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
 import {
   SCHEDULE,
@@ -31,6 +32,7 @@ const ROTATION = 2;
 let bed: ServerImageBed;
 let ns: string;
 let stopOperator: () => Promise<void>;
+let metrics: () => Promise<string>;
 
 beforeAll(async () => {
   bed = await startServerImageBed(null);
@@ -39,6 +41,7 @@ beforeAll(async () => {
   await createFleet(bed.client, ns, ['not-selected'], 'other');
   const op = await operatorProcess(ns, 'schedule-rotation', ['--max-concurrent-exports=3']);
   stopOperator = () => op.process.stop();
+  metrics = op.metrics;
   await op.started();
 });
 
@@ -151,6 +154,25 @@ test(`rotation ${ROTATION} after ${ROTATION + 2} runs: ${ROTATION} Active backup
   expect(schedule!.status.servers.map((s: { name: string }) => s.name)).toEqual(FLEET);
   for (const server of schedule!.status.servers)
     expect(activeByVm(final)[server.name]).toContain(server.lastImage);
+  // The last-success gauge: one series per VM, at the time its newest backup became Active.
+  const text = await metrics();
+  for (const server of schedule!.status.servers) {
+    const series = `serverimage_schedule_last_success_timestamp_seconds{namespace="${ns}",schedule="fleet",server="${server.name}"}`;
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    expect(Number(line?.slice(series.length + 1))).toBe(new Date(server.lastActiveTime).getTime() / 1000);
+  }
+
+  // The CLI: a VM's backups newest first, with the schedule that made them.
+  const backups = await cli(['backups', 'web-a', '-n', ns]);
+  expect(backups.stderr).toBe('');
+  const [header, ...rows] = backups.stdout.trimEnd().split('\n');
+  expect(header).toMatch(/^NAME +SCHEDULE +BACKUP-TYPE +PHASE +TIME +IMAGE +AGE$/);
+  expect(rows.map((r) => r.split(/ +/)[0])).toEqual(activeByVm(final)['web-a']!.slice().reverse());
+  for (const row of rows) expect(row).toMatch(/^fleet-web-a-\S+ +fleet +nightly +Active +/);
+  process.stderr.write(`\n[schedule] serverimage backups web-a after rotation:\n${backups.stdout}`);
+  const list = await cli(['list', '-n', ns]);
+  expect(list.stdout).toMatch(/^fleet-web-a-\S+ +web-a +fleet +Active/m);
+
   expect((await eventsOf(bed.client, ns, 'fleet', 'RotatedImage')).length).toBeGreaterThanOrEqual(
     FLEET.length * 2,
   );
