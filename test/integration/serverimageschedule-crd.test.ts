@@ -1,7 +1,9 @@
 // The ServerImageSchedule CRD on the real API server: bad schedules refused by kubectl
 // apply with a message naming the field, a valid one round-trips with its defaults and
 // prints its columns.
+import path from 'node:path';
 import { installProjectCrds } from '../harness/crds.js';
+import { root } from './cli-fixtures.js';
 import { createNamespace, kubectl } from '../harness/testbed.js';
 
 let namespace: string;
@@ -167,6 +169,14 @@ describe('a valid ServerImageSchedule', () => {
   test('accepts a six-field schedule with seconds and zone aliases the tz database knows', async () => {
     const spec = withSpec((s) => Object.assign(s, { schedule: '*/10 * * * * *', timeZone: 'US/Pacific' }));
     expect((await kubectl(['apply', '-f', '-'], manifest('seconds', spec))).stderr).toBe('');
+  });
+
+  test('examples/serverimageschedule.yaml is accepted as it is', async () => {
+    const file = path.join(root, 'examples', 'serverimageschedule.yaml');
+    const fresh = await createNamespace('sis-example');
+    const result = await kubectl(['apply', '--dry-run=server', '-n', fresh, '-f', file]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain('serverimageschedule.serverimage.io/nightly created (server dry run)');
   });
 
   test('is listed with its printer columns and short name', async () => {
