@@ -32,8 +32,9 @@ export function serverStatus({ name, backups }: ServerBackups): ScheduledServerS
 }
 
 /**
- * The VMs whose newest Active backup (or, without one, the schedule's creation) is more
- * than two periods old: a backup policy that has not delivered.
+ * The VMs whose newest Active backup was due (or, without one, the schedule was created)
+ * more than two periods ago: a backup policy that has not delivered. Measured from the due
+ * time, on the schedule's own clock, rather than from when the image became Active.
  */
 export function overdueServers(
   servers: ServerBackups[],
@@ -43,6 +44,9 @@ export function overdueServers(
 ): string[] {
   if (periodMs === undefined) return [];
   return servers
-    .filter(({ backups }) => now - (lastActive(backups)?.at ?? since) > 2 * periodMs)
+    .filter(({ backups }) => {
+      const newest = backups.find((b) => phaseOf(b) === 'Active');
+      return now - (newest?.scheduledAt ?? since) > 2 * periodMs;
+    })
     .map((s) => s.name);
 }
