@@ -13,6 +13,11 @@ beforeAll(async () => {
   namespace = await createNamespace('sis-crd');
 });
 
+// Leave no schedule behind for an operator that watches every namespace in a later file.
+afterAll(async () => {
+  await kubectl(['delete', 'serverimageschedules', '--all', '-n', namespace]);
+});
+
 type Spec = Record<string, unknown>;
 
 const validSpec = (): Spec => ({
