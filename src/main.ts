@@ -11,6 +11,10 @@ import {
   startServerImageController,
   type RunningServerImageController,
 } from './controllers/serverimage/controller.js';
+import {
+  startScheduleController,
+  type RunningScheduleController,
+} from './controllers/serverimageschedule/controller.js';
 import { serveEndpoints } from './http-server.js';
 import { LeaderElector } from './kube/index.js';
 import { OperatorMetrics } from './metrics.js';
@@ -54,16 +58,18 @@ async function main(): Promise<void> {
   const shutdown = new AbortController();
   const metrics = new OperatorMetrics();
   let running: RunningServerImageController | undefined;
+  let scheduling: RunningScheduleController | undefined;
   let standingBy = false;
   // Ready: informers synced; a replica waiting for the lease is ready too (it can take over).
-  const ready = () => (running?.hasSynced() ?? false) || standingBy;
+  const ready = () => ((running?.hasSynced() ?? false) && (scheduling?.hasSynced() ?? false)) || standingBy;
   await serveEndpoints(config.healthProbeBindAddress, { ready });
   await serveEndpoints(config.metricsBindAddress, { metrics: metrics.registry });
 
   const stopWork = async () => {
-    const current = running;
+    const current = [running, scheduling];
     running = undefined;
-    await current?.stop();
+    scheduling = undefined;
+    await Promise.all(current.map((c) => c?.stop()));
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
@@ -75,6 +81,14 @@ async function main(): Promise<void> {
 
   const startWork = async () => {
     running = await startServerImageController({ kubeConfig, config, logger, metrics, instance: identity });
+    // The system clock decides when backups are due (tests use seconds-field schedules).
+    scheduling = await startScheduleController({
+      kubeConfig,
+      config,
+      logger,
+      instance: identity,
+      metricsRegistry: metrics.registry,
+    });
   };
 
   if (!config.leaderElect) {

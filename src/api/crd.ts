@@ -1,6 +1,7 @@
 // The ServerImage CustomResourceDefinition, built from the zod schemas.
 import { GROUP, VERSION } from './names.js';
 import { serverImageSpecSchema, serverImageStatusSchema } from './serverimage.js';
+import { serverImageScheduleCrd } from './serverimageschedule-crd.js';
 import { structuralSchema } from './structural-schema.js';
 
 export const SERVERIMAGE_PLURAL = 'serverimages';
@@ -93,5 +94,5 @@ export function serverImageCrd(): Record<string, unknown> {
 
 /** All CRDs of the project, in the order they are applied. */
 export function allCrds(): Record<string, unknown>[] {
-  return [serverImageCrd()];
+  return [serverImageCrd(), serverImageScheduleCrd()];
 }

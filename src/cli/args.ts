@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { duration } from '../config.js';
 import { UsageError } from './exit-codes.js';
 
-export const COMMANDS = ['create', 'wait', 'list', 'describe', 'delete'] as const;
+export const COMMANDS = ['create', 'wait', 'list', 'backups', 'describe', 'delete'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Where to talk to, as kubectl takes it. */
@@ -52,6 +52,14 @@ export interface ListCommand {
   output: 'table' | 'wide' | 'json' | 'yaml';
 }
 
+/** The images of one VM, newest first: a schedule's backups after rotation, and any made by hand. */
+export interface BackupsCommand {
+  command: 'backups';
+  cluster: ClusterOptions;
+  vm: string;
+  output?: 'json' | 'yaml';
+}
+
 export interface DescribeCommand {
   command: 'describe';
   cluster: ClusterOptions;
@@ -77,7 +85,14 @@ export interface VersionCommand {
 }
 
 export type ParsedCommand =
-  CreateCommand | WaitCommand | ListCommand | DescribeCommand | DeleteCommand | HelpCommand | VersionCommand;
+  | CreateCommand
+  | WaitCommand
+  | ListCommand
+  | BackupsCommand
+  | DescribeCommand
+  | DeleteCommand
+  | HelpCommand
+  | VersionCommand;
 
 export const REPOSITORY_ENV = 'SERVERIMAGE_REPOSITORY';
 export const DEFAULT_TIMEOUT = '1h';
@@ -127,6 +142,7 @@ const COMMAND_FLAGS: Record<CommandName, OptionName[]> = {
   ],
   wait: ['timeout', 'output'],
   list: ['all-namespaces', 'output'],
+  backups: ['output'],
   describe: ['output'],
   delete: ['wait', 'timeout'],
 };
@@ -135,6 +151,7 @@ const OUTPUTS: Record<CommandName, readonly string[]> = {
   create: ['json', 'yaml'],
   wait: ['json', 'yaml'],
   list: ['wide', 'json', 'yaml'],
+  backups: ['json', 'yaml'],
   describe: ['json', 'yaml'],
   delete: [],
 };
@@ -183,7 +200,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): P
   }
   if (word === undefined) {
     if (values.help) return { command: 'help' };
-    throw new UsageError('missing command: create, wait, list, describe or delete');
+    throw new UsageError('missing command: create, wait, list, backups, describe or delete');
   }
   if (!isCommand(word)) throw new UsageError(`unknown command "${word}"`);
   if (values.help) return { command: 'help', topic: word };
@@ -246,6 +263,13 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): P
         cluster,
         allNamespaces: values['all-namespaces'] ?? false,
         output: (values.output as ListCommand['output'] | undefined) ?? 'table',
+      };
+    case 'backups':
+      return {
+        command: 'backups',
+        cluster,
+        vm: onePositional(word, rest, 'a VirtualMachine name'),
+        ...(values.output !== undefined ? { output: values.output as 'json' | 'yaml' } : {}),
       };
     case 'describe':
       return {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { apiErrorMessage } from './api-error.js';
+import { backupsCommand } from './commands/backups.js';
 import { createCommand } from './commands/create.js';
 import type { CommandContext } from './commands/context.js';
 import { deleteCommand } from './commands/delete.js';
@@ -47,6 +48,8 @@ async function dispatch(parsed: ParsedCommand, io: CliIo, program: string, inter
       return waitCommand(parsed, ctx);
     case 'list':
       return listCommand(parsed, ctx);
+    case 'backups':
+      return backupsCommand(parsed, ctx);
     case 'describe':
       return describeCommand(parsed, ctx);
     case 'delete':

@@ -27,7 +27,8 @@ function overview(p: string): string {
 Usage:
   ${p} create VM --repository REPO [--wait] [flags]   image a VirtualMachine
   ${p} wait NAME [--timeout D]                         follow an existing ServerImage to Active or Error
-  ${p} list [-n NS | -A] [-o wide|json|yaml]           list ServerImages
+  ${p} list [-n NS | -A] [-o wide|json|yaml]           list ServerImages (and the schedule that made each)
+  ${p} backups VM [-o json|yaml]                       a VM's images, newest first
   ${p} describe NAME [-o json|yaml]                    phase, conditions, images, events
   ${p} delete NAME [--wait]                            delete (the deletion policy decides about the tags)
   ${p} help COMMAND                                    flags of a command
@@ -86,6 +87,17 @@ ${EXIT_CODES}
 Flags:
   -A, --all-namespaces      list in every namespace
   -o, --output wide|json|yaml
+
+${CLUSTER_FLAGS}
+`,
+  backups: (p) => `Usage: ${p} backups VM [flags]
+
+Lists the ServerImages of the VirtualMachine VM, newest first: the backups its
+ServerImageSchedules made (by due time) and any made by hand (by creation time), with
+the schedule, backup type, phase and pushed image of each.
+
+Flags:
+  -o, --output json|yaml    print the objects instead
 
 ${CLUSTER_FLAGS}
 `,

@@ -13,6 +13,7 @@ export async function installProjectCrds(): Promise<void> {
     '--for=condition=Established',
     '--timeout=60s',
     'crd/serverimages.serverimage.io',
+    'crd/serverimageschedules.serverimage.io',
   ]);
   if (established.code !== 0) throw new Error(`CRDs not established: ${established.stderr}`);
 }

@@ -255,21 +255,23 @@ describe('list, describe, delete', () => {
     const table = await cli(['list', '-n', ns]);
     expect(table.code).toBe(0);
     const [header, ...rows] = table.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^NAME +SERVER +PHASE +PROGRESS +IMAGE +AGE$/);
+    expect(header).toMatch(/^NAME +SERVER +SCHEDULE +PHASE +PROGRESS +IMAGE +AGE$/);
     expect(rows).toContainEqual(
       expect.stringMatching(
-        new RegExp(`^web-01-first +web-01 +Active +100% +${registry.host}/vms/web-01:web-01-first +\\d+`),
+        new RegExp(`^web-01-first +web-01 +- +Active +100% +${registry.host}/vms/web-01:web-01-first +\\d+`),
       ),
     );
-    expect(rows).toContainEqual(expect.stringMatching(/^missing-vm +no-such-vm +Error +- +- +\d+/));
+    expect(rows).toContainEqual(expect.stringMatching(/^missing-vm +no-such-vm +- +Error +- +- +\d+/));
 
     const wide = await cli(['list', '-n', ns, '-o', 'wide']);
-    expect(wide.stdout.split('\n')[0]).toMatch(/^NAME +SERVER +PHASE +PROGRESS +REASON +IMAGE +AGE +DIGEST$/);
-    expect(wide.stdout).toMatch(/missing-vm +no-such-vm +Error +- +ServerNotFound/);
+    expect(wide.stdout.split('\n')[0]).toMatch(
+      /^NAME +SERVER +SCHEDULE +PHASE +PROGRESS +REASON +IMAGE +AGE +DIGEST$/,
+    );
+    expect(wide.stdout).toMatch(/missing-vm +no-such-vm +- +Error +- +ServerNotFound/);
 
     const all = await cli(['list', '-A']);
     expect(all.stdout.split('\n')[0]).toMatch(/^NAMESPACE +NAME +SERVER/);
-    expect(all.stdout).toMatch(new RegExp(`^${ns} +web-01-first +web-01 +Active`, 'm'));
+    expect(all.stdout).toMatch(new RegExp(`^${ns} +web-01-first +web-01 +- +Active`, 'm'));
   });
 
   test('list -o json and -o yaml parse and hold the objects', async () => {

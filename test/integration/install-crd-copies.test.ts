@@ -30,5 +30,5 @@ test('deploy/kustomization.yaml lists every CRD copy', () => {
 test('helm template --include-crds renders the CRDs', async () => {
   const rendered = parseManifests(await helm(['template', 'crds', CHART_DIR, '--include-crds']));
   const crds = rendered.filter((m) => m.kind === 'CustomResourceDefinition').map((m) => m.metadata.name);
-  expect(crds).toEqual(['serverimages.serverimage.io']);
+  expect(crds).toEqual(['serverimages.serverimage.io', 'serverimageschedules.serverimage.io']);
 });

@@ -2,7 +2,12 @@
 // talks to the API server with a token of its ServiceAccount (TokenRequest, as a pod's
 // projected token is) and a ServerImage with registry credentials reaches Active;
 // leader election on its Lease works with the same token.
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { startScheduleController } from '../../src/controllers/serverimageschedule/controller.js';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { craneFor } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
@@ -21,6 +26,7 @@ import {
   serverImage,
   waitForPhase,
 } from './serverimage-fixtures.js';
+import { SCHEDULE, backupsOf, createSchedule } from './serverimageschedule-fixtures.js';
 
 let sim: KubevirtSimulator;
 let registry: TestRegistry;
@@ -97,6 +103,59 @@ test('with only its ClusterRole the operator takes a VM to an Active image, read
   await expectNothingLeftBehind(client, ns, [registry]);
   expect(readFileSync(operator.logFile, 'utf8')).not.toMatch(/forbidden/i);
 });
+
+test('with only its ClusterRole the schedule controller stamps, rotates and writes status', async () => {
+  const ns = await createNamespace('as-sa-schedule');
+  const client = new SimTestClient(kubeConfig());
+  await createVm(client, ns, 'db', { disks: [{ volume: 'rootdisk', size: 1024 * 1024 }] });
+  await client.core.createNamespacedSecret({
+    namespace: ns,
+    body: {
+      metadata: { name: 'regcred' },
+      type: 'kubernetes.io/basic-auth',
+      stringData: { username: registry.username!, password: registry.password! },
+    },
+  });
+  await operator?.stop();
+  operator = await startOperator([`--watch-namespaces=${ns}`], asOperator);
+  const logs = path.join(mkdtempSync(path.join(os.tmpdir(), 'schedule-as-sa-')), 'log');
+  const scheduling = await startScheduleController({
+    kubeConfig: asOperator,
+    config: loadConfig([`--watch-namespaces=${ns}`], {}),
+    logger: pino({ level: 'debug' }, createWriteStream(logs)),
+  });
+  try {
+    await createSchedule(client, ns, 'db', registry, {
+      schedule: '*/3 * * * * *',
+      serverRef: { name: 'db' },
+      rotation: 1,
+      template: {
+        registry: {
+          repository: `${registry.host}/backups/{vm}`,
+          insecure: !registry.tls,
+          credentialsSecretRef: { name: 'regcred' },
+        },
+      },
+    });
+    // Two Active backups were made and the older one rotated away: create, delete, status.
+    const seen = new Set<string>();
+    await until(
+      'a backup rotated away',
+      async () => {
+        const now = await backupsOf(client, ns, 'db');
+        for (const si of now) if (si.status?.phase === 'Active') seen.add(si.metadata.name);
+        return seen.size >= 2 && now.filter((si) => si.status?.phase === 'Active').length === 1;
+      },
+      40_000,
+    );
+    const schedule = await client.get(SCHEDULE, ns, 'db');
+    expect(schedule!.status.servers[0].lastImage).toBeDefined();
+    await client.patch(SCHEDULE, ns, 'db', { spec: { suspend: true } });
+  } finally {
+    await scheduling.stop();
+  }
+  expect(readFileSync(logs, 'utf8')).not.toMatch(/forbidden/i);
+}, 60_000);
 
 test('leader election on its Lease works with the ServiceAccount', async () => {
   const stop = new AbortController();

@@ -17,6 +17,7 @@ import {
 } from './install-fixtures.js';
 
 const SERVERIMAGES = 'serverimages.serverimage.io';
+const SCHEDULES = 'serverimageschedules.serverimage.io';
 const VMS = 'virtualmachines.kubevirt.io';
 const SNAPSHOTS = 'virtualmachinesnapshots.snapshot.kubevirt.io';
 const EXPORTS = 'virtualmachineexports.export.kubevirt.io';
@@ -46,6 +47,13 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['patch', SERVERIMAGES],
     ['patch', SERVERIMAGES, { subresource: 'status' }],
     ['update', SERVERIMAGES, { subresource: 'finalizers' }],
+    // Schedules stamp out backups and rotation deletes them.
+    ['create', SERVERIMAGES],
+    ['delete', SERVERIMAGES],
+    ['list', SCHEDULES, { allNamespaces: true }],
+    ['watch', SCHEDULES, { allNamespaces: true }],
+    ['get', SCHEDULES],
+    ['patch', SCHEDULES, { subresource: 'status' }],
     ['list', VMS, { allNamespaces: true }],
     ['watch', VMS, { allNamespaces: true }],
     ['get', VMS],
@@ -71,12 +79,12 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['get', '/apis/export.kubevirt.io/v1'],
   ];
   const refused: Check[] = [
-    // ServerImages belong to their users: the operator never creates, replaces or deletes one.
-    ['create', SERVERIMAGES],
+    // It never replaces a ServerImage nor deletes them in bulk; a schedule is its users'.
     ['update', SERVERIMAGES],
-    ['delete', SERVERIMAGES],
     ['deletecollection', SERVERIMAGES],
     ['update', SERVERIMAGES, { subresource: 'status' }],
+    ...['create', 'update', 'patch', 'delete'].map((verb): Check => [verb, SCHEDULES]),
+    ['update', SCHEDULES, { subresource: 'status' }],
     // The VM is only watched.
     ...['create', 'update', 'patch', 'delete'].map((verb): Check => [verb, VMS]),
     ['update', VMS, { subresource: 'status' }],
@@ -137,6 +145,8 @@ describe('the chart with watchNamespaces', () => {
       ['create', 'secrets'],
       ['watch', SERVERIMAGES],
       ['patch', SERVERIMAGES],
+      ['create', SERVERIMAGES],
+      ['watch', SCHEDULES],
       ['create', SNAPSHOTS],
       ['create', EXPORTS],
       ['list', VMS],
@@ -234,6 +244,18 @@ describe('namespace users through the built-in edit and view roles', () => {
     expect((await as(viewer, ['delete', 'serverimage', 'by-admin'])).stderr).toContain('Forbidden');
     // No operator watches here; leave nothing for one that watches all namespaces later.
     await mustKubectl(['delete', '-n', ns, 'serverimage', 'by-admin']);
+  });
+
+  test('edit manages ServerImageSchedules, view only reads them, neither writes their status', async () => {
+    for (const verb of ['create', 'update', 'patch', 'delete', 'deletecollection']) {
+      expect([verb, await canI(editor, verb, SCHEDULES, { namespace: ns })]).toEqual([verb, true]);
+      expect([verb, await canI(viewer, verb, SCHEDULES, { namespace: ns })]).toEqual([verb, false]);
+    }
+    for (const verb of ['get', 'list', 'watch']) {
+      expect([verb, await canI(viewer, verb, SCHEDULES, { namespace: ns })]).toEqual([verb, true]);
+    }
+    expect(await canI(editor, 'patch', SCHEDULES, { namespace: ns, subresource: 'status' })).toBe(false);
+    expect(await canI(viewer, 'get', SCHEDULES, { namespace: ns, subresource: 'status' })).toBe(true);
   });
 
   test('admin inherits edit', async () => {

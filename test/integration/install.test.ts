@@ -89,6 +89,7 @@ describe('kubectl apply -k deploy/', () => {
     const objects = [
       'namespace/serverimage-system',
       'crd/serverimages.serverimage.io',
+      'crd/serverimageschedules.serverimage.io',
       'clusterrole/serverimage-operator',
       'clusterrole/serverimage-operator-edit',
       'clusterrole/serverimage-operator-view',
@@ -158,6 +159,7 @@ describe('helm template | kubectl apply --dry-run=server', () => {
       'ClusterRole/serverimage-operator-view',
       'ClusterRoleBinding/serverimage-operator',
       'CustomResourceDefinition/serverimages.serverimage.io',
+      'CustomResourceDefinition/serverimageschedules.serverimage.io',
       'Deployment/serverimage-operator',
       'Role/serverimage-operator-leader-election',
       'RoleBinding/serverimage-operator-leader-election',
@@ -209,6 +211,30 @@ describe('helm template | kubectl apply --dry-run=server', () => {
     const refused = await serverDryRun([monitor]);
     expect(refused.stderr).toContain(
       'no matches for kind "ServiceMonitor" in version "monitoring.coreos.com/v1"',
+    );
+  });
+
+  test("an example PrometheusRule on the schedules' last-success gauge, off by default", async () => {
+    expect((await renderChart('norule', ns)).map((m) => m.kind)).not.toContain('PrometheusRule');
+    const manifests = await renderChart('rule', ns, [
+      'metrics.prometheusRule.enabled=true',
+      'metrics.prometheusRule.labels.release=prometheus',
+    ]);
+    const rule = manifests.find((m) => m.kind === 'PrometheusRule') as Manifest & {
+      spec: { groups: { rules: { alert: string; expr: string; annotations: Record<string, string> }[] }[] };
+    };
+    expect(rule.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(rule.metadata.labels).toEqual(expect.objectContaining({ release: 'prometheus' }));
+    const [alert] = rule.spec.groups[0]!.rules;
+    expect(alert!.alert).toBe('ServerImageBackupMissing');
+    expect(alert!.expr).toBe(
+      'time() - max by (namespace, schedule, server) (serverimage_schedule_last_success_timestamp_seconds) > 93600',
+    );
+    // Prometheus' own template variables survive Helm's templating.
+    expect(alert!.annotations.summary).toContain('{{ $labels.namespace }}/{{ $labels.server }}');
+    const refused = await serverDryRun([rule]);
+    expect(refused.stderr).toContain(
+      'no matches for kind "PrometheusRule" in version "monitoring.coreos.com/v1"',
     );
   });
 

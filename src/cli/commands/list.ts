@@ -1,4 +1,5 @@
-// list [-n NS | -A] [-o wide|json|yaml]: like kubectl get serverimages, with progress.
+// list [-n NS | -A] [-o wide|json|yaml]: like kubectl get serverimages, with progress and
+// the schedule that made each backup.
 import type { ListCommand } from '../args.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { formatObject } from '../format/output.js';
@@ -12,10 +13,14 @@ function progressColumn(image: StoredServerImage): string {
   return progress ? `${percent(progress.bytesDone, progress.bytesTotal)}%` : '-';
 }
 
+/** The ServerImageSchedule that made an image (its label), '-' for one made by hand. */
+export const scheduleOf = (image: StoredServerImage): string =>
+  (image.metadata.labels as Record<string, string> | undefined)?.['serverimage.io/schedule'] ?? '-';
+
 export function listRows(items: StoredServerImage[], wide: boolean, allNamespaces: boolean, now: Date) {
-  const headers = ['NAME', 'SERVER', 'PHASE', 'PROGRESS', 'IMAGE', 'AGE'];
+  const headers = ['NAME', 'SERVER', 'SCHEDULE', 'PHASE', 'PROGRESS', 'IMAGE', 'AGE'];
   if (wide) {
-    headers.splice(4, 0, 'REASON');
+    headers.splice(5, 0, 'REASON');
     headers.push('DIGEST');
   }
   if (allNamespaces) headers.unshift('NAMESPACE');
@@ -25,13 +30,14 @@ export function listRows(items: StoredServerImage[], wide: boolean, allNamespace
     const row = [
       image.metadata.name,
       image.spec.serverRef.name,
+      scheduleOf(image),
       status.phase ?? '-',
       progressColumn(image),
       boot?.reference ?? '-',
       ageOf(image.metadata.creationTimestamp, now),
     ];
     if (wide) {
-      row.splice(4, 0, status.conditions?.find((c) => c.type === 'Ready')?.reason ?? '-');
+      row.splice(5, 0, status.conditions?.find((c) => c.type === 'Ready')?.reason ?? '-');
       row.push(boot?.digest ?? '-');
     }
     if (allNamespaces) row.unshift(image.metadata.namespace);

@@ -28,10 +28,10 @@ test('list rows, narrow and wide, one namespace and all', () => {
     { ...savingImage(16 * MiB), metadata: { ...storedImage().metadata, name: 'b' } },
   ];
   expect(listRows(items, false, false, now)).toEqual({
-    headers: ['NAME', 'SERVER', 'PHASE', 'PROGRESS', 'IMAGE', 'AGE'],
+    headers: ['NAME', 'SERVER', 'SCHEDULE', 'PHASE', 'PROGRESS', 'IMAGE', 'AGE'],
     rows: [
-      ['web-01-nightly', 'web-01', 'Active', '100%', 'reg.example.com/vms/web-01:web-01-nightly', '2m'],
-      ['b', 'web-01', 'Saving', '25%', '-', '2m'],
+      ['web-01-nightly', 'web-01', '-', 'Active', '100%', 'reg.example.com/vms/web-01:web-01-nightly', '2m'],
+      ['b', 'web-01', '-', 'Saving', '25%', '-', '2m'],
     ],
   });
   const wide = listRows(items, true, true, now);
@@ -39,6 +39,7 @@ test('list rows, narrow and wide, one namespace and all', () => {
     'NAMESPACE',
     'NAME',
     'SERVER',
+    'SCHEDULE',
     'PHASE',
     'PROGRESS',
     'REASON',
@@ -50,6 +51,7 @@ test('list rows, narrow and wide, one namespace and all', () => {
     'prod',
     'web-01-nightly',
     'web-01',
+    '-',
     'Active',
     '100%',
     'Active',
@@ -118,4 +120,37 @@ test('-o json and -o yaml give the same object back', () => {
   const image = activeImage();
   expect(JSON.parse(formatObject(image, 'json'))).toEqual(image);
   expect(parse(formatObject(image, 'yaml'))).toEqual(image);
+});
+
+test('backups of a VM: newest first by due time (else creation), with schedule and backup type', async () => {
+  const { backupRows, backupsOfVm } = await import('../../../src/cli/commands/backups.js');
+  const scheduled = (name: string, due: string) => ({
+    ...activeImage(),
+    metadata: {
+      ...activeImage().metadata,
+      name,
+      labels: { 'serverimage.io/schedule': 'nightly', 'serverimage.io/backup-type': 'daily' },
+      annotations: { 'serverimage.io/scheduled-time': due },
+    },
+  });
+  const byHand = { ...activeImage(), metadata: { ...activeImage().metadata, name: 'by-hand' } };
+  const other = { ...activeImage(), spec: { ...activeImage().spec, serverRef: { name: 'db-01' } } };
+  const items = [
+    scheduled('old', '2026-11-25T02:30:00Z'),
+    byHand,
+    scheduled('new', '2026-11-27T02:30:00Z'),
+    other,
+  ];
+  const sorted = backupsOfVm(items, 'web-01');
+  // by-hand was created 2026-11-27T03:00Z, after the due time of `new`.
+  expect(sorted.map((i) => i.metadata.name)).toEqual(['by-hand', 'new', 'old']);
+  const { headers, rows } = backupRows(sorted, now);
+  expect(headers).toEqual(['NAME', 'SCHEDULE', 'BACKUP-TYPE', 'PHASE', 'TIME', 'IMAGE', 'AGE']);
+  expect(rows.find((r) => r[0] === 'new')!.slice(1, 5)).toEqual([
+    'nightly',
+    'daily',
+    'Active',
+    '2026-11-27T02:30:00Z',
+  ]);
+  expect(rows.find((r) => r[0] === 'by-hand')!.slice(1, 3)).toEqual(['-', '-']);
 });

@@ -1,0 +1,63 @@
+// One backup: the ServerImage a schedule makes for a VM at a due time. Nova's createBackup
+// properties go into its metadata (image_type=backup, backup_type, instance_uuid), the
+// labels say which schedule, VM and rotation group it belongs to, and {vm} in the template
+// repository becomes the VM's name.
+import { VM_PLACEHOLDER } from '../../api/serverimageschedule.js';
+import { GROUP, VERSION } from '../../api/names.js';
+import type { ServerImageSpec } from '../../api/serverimage.js';
+import { metaTime } from '../../kube/index.js';
+import { backupName, labelValue } from './names.js';
+import {
+  BACKUP_TYPE_LABEL,
+  SCHEDULED_TIME_ANNOTATION,
+  SCHEDULE_LABEL,
+  SERVER_LABEL,
+  type ScheduleObject,
+} from './types.js';
+
+export interface BackupRequest {
+  apiVersion: string;
+  kind: 'ServerImage';
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+  };
+  spec: ServerImageSpec;
+}
+
+export function backupFor(
+  schedule: ScheduleObject,
+  vm: { name: string; uid: string },
+  due: Date,
+): BackupRequest {
+  const { template, backupType } = schedule.spec;
+  const { repository, ...registry } = template.registry;
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'ServerImage',
+    metadata: {
+      name: backupName(schedule.metadata.name, vm.name, due),
+      namespace: schedule.metadata.namespace,
+      labels: {
+        [SCHEDULE_LABEL]: labelValue(schedule.metadata.name),
+        [SERVER_LABEL]: labelValue(vm.name),
+        [BACKUP_TYPE_LABEL]: backupType,
+      },
+      annotations: { [SCHEDULED_TIME_ANNOTATION]: metaTime(due) },
+    },
+    spec: {
+      serverRef: { name: vm.name },
+      metadata: {
+        ...template.metadata,
+        image_type: 'backup',
+        backup_type: backupType,
+        instance_uuid: vm.uid,
+      },
+      registry: { ...registry, repository: repository.replaceAll(VM_PLACEHOLDER, vm.name) },
+      ...(template.volumes ? { volumes: template.volumes } : {}),
+      deletionPolicy: template.deletionPolicy,
+    },
+  };
+}
