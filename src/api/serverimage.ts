@@ -89,6 +89,26 @@ export const registrySpecSchema = z
   })
   .describe('Where the images go.');
 
+/** What a containerDisk image holds: the layer's compression and the disk file's format. */
+export const imageFormatSchema = z
+  .object({
+    compression: z
+      .enum(['gzip', 'zstd'])
+      .default('gzip')
+      .describe(
+        'Layer compression: gzip (default; every container runtime and CDI version reads it) or zstd ' +
+          '(smaller and faster; containerd 1.5+, CRI-O and CDI 1.57+ read it).',
+      ),
+    disk: z
+      .enum(['raw', 'qcow2'])
+      .default('raw')
+      .describe(
+        'Format of disk/disk.img: raw (default) or qcow2 (only the clusters that are not all zeros: ' +
+          'a mostly empty disk unpacks to its used size on every node; read from the export twice).',
+      ),
+  })
+  .describe('Layer compression and disk format of the images.');
+
 export const serverImageSpecSchema = z
   .object({
     serverRef: localObjectReference('KubeVirt VirtualMachine').describe(
@@ -132,6 +152,7 @@ export const serverImageSpecSchema = z
       .optional()
       .meta({ 'x-kubernetes-list-type': 'set' })
       .describe('Volumes to image, by name. Default: every snapshottable volume, the boot disk first.'),
+    format: imageFormatSchema.default({ compression: 'gzip', disk: 'raw' }),
     deletionPolicy: z
       .enum(['Retain', 'Delete'])
       .default('Retain')
@@ -161,7 +182,7 @@ export const imageStatusSchema = z
     reference: z.string().describe('Pushed image reference, repository:tag.'),
     digest: z.string().describe('Digest of the pushed manifest, sha256:...'),
     size: quantity('Bytes of the compressed layer as stored in the registry.'),
-    diskFormat: z.string().describe('Format of the disk inside the image, e.g. raw.'),
+    diskFormat: z.string().describe('Format of the disk inside the image: raw or qcow2.'),
   })
   .describe('One pushed image.');
 
@@ -220,5 +241,6 @@ export const serverImageSchema = z.object({
 });
 
 export type ServerImageSpec = z.infer<typeof serverImageSpecSchema>;
+export type ImageFormat = z.infer<typeof imageFormatSchema>;
 export type ServerImageStatus = z.infer<typeof serverImageStatusSchema>;
 export type ServerImage = z.infer<typeof serverImageSchema>;

@@ -239,7 +239,7 @@ async function recordImage(
     reference: `${repository}:${image.tag}`,
     digest: image.digest,
     size: image.layerSize,
-    diskFormat: 'raw',
+    diskFormat: image.diskFormat,
   });
   await patchStatus(custom, statusTarget(key), { images }, { fieldManager: FIELD_MANAGER });
 }

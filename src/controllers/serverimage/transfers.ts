@@ -3,6 +3,7 @@
 // ServerImage and cancel. The manager caps how many run at once (operator-wide), tells
 // the controller when one ends, and reports each pushed volume as soon as it is in the
 // registry so a restarted operator does not push it again.
+import type { ImageFormat } from '../../api/serverimage.js';
 import { pushDiskImage, type PushedDiskImage } from '../../export/index.js';
 import type { RegistryClient } from '../../registry/index.js';
 
@@ -21,6 +22,8 @@ export interface TransferPlan {
   metadata?: Record<string, string>;
   sourceVm: { namespace: string; name: string; uid: string };
   created: Date;
+  /** spec.format: layer compression and disk format. */
+  format: ImageFormat;
   /** An upload session a killed predecessor left open: cancelled before anything else. */
   staleUploadSession?: string;
 }
@@ -164,6 +167,8 @@ export class TransferManager {
           volume: volume.volume,
           metadata: plan.metadata,
           created: plan.created,
+          compression: plan.format.compression,
+          diskFormat: plan.format.disk,
           signal,
           onUploadStarted: (location) => this.events.onUploadSession(key, location),
           progressIntervalMs: this.progressIntervalMs,
