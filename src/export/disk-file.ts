@@ -13,6 +13,8 @@ export interface DiskFile {
   format: DiskFormat;
   /** Bytes of the file (the tar entry's size). */
   size: number;
+  /** Where the disk's own bytes start in the file (after a qcow2 file's header and tables). */
+  dataOffset: number;
   body: AsyncIterable<Buffer>;
 }
 
@@ -53,7 +55,7 @@ export async function openDiskFile(
         yield chunk;
       }
     }
-    return { format, size: source.size, body: raw() };
+    return { format, size: source.size, dataOffset: 0, body: raw() };
   }
 
   const map = await mapNonZeroClusters(counted(source.body), source.size, {
@@ -66,5 +68,10 @@ export async function openDiskFile(
   hooks.onRead(done, total);
   const read = (start: number, end: number) =>
     counted(readExportRange(sourceOptions, { start, end, size: source.size }));
-  return { format, size: layout.fileSize, body: qcow2Stream(layout, map, read) };
+  return {
+    format,
+    size: layout.fileSize,
+    dataOffset: layout.dataStart * layout.clusterSize,
+    body: qcow2Stream(layout, map, read),
+  };
 }

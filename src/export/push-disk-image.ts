@@ -8,7 +8,7 @@ import { diskLayerTar, TAR_HEADER_BYTES } from './disk-layer.js';
 import { StreamDigest } from './digest.js';
 import { DataPathError } from './errors.js';
 import { imageConfig, imageManifest, MEDIA_TYPE, type Descriptor } from './image.js';
-import { compressInBlocks, type Compression } from './parallel-compress.js';
+import { compressInBlocks, DEFAULT_BLOCK_SIZE, type Compression } from './parallel-compress.js';
 import { throttledProgress, type ProgressCallback } from './progress.js';
 import type { RegistryPort } from './registry-port.js';
 import { openExportSource, type ExportSourceOptions } from './source.js';
@@ -106,8 +106,12 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     algorithm: compression,
     level: options.compressionLevel,
     blockSize: options.blockSize,
-    // The tar headers alone in the first block: then blocks start at the disk's own offsets.
-    firstBlockSize: TAR_HEADER_BYTES,
+    // The tar headers (and a qcow2 file's tables) alone in the first block(s): then
+    // blocks start at the disk's own offsets.
+    firstBlockSize: firstBlockSize(
+      TAR_HEADER_BYTES + file.dataOffset,
+      options.blockSize ?? DEFAULT_BLOCK_SIZE,
+    ),
     concurrency: options.concurrency,
     // The diff_id in block-sized steps: one hash call per block, not per TLS record.
     onBlock: (block) => diffId.update(block),
@@ -178,6 +182,17 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     diffId: diffId.digest(),
     ...(diskDigest ? { diskSha256: diskDigest.digest() } : {}),
   };
+}
+
+/**
+ * The first block ends where the disk's bytes begin, modulo the block size, so that
+ * every later block starts at a block-aligned offset of the disk: a 1 MiB region of the
+ * disk (zeros, a file's data) is one block, and the encoder's 256 KiB segments do not
+ * straddle two regions. Measured on the synthetic disk, qcow2 layers without it were
+ * 2% larger than raw ones (segments half random, half text were stored).
+ */
+function firstBlockSize(dataOffset: number, blockSize: number): number {
+  return dataOffset % blockSize || blockSize;
 }
 
 function expectSame(

@@ -235,6 +235,8 @@ describe('pushDiskImage', () => {
       expect(done).toEqual([...done].sort((a, b) => a - b));
       // Half of the disk is zeros (in 2 MiB runs): the file holds the rest and its tables.
       expect(qcow2.fileSize).toBeLessThan(disk.size * 0.6);
+      // Blocks line up with the disk's bytes after the tables, as for raw: no larger a layer.
+      expect(qcow2.layerSize).toBeLessThanOrEqual(first.layerSize);
       const manifest = (await crane.manifest(ref)) as { layers: { mediaType: string; digest: string }[] };
       expect(manifest.layers).toEqual([
         expect.objectContaining({
