@@ -7,10 +7,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type ToolName =
-  'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'registry' | 'crane' | 'helm';
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kubectl'
+  | 'registry'
+  | 'crane'
+  | 'helm'
+  | 'kubevirt-crds'
+  | 'virt-exportserver'
+  | 'cdi-importer'
+  | 'qemu-img';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-tools.sh');
-let builtBin: string | undefined;
+const built = new Map<ToolName, string>();
 
 function executable(file: string): boolean {
   try {
@@ -30,16 +40,23 @@ function envtestCandidates(name: ToolName): string[] {
   ].filter((p): p is string => Boolean(p));
 }
 
-/** Path of a test-bed binary; builds the pinned set once if it is nowhere to be found. */
+/**
+ * Path of a test-bed binary; builds it (only it: the demo needs five of the tools) once
+ * if it is nowhere to be found. The script returns at once for a tool already built.
+ */
 export function toolPath(name: ToolName): string {
   // envtest's own lookup covers only the control plane binaries (and kubectl).
   if (name === 'etcd' || name === 'kube-apiserver' || name === 'kubectl') {
     const found = envtestCandidates(name).find(executable);
     if (found) return found;
   }
-  builtBin ??= execFileSync('bash', [buildScript], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
-  return path.join(builtBin, name);
+  let bin = built.get(name);
+  if (!bin) {
+    bin = execFileSync('bash', [buildScript, name], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
+    built.set(name, bin);
+  }
+  return path.join(bin, name);
 }

@@ -1,4 +1,4 @@
-// The KubeVirt simulator, in-process: CRDs, the storage/VM/snapshot/export
+// The KubeVirt simulator, in-process: CRDs, the storage/VM/DataVolume/snapshot/export
 // controllers and the HTTPS export server, all against the real API server.
 //   const sim = await startKubevirtSimulator({ kubeConfig });
 //   ... sim.exportServer.url, sim.exportServer.caPem, sim.diskFile(ns, pvc) ...
@@ -11,11 +11,13 @@ import type * as k8s from '@kubernetes/client-node';
 import { createCertificateAuthority } from '../tls.js';
 import { Client } from './api.js';
 import { installKubevirtCrds } from './crds/install.js';
+import { DataVolumeController } from './datavolume-controller.js';
 import { DiskStore } from './disk-store.js';
 import { ExportController } from './export-controller.js';
 import { startExportServer } from './export-server.js';
 import { makeInformers, startInformers } from './informers.js';
 import { PvcController } from './pvc-controller.js';
+import { craneImporter, type RegistryImporter } from './registry-import.js';
 import { SnapshotController } from './snapshot-controller.js';
 import { VmChangeFault } from './vm-change.js';
 import { VmController } from './vm-controller.js';
@@ -31,11 +33,20 @@ export interface SimulatorOptions {
   transitionMs?: number;
   /** How long a snapshot stays InProgress before its volumes are taken; default 200 ms. */
   snapshotStepMs?: number;
+  /** What imports a DataVolume's registry source into its PVC; default craneImporter. */
+  registryImporter?: RegistryImporter;
+  /**
+   * host[:port] -> host:port, as cluster DNS would resolve them for an importer pod: lets a
+   * manifest name a registry as users' clusters do (e.g. KubeVirt's examples' registry:5000).
+   */
+  hostAliases?: Record<string, string>;
   log?: Logger;
 }
 
 export interface KubevirtSimulator {
   exportServer: { url: string; port: number; caPem: string };
+  /** The hostAliases in use; a test may add entries (e.g. once its registry is up). */
+  hostAliases: Record<string, string>;
   dataDir: string;
   /** The file holding a PVC's bytes (undefined while the simulator has not seen the PVC). */
   diskFile(namespace: string, pvcName: string): string | undefined;
@@ -57,6 +68,15 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   const disks = new DiskStore(dataDir);
   const pvcs = new PvcController(client, informers, disks, log);
   const vms = new VmController(client, informers, options.transitionMs ?? 300, log);
+  const hostAliases = options.hostAliases ?? {};
+  const dataVolumes = new DataVolumeController(
+    client,
+    informers,
+    disks,
+    options.registryImporter ?? craneImporter,
+    hostAliases,
+    log,
+  );
   const vmChange = new VmChangeFault(informers, vms, log);
   const snapshots = new SnapshotController(
     client,
@@ -84,12 +104,20 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
 
   return {
     exportServer: { url: server.url, port: server.port, caPem: server.caPem },
+    hostAliases,
     dataDir,
     diskFile: (namespace, pvcName) => pvcs.fileOf(namespace, pvcName),
     async stop() {
       await stopInformers();
       await Promise.all(
-        [pvcs.queue, vms.queue, snapshots.queue, snapshots.contentQueue, exports.queue].map((q) => q.stop()),
+        [
+          pvcs.queue,
+          vms.queue,
+          dataVolumes.queue,
+          snapshots.queue,
+          snapshots.contentQueue,
+          exports.queue,
+        ].map((q) => q.stop()),
       );
       await server.stop();
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });

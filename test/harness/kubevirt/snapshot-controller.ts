@@ -205,9 +205,8 @@ export class SnapshotController {
       spec: {
         virtualMachineSnapshotName: snap.metadata.name,
         source: {
+          // KubeVirt's schema has only metadata, spec and status here (no apiVersion/kind).
           virtualMachine: {
-            apiVersion: 'kubevirt.io/v1',
-            kind: 'VirtualMachine',
             metadata: {
               name: vm.metadata.name,
               namespace,

@@ -1,63 +1,236 @@
 #!/usr/bin/env bash
-# Builds the real parts of the test bed (etcd, kube-apiserver, kube-controller-manager,
-# kubectl, the CNCF Distribution registry, crane and helm) from the Go module proxy, at
-# the versions pinned in versions.env, into a cache folder outside the repo. Each tool is
-# built once; later runs find it and return at once. Prints the bin folder on stdout.
+# Builds the real parts of the test bed at the versions pinned in versions.env, into a
+# cache folder outside the repo: from the Go module proxy etcd, kube-apiserver,
+# kube-controller-manager, kubectl, the CNCF Distribution registry, crane, helm, KubeVirt's
+# virt-exportserver, CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
+# and external-snapshotter's own CRDs); from Debian's archive qemu-img (which cdi-importer
+# runs), unpacked, not installed. Each tool is built once; later runs find it and return
+# at once. Prints the bin folder on stdout; on stderr one line per tool built, with its
+# time, and a summary. The Go downloader's output goes to a log in the cache, whose tail
+# is printed when a build fails.
 #
-#   SERVERIMAGE_TOOLS_CACHE  cache root (default ~/.cache/serverimage-operator/tools)
-set -euo pipefail
+#   build-tools.sh [TOOL...]   only these tools (default: all), e.g. the demo's five
+#   SERVERIMAGE_TOOLS_CACHE    cache root (default ~/.cache/serverimage-operator/tools)
+set -eEuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
 
 cache=${SERVERIMAGE_TOOLS_CACHE:-$HOME/.cache/serverimage-operator/tools}
 bin="$cache/bin"
+log="$cache/build.log"
 mkdir -p "$bin"
-# One build at a time: parallel test processes wait here for the first one's build.
-exec 9>"$cache/.lock"
-flock 9
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
-say() { printf '[build-tools] %s\n' "$*" >&2; }
+all_tools=(etcd kube-apiserver kube-controller-manager kubectl registry crane helm
+  kubevirt-crds virt-exportserver cdi-importer qemu-img)
+tools=("$@")
+[ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
-# build NAME VERSION MODULE@VERSION PACKAGE [extra go.mod lines]
-build() {
-  local name=$1 version=$2 require=$3 pkg=$4 extra=${5:-}
-  local out="$bin/$name-$version"
-  if [ -x "$out" ]; then ln -sf "$name-$version" "$bin/$name"; return; fi
-  say "building $name $version (once; this takes a few minutes)"
-  local dir; dir=$(mktemp -d)
-  trap 'rm -rf "$dir"' RETURN
+say() { printf '[build-tools] %s\n' "$*" >&2; }
+for t in "${tools[@]}"; do
+  case " ${all_tools[*]} " in *" $t "*) ;; *) say "unknown tool $t (known: ${all_tools[*]})"; exit 2 ;; esac
+done
+
+# kubevirt-crds is our source: its file carries the source's hash (taken once, up front).
+crds_source=$(sha256sum <"$here/kubevirt-crds/main.go" | cut -c1-8)
+
+# The version a tool's file carries: a new version (or, for kubevirt-crds, a change of its
+# source) builds a new file beside the old one.
+version_of() {
+  case $1 in
+    etcd) echo "$ETCD_VERSION" ;;
+    kube-apiserver | kube-controller-manager | kubectl) echo "$KUBERNETES_VERSION" ;;
+    registry) echo "$DISTRIBUTION_VERSION" ;;
+    crane) echo "$CRANE_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    virt-exportserver) echo "$KUBEVIRT_VERSION" ;;
+    cdi-importer) echo "$CDI_VERSION" ;;
+    kubevirt-crds)
+      echo "$KUBEVIRT_VERSION-$CDI_VERSION-$SNAPSHOTTER_VERSION-$crds_source" ;;
+    qemu-img) echo "$QEMU_DEBIAN_RELEASE" ;;
+  esac
+}
+built() { [ -x "$bin/$1-$(version_of "$1")" ]; }
+
+# Fast path, without the lock: everything asked for is there.
+missing=()
+for t in "${tools[@]}"; do built "$t" || missing+=("$t"); done
+link_all() { for t in "${tools[@]}"; do ln -sfn "$t-$(version_of "$t")" "$bin/$t"; done; }
+if [ ${#missing[@]} -eq 0 ]; then link_all; echo "$bin"; exit 0; fi
+
+# One build at a time: parallel test processes wait here for the first one's build.
+exec 9>"$cache/.lock"
+if ! flock -n 9; then say "waiting for another build (lock $cache/.lock)"; flock 9; fi
+
+# A failed step prints the log's tail: the Go downloader's hundreds of lines stay there.
+on_error() { say "FAILED; last lines of $log:"; tail -n 40 "$log" | sed 's/^/  /' >&2; }
+trap on_error ERR
+: >"$log"
+
+# Directory of a module in the module cache (downloaded if needed).
+mod_dir() { (cd /tmp && go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); }
+
+# A wrapper module that requires REQUIRE ("module@version") with extra go.mod lines,
+# and optionally starts its go.sum from another module's (see the kubevirt_* helpers).
+# new_module DIR NAME REQUIRE [extra go.mod lines] [go.sum to copy]
+new_module() {
+  local dir=$1 name=$2 require=$3 extra=${4:-} sum=${5:-}
   printf 'module serverimage.io/testbed/%s\n\ngo 1.24\n\nrequire %s\n%s\n' \
     "$name" "${require/@/ }" "$extra" >"$dir/go.mod"
-  printf 'package tools\n\nimport _ "%s"\n' "$pkg" >"$dir/tools.go"
-  (cd "$dir" && go mod tidy >&2 2>&1 | sed 's/^/  /' >&2 || true
-   go build -trimpath -ldflags=-s -o "$out.tmp" "$pkg")
+  [ -z "$sum" ] || cp "$sum" "$dir/go.sum"
+}
+
+# go_build NAME DIR PACKAGE: tidies the module in DIR and builds PACKAGE as NAME-VERSION.
+# A pinned version the proxy does not have makes tidy pick another one: refused, since
+# the file would carry the wrong version.
+go_build() {
+  local name=$1 dir=$2 pkg=$3 out; out="$bin/$1-$(version_of "$1")"
+  local pinned; pinned=$(sed -n 's/^require \(\S*\) \(\S*\)$/\1@\2/p' "$dir/go.mod")
+  (cd "$dir" && { go mod tidy -e || true; } &&
+    { got=$(go list -m -f '{{.Path}}@{{.Version}}' "${pinned%@*}"); [ "$got" = "$pinned" ] ||
+      { echo "wanted $pinned, the module graph has $got"; false; }; } &&
+    go build -trimpath -ldflags=-s -o "$out.tmp" "$pkg") >>"$log" 2>&1
   mv "$out.tmp" "$out"
-  ln -sf "$name-$version" "$bin/$name"
-  say "built $out"
+}
+
+# build NAME MODULE@VERSION PACKAGE [extra go.mod lines] [go.sum to copy]: a tool that is
+# a package of a published module, built through a wrapper module importing it.
+build() {
+  local name=$1 require=$2 pkg=$3 extra=${4:-} sum=${5:-}
+  local dir; dir=$(mktemp -d)
+  new_module "$dir" "$name" "$require" "$extra" "$sum"
+  printf 'package tools\n\nimport _ "%s"\n' "$pkg" >"$dir/tools.go"
+  go_build "$name" "$dir" "$pkg"
+  rm -rf "$dir"
 }
 
 # kube-apiserver and kubectl live in k8s.io/kubernetes, whose go.mod points its
 # staging modules at ./staging; replace each with the published v0.Y.Z.
 kube_replaces() {
-  local gomod
-  gomod=$(cd /tmp && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
-    sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   local staging="v0${KUBERNETES_VERSION#v1}"
-  sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 '"$staging"'#p' "$gomod"
+  sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 '"$staging"'#p' \
+    "$(mod_dir "k8s.io/kubernetes@$KUBERNETES_VERSION")/go.mod"
+}
+
+# KubeVirt's and CDI's go.mod files pin k8s.io/* (and a few others) in a replace block,
+# which binds only their own builds: a wrapper copies the block, minus the ./staging lines
+# (each replaced by its published module at the same tag), and points libguestfs.org/libnbd
+# (cgo, not on the proxy) at our pure-Go stub.
+# project_replaces MODULE_DIR "staging-module => published@version ..."
+project_replaces() {
+  local gomod="$1/go.mod"; shift
+  echo 'replace ('
+  sed -n '/^replace (/,/^)/{/^replace (/d;/^)/d;/=> \.\/staging/d;/^\s*$/d;p}' "$gomod"
+  for r in "$@"; do echo "	${r%@*} ${r##*@}"; done
+  echo '	libguestfs.org/libnbd => ./libnbd-stub'
+  echo ')'
+}
+kubevirt_replaces() {
+  project_replaces "$1" "kubevirt.io/api => kubevirt.io/api@$KUBEVIRT_VERSION" \
+    "kubevirt.io/client-go => kubevirt.io/client-go@$KUBEVIRT_VERSION"
+}
+
+# A wrapper module for KubeVirt: its replaces, the stub, and KubeVirt's own go.sum (the
+# checksum database has no entry for one of its dependencies).
+kubevirt_module() {
+  local dir=$1 name=$2 kv; kv=$(mod_dir "kubevirt.io/kubevirt@$KUBEVIRT_VERSION")
+  new_module "$dir" "$name" "kubevirt.io/kubevirt@$KUBEVIRT_VERSION" "$(kubevirt_replaces "$kv")" "$kv/go.sum"
+  cp -r "$here/libnbd-stub" "$dir/libnbd-stub"
+}
+
+build_virt_exportserver() {
+  local dir; dir=$(mktemp -d)
+  kubevirt_module "$dir" virt-exportserver
+  printf 'package tools\n\nimport _ "kubevirt.io/kubevirt/cmd/virt-exportserver"\n' >"$dir/tools.go"
+  go_build virt-exportserver "$dir" kubevirt.io/kubevirt/cmd/virt-exportserver
+  rm -rf "$dir"
+}
+
+# cdi-importer: CDI's module with its replaces, its go.sum, and the libnbd stub (the
+# importer compiles against libnbd only for its VMware VDDK source).
+build_cdi_importer() {
+  local dir cdi; dir=$(mktemp -d); cdi=$(mod_dir "kubevirt.io/containerized-data-importer@$CDI_VERSION")
+  new_module "$dir" cdi-importer "kubevirt.io/containerized-data-importer@$CDI_VERSION" \
+    "$(project_replaces "$cdi" "kubevirt.io/containerized-data-importer-api => kubevirt.io/containerized-data-importer-api@$CDI_VERSION")" \
+    "$cdi/go.sum"
+  cp -r "$here/libnbd-stub" "$dir/libnbd-stub"
+  printf 'package tools\n\nimport _ "kubevirt.io/containerized-data-importer/cmd/cdi-importer"\n' >"$dir/tools.go"
+  go_build cdi-importer "$dir" kubevirt.io/containerized-data-importer/cmd/cdi-importer
+  rm -rf "$dir"
+}
+
+# kubevirt-crds: our main.go in a KubeVirt wrapper module, with CDI's generated CRD file
+# (a package with no imports, copied rather than required: CDI's module graph would move
+# KubeVirt's dependencies) and external-snapshotter's CRD YAMLs beside it for go:embed.
+build_kubevirt_crds() {
+  local dir cdi snap; dir=$(mktemp -d)
+  cdi=$(mod_dir "kubevirt.io/containerized-data-importer@$CDI_VERSION")
+  snap=$(mod_dir "github.com/kubernetes-csi/external-snapshotter/client/v8@$SNAPSHOTTER_VERSION")
+  kubevirt_module "$dir" kubevirt-crds
+  cp "$here/kubevirt-crds/main.go" "$dir/main.go"
+  mkdir "$dir/cdicrds" "$dir/snapshot-crds"
+  cp "$cdi/pkg/operator/resources/crds_generated.go" "$dir/cdicrds/"
+  cp "$snap"/config/crd/snapshot.storage.k8s.io_*.yaml "$dir/snapshot-crds/"
+  chmod -R u+w "$dir"
+  go_build kubevirt-crds "$dir" .
+  rm -rf "$dir"
+}
+
+# qemu-img from Debian's qemu-utils and the libraries it needs that a base system lacks,
+# unpacked into the cache (nothing installed); a wrapper sets LD_LIBRARY_PATH.
+build_qemu_img() {
+  local root="$cache/qemu/$QEMU_DEBIAN_RELEASE" deb codename
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  if [ "$codename" != "$QEMU_DEBIAN_RELEASE" ]; then
+    echo "qemu-img: this is Debian '$codename', versions.env expects $QEMU_DEBIAN_RELEASE (package names differ)" >>"$log"
+    false
+  fi
+  deb=$(mktemp -d)
+  apt-cache show qemu-utils >/dev/null 2>&1 || apt-get update >>"$log" 2>&1
+  (cd "$deb" && apt-get download qemu-utils libaio1 liburing2 libfuse3-3) >>"$log" 2>&1
+  rm -rf "$root" && mkdir -p "$root"
+  for f in "$deb"/*.deb; do dpkg-deb -x "$f" "$root"; echo "unpacked $(basename "$f")" >>"$log"; done
+  rm -rf "$deb"
+  local libs="$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu"
+  if LD_LIBRARY_PATH=$libs ldd "$root/usr/bin/qemu-img" | grep 'not found' >>"$log"; then false; fi
+  printf '#!/bin/sh\n# qemu-img unpacked from Debian packages by build-tools.sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' \
+    "$libs" "$root/usr/bin/qemu-img" >"$bin/qemu-img-$QEMU_DEBIAN_RELEASE"
+  chmod +x "$bin/qemu-img-$QEMU_DEBIAN_RELEASE"
+  "$bin/qemu-img-$QEMU_DEBIAN_RELEASE" --version >>"$log"
 }
 
 need_kube=
-for t in kube-apiserver kube-controller-manager kubectl; do [ -x "$bin/$t-$KUBERNETES_VERSION" ] || need_kube=1; done
+for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kubectl) need_kube=1 ;; esac; done
 replaces=; [ -z "$need_kube" ] || replaces=$(kube_replaces)
 
-build etcd "$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3
-build kube-apiserver "$KUBERNETES_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" k8s.io/kubernetes/cmd/kube-apiserver "$replaces"
-# Only for its ClusterRole aggregation controller (test/integration/install-rbac.test.ts).
-build kube-controller-manager "$KUBERNETES_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" k8s.io/kubernetes/cmd/kube-controller-manager "$replaces"
-build kubectl "$KUBERNETES_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" k8s.io/kubernetes/cmd/kubectl "$replaces"
-build registry "$DISTRIBUTION_VERSION" "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry
-build crane "$CRANE_VERSION" "github.com/google/go-containerregistry@$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
-build helm "$HELM_VERSION" "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm
+build_one() {
+  case $1 in
+    etcd) build etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
+    kube-apiserver | kubectl) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
+    # Only for its ClusterRole aggregation controller (test/integration/install-rbac.test.ts).
+    kube-controller-manager) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
+    registry) build registry "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;
+    crane) build crane "github.com/google/go-containerregistry@$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane ;;
+    helm) build helm "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm ;;
+    virt-exportserver) build_virt_exportserver ;;
+    cdi-importer) build_cdi_importer ;;
+    kubevirt-crds) build_kubevirt_crds ;;
+    qemu-img) build_qemu_img ;;
+  esac
+}
+
+say "building ${missing[*]} (minutes each when cold; Go's output goes to $log)"
+made=()
+total=$SECONDS
+for t in "${missing[@]}"; do
+  built "$t" && continue # another process built it while we waited for the lock
+  start=$SECONDS
+  printf '\n=== %s %s\n' "$t" "$(version_of "$t")" >>"$log"
+  build_one "$t"
+  say "built $t $(version_of "$t") in $((SECONDS - start)) s"
+  made+=("$t")
+done
+link_all
+say "${#made[@]} built in $((SECONDS - total)) s (${made[*]:-none}); $((${#tools[@]} - ${#made[@]})) already there; log $log"
 echo "$bin"

@@ -1,0 +1,101 @@
+// Command kubevirt-crds prints, as one multi-document YAML stream, the CRDs of the
+// KubeVirt, CDI and external-snapshotter releases pinned in ../versions.env, taken from
+// the projects' own generators rather than written by us: the test bed applies them so
+// that the API server validates every object and status against the real schemas.
+//
+// build-tools.sh builds it in a wrapper module with the pinned KubeVirt, after copying
+// next to this file CDI's generated pkg/operator/resources/crds_generated.go (as package
+// cdicrds) and external-snapshotter's config/crd/*.yaml (go:embed cannot read another
+// module's files).
+package main
+
+import (
+	"embed"
+	"fmt"
+	"os"
+
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"kubevirt.io/kubevirt/pkg/virt-operator/resource/generate/components"
+	cdicrds "serverimage.io/testbed/kubevirt-crds/cdicrds"
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed snapshot-crds/*.yaml
+var snapshotCrds embed.FS
+
+// KubeVirt's CRDs that the bed uses; virt-operator installs these (and more) in a cluster.
+var kubevirtCrds = []func() (*extv1.CustomResourceDefinition, error){
+	components.NewVirtualMachineCrd,
+	components.NewVirtualMachineInstanceCrd,
+	components.NewVirtualMachineSnapshotCrd,
+	components.NewVirtualMachineSnapshotContentCrd,
+	components.NewVirtualMachineRestoreCrd,
+	components.NewVirtualMachineExportCrd,
+	components.NewKubeVirtCrd,
+}
+
+// CDI's generated CRD YAML, by its key in CDICRDs.
+var cdiCrds = []string{"datavolume"}
+
+// The VolumeSnapshot CRDs (not the group-snapshot ones): snapshot-controller's API.
+var snapshotFiles = []string{
+	"snapshot.storage.k8s.io_volumesnapshotclasses.yaml",
+	"snapshot.storage.k8s.io_volumesnapshotcontents.yaml",
+	"snapshot.storage.k8s.io_volumesnapshots.yaml",
+}
+
+func main() {
+	var docs [][]byte
+	for _, newCrd := range kubevirtCrds {
+		crd, err := newCrd()
+		if err != nil {
+			fail(err)
+		}
+		docs = append(docs, clean(mustMarshal(crd)))
+	}
+	for _, name := range cdiCrds {
+		doc, ok := cdicrds.CDICRDs[name]
+		if !ok {
+			fail(fmt.Errorf("CDI has no CRD %q", name))
+		}
+		docs = append(docs, clean([]byte(doc)))
+	}
+	for _, file := range snapshotFiles {
+		doc, err := snapshotCrds.ReadFile("snapshot-crds/" + file)
+		if err != nil {
+			fail(err)
+		}
+		docs = append(docs, clean(doc))
+	}
+	for _, doc := range docs {
+		os.Stdout.WriteString("---\n")
+		os.Stdout.Write(doc)
+	}
+}
+
+// clean drops what a generator leaves that an apply should not carry: an empty
+// status and a null creationTimestamp.
+func clean(doc []byte) []byte {
+	var obj map[string]any
+	if err := yaml.Unmarshal(doc, &obj); err != nil {
+		fail(err)
+	}
+	delete(obj, "status")
+	if meta, ok := obj["metadata"].(map[string]any); ok {
+		delete(meta, "creationTimestamp")
+	}
+	return mustMarshal(obj)
+}
+
+func mustMarshal(v any) []byte {
+	out, err := yaml.Marshal(v)
+	if err != nil {
+		fail(err)
+	}
+	return out
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "kubevirt-crds:", err)
+	os.Exit(1)
+}
