@@ -1,12 +1,11 @@
 // QEMU's qemu-img, a reader of qcow2 we did not write: `check` (the file's
 // structure and refcounts), `compare` (same guest bytes as the raw disk), `map`.
-// Found as envtest finds its binaries: TEST_ASSET_QEMU_IMG, then the test bed's
-// tool cache ($SERVERIMAGE_TOOLS_CACHE/bin, Debian's qemu-utils unpacked there).
-// Missing, a test that needs it fails and says so: a qcow2 nobody checked is no test.
+// Found as envtest finds its binaries: TEST_ASSET_QEMU_IMG first, then the test
+// bed's tools (build-tools.sh unpacks Debian's qemu-utils into its cache). If it
+// cannot be had, a test that needs it fails and says why: a qcow2 nobody checked is no test.
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { toolPath } from './tools.js';
 
 function executable(file: string): boolean {
   try {
@@ -18,19 +17,24 @@ function executable(file: string): boolean {
 }
 
 export function qemuImgPath(): string {
-  const cache =
-    process.env.SERVERIMAGE_TOOLS_CACHE ?? path.join(os.homedir(), '.cache', 'serverimage-operator', 'tools');
-  const candidates = [process.env.TEST_ASSET_QEMU_IMG, path.join(cache, 'bin', 'qemu-img')].filter(
-    (p): p is string => Boolean(p),
-  );
-  const found = candidates.find(executable);
-  if (!found) {
+  const fromEnv = process.env.TEST_ASSET_QEMU_IMG;
+  if (fromEnv && executable(fromEnv)) return fromEnv;
+  let built: string;
+  try {
+    built = toolPath('qemu-img');
+  } catch (err) {
     throw new Error(
-      `qemu-img not found (looked at ${candidates.join(', ')}): the test bed's tool build provides it ` +
-        '(Debian qemu-utils, unpacked into the tool cache); or set TEST_ASSET_QEMU_IMG to a qemu-img binary',
+      `qemu-img is not available: the test bed's tool build (test/harness/tools/build-tools.sh qemu-img, ` +
+        `Debian's qemu-utils) failed: ${(err as Error).message}; or set TEST_ASSET_QEMU_IMG to a qemu-img binary`,
+      { cause: err },
     );
   }
-  return found;
+  if (!executable(built)) {
+    throw new Error(
+      `qemu-img is not available: ${built} is missing; or set TEST_ASSET_QEMU_IMG to a qemu-img binary`,
+    );
+  }
+  return built;
 }
 
 export interface QemuImgResult {
