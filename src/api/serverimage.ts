@@ -89,6 +89,26 @@ export const registrySpecSchema = z
   })
   .describe('Where the images go.');
 
+/** What a containerDisk image holds: the layer's compression and the disk file's format. */
+export const imageFormatSchema = z
+  .object({
+    compression: z
+      .enum(['gzip', 'zstd'])
+      .default('gzip')
+      .describe(
+        'Layer compression: gzip (default; every container runtime and CDI version reads it) or zstd ' +
+          '(smaller and faster; containerd 1.5+ and CRI-O read it, older CDI importers may not: see the README).',
+      ),
+    disk: z
+      .enum(['raw', 'qcow2'])
+      .default('raw')
+      .describe(
+        'Format of disk/disk.img: raw (default) or qcow2 (only the clusters that are not all zeros: ' +
+          'a mostly empty disk unpacks to its used size on every node; read from the export twice).',
+      ),
+  })
+  .describe('Layer compression and disk format of the images.');
+
 export const serverImageSpecSchema = z
   .object({
     serverRef: localObjectReference('KubeVirt VirtualMachine').describe(
@@ -136,6 +156,7 @@ export const serverImageSpecSchema = z
           'The first volume in boot order (lowest bootOrder, else declaration order) among those imaged ' +
           'gets the bare tag <tag>; every other one <tag>-<volume>. With volumes: [data] alone, data gets the bare tag.',
       ),
+    format: imageFormatSchema.default({ compression: 'gzip', disk: 'raw' }),
     deletionPolicy: z
       .enum(['Retain', 'Delete'])
       .default('Retain')
@@ -171,7 +192,7 @@ export const imageStatusSchema = z
     diskSize: quantity(
       "Bytes of the virtual disk inside the image, the volume's raw size (Glance: virtual_size).",
     ).optional(),
-    diskFormat: z.string().describe('Format of the disk inside the image, e.g. raw.'),
+    diskFormat: z.string().describe('Format of the disk inside the image, raw or qcow2.'),
   })
   .describe('One pushed image.');
 
@@ -247,5 +268,6 @@ export const serverImageSchema = z.object({
 });
 
 export type ServerImageSpec = z.infer<typeof serverImageSpecSchema>;
+export type ImageFormat = z.infer<typeof imageFormatSchema>;
 export type ServerImageStatus = z.infer<typeof serverImageStatusSchema>;
 export type ServerImage = z.infer<typeof serverImageSchema>;

@@ -60,7 +60,7 @@ const templateRegistrySchema = registrySpecSchema
 const MAX_TEMPLATE_METADATA = NOVA_METADATA_MAX_ITEMS - NOVA_BACKUP_PROPERTIES.length;
 
 export const serverImageTemplateSchema = serverImageSpecSchema
-  .pick({ volumes: true })
+  .pick({ volumes: true, format: true })
   .extend({
     metadata: z
       .record(z.string(), z.string().max(255))

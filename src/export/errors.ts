@@ -10,6 +10,8 @@ export type DataPathReason =
   | 'ExportInvalid'
   /** The stream ended before Content-Length bytes arrived, even after resuming. */
   | 'ExportTruncated'
+  /** The export's bytes differed between the two reads of a qcow2 push (the map no longer fits). */
+  | 'ExportChanged'
   /** What the registry stored is not what we computed while streaming. */
   | 'DigestMismatch';
 

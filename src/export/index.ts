@@ -14,6 +14,7 @@ export {
 } from './annotations.js';
 export { MEDIA_TYPE } from './image.js';
 export type { Compression } from './parallel-compress.js';
+export type { DiskFormat } from './disk-file.js';
 export type { Progress, ProgressCallback } from './progress.js';
 export type { RegistryPort } from './registry-port.js';
 export { DISK_DIRECTORY, DISK_FILE, QEMU_UID } from './disk-layer.js';

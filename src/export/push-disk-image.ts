@@ -1,12 +1,14 @@
-// The data path, end to end: export server -> tar layer -> parallel compression
-// -> chunked blob upload, in one pass with bounded buffers, then the image
-// config and manifest, and a read-back of the manifest by digest.
+// The data path, end to end: export server -> disk file (raw, or qcow2 from a
+// second read: disk-file.ts) -> tar layer -> parallel compression -> chunked
+// blob upload, with bounded buffers and no scratch disk, then the image config
+// and manifest, and a read-back of the manifest by digest.
 import { imageAnnotations, type ImageAnnotationInput } from './annotations.js';
+import { openDiskFile, type DiskFormat } from './disk-file.js';
 import { diskLayerTar, TAR_HEADER_BYTES } from './disk-layer.js';
-import { StreamDigest, tapDigest } from './digest.js';
+import { StreamDigest } from './digest.js';
 import { DataPathError } from './errors.js';
 import { imageConfig, imageManifest, MEDIA_TYPE, type Descriptor } from './image.js';
-import { compressInBlocks, type Compression } from './parallel-compress.js';
+import { compressInBlocks, DEFAULT_BLOCK_SIZE, type Compression } from './parallel-compress.js';
 import { throttledProgress, type ProgressCallback } from './progress.js';
 import type { RegistryPort } from './registry-port.js';
 import { openExportSource, type ExportSourceOptions } from './source.js';
@@ -28,6 +30,8 @@ export interface PushDiskImageOptions {
   architecture?: string;
   /** Default gzip: every runtime and CDI read it; zstd needs CDI 1.57+. */
   compression?: Compression;
+  /** Default raw; qcow2 reads the export twice (a map of the non-zero clusters, then those). */
+  diskFormat?: DiskFormat;
   compressionLevel?: number;
   /** Uncompressed bytes per compressed member; see parallel-compress.ts. */
   blockSize?: number;
@@ -61,6 +65,10 @@ export interface UploadedLayer {
   diffId: string;
   /** Raw disk bytes. */
   diskSize: number;
+  /** What disk/disk.img is: raw or qcow2. */
+  diskFormat: DiskFormat;
+  /** Bytes of disk/disk.img (the qcow2 file's size; the disk's for raw). */
+  fileSize: number;
   diskSha256?: string;
 }
 
@@ -72,6 +80,10 @@ export interface PushedDiskImage {
   tag: string;
   /** Bytes of the raw disk. */
   size: number;
+  /** What disk/disk.img is: raw or qcow2. */
+  diskFormat: DiskFormat;
+  /** Bytes of disk/disk.img (the qcow2 file's size; the disk's for raw). */
+  fileSize: number;
   layerDigest: string;
   /** Bytes of the compressed layer blob. */
   layerSize: number;
@@ -148,6 +160,8 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     digest: manifest.digest,
     tag: options.tag,
     size: layerBlob.diskSize,
+    diskFormat: layerBlob.diskFormat,
+    fileSize: layerBlob.fileSize,
     layerDigest: blob.digest,
     layerSize: blob.size,
     diffId: layerBlob.diffId,
@@ -164,10 +178,14 @@ async function uploadLayer(options: PushDiskImageOptions, created: Date): Promis
   const diskDigest = options.diskSha256 ? new StreamDigest() : undefined;
   const diffId = new StreamDigest();
 
-  let disk = countProgress(source.body, progress, options.signal);
-  if (diskDigest) disk = tapDigest(disk, diskDigest);
+  // Progress is in disk bytes: the share of the export's reads done (both passes for qcow2).
+  const file = await openDiskFile(options.diskFormat ?? 'raw', source, options.source, {
+    onRead: (done, total) => progress.update(Math.floor((source.size * done) / total)),
+    diskDigest,
+    signal: options.signal,
+  });
   // The layer's mtimes are the image's creation time: deterministic for a given request.
-  const layerTar = diskLayerTar(disk, { size: source.size, mtime: created });
+  const layerTar = diskLayerTar(file.body, { size: file.size, mtime: created });
   // compressInBlocks reads ahead into its own fixed buffers while the uploader
   // waits on the registry, and hands over each output until the next is asked
   // for: the uploader copies it into its chunk, so no other queue is needed.
@@ -175,8 +193,12 @@ async function uploadLayer(options: PushDiskImageOptions, created: Date): Promis
     algorithm: compression,
     level: options.compressionLevel,
     blockSize: options.blockSize,
-    // The tar headers alone in the first block: then blocks start at the disk's own offsets.
-    firstBlockSize: TAR_HEADER_BYTES,
+    // The tar headers (and a qcow2 file's tables) alone in the first block(s): then
+    // blocks start at the disk's own offsets.
+    firstBlockSize: firstBlockSize(
+      TAR_HEADER_BYTES + file.dataOffset,
+      options.blockSize ?? DEFAULT_BLOCK_SIZE,
+    ),
     concurrency: options.concurrency,
     // The diff_id in block-sized steps: one hash call per block, not per TLS record.
     onBlock: (block) => diffId.update(block),
@@ -200,23 +222,21 @@ async function uploadLayer(options: PushDiskImageOptions, created: Date): Promis
     size: uploaded.size,
     diffId: diffId.digest(),
     diskSize: source.size,
+    diskFormat: file.format,
+    fileSize: file.size,
     ...(diskDigest ? { diskSha256: diskDigest.digest() } : {}),
   };
 }
 
-async function* countProgress(
-  source: AsyncIterable<Buffer>,
-  progress: ReturnType<typeof throttledProgress>,
-  signal?: AbortSignal,
-): AsyncGenerator<Buffer> {
-  let done = 0;
-  for await (const chunk of source) {
-    // Failing the source is how a push stops: the upload client then deletes its session.
-    signal?.throwIfAborted();
-    done += chunk.length;
-    progress.update(done);
-    yield chunk;
-  }
+/**
+ * The first block ends where the disk's bytes begin, modulo the block size, so that
+ * every later block starts at a block-aligned offset of the disk: a 1 MiB region of the
+ * disk (zeros, a file's data) is one block, and the encoder's 256 KiB segments do not
+ * straddle two regions. Measured on the synthetic disk, qcow2 layers without it were
+ * 2% larger than raw ones (segments half random, half text were stored).
+ */
+function firstBlockSize(dataOffset: number, blockSize: number): number {
+  return dataOffset % blockSize || blockSize;
 }
 
 function expectSame(

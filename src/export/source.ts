@@ -42,18 +42,39 @@ export async function openExportSource(options: ExportSourceOptions): Promise<Ex
   const backoffMs = options.backoffMs ?? 500;
   const first = await withRetries(retries, backoffMs, () => request(options, 0));
   const size = contentLength(first);
-  return { size, body: resumingBody(options, first, size, retries, backoffMs) };
+  const span = { start: 0, end: size, size };
+  return { size, body: resumingBody(options, first, span, retries, backoffMs) };
+}
+
+/**
+ * Bytes [start, end) of an export whose size is known (a second read, e.g. the
+ * qcow2 data pass): one Range request, resumed by Range like the whole body.
+ * Each chunk is valid until the next one is requested. Iterate once.
+ */
+export function readExportRange(
+  options: ExportSourceOptions,
+  span: { start: number; end: number; size: number },
+): AsyncIterable<Buffer> {
+  return resumingBody(options, undefined, span, options.retries ?? 5, options.backoffMs ?? 500);
+}
+
+interface Span {
+  start: number;
+  end: number;
+  size: number;
 }
 
 async function* resumingBody(
   options: ExportSourceOptions,
-  first: HttpsGetResponse,
-  size: number,
+  first: HttpsGetResponse | undefined,
+  { start, end, size }: Span,
   retries: number,
   backoffMs: number,
 ): AsyncGenerator<Buffer> {
-  let response: HttpsGetResponse | undefined = first;
-  let consumed = 0;
+  if (end <= start) return;
+  let response: HttpsGetResponse | undefined =
+    first ?? (await withRetries(retries, backoffMs, () => request(options, start, size, end)));
+  let consumed = start;
   let failures = 0;
   let error = new Error('not connected');
   try {
@@ -62,14 +83,14 @@ async function* resumingBody(
       if (response) {
         try {
           for await (const chunk of response.body) {
-            // Never hand out more than Content-Length, whatever the server sends.
-            const part = consumed + chunk.length > size ? chunk.subarray(0, size - consumed) : chunk;
+            // Never hand out more than asked for, whatever the server sends.
+            const part = consumed + chunk.length > end ? chunk.subarray(0, end - consumed) : chunk;
             consumed += part.length;
             yield part;
-            if (consumed === size) return;
+            if (consumed === end) return;
           }
-          if (consumed === size) return;
-          error = new Error(`the connection ended after ${consumed} of ${size} bytes`);
+          if (consumed === end) return;
+          error = new Error(`the connection ended after ${consumed} of ${end} bytes`);
         } catch (err) {
           error = err as Error;
         }
@@ -79,11 +100,11 @@ async function* resumingBody(
       // A connection that made progress earns a fresh set of retries: a flaky
       // link that drops every few GiB should still finish a large disk.
       failures = consumed > before ? 1 : failures + 1;
-      if (failures > retries) throw giveUp(options.url, consumed, size, retries, error);
+      if (failures > retries) throw giveUp(options.url, consumed, end, retries, error);
       options.onResume?.({ offset: consumed, attempt: failures, error });
       await sleep(backoffMs * 2 ** (failures - 1));
       try {
-        response = await request(options, consumed, size);
+        response = await request(options, consumed, size, end);
       } catch (err) {
         if (!(err instanceof DataPathError) || !err.retryable) throw err;
         error = err;
@@ -104,14 +125,19 @@ function giveUp(url: string, consumed: number, size: number, retries: number, er
   );
 }
 
-/** One GET; `offset > 0` asks for the rest from there and checks the 206 answer matches. */
+/**
+ * One GET; `offset > 0` (or an `end` short of `size`) asks for bytes [offset, end)
+ * and checks the 206 answer matches.
+ */
 async function request(
   options: ExportSourceOptions,
   offset: number,
   size?: number,
+  end = size,
 ): Promise<HttpsGetResponse> {
   const headers: Record<string, string> = { [TOKEN_HEADER]: options.token };
-  if (offset > 0) headers.range = `bytes=${offset}-`;
+  const ranged = offset > 0 || (end !== undefined && end !== size);
+  if (ranged) headers.range = `bytes=${offset}-${end !== size ? end! - 1 : ''}`;
   let res: HttpsGetResponse;
   try {
     res = await httpsGet(options.url, {
@@ -130,7 +156,12 @@ async function request(
       },
     );
   }
-  const failure = statusFailure(options.url, res.status, offset, size, res);
+  const failure = statusFailure(
+    options.url,
+    res.status,
+    ranged ? { offset, end: end!, size: size! } : undefined,
+    res,
+  );
   if (failure) {
     res.destroy();
     throw failure;
@@ -141,8 +172,7 @@ async function request(
 function statusFailure(
   url: string,
   status: number,
-  offset: number,
-  size: number | undefined,
+  range: { offset: number; end: number; size: number } | undefined,
   res: HttpsGetResponse,
 ): DataPathError | undefined {
   const where = `export ${redact(url)}`;
@@ -154,17 +184,17 @@ function statusFailure(
       retryable: false,
     });
   }
-  if (offset === 0 && status !== 200) {
+  if (!range && status !== 200) {
     return new DataPathError('ExportInvalid', `${where} answered ${status}, expected 200`, {
       retryable: false,
     });
   }
-  if (offset > 0) {
-    const expected = `bytes ${offset}-${(size ?? 0) - 1}/${size}`;
+  if (range) {
+    const expected = `bytes ${range.offset}-${range.end - 1}/${range.size}`;
     if (status !== 206 || res.headers['content-range'] !== expected) {
       return new DataPathError(
         'ExportInvalid',
-        `${where} cannot resume at byte ${offset}: answered ${status} with Content-Range ` +
+        `${where} cannot read from byte ${range.offset}: answered ${status} with Content-Range ` +
           `${res.headers['content-range'] ?? '(none)'}, expected 206 with ${expected}`,
         { retryable: false },
       );

@@ -1,36 +1,65 @@
-// `npm run bench [-- --sizes 256M,1G] [--compression zstd]`: the data path against what a user
-// does today, all in one run on the same disk, same export server (the real virt-exportserver,
-// read directly, not through the test bed's fault proxy), same registry:
-//   limit     read the raw export to /dev/null (curl)
-//   baseline  download the export to a file (curl), tar it as disk/disk.img, `crane append` + push
-//   ours      pushDiskImage (export -> tar -> parallel gzip -> registry, one pass) in a child process
-// Each disk is 1/4 random, 1/4 text-like, 1/2 zeros (test/harness/disks.ts).
-// Peak RSS is the kernel's maxrss of the process doing the work (GNU time %M):
-// crane for the baseline's push, the Node process for ours. Written is what the
-// work wrote to storage (%O, 512-byte blocks) and, for the baseline, the scratch
-// files' size at their peak (du).
+// `npm run bench [-- --disks real:4G,real:16G,synthetic:2G] [--only read,crane,ours-gzip,...]`:
+// the data path against the limits and what a user does instead, all in one run on
+// the same disk, the same export server and the same registry (test/bench/peers.ts):
+//   limits   read the export to /dev/null; | pigz -1 -p N; | zstd -1 -T N (N = cores)
+//   peers    curl > file, tar, crane append (today's user, the baseline);
+//            curl > file, tar | pigz, crane append; curl > file, qemu-img convert
+//            -O qcow2, tar, crane append (KubeVirt's disk-uploader way)
+//   ours     pushDiskImage with gzip, zstd, qcow2 + gzip, qcow2 + zstd, each in a child
+//            process running compiled JavaScript with the operator image's Node flags
+// Disks: `real` is ext4 made at bench time by `mke2fs -d` from real directories of this
+// machine, 65% full (real-disk.ts), the headline; `synthetic` is the test bed's disk
+// (1/4 random, 1/4 text-like, 1/2 zeros; test/harness/disks.ts), on which the encoder was
+// tuned. The export server is the real virt-exportserver (KubeVirt v1.8.4), read
+// directly, not through the test bed's fault proxy. Peak RSS is GNU time's (%M, the largest
+// process). Tools that are missing (pigz, zstd, qemu-img, mke2fs) are named, and their
+// rows left out. On a shared machine the numbers are indicative only: the load average
+// is printed with them.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseByteQuantity, writeDisk } from '../harness/disks.js';
+import { qemuImgPath } from '../harness/qemu-img.js';
 import { startRegistry } from '../harness/registry.js';
 import { toolPath } from '../harness/tools.js';
 import { serveDiskFile } from './disk-export.js';
-import { measure, type Measured } from './measure.js';
+import { measure } from './measure.js';
+import { PEER_TITLES, runPeer, type PeerMethod } from './peers.js';
 import type { PushChildInput } from './push-child.js';
+import { makeRealDisk } from './real-disk.js';
 
 interface Row {
+  disk: string;
   size: number;
-  method: string;
+  method: Method;
+  title: string;
   wallMs: number;
   maxRssBytes: number;
   scratchBytes: number;
-  writtenBytes: number;
   cpuSeconds: number;
+  layerBytes?: number;
   note?: string;
 }
+
+type OursMethod = 'ours-gzip' | 'ours-zstd' | 'ours-qcow2-gzip' | 'ours-qcow2-zstd';
+type Method = PeerMethod | OursMethod;
+
+const PEERS: PeerMethod[] = ['read', 'pigz', 'zstd', 'crane', 'pigz-crane', 'qemu-crane'];
+const OURS: Record<OursMethod, Pick<PushChildInput, 'compression' | 'diskFormat'>> = {
+  'ours-gzip': { compression: 'gzip', diskFormat: 'raw' },
+  'ours-zstd': { compression: 'zstd', diskFormat: 'raw' },
+  'ours-qcow2-gzip': { compression: 'gzip', diskFormat: 'qcow2' },
+  'ours-qcow2-zstd': { compression: 'zstd', diskFormat: 'qcow2' },
+};
+/** Tools a method needs besides curl, tar and crane. */
+const NEEDS: Partial<Record<Method, string[]>> = {
+  pigz: ['pigz'],
+  zstd: ['zstd'],
+  'pigz-crane': ['pigz'],
+  'qemu-crane': ['qemu-img'],
+};
 
 const MiB = 1024 * 1024;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,78 +73,107 @@ const nodeFlags = [
   ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
 ];
 
-type Method = 'limit' | 'baseline' | 'ours';
+interface DiskChoice {
+  kind: 'real' | 'synthetic';
+  size: number;
+}
 
-function parseArgs(argv: string[]): { sizes: number[]; compression: 'gzip' | 'zstd'; only: Set<Method> } {
-  let sizes = ['2Gi', '8Gi'];
-  let compression: 'gzip' | 'zstd' = 'gzip';
-  let only = new Set<Method>(['limit', 'baseline', 'ours']);
+function parseArgs(argv: string[]): { disks: DiskChoice[]; only: Set<Method> } {
+  let disks = ['real:4G'];
+  let only = new Set<Method>([...PEERS, ...(Object.keys(OURS) as OursMethod[])]);
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--sizes') sizes = argv[++i]!.split(',');
-    else if (argv[i] === '--compression') compression = argv[++i] as 'gzip' | 'zstd';
-    // `--only ours` while tuning: the other rows do not change.
+    if (argv[i] === '--disks') disks = argv[++i]!.split(',');
+    // `--only ours-gzip,ours-zstd` while tuning: the other rows do not change.
     else if (argv[i] === '--only') only = new Set(argv[++i]!.split(',') as Method[]);
     else throw new Error(`unknown argument ${argv[i]}`);
   }
-  // "256M" and "2G" mean MiB and GiB here, as people say about disks.
   return {
-    sizes: sizes.map((s) => parseByteQuantity(s.replace(/^(\d+)([KMGT])$/, '$1$2i'))),
-    compression,
+    disks: disks.map((d) => {
+      const [kind, size] = d.split(':') as [string, string];
+      if (kind !== 'real' && kind !== 'synthetic')
+        throw new Error(`--disks: ${d}: real:<size> or synthetic:<size>`);
+      // "4G" means GiB here, as people say about disks.
+      return { kind, size: parseByteQuantity(size.replace(/^(\d+)([KMGT])$/, '$1$2i')) };
+    }),
     only,
   };
 }
 
 const human = (bytes: number) =>
   bytes >= 1024 * MiB
-    ? `${(bytes / 1024 / MiB).toFixed(bytes % (1024 * MiB) ? 1 : 0)} GiB`
+    ? `${(bytes / 1024 / MiB).toFixed(bytes % (1024 * MiB) ? 2 : 0)} GiB`
     : `${Math.round(bytes / MiB)} MiB`;
 
+/** The tools found, and a line for each one that is not. */
+function findTools(): { found: Map<string, string>; missing: string[] } {
+  const found = new Map<string, string>();
+  const missing: string[] = [];
+  for (const tool of ['pigz', 'zstd', 'mke2fs']) {
+    try {
+      found.set(tool, execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim());
+    } catch {
+      missing.push(
+        `${tool} not found (apt-get install ${tool === 'mke2fs' ? 'e2fsprogs' : tool}): its rows are left out`,
+      );
+    }
+  }
+  try {
+    found.set('qemu-img', qemuImgPath());
+  } catch (err) {
+    missing.push(`${(err as Error).message}: its rows are left out`);
+  }
+  return { found, missing };
+}
+
 /**
- * Flushes dirty pages (the disk just written, the baseline's scratch files)
- * before the next measurement, so that no method pays for the kernel writing
- * back what an earlier step left: without it, `ours` right after the baseline
- * ran up to 1 s slower, and its CPU time swung by as much.
+ * Flushes dirty pages (the disk just written, a peer's scratch files) before the
+ * next measurement, so that no method pays for the kernel writing back what an
+ * earlier step left.
  */
 function settle(): void {
   execFileSync('sync');
 }
 
-function duBytes(dir: string): number {
-  return Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split('\t')[0]) * 1024;
-}
-
-/**
- * The `ours` child runs compiled JavaScript on plain Node, as the operator would
- * ship, so its RSS is not tsx's. Compiled into node_modules/.cache so that
- * imports of dependencies resolve.
- */
+/** The `ours` child runs compiled JavaScript on plain Node, as the operator ships. */
 function compileChild(): string {
-  const config = path.join(here, 'tsconfig.child.json');
   const outDir = path.join(here, '..', '..', 'node_modules', '.cache', 'serverimage-bench');
   execFileSync(process.execPath, [
     path.join(here, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'),
     '-p',
-    config,
+    path.join(here, 'tsconfig.child.json'),
   ]);
   writeFileSync(path.join(outDir, 'package.json'), '{"type":"module"}\n');
   return path.join(outDir, 'test', 'bench', 'push-child.js');
 }
 
 async function main() {
-  const { sizes, compression, only } = parseArgs(process.argv.slice(2));
+  const { disks, only } = parseArgs(process.argv.slice(2));
   const work = mkdtempSync(path.join(os.tmpdir(), 'serverimage-bench-'));
   const registry = await startRegistry({ proxy: false });
   const crane = toolPath('crane');
   const child = compileChild();
+  const tools = findTools();
+  for (const line of tools.missing) console.error(`bench: ${line}`);
   const rows: Row[] = [];
   const loadAtStart = os.loadavg();
-  console.error(`bench: work dir ${work}, registry ${registry.host}, ${os.cpus().length} CPUs`);
+  console.error(`bench: work dir ${work}, registry ${registry.host}, ${os.availableParallelism()} CPUs`);
   try {
-    for (const size of sizes) {
-      const label = human(size).replace(' ', '');
-      console.error(`bench: making a ${label} disk`);
-      const disk = await writeDisk(path.join(work, `source-${label}.img`), { size, seed: `bench-${size}` });
-      const server = await serveDiskFile(disk.path);
+    for (const choice of disks) {
+      const label = `${choice.kind}-${human(choice.size).replace(' ', '')}`;
+      const file = path.join(work, `${label}.img`);
+      let describe: string;
+      if (choice.kind === 'real') {
+        if (!tools.found.has('mke2fs')) continue;
+        console.error(`bench: making ${label} with mke2fs -d`);
+        const real = makeRealDisk(file, choice.size, { work });
+        describe = `ext4 ${human(choice.size)}, ${human(real.filesBytes)} of files from ${real.sources.join(' ')}`;
+      } else {
+        console.error(`bench: making ${label}`);
+        await writeDisk(file, { size: choice.size, seed: `bench-${choice.size}` });
+        describe = `synthetic ${human(choice.size)}: 1/4 random, 1/4 text-like, 1/2 zeros`;
+      }
+      console.error(`bench: ${label}: ${describe}`);
+      const server = await serveDiskFile(file);
       const caFile = path.join(work, 'export-ca.pem');
       writeFileSync(caFile, server.caPem);
       const curl = (output: string) => [
@@ -125,99 +183,60 @@ async function main() {
         caFile,
         '-H',
         `x-kubevirt-export-token: ${server.token}`,
-        '-o',
-        output,
+        ...(output === '-' ? [] : ['-o', output]),
         server.directUrl,
       ];
-      const written = (m: Measured) => m.fsOutputBlocks * 512;
       try {
-        if (only.has('limit')) {
+        for (const method of PEERS) {
+          if (!only.has(method)) continue;
+          if ((NEEDS[method] ?? []).some((t) => !tools.found.has(t))) continue;
           settle();
-          console.error(`bench: ${label} limit`);
-          const limit = await measure('curl', curl('/dev/null'));
+          console.error(`bench: ${label} ${method}`);
+          const result = await runPeer(method, {
+            curl,
+            crane,
+            registryHost: registry.host,
+            work,
+            label,
+            qemuImg: tools.found.get('qemu-img'),
+          });
+          rows.push({ disk: describe, size: choice.size, method, title: PEER_TITLES[method], ...result });
+        }
+        for (const [method, format] of Object.entries(OURS) as [OursMethod, (typeof OURS)[OursMethod]][]) {
+          if (!only.has(method)) continue;
+          settle();
+          console.error(`bench: ${label} ${method}`);
+          const input: PushChildInput = {
+            url: server.directUrl,
+            caPem: server.caPem,
+            token: server.token,
+            repository: `${registry.host}/bench/ours`,
+            tag: `${label}-${method}`,
+            ...format,
+          };
+          const ours = await measure(process.execPath, [...nodeFlags, child, JSON.stringify(input)]);
+          const result = JSON.parse(ours.stdout.trim().split('\n').at(-1)!) as {
+            layerSize: number;
+            fileSize: number;
+            memoryAtPeak: Record<string, number>;
+          };
+          const memory = Object.entries(result.memoryAtPeak)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ');
           rows.push({
-            size,
-            method: 'limit: curl export > /dev/null',
-            ...limit,
+            disk: describe,
+            size: choice.size,
+            method,
+            title: `ours: ${format.diskFormat === 'qcow2' ? 'qcow2 + ' : ''}${format.compression}`,
+            ...ours,
             scratchBytes: 0,
-            writtenBytes: written(limit),
+            layerBytes: result.layerSize,
+            note: `${format.diskFormat === 'qcow2' ? `qcow2 file ${human(result.fileSize)}; ` : ''}MiB at peak RSS: ${memory}`,
           });
         }
-
-        if (only.has('baseline')) {
-          settle();
-          console.error(`bench: ${label} baseline`);
-          const scratch = path.join(work, `scratch-${label}`);
-          mkdirSync(path.join(scratch, 'disk'), { recursive: true });
-          const download = await measure('curl', curl(path.join(scratch, 'disk', 'disk.img')));
-          chmodSync(path.join(scratch, 'disk', 'disk.img'), 0o444);
-          chmodSync(path.join(scratch, 'disk'), 0o555);
-          const layerTar = path.join(scratch, 'layer.tar');
-          const tar = await measure('tar', [
-            '--owner=107',
-            '--group=107',
-            '--numeric-owner',
-            '-C',
-            scratch,
-            '-cf',
-            layerTar,
-            'disk',
-          ]);
-          const scratchPeak = duBytes(scratch);
-          const ref = `${registry.host}/bench/baseline:${label}`;
-          const push = await measure(crane, [
-            'append',
-            '--insecure',
-            '--oci-empty-base',
-            '-f',
-            layerTar,
-            '-t',
-            ref,
-          ]);
-          chmodSync(path.join(scratch, 'disk'), 0o755);
-          rmSync(scratch, { recursive: true, force: true });
-          rows.push({
-            size,
-            method: 'baseline: curl > file, tar, crane append',
-            wallMs: download.wallMs + tar.wallMs + push.wallMs,
-            cpuSeconds: download.cpuSeconds + tar.cpuSeconds + push.cpuSeconds,
-            maxRssBytes: push.maxRssBytes,
-            scratchBytes: scratchPeak,
-            writtenBytes: written(download) + written(tar) + written(push),
-            note: `download ${(download.wallMs / 1000).toFixed(1)} s, tar ${(tar.wallMs / 1000).toFixed(1)} s, crane ${(push.wallMs / 1000).toFixed(1)} s`,
-          });
-        }
-
-        if (!only.has('ours')) continue;
-        settle();
-        console.error(`bench: ${label} ours (${compression})`);
-        const input: PushChildInput = {
-          url: server.directUrl,
-          caPem: server.caPem,
-          token: server.token,
-          repository: `${registry.host}/bench/ours`,
-          tag: `${label}-${compression}`,
-          compression,
-        };
-        const ours = await measure(process.execPath, [...nodeFlags, child, JSON.stringify(input)]);
-        const result = JSON.parse(ours.stdout.trim().split('\n').at(-1)!) as {
-          layerSize: number;
-          memoryAtPeak: Record<string, number>;
-        };
-        console.error(
-          `bench: ${label} ours: memory at peak RSS (MiB) ${JSON.stringify(result.memoryAtPeak)}`,
-        );
-        rows.push({
-          size,
-          method: `ours: pushDiskImage (${compression})`,
-          ...ours,
-          scratchBytes: 0,
-          writtenBytes: written(ours),
-          note: `layer ${human(result.layerSize)}`,
-        });
       } finally {
         await server.stop();
-        rmSync(disk.path, { force: true });
+        rmSync(file, { force: true });
       }
     }
   } finally {
@@ -225,6 +244,7 @@ async function main() {
     rmSync(work, { recursive: true, force: true });
   }
   printTable(rows, loadAtStart);
+  printTargets(rows);
 }
 
 function printTable(rows: Row[], loadAtStart: number[]) {
@@ -234,36 +254,69 @@ function printTable(rows: Row[], loadAtStart: number[]) {
     'wall',
     'MiB/s',
     'vs baseline',
-    'CPU (user+sys)',
+    'CPU',
     'peak RSS',
     'scratch disk',
-    'written',
+    'layer',
     'notes',
   ];
   const lines = rows.map((row) => {
-    const baseline = rows.find((r) => r.size === row.size && r.method.startsWith('baseline'));
+    const baseline = rows.find((r) => r.disk === row.disk && r.method === 'crane');
     return [
       human(row.size),
-      row.method,
+      row.title,
       `${(row.wallMs / 1000).toFixed(1)} s`,
       (row.size / MiB / (row.wallMs / 1000)).toFixed(0),
       baseline ? `${(row.wallMs / baseline.wallMs).toFixed(2)}x` : '',
       `${row.cpuSeconds.toFixed(1)} s`,
       `${Math.round(row.maxRssBytes / MiB)} MiB`,
       human(row.scratchBytes),
-      human(row.writtenBytes),
+      row.layerBytes ? `${(row.layerBytes / 1e9).toFixed(2)} GB` : '',
       row.note ?? '',
     ];
   });
   const out = [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`);
   console.log(
-    `\nmachine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 1024 / MiB)} GiB RAM, node ${process.version}; ` +
+    `\nmachine: ${os.availableParallelism()} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 1024 / MiB)} GiB RAM, node ${process.version}; ` +
       `load average (1/5/15 min) at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${os
         .loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,
   );
+  for (const disk of new Set(rows.map((r) => r.disk))) console.log(`disk: ${disk}`);
   console.log(out.join('\n'));
+}
+
+/** The issue's targets, as ratios of this run's rows (same disk, same run). */
+function printTargets(rows: Row[]) {
+  for (const disk of new Set(rows.map((r) => r.disk))) {
+    const of = (m: Method) => rows.find((r) => r.disk === disk && r.method === m);
+    const ratio = (a: Method, b: Method, target: number, what: string) => {
+      const x = of(a);
+      const y = of(b);
+      if (!x || !y) return;
+      const r = x.wallMs / y.wallMs;
+      console.log(`target ${what}: ${r.toFixed(2)}x (at most ${target}x) ${r <= target ? 'met' : 'MISSED'}`);
+    };
+    console.log(`\ntargets on ${disk}:`);
+    ratio('ours-zstd', 'zstd', 1.1, 'zstd vs curl | zstd -1 -T N');
+    ratio('ours-gzip', 'crane', 0.3, 'gzip vs crane append');
+    ratio('ours-gzip', 'pigz-crane', 0.45, 'gzip vs pigz + crane');
+    ratio('ours-qcow2-gzip', 'ours-gzip', 1.35, 'qcow2+gzip vs raw gzip');
+    ratio('ours-qcow2-zstd', 'ours-zstd', 1.35, 'qcow2+zstd vs raw zstd');
+    for (const [q, r] of [
+      ['ours-qcow2-gzip', 'ours-gzip'],
+      ['ours-qcow2-zstd', 'ours-zstd'],
+    ] as const) {
+      const a = of(q)?.layerBytes;
+      const b = of(r)?.layerBytes;
+      if (a && b) console.log(`layer ${q} ${a} vs ${r} ${b}: ${a <= b ? 'no larger' : 'LARGER'}`);
+    }
+    for (const row of rows.filter((r) => r.disk === disk && r.method.startsWith('ours'))) {
+      const mib = Math.round(row.maxRssBytes / MiB);
+      console.log(`peak RSS ${row.method}: ${mib} MiB (at most 150) ${mib <= 150 ? 'met' : 'MISSED'}`);
+    }
+  }
 }
 
 await main();

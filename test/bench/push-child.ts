@@ -3,7 +3,7 @@
 // Arguments: one JSON object (see PushChildInput). Prints the result as JSON.
 import { RegistryClient } from '../../src/registry/index.js';
 import { pushDiskImage } from '../../src/export/index.js';
-import type { Compression } from '../../src/export/index.js';
+import type { Compression, DiskFormat } from '../../src/export/index.js';
 
 export interface PushChildInput {
   url: string;
@@ -12,6 +12,7 @@ export interface PushChildInput {
   repository: string;
   tag: string;
   compression: Compression;
+  diskFormat: DiskFormat;
 }
 
 const input = JSON.parse(process.argv[2]!) as PushChildInput;
@@ -32,6 +33,7 @@ const result = await pushDiskImage({
   tag: input.tag,
   imageName: `bench ${input.tag}`,
   compression: input.compression,
+  diskFormat: input.diskFormat,
 });
 const MiB = 1024 * 1024;
 const memoryAtPeak = Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v / MiB)]));

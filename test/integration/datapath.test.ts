@@ -16,6 +16,7 @@ import { RegistryClient, RegistryError } from '../../src/registry/index.js';
 import { serveDiskFile, type DiskExport } from '../bench/disk-export.js';
 import { craneFor, type Crane } from '../harness/crane.js';
 import { writeDisk, type DiskFile } from '../harness/disks.js';
+import { qemuImg } from '../harness/qemu-img.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 
 const MiB = 1024 * 1024;
@@ -202,6 +203,104 @@ describe('pushDiskImage', () => {
     const exported = path.join(work, 'export-zstd.tar');
     writeFileSync(exported, await crane.exportTar(ref));
     expect(sha256Of(shell('tar', ['-xOf', exported, 'disk/disk.img']))).toBe(disk.sha256);
+  });
+
+  describe('qcow2', () => {
+    let qcow2: Awaited<ReturnType<typeof pushDiskImage>>;
+    let qcow2Sha: string;
+
+    /** disk/disk.img of the image, as crane exports its filesystem, checked by qemu-img against the source disk. */
+    async function expectQcow2OfDisk(ref: string, name: string): Promise<string> {
+      const exported = path.join(work, `${name}.tar`);
+      writeFileSync(exported, await crane.exportTar(ref));
+      const file = path.join(work, `${name}.qcow2`);
+      writeFileSync(file, shell('tar', ['-xOf', exported, 'disk/disk.img']));
+      const check = qemuImg(['check', '-f', 'qcow2', file]);
+      expect(check.stdout).toContain('No errors were found on the image.');
+      expect(check.code).toBe(0);
+      const compare = qemuImg(['compare', '-f', 'raw', '-F', 'qcow2', disk.path, file]);
+      expect(compare.stdout.trim()).toBe('Images are identical.');
+      expect(compare.code).toBe(0);
+      return sha256Of(readFileSync(file))!;
+    }
+
+    it('qcow2: qemu-img check is clean, compare says identical to the disk, only the non-zero clusters are in it', async () => {
+      const progress: Progress[] = [];
+      qcow2 = await pushDiskImage({
+        ...pushOptions(clientFor(registry, 'vms/qcow2'), 'nightly'),
+        diskFormat: 'qcow2',
+        diskSha256: true,
+        progressIntervalMs: 0,
+        onProgress: (p) => progress.push(p),
+      });
+      const ref = `${registry.host}/vms/qcow2:nightly`;
+      expect(qcow2).toMatchObject({ diskFormat: 'qcow2', size: disk.size });
+      // Both reads counted; the raw disk's digest from the first.
+      expect(qcow2.diskSha256).toBe(`sha256:${disk.sha256}`);
+      expect(progress.at(-1)).toEqual({ bytesDone: disk.size, bytesTotal: disk.size });
+      const done = progress.map((p) => p.bytesDone);
+      expect(done).toEqual([...done].sort((a, b) => a - b));
+      // Half of the disk is zeros (in 2 MiB runs): the file holds the rest and its tables.
+      expect(qcow2.fileSize).toBeLessThan(disk.size * 0.6);
+      // Blocks line up with the disk's bytes after the tables, as for raw: no larger a layer.
+      expect(qcow2.layerSize).toBeLessThanOrEqual(first.layerSize);
+      const manifest = (await crane.manifest(ref)) as { layers: { mediaType: string; digest: string }[] };
+      expect(manifest.layers).toEqual([
+        expect.objectContaining({
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+          digest: qcow2.layerDigest,
+        }),
+      ]);
+      qcow2Sha = await expectQcow2OfDisk(ref, 'qcow2');
+    });
+
+    it('qcow2 + zstd: the layer is tar+zstd and holds the same qcow2 file', async () => {
+      const result = await pushDiskImage({
+        ...pushOptions(clientFor(registry, 'vms/qcow2'), 'zstd'),
+        diskFormat: 'qcow2',
+        compression: 'zstd',
+      });
+      const ref = `${registry.host}/vms/qcow2:zstd`;
+      const manifest = (await crane.manifest(ref)) as { layers: { mediaType: string }[] };
+      expect(manifest.layers.map((l) => l.mediaType)).toEqual([
+        'application/vnd.oci.image.layer.v1.tar+zstd',
+      ]);
+      expect(result.diffId).toBe(qcow2.diffId);
+      expect(await expectQcow2OfDisk(ref, 'qcow2-zstd')).toBe(qcow2Sha);
+    });
+
+    // The fault is armed for one pass only. Each pass counts for its share of the
+    // reads, and until the map is known the second pass counts as a whole disk: so
+    // progress reaches half the disk (rounded down) with the first pass's last chunk.
+    it.each([
+      ['the first pass (the map)', true],
+      ['the second pass (the data)', false],
+    ])('a connection dropped during %s is resumed and the image is the same', async (_what, firstPass) => {
+      const resumedAt: number[] = [];
+      let secondPass = false;
+      exportServer.setFaults(firstPass ? { dropAfterBytes: 4 * MiB } : {});
+      const options = pushOptions(clientFor(registry, 'vms/qcow2'), firstPass ? 'drop-1' : 'drop-2', {
+        diskFormat: 'qcow2',
+        diskSha256: true,
+        progressIntervalMs: 0,
+        onProgress: ({ bytesDone }) => {
+          if (secondPass || bytesDone < Math.floor(disk.size / 2)) return;
+          secondPass = true;
+          exportServer.setFaults(firstPass ? {} : { dropAfterBytes: 3 * MiB });
+        },
+      });
+      const result = await pushDiskImage({
+        ...options,
+        source: { ...options.source, onResume: ({ offset }) => resumedAt.push(offset) },
+      });
+      expect(secondPass).toBe(true);
+      if (firstPass) expect(resumedAt).toEqual([4, 8, 12, 16, 20].map((n) => n * MiB));
+      // Zero runs of 2 MiB are read through, not skipped: one range, the whole disk.
+      else expect(resumedAt).toEqual([3, 6, 9, 12, 15, 18, 21].map((n) => n * MiB));
+      expect(result.diffId).toBe(qcow2.diffId);
+      expect(result.layerDigest).toBe(qcow2.layerDigest);
+      expect(result.digest).toBe(qcow2.digest);
+    });
   });
 
   it('an export that breaks for good fails with ExportTruncated and leaves no upload session open', async () => {

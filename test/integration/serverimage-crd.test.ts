@@ -22,6 +22,7 @@ const validSpec = (): Spec => ({
     credentialsSecretRef: { name: 'regcred' },
   },
   volumes: ['rootdisk', 'data'],
+  format: { compression: 'zstd', disk: 'qcow2' },
   deletionPolicy: 'Delete',
 });
 
@@ -122,6 +123,18 @@ const badManifests: [string, Spec | undefined, string, string][] = [
     'supported values',
   ],
   [
+    'unknown compression',
+    withSpec((s) => (s.format = { compression: 'xz' })),
+    'spec.format.compression',
+    'supported values',
+  ],
+  [
+    'unknown disk format',
+    withSpec((s) => (s.format = { disk: 'vmdk' })),
+    'spec.format.disk',
+    'supported values',
+  ],
+  [
     'volume name not DNS-1123',
     withSpec((s) => (s.volumes = ['Root_Disk'])),
     'spec.volumes[0]',
@@ -175,8 +188,13 @@ describe('a valid ServerImage', () => {
     expect((await read('minimal')).spec).toEqual({
       ...minimal,
       registry: { ...minimal.registry, insecure: false },
+      format: { compression: 'gzip', disk: 'raw' },
       deletionPolicy: 'Retain',
     });
+    // Half a format: the other half gets its default.
+    const half = { ...minimal, format: { disk: 'qcow2' } };
+    expect((await kubectl(['apply', '-f', '-'], manifest('half', half))).code).toBe(0);
+    expect((await read('half')).spec.format).toEqual({ compression: 'gzip', disk: 'qcow2' });
   });
 
   test('is listed with its printer columns and short name', async () => {

@@ -21,7 +21,8 @@ export interface VmOptions {
   runStrategy?: 'Always' | 'Halted';
   agent?: boolean;
   paused?: boolean;
-  disks?: { volume: string; size: number }[];
+  /** `seed`: the disk's bytes (default: the PVC's namespace/name), e.g. the same disk for two VMs. */
+  disks?: { volume: string; size: number; seed?: string }[];
   extraVolumes?: object[];
   annotations?: Record<string, string>;
 }
@@ -31,7 +32,10 @@ export async function createVm(client: SimTestClient, ns: string, name: string, 
   const disks = options.disks ?? [{ volume: 'rootdisk', size: 3 * 1024 * 1024 }];
   const shas: Record<string, string> = {};
   for (const disk of disks) {
-    shas[disk.volume] = await client.createDiskPvc(ns, `${name}-${disk.volume}`, { size: String(disk.size) });
+    shas[disk.volume] = await client.createDiskPvc(ns, `${name}-${disk.volume}`, {
+      size: String(disk.size),
+      seed: disk.seed,
+    });
   }
   const annotations: Record<string, string> = { ...options.annotations };
   if (options.agent) annotations[Ann.guestAgent] = 'true';

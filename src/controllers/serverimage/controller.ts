@@ -280,7 +280,7 @@ async function recordImage(
     digest: image.digest,
     size: image.layerSize,
     diskSize: image.size,
-    diskFormat: 'raw',
+    diskFormat: image.diskFormat,
   });
   await patchStatus(custom, statusTarget(key), { images }, { fieldManager: FIELD_MANAGER });
 }

@@ -155,6 +155,8 @@ async function transferPlan(
       uid: scope.status.server?.uid ?? '',
     },
     created: toDate(scope.status.startTime) ?? scope.now,
+    // Objects stored before spec.format existed get its defaults from the API server.
+    format: si.spec.format ?? { compression: 'gzip', disk: 'raw' },
     staleUploadSession: si.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION],
     log: scope.log,
   };

@@ -7,6 +7,7 @@
 // A slot is taken before the image's VirtualMachineExport is made and given back once the
 // export is deleted, so exports (exporter Pods, restored PVCs) never outnumber the slots:
 // images waiting for a slot hold only their snapshot (issue 9: 142 idle exports for 4 slots).
+import type { ImageFormat } from '../../api/serverimage.js';
 import { pushDiskImage, type PushedDiskImage, type UploadedLayer } from '../../export/index.js';
 import type { Logger } from '../../kube/index.js';
 import type { RegistryClient } from '../../registry/index.js';
@@ -26,6 +27,8 @@ export interface TransferPlan {
   metadata?: Record<string, string>;
   sourceVm: { namespace: string; name: string; uid: string };
   created: Date;
+  /** spec.format: layer compression and disk format. */
+  format: ImageFormat;
   /** An upload session left open (a killed predecessor, a cancel that failed): cancelled first. */
   staleUploadSession?: string;
   /** Lines about this ServerImage's transfer (export resumes, registry retries). */
@@ -184,6 +187,8 @@ export class TransferManager {
           volume: volume.volume,
           metadata: plan.metadata,
           created: plan.created,
+          compression: plan.format.compression,
+          diskFormat: plan.format.disk,
           signal,
           uploadedLayer: known,
           onLayerUploaded: (layer) => layers.set(volume.volume, layer),

@@ -57,6 +57,7 @@ export function backupFor(
       },
       registry: { ...registry, repository: repository.replaceAll(VM_PLACEHOLDER, vm.name) },
       ...(template.volumes ? { volumes: template.volumes } : {}),
+      format: template.format,
       deletionPolicy: template.deletionPolicy,
     },
   };

@@ -18,6 +18,7 @@ export function storedImage(
       serverRef: { name: 'web-01' },
       registry: { repository: 'reg.example.com/vms/web-01', insecure: false },
       deletionPolicy: 'Retain',
+      format: { compression: 'gzip', disk: 'raw' },
       ...extra,
     },
     ...(status ? { status } : {}),

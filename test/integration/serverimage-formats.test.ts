@@ -1,0 +1,122 @@
+// spec.format end to end: ServerImages asking for zstd and for qcow2 reach Active on
+// the real control plane with the simulator's export server and the real registry;
+// crane reads the images back, and QEMU's qemu-img checks the qcow2 file against
+// the VM's disk (the PVC's bytes in the simulator).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Crane } from '../harness/crane.js';
+import { imageDiskSha256 } from '../harness/images.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { DiskStore } from '../harness/kubevirt/disk-store.js';
+import { SimTestClient } from '../harness/kubevirt/testing.js';
+import { qemuImg } from '../harness/qemu-img.js';
+import { type TestRegistry } from '../harness/registry.js';
+import { createNamespace } from '../harness/testbed.js';
+import {
+  createServerImage,
+  createVm,
+  expectNothingLeftBehind,
+  serverImage,
+  waitForPhase,
+  startServerImageBed,
+  type ServerImageBed,
+} from './serverimage-fixtures.js';
+
+const MiB = 1024 * 1024;
+let bed: ServerImageBed;
+let registry: TestRegistry;
+let crane: Crane;
+let client: SimTestClient;
+let ns: string;
+let work: string;
+
+beforeAll(async () => {
+  bed = await startServerImageBed();
+  ({ registry, crane, client } = bed);
+  ns = await createNamespace('si-formats');
+  work = mkdtempSync(path.join(os.tmpdir(), 'si-formats-'));
+});
+
+afterAll(async () => {
+  await bed?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await expectNothingLeftBehind(client, ns, [registry]);
+});
+
+/**
+ * A VM with a 9 MiB disk (a quarter random, a quarter text, half zeros in 2 MiB
+ * runs; the same bytes for every VM here), imaged with `format`.
+ */
+async function imageWith(vm: string, format: object, annotations: Record<string, string> = {}) {
+  const disks = [{ volume: 'rootdisk', size: 9 * MiB, seed: 'si-formats' }];
+  const shas = await createVm(client, ns, vm, { disks, annotations });
+  await createServerImage(client, serverImage(ns, `${vm}-image`, vm, registry, { format }));
+  const si = await waitForPhase(client, ns, `${vm}-image`, 'Active');
+  const image = si.status.images[0] as { reference: string; digest: string; diskFormat: string };
+  const manifest = (await crane.manifest(image.reference)) as { layers: { mediaType: string }[] };
+  return { si, image, sha: shas.rootdisk!, mediaTypes: manifest.layers.map((l) => l.mediaType) };
+}
+
+/** The VM's disk as the simulator stores it: the raw bytes qemu-img compares the qcow2 file with. */
+async function vmDiskFile(vm: string): Promise<string> {
+  const pvc = await client.core.readNamespacedPersistentVolumeClaim({
+    namespace: ns,
+    name: `${vm}-rootdisk`,
+  });
+  return new DiskStore(bed.sim.dataDir).pvcFile(ns, `${vm}-rootdisk`, pvc.metadata!.uid!);
+}
+
+/** disk/disk.img of the image (crane export), checked by qemu-img; returns its sha256. */
+async function checkQcow2(reference: string, vm: string): Promise<string> {
+  const tar = await crane.exportTar(reference);
+  const bytes = execFileSync('tar', ['-xOf', '-', 'disk/disk.img'], { input: tar, maxBuffer: 1 << 30 });
+  const file = path.join(work, `${vm}.qcow2`);
+  writeFileSync(file, bytes);
+  const check = qemuImg(['check', '-f', 'qcow2', file]);
+  expect(check.stdout).toContain('No errors were found on the image.');
+  expect(check.code).toBe(0);
+  const compare = qemuImg(['compare', '-f', 'raw', '-F', 'qcow2', await vmDiskFile(vm), file]);
+  expect(compare.stdout.trim()).toBe('Images are identical.');
+  expect(compare.code).toBe(0);
+  // Only the non-zero half of the disk, plus a few 64 KiB tables.
+  expect(bytes.length).toBeLessThan(5 * MiB + 6 * 64 * 1024);
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+let qcow2Sha: string;
+
+test('zstd: the layer is tar+zstd, status says raw, the disk is the VM disk', async () => {
+  const { image, sha, mediaTypes } = await imageWith('zstd-vm', { compression: 'zstd' });
+  expect(image.diskFormat).toBe('raw');
+  expect(mediaTypes).toEqual(['application/vnd.oci.image.layer.v1.tar+zstd']);
+  expect(await crane.digest(image.reference)).toBe(image.digest);
+  expect(await imageDiskSha256(crane, image.reference)).toBe(sha);
+});
+
+test('qcow2: status says qcow2, the layer is tar+gzip, qemu-img check is clean and compare says identical', async () => {
+  const { image, mediaTypes } = await imageWith('qcow2-vm', { disk: 'qcow2' });
+  expect(image.diskFormat).toBe('qcow2');
+  expect(mediaTypes).toEqual(['application/vnd.oci.image.layer.v1.tar+gzip']);
+  expect(await crane.digest(image.reference)).toBe(image.digest);
+  qcow2Sha = await checkQcow2(image.reference, 'qcow2-vm');
+});
+
+test('qcow2 + zstd with export connections dropped every 1 MiB (both passes): resumed, the same qcow2 file', async () => {
+  const { si, image, mediaTypes } = await imageWith(
+    'qcow2-drops',
+    { compression: 'zstd', disk: 'qcow2' },
+    { [Ann.faultDropAfterBytes]: String(MiB) },
+  );
+  expect(image.diskFormat).toBe('qcow2');
+  expect(mediaTypes).toEqual(['application/vnd.oci.image.layer.v1.tar+zstd']);
+  expect(si.status.images).toHaveLength(1);
+  // The same disk as the fault-free qcow2 test: the very same qcow2 file.
+  expect(qcow2Sha).toMatch(/^[0-9a-f]{64}$/);
+  expect(await checkQcow2(image.reference, 'qcow2-drops')).toBe(qcow2Sha);
+});
