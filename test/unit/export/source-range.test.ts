@@ -1,6 +1,7 @@
-// A second read of part of an export (the qcow2 data pass), against the simulator's
-// export server (Range as Go's http.ServeContent answers it): the bytes asked for,
-// no more, and a dropped connection resumed from the last byte consumed.
+// A second read of part of an export (the qcow2 data pass), against the real
+// virt-exportserver behind the bed's fault proxy (Range as Go's http.ServeContent
+// answers it): the bytes asked for, no more, and a dropped connection resumed from
+// the last byte consumed.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -60,7 +61,14 @@ test('a dropped connection resumes at the byte after the last one consumed', asy
     2_000_000,
   );
   expect(bytes.equals(disk.subarray(1_000_000, 2_000_000))).toBe(true);
-  expect(resumedAt).toEqual([1_300_000, 1_600_000, 1_900_000]);
+  // The fault proxy cuts after 300 000 bytes on the wire (TLS records and HTTP headers
+  // included), so each connection delivers a little less than that of the disk.
+  expect(resumedAt).toHaveLength(3);
+  resumedAt.forEach((offset, i) => {
+    expect(offset).toBeGreaterThan(1_000_000 + i * 300_000 + 250_000);
+    expect(offset).toBeLessThan(1_000_000 + (i + 1) * 300_000);
+    if (i > 0) expect(offset).toBeGreaterThan(resumedAt[i - 1]!);
+  });
 });
 
 test('an export that keeps failing gives up with a retryable ExportUnavailable', async () => {
