@@ -167,7 +167,11 @@ describe('a valid ServerImageSchedule', () => {
       timeZone: 'UTC',
       failedImagesToKeep: 1,
       suspend: false,
-      template: { registry: { ...minimal.template.registry, insecure: false }, deletionPolicy: 'Delete' },
+      template: {
+        registry: { ...minimal.template.registry, insecure: false },
+        format: { compression: 'gzip', disk: 'raw' },
+        deletionPolicy: 'Delete',
+      },
     });
   });
 
