@@ -92,9 +92,11 @@ async function runCli(args: string[], meanwhile?: { line: RegExp; run: () => Pro
 
 async function main(): Promise<void> {
   say(
-    '1/6 Finding or building the test bed (etcd, kube-apiserver, kubectl, registry, crane; first time: minutes)',
+    '1/6 Finding or building the test bed (etcd, kube-apiserver, kubectl, registry, crane, KubeVirt CRDs; first time: minutes)',
   );
-  for (const tool of ['etcd', 'kube-apiserver', 'kubectl', 'registry', 'crane'] as const) toolPath(tool);
+  // Only what the demo uses: the tools script builds just the tools named.
+  for (const tool of ['etcd', 'kube-apiserver', 'kubectl', 'registry', 'crane', 'kubevirt-crds'] as const)
+    toolPath(tool);
 
   say('2/6 Starting a real etcd and kube-apiserver');
   const controlPlane = await startControlPlane();

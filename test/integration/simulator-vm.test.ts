@@ -69,7 +69,8 @@ test('a VM goes Stopped -> Running -> Paused -> Stopped through Starting and Sto
 test('the legacy spec.running field and a guest agent', async () => {
   await client.create(VM, ns, {
     metadata: { name: 'legacy', annotations: { [Ann.guestAgent]: 'true' } },
-    spec: { running: true, template: { spec: { volumes: [] } } },
+    // The real schema requires spec.template.spec.domain.
+    spec: { running: true, template: { spec: { domain: { devices: {} }, volumes: [] } } },
   });
   const vm = await client.waitForVmStatus(ns, 'legacy', 'Running');
   expect(vm.status.runStrategy).toBe('Always');

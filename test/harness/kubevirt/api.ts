@@ -35,6 +35,12 @@ export const VM_EXPORT: Resource = {
   plural: 'virtualmachineexports',
   kind: 'VirtualMachineExport',
 };
+export const DATA_VOLUME: Resource = {
+  group: 'cdi.kubevirt.io',
+  version: 'v1beta1',
+  plural: 'datavolumes',
+  kind: 'DataVolume',
+};
 export const VOLUME_SNAPSHOT: Resource = {
   group: 'snapshot.storage.k8s.io',
   version: 'v1',
@@ -89,6 +95,12 @@ export const ownedBy = (o: { metadata?: k8s.V1ObjectMeta }, uid: string): boolea
   (o.metadata?.ownerReferences ?? []).some((r) => r.uid === uid);
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+/**
+ * Every write of the simulator asks the API server to refuse fields the schema does not
+ * know, instead of dropping them: with KubeVirt's real CRDs, a field the simulator made up
+ * (or misplaced) fails loudly rather than vanishing (and making every later compare differ).
+ */
+const STRICT = { fieldValidation: 'Strict' } as const;
 const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
 
 /** Thin wrappers over the generated clients, in the shapes the controllers use. */
@@ -105,7 +117,12 @@ export class Client {
 
   async create(r: Resource, namespace: string, body: object): Promise<Obj> {
     const full = { apiVersion: apiVersionOf(r), kind: r.kind, ...body };
-    return (await this.custom.createNamespacedCustomObject({ ...r, namespace, body: full })) as Obj;
+    return (await this.custom.createNamespacedCustomObject({
+      ...r,
+      namespace,
+      body: full,
+      ...STRICT,
+    })) as Obj;
   }
 
   /** Creates, or returns the existing object of that name. */
@@ -132,14 +149,14 @@ export class Client {
 
   async patch(r: Resource, namespace: string, name: string, body: object): Promise<Obj> {
     return (await this.custom.patchNamespacedCustomObject(
-      { ...r, namespace, name, body },
+      { ...r, namespace, name, body, ...STRICT },
       mergePatch,
     )) as Obj;
   }
 
   async patchStatus(r: Resource, namespace: string, name: string, status: object): Promise<Obj> {
     return (await this.custom.patchNamespacedCustomObjectStatus(
-      { ...r, namespace, name, body: { status } },
+      { ...r, namespace, name, body: { status }, ...STRICT },
       mergePatch,
     )) as Obj;
   }
@@ -185,12 +202,12 @@ export class Client {
   }
 
   async patchPvc(namespace: string, name: string, body: object): Promise<void> {
-    await this.core.patchNamespacedPersistentVolumeClaim({ namespace, name, body }, mergePatch);
+    await this.core.patchNamespacedPersistentVolumeClaim({ namespace, name, body, ...STRICT }, mergePatch);
   }
 
   async patchPvcStatus(namespace: string, name: string, status: object): Promise<void> {
     await this.core.patchNamespacedPersistentVolumeClaimStatus(
-      { namespace, name, body: { status } },
+      { namespace, name, body: { status }, ...STRICT },
       mergePatch,
     );
   }

@@ -24,6 +24,7 @@ import {
 } from './api.js';
 import { sameConditions, withTimes, type Condition } from './conditions.js';
 import type { Informers } from './informers.js';
+import { sameJson } from './same.js';
 import { parseGoDuration } from './snapshot-controller.js';
 import type { ExportServers, ServedExport } from './export-servers.js';
 import { gzipUri, rawUri } from './virt-exportserver.js';
@@ -189,13 +190,8 @@ export class ExportController {
     if (!old) return true;
     const { conditions: a, ...restOld } = old;
     const { conditions: b, ...restNext } = next as { conditions: Condition[] };
-    const norm = (o: Record<string, unknown>) =>
-      JSON.stringify(
-        Object.entries(o)
-          .filter(([, v]) => v !== null && v !== undefined)
-          .sort(),
-      );
-    return !sameConditions(a, b) || norm(restOld) !== norm(restNext);
+    // Key order differs between what was written and what is read back (same.ts).
+    return !sameConditions(a, b) || !sameJson(restOld, restNext);
   }
 
   /** The token from the export's Secret; creates export-token-<name> (owned by the export) when it is ours to make. */

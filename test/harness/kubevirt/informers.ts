@@ -2,6 +2,7 @@
 // client-node's informer stops on a watch error; here it restarts after a second.
 import * as k8s from '@kubernetes/client-node';
 import {
+  DATA_VOLUME,
   VM,
   VM_EXPORT,
   VM_SNAPSHOT,
@@ -19,6 +20,7 @@ export interface Informers {
   contents: Informer<Obj>;
   exports: Informer<Obj>;
   volumeSnapshots: Informer<Obj>;
+  dataVolumes: Informer<Obj>;
   pvcs: Informer<k8s.V1PersistentVolumeClaim>;
   storageClasses: Informer<k8s.V1StorageClass>;
 }
@@ -39,6 +41,7 @@ export function makeInformers(kc: k8s.KubeConfig): Informers {
     contents: customInformer(kc, VM_SNAPSHOT_CONTENT),
     exports: customInformer(kc, VM_EXPORT),
     volumeSnapshots: customInformer(kc, VOLUME_SNAPSHOT),
+    dataVolumes: customInformer(kc, DATA_VOLUME),
     pvcs: k8s.makeInformer(kc, '/api/v1/persistentvolumeclaims', () =>
       core.listPersistentVolumeClaimForAllNamespaces(),
     ),

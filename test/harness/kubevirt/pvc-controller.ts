@@ -64,7 +64,8 @@ export class PvcController {
           file,
         );
       }
-    } else {
+    } else if (!(pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === 'DataVolume')) {
+      // A DataVolume's PVC gets its bytes from the DataVolume (datavolume-controller.ts).
       await this.ensureBytes(pvc, file);
     }
     if (pvc.status?.phase !== 'Bound') {

@@ -1,4 +1,4 @@
-// The KubeVirt simulator, in-process: CRDs and the storage/VM/snapshot/export
+// The KubeVirt simulator, in-process: CRDs and the storage/VM/DataVolume/snapshot/export
 // controllers against the real API server; each Ready export is served by a real
 // virt-exportserver process that the simulator starts and stops.
 //   const sim = await startKubevirtSimulator({ kubeConfig });
@@ -12,11 +12,13 @@ import type * as k8s from '@kubernetes/client-node';
 import { createCertificateAuthority } from '../tls.js';
 import { Client } from './api.js';
 import { installKubevirtCrds } from './crds/install.js';
+import { DataVolumeController } from './datavolume-controller.js';
 import { DiskStore } from './disk-store.js';
 import { ExportController } from './export-controller.js';
 import { ExportServers, type RunningExportServer } from './export-servers.js';
 import { makeInformers, startInformers } from './informers.js';
 import { PvcController } from './pvc-controller.js';
+import { craneImporter, type RegistryImporter } from './registry-import.js';
 import { SnapshotController } from './snapshot-controller.js';
 import { VmChangeFault } from './vm-change.js';
 import { VmController } from './vm-controller.js';
@@ -32,6 +34,13 @@ export interface SimulatorOptions {
   transitionMs?: number;
   /** How long a snapshot stays InProgress before its volumes are taken; default 200 ms. */
   snapshotStepMs?: number;
+  /** What imports a DataVolume's registry source into its PVC; default craneImporter. */
+  registryImporter?: RegistryImporter;
+  /**
+   * host[:port] -> host:port, as cluster DNS would resolve them for an importer pod: lets a
+   * manifest name a registry as users' clusters do (e.g. KubeVirt's examples' registry:5000).
+   */
+  hostAliases?: Record<string, string>;
   log?: Logger;
 }
 
@@ -40,7 +49,11 @@ export interface KubevirtSimulator {
   exportCaPem: string;
   /** The virt-exportserver processes running now, one per Ready export. */
   exportServers(): RunningExportServer[];
+  /** The hostAliases in use; a test may add entries (e.g. once its registry is up). */
+  hostAliases: Record<string, string>;
   dataDir: string;
+  /** How many reconciles a controller ran for "namespace/name" (vm, datavolume, pvc, vmexport ...). */
+  reconciles(controller: string, key: string): number;
   /** The file holding a PVC's bytes (undefined while the simulator has not seen the PVC). */
   diskFile(namespace: string, pvcName: string): string | undefined;
   stop(): Promise<void>;
@@ -61,6 +74,15 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   const disks = new DiskStore(dataDir);
   const pvcs = new PvcController(client, informers, disks, log);
   const vms = new VmController(client, informers, options.transitionMs ?? 300, log);
+  const hostAliases = options.hostAliases ?? {};
+  const dataVolumes = new DataVolumeController(
+    client,
+    informers,
+    disks,
+    options.registryImporter ?? craneImporter,
+    hostAliases,
+    log,
+  );
   const vmChange = new VmChangeFault(informers, vms, log);
   const snapshots = new SnapshotController(
     client,
@@ -102,14 +124,31 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   return {
     exportCaPem: ca.certPem,
     exportServers: () => servers.list(),
+    hostAliases,
     dataDir,
     diskFile: (namespace, pvcName) => pvcs.fileOf(namespace, pvcName),
+    reconciles: (controller, key) => {
+      const queues = {
+        pvc: pvcs.queue,
+        vm: vms.queue,
+        datavolume: dataVolumes.queue,
+        vmexport: exports.queue,
+      };
+      return queues[controller as keyof typeof queues]?.runs.get(key) ?? 0;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       await stopInformers();
       await Promise.all(
-        [pvcs.queue, vms.queue, snapshots.queue, snapshots.contentQueue, exports.queue].map((q) => q.stop()),
+        [
+          pvcs.queue,
+          vms.queue,
+          dataVolumes.queue,
+          snapshots.queue,
+          snapshots.contentQueue,
+          exports.queue,
+        ].map((q) => q.stop()),
       );
       await servers.stopAll();
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -16,9 +16,10 @@ import {
   type Client,
   type Obj,
 } from './api.js';
-import { now, setCondition, withTimes, type Condition } from './conditions.js';
+import { now, sameConditions, setCondition, withTimes, type Condition } from './conditions.js';
 import type { DiskStore } from './disk-store.js';
 import type { Informers } from './informers.js';
+import { sameJson } from './same.js';
 import type { VmChangeFault } from './vm-change.js';
 import { claimNameOf, vmVolumes, volumeSnapshotStatus } from './volumes.js';
 import { WorkQueue, type Logger } from './work-queue.js';
@@ -164,7 +165,7 @@ export class SnapshotController {
       { type: 'Progressing', ...progressing },
       { type: 'Ready', status: 'False', reason: 'Not ready' },
     ]);
-    await this.client.patchStatus(VM_SNAPSHOT, snap.metadata.namespace, snap.metadata.name, {
+    const status = {
       phase: 'InProgress',
       readyToUse: false,
       sourceUID: vm?.metadata.uid,
@@ -173,7 +174,13 @@ export class SnapshotController {
       sourceIndications: indications.length
         ? indications.map((indication) => ({ indication, message: INDICATION_MESSAGES[indication] }))
         : null,
-    });
+    };
+    // Reconciles come with every change of the VM (the lock is one): write only what changed.
+    const old = snap.status ?? {};
+    const { conditions: _a, ...restOld } = old;
+    const { conditions: _b, ...restNew } = status;
+    if (sameConditions(old.conditions, conditions) && sameJson(restOld, restNew)) return;
+    await this.client.patchStatus(VM_SNAPSHOT, snap.metadata.namespace, snap.metadata.name, status);
   }
 
   private async takeSnapshot(snap: Obj, vm: Obj): Promise<void> {
@@ -205,9 +212,8 @@ export class SnapshotController {
       spec: {
         virtualMachineSnapshotName: snap.metadata.name,
         source: {
+          // KubeVirt's schema has only metadata, spec and status here (no apiVersion/kind).
           virtualMachine: {
-            apiVersion: 'kubevirt.io/v1',
-            kind: 'VirtualMachine',
             metadata: {
               name: vm.metadata.name,
               namespace,

@@ -1,13 +1,27 @@
 // Plays virt-controller for VirtualMachines: status.printableStatus from
 // spec.runStrategy (Starting/Stopping in between, for transitionMs), the pause
-// switch, the guest agent, conditions, volumeSnapshotStatuses, and deletion (a
-// finalizer like KubeVirt's; PVCs the VM owns are removed, as the garbage collector
-// would do for DataVolume PVCs - there is no kube-controller-manager in the bed).
+// switch, the guest agent, conditions, volumeSnapshotStatuses, DataVolumes from
+// spec.dataVolumeTemplates (owned by the VM; Provisioning while they fill,
+// DataVolumeError when one failed, as pkg/virt-controller/watch/vm does), and deletion
+// (a finalizer like KubeVirt's; the DataVolumes and PVCs the VM owns are removed, as the
+// garbage collector would do - there is no kube-controller-manager in the bed).
+// A VM is requeued only by changes that concern it: its own, and those of the PVCs,
+// DataVolumes and StorageClasses its volumes use; its status is written only on change.
 import { Ann, annotation, isTrue } from './annotations.js';
-import { VM, keyOf, ownedBy, type Client, type Obj } from './api.js';
+import {
+  DATA_VOLUME,
+  VM,
+  ignoreNotFound,
+  keyOf,
+  ownedBy,
+  ownerReference,
+  type Client,
+  type Obj,
+} from './api.js';
 import { sameConditions, withTimes, type Condition } from './conditions.js';
 import type { Informers } from './informers.js';
-import { volumeSnapshotStatuses } from './volumes.js';
+import { sameJson } from './same.js';
+import { claimNameOf, vmVolumes, volumeSnapshotStatuses } from './volumes.js';
 import { WorkQueue, type Logger } from './work-queue.js';
 
 export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
@@ -34,12 +48,29 @@ export class VmController {
     informers.vms.on('add', (o) => this.queue.add(keyOf(o)));
     informers.vms.on('update', (o) => this.queue.add(keyOf(o)));
     informers.vms.on('delete', (o) => this.transitions.delete(keyOf(o)));
-    // volumeSnapshotStatuses depend on PVCs and StorageClasses.
-    const requeueNamespace = (ns?: string) => {
-      for (const vm of informers.vms.list(ns)) this.queue.add(keyOf(vm));
+    // volumeSnapshotStatuses depend on PVCs and StorageClasses, printableStatus on DataVolumes.
+    const requeueUsers = (ns: string | undefined, uses: (vm: Obj) => boolean) => {
+      for (const vm of informers.vms.list(ns)) if (uses(vm)) this.queue.add(keyOf(vm));
     };
-    informers.pvcs.on('change', (pvc) => requeueNamespace(pvc.metadata?.namespace));
-    informers.storageClasses.on('change', () => requeueNamespace());
+    const claims = (vm: Obj) => vmVolumes(vm).map(claimNameOf);
+    informers.pvcs.on('change', (pvc) =>
+      requeueUsers(pvc.metadata?.namespace, (vm) => claims(vm).includes(pvc.metadata?.name)),
+    );
+    informers.dataVolumes.on('change', (dv) =>
+      requeueUsers(
+        dv.metadata.namespace,
+        (vm) => claims(vm).includes(dv.metadata.name) || ownedBy(dv, vm.metadata.uid),
+      ),
+    );
+    informers.storageClasses.on('change', (sc) =>
+      requeueUsers(undefined, (vm) =>
+        claims(vm).some(
+          (c) =>
+            c !== undefined &&
+            informers.pvcs.get(c, vm.metadata.namespace)?.spec?.storageClassName === sc.metadata?.name,
+        ),
+      ),
+    );
   }
 
   private async reconcile(key: string): Promise<number | void> {
@@ -48,11 +79,62 @@ export class VmController {
     if (!vm) return;
     if (vm.metadata.deletionTimestamp) return this.finalize(vm);
     await this.client.addFinalizer(VM, vm, VM_FINALIZER);
+    await this.ensureDataVolumes(vm);
 
     const { printableStatus, wait } = this.nextPrintableStatus(vm);
     const status = this.statusFor(vm, printableStatus);
     if (this.changed(vm, status)) await this.client.patchStatus(VM, namespace, name, status);
     return wait;
+  }
+
+  /** A DataVolume per spec.dataVolumeTemplates entry, unless it (or a PVC of its name) exists. */
+  private async ensureDataVolumes(vm: Obj): Promise<void> {
+    const { namespace } = vm.metadata;
+    for (const template of (vm.spec?.dataVolumeTemplates ?? []) as Obj[]) {
+      const name = template.metadata?.name;
+      if (
+        !name ||
+        this.informers.dataVolumes.get(name, namespace) ||
+        this.informers.pvcs.get(name, namespace)
+      )
+        continue;
+      await this.client.ensure(DATA_VOLUME, namespace, {
+        metadata: {
+          name,
+          namespace,
+          labels: { ...template.metadata.labels, 'kubevirt.io/created-by': vm.metadata.uid },
+          annotations: template.metadata.annotations,
+          ownerReferences: [ownerReference(vm, VM)],
+        },
+        spec: template.spec,
+      });
+    }
+  }
+
+  /** DataVolumeError or Provisioning while a DataVolume of the VM's volumes is not done (storagetypes.HasDataVolumeProvisioning). */
+  private dataVolumeBlock(vm: Obj): string | undefined {
+    let block: string | undefined;
+    for (const volume of vmVolumes(vm)) {
+      if (!volume.dataVolume) continue;
+      const dv = this.informers.dataVolumes.get(volume.dataVolume.name, vm.metadata.namespace);
+      if (!dv) {
+        // One of its templates, being created right now: provisioning (KubeVirt would show
+        // Starting for a moment until its cache has the new DataVolume).
+        const templated = ((vm.spec?.dataVolumeTemplates ?? []) as Obj[]).some(
+          (t) => t.metadata?.name === volume.dataVolume!.name,
+        );
+        if (templated) block = 'Provisioning';
+        continue;
+      }
+      const phase: string = dv.status?.phase ?? '';
+      if (phase === 'Succeeded' || phase === 'PendingPopulation') continue;
+      if (phase === 'Failed') return 'DataVolumeError';
+      const bound = (dv.status?.conditions ?? []).some(
+        (c: { type: string; status: string }) => c.type === 'Bound' && c.status === 'True',
+      );
+      if (bound || phase !== 'WaitForFirstConsumer') block = 'Provisioning';
+    }
+    return block;
   }
 
   /** The next printableStatus, and how long until it should be looked at again. */
@@ -61,6 +143,12 @@ export class VmController {
     const forced = annotation(vm, Ann.printableStatus);
     if (forced) return { printableStatus: forced };
     const current: string = vm.status?.printableStatus ?? '';
+    // Without a VMI, the VM's DataVolumes come first (a VMI waits for them).
+    const block = UP.has(current) && current !== 'Starting' ? undefined : this.dataVolumeBlock(vm);
+    if (block) {
+      this.transitions.delete(key);
+      return { printableStatus: block };
+    }
     const strategy = runStrategyOf(vm);
     const wantUp = strategy === 'Manual' ? UP.has(current) && current !== 'Stopping' : strategy !== 'Halted';
     const up = isTrue(vm, Ann.paused) ? 'Paused' : 'Running';
@@ -135,7 +223,7 @@ export class VmController {
       s.created !== status.created ||
       s.ready !== status.ready ||
       !sameConditions(s.conditions, status.conditions as Condition[]) ||
-      JSON.stringify(s.volumeSnapshotStatuses ?? []) !== JSON.stringify(status.volumeSnapshotStatuses)
+      !sameJson(s.volumeSnapshotStatuses ?? [], status.volumeSnapshotStatuses)
     );
   }
 
@@ -151,12 +239,14 @@ export class VmController {
     }
     const left = (this.transitions.get(keyOf(vm)) ?? 0) - Date.now();
     if (left > 0) return left;
+    for (const dv of this.informers.dataVolumes.list(namespace)) {
+      if (ownedBy(dv, vm.metadata.uid)) await this.client.delete(DATA_VOLUME, namespace, dv.metadata.name);
+    }
     for (const pvc of this.informers.pvcs.list(namespace)) {
       if (ownedBy(pvc, vm.metadata.uid)) {
-        await this.client.core.deleteNamespacedPersistentVolumeClaim({
-          namespace,
-          name: pvc.metadata!.name!,
-        });
+        await ignoreNotFound(
+          this.client.core.deleteNamespacedPersistentVolumeClaim({ namespace, name: pvc.metadata!.name! }),
+        );
       }
     }
     await this.client.removeFinalizer(VM, vm, VM_FINALIZER);

@@ -14,7 +14,7 @@ export interface VolumeSnapshotStatus {
   reason?: string;
 }
 
-interface Volume {
+export interface Volume {
   name: string;
   persistentVolumeClaim?: { claimName: string };
   dataVolume?: { name: string };

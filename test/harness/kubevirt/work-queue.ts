@@ -14,6 +14,8 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private stopped = false;
   private readonly idle = new Set<() => void>();
+  /** Reconciles run per key (tests count them to see what a change requeues). */
+  readonly runs = new Map<string, number>();
 
   constructor(
     private readonly name: string,
@@ -45,6 +47,7 @@ export class WorkQueue {
 
   private async run(key: string): Promise<void> {
     let again: number | void;
+    this.runs.set(key, (this.runs.get(key) ?? 0) + 1);
     try {
       again = await this.reconcile(key);
       this.failures.delete(key);

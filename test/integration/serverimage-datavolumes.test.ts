@@ -1,0 +1,116 @@
+// KubeVirt's own examples with DataVolumes and PVCs, applied with kubectl as they are, and a
+// standalone DataVolume: each VM becomes Active images holding its disks' exact bytes.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeDisk } from '../harness/disks.js';
+import { imageDiskSha256 } from '../harness/images.js';
+import { DATA_VOLUME } from '../harness/kubevirt/api.js';
+import { createNamespace, kubectl } from '../harness/testbed.js';
+import {
+  createServerImage,
+  expectNothingLeftBehind,
+  serverImage,
+  startServerImageBed,
+  waitForPhase,
+  type ServerImageBed,
+} from './serverimage-fixtures.js';
+
+const EXAMPLES = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'fixtures',
+  'kubevirt-examples',
+);
+
+let bed: ServerImageBed;
+let ns: string;
+let work: string;
+
+beforeAll(async () => {
+  bed = await startServerImageBed();
+  // The examples name KubeVirt's development registry; here it is the bed's registry.
+  bed.sim.hostAliases['registry:5000'] = bed.registry.host;
+  ns = await createNamespace('si-dv');
+  work = mkdtempSync(path.join(os.tmpdir(), 'si-dv-'));
+});
+
+afterAll(async () => {
+  await bed?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await expectNothingLeftBehind(bed.client, ns, [bed.registry]);
+});
+
+/** Pushes a containerDisk (disk/disk.img, GNU tar, one layer) with crane; returns the disk's sha256. */
+async function pushContainerDisk(repoTag: string, size: number): Promise<string> {
+  const dir = path.join(work, repoTag.replace(/[/:]/g, '_'));
+  mkdirSync(path.join(dir, 'disk'), { recursive: true });
+  const disk = await writeDisk(path.join(dir, 'disk', 'disk.img'), { size, seed: repoTag });
+  execFileSync('tar', ['-C', dir, '-cf', path.join(dir, 'layer.tar'), 'disk']);
+  await bed.crane.appendLayer(path.join(dir, 'layer.tar'), `${bed.registry.host}/${repoTag}`);
+  return disk.sha256;
+}
+
+async function imageOf(vm: string) {
+  await createServerImage(bed.client, serverImage(ns, `${vm}-image`, vm, bed.registry));
+  return waitForPhase(bed.client, ns, `${vm}-image`, 'Active');
+}
+
+async function apply(file: string) {
+  const applied = await kubectl(['apply', '-n', ns, '-f', path.join(EXAMPLES, file)]);
+  expect(applied.stderr).toBe('');
+  expect(applied.code).toBe(0);
+}
+
+test('vm-alpine-datavolume.yaml: its DataVolume imports from the registry, then the VM is imaged', async () => {
+  const sha = await pushContainerDisk('kubevirt/alpine-container-disk-demo:devel', 5 * 1024 * 1024 + 4096);
+  await apply('vm-alpine-datavolume.yaml');
+  const dv = await bed.client.waitFor(DATA_VOLUME, ns, 'alpine-dv', (o) => o.status?.phase === 'Succeeded');
+  expect(dv.metadata.ownerReferences?.[0]).toMatchObject({
+    kind: 'VirtualMachine',
+    name: 'vm-alpine-datavolume',
+  });
+  await bed.client.waitForVmStatus(ns, 'vm-alpine-datavolume', 'Stopped');
+
+  const si = await imageOf('vm-alpine-datavolume');
+  const ref = `${bed.registry.host}/vms/vm-alpine-datavolume:vm-alpine-datavolume-image`;
+  expect(si.status.images).toEqual([expect.objectContaining({ volume: 'datavolumedisk1', reference: ref })]);
+  expect(await imageDiskSha256(bed.crane, ref)).toBe(sha);
+});
+
+test('vm-alpine-multipvc.yaml: two PVC disks give two images', async () => {
+  const alpine = await bed.client.createDiskPvc(ns, 'disk-alpine', { size: '3Mi' });
+  const custom = await bed.client.createDiskPvc(ns, 'disk-custom', { size: '2Mi' });
+  await apply('vm-alpine-multipvc.yaml');
+  await bed.client.waitForVmStatus(ns, 'vm-alpine-multipvc', 'Stopped');
+
+  const si = await imageOf('vm-alpine-multipvc');
+  const base = `${bed.registry.host}/vms/vm-alpine-multipvc:vm-alpine-multipvc-image`;
+  expect(si.status.images.map((i: { volume: string }) => i.volume)).toEqual(['pvcdisk1', 'pvcdisk2']);
+  expect(await imageDiskSha256(bed.crane, base)).toBe(alpine);
+  expect(await imageDiskSha256(bed.crane, `${base}-pvcdisk2`)).toBe(custom);
+});
+
+test('a standalone DataVolume (a clone of a golden PVC) used by a VM is imaged', async () => {
+  const golden = await bed.client.createDiskPvc(ns, 'golden', { size: '4Mi', seed: 'golden' });
+  const applied = await kubectl(
+    ['apply', '-n', ns, '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'cdi.kubevirt.io/v1beta1',
+      kind: 'DataVolume',
+      metadata: { name: 'web-root' },
+      spec: { source: { pvc: { namespace: ns, name: 'golden' } }, storage: {} },
+    }),
+  );
+  expect(applied.stderr).toBe('');
+  await bed.client.createVm(ns, 'web', { volumes: [{ name: 'rootdisk', dataVolume: { name: 'web-root' } }] });
+  await bed.client.waitForVmStatus(ns, 'web', 'Stopped');
+
+  const si = await imageOf('web');
+  expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(golden);
+});
