@@ -1,5 +1,6 @@
 // `npm run bench [-- --sizes 256M,1G] [--compression zstd]`: the data path against what a user
-// does today, all in one run on the same disk, same export server, same registry:
+// does today, all in one run on the same disk, same export server (the real virt-exportserver,
+// read directly, not through the test bed's fault proxy), same registry:
 //   limit     read the raw export to /dev/null (curl)
 //   baseline  download the export to a file (curl), tar it as disk/disk.img, `crane append` + push
 //   ours      pushDiskImage (export -> tar -> parallel gzip -> registry, one pass) in a child process
@@ -126,7 +127,7 @@ async function main() {
         `x-kubevirt-export-token: ${server.token}`,
         '-o',
         output,
-        server.url,
+        server.directUrl,
       ];
       const written = (m: Measured) => m.fsOutputBlocks * 512;
       try {
@@ -191,7 +192,7 @@ async function main() {
         settle();
         console.error(`bench: ${label} ours (${compression})`);
         const input: PushChildInput = {
-          url: server.url,
+          url: server.directUrl,
           caPem: server.caPem,
           token: server.token,
           repository: `${registry.host}/bench/ours`,

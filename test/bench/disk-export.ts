@@ -1,67 +1,71 @@
-// One disk file served by the KubeVirt simulator's export server
-// (test/harness/kubevirt/export-server.ts: HTTPS, token header, Content-Length,
-// Range, faults), without the control plane around it: the benchmark and the
-// data path tests need the server, not the VirtualMachineExport objects.
+// One disk file served by the real virt-exportserver (KubeVirt's exporter, as the
+// simulator runs it for every Ready export: ../harness/kubevirt/export-endpoint.ts),
+// without the control plane around it: the benchmark and the data path tests need the
+// server, not the VirtualMachineExport objects. `url` goes through the fault proxy,
+// `directUrl` reaches the server itself (the benchmark measures there).
 import { randomBytes } from 'node:crypto';
-import { Ann } from '../harness/kubevirt/annotations.js';
-import type { Obj } from '../harness/kubevirt/api.js';
-import { startExportServer } from '../harness/kubevirt/export-server.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startExportEndpoint } from '../harness/kubevirt/export-endpoint.js';
+import type { ConnectionFaults } from '../harness/kubevirt/export-proxy.js';
+import { rawUri } from '../harness/kubevirt/virt-exportserver.js';
 import { createCertificateAuthority } from '../harness/tls.js';
 
 export interface DiskExportFaults {
-  /** Cut every response's connection after this many body bytes. */
+  /** Cut each connection after this many bytes from the server (TLS bytes on the wire). */
   dropAfterBytes?: number;
-  /** Answer the next N requests with an HTTP error (default 503). The server counts per value set: set a different N to re-arm. */
+  /** Answer the next N connections with an HTTP error (default 503); setting faults again re-arms. */
   httpErrors?: number;
   httpStatus?: number;
 }
 
 export interface DiskExport {
-  /** The volume's `raw` link. */
+  /** The volume's `raw` link, through the fault proxy. */
   url: string;
+  /** The same on the server itself: no proxy, no faults. */
+  directUrl: string;
   caPem: string;
   token: string;
-  /** Changes the faults for the following requests. */
+  /** Changes the faults for the following connections. */
   setFaults(faults: DiskExportFaults): void;
   stop(): Promise<void>;
 }
 
+const PVC = 'rootdisk-pvc';
+
 export async function serveDiskFile(file: string, faults: DiskExportFaults = {}): Promise<DiskExport> {
-  const served = {
-    namespace: 'vms',
+  const ca = createCertificateAuthority('disk-export-ca');
+  const token = randomBytes(16).toString('hex');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'disk-export-'));
+  let current = faults;
+  let errorsLeft = faults.httpErrors ?? 0;
+  const faultsFor = (): ConnectionFaults => {
+    const httpStatus = errorsLeft > 0 ? (current.httpStatus ?? 503) : undefined;
+    if (httpStatus) errorsLeft--;
+    return { dropAfterBytes: current.dropAfterBytes, httpStatus };
+  };
+  const endpoint = await startExportEndpoint({
+    dir: path.join(dir, 'exporter'),
     name: 'export',
-    uid: 'export-uid',
-    token: randomBytes(16).toString('hex'),
-    volumes: new Map([['rootdisk', 'rootdisk-pvc']]),
-  };
-  const faultObject: Obj = {
-    metadata: { name: 'faults', namespace: served.namespace, uid: 'faults', annotations: {} },
-  };
-  const setFaults = (f: DiskExportFaults) => {
-    faultObject.metadata.annotations = Object.fromEntries(
-      [
-        [Ann.faultDropAfterBytes, f.dropAfterBytes],
-        [Ann.faultHttpErrors, f.httpErrors],
-        [Ann.faultHttpStatus, f.httpStatus],
-      ]
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => [k, String(v)]),
-    );
-  };
-  setFaults(faults);
-  const server = await startExportServer({
-    ca: createCertificateAuthority('disk-export-ca'),
-    lookup: (namespace, name) =>
-      namespace === served.namespace && name === served.name ? served : undefined,
-    fileOf: (_namespace, pvc) => (pvc === 'rootdisk-pvc' ? file : undefined),
-    faultSources: () => [faultObject],
-    log: (message, err) => console.error(message, err),
+    namespace: 'vms',
+    volumes: [{ pvcName: PVC, file, block: true }],
+    ca,
+    token,
+    faultsFor,
   });
   return {
-    url: `${server.url}/${served.namespace}/${served.name}/volumes/rootdisk/disk.img`,
-    caPem: server.caPem,
-    token: served.token,
-    setFaults,
-    stop: () => server.stop(),
+    url: `${endpoint.url}${rawUri(PVC)}`,
+    directUrl: `${endpoint.directUrl}${rawUri(PVC)}`,
+    caPem: ca.certPem,
+    token,
+    setFaults(f) {
+      current = f;
+      errorsLeft = f.httpErrors ?? 0;
+    },
+    async stop() {
+      await endpoint.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -1,5 +1,5 @@
-// The data path end to end: the simulator's export server -> pushDiskImage -> the
-// real Distribution registry, read back with the real crane, GNU tar and gzip.
+// The data path end to end: the real virt-exportserver -> pushDiskImage -> the real
+// Distribution registry, read back with the real crane, GNU tar and gzip.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -168,7 +168,14 @@ describe('pushDiskImage', () => {
       diskSha256: true,
       source: { ...options.source, onResume: ({ offset }) => resumedAt.push(offset) },
     });
-    expect(resumedAt).toEqual([5 * MiB, 10 * MiB, 15 * MiB, 20 * MiB]);
+    // Each connection is cut after 5 MiB on the wire, so it brought a little less body
+    // (TLS handshake, headers and record framing count): four resumes for 21 MiB.
+    expect(resumedAt).toHaveLength(4);
+    resumedAt.forEach((offset, i) => {
+      const gained = offset - (resumedAt[i - 1] ?? 0);
+      expect(gained).toBeLessThan(5 * MiB);
+      expect(gained).toBeGreaterThan(5 * MiB - 64 * 1024);
+    });
     // Same disk, same request: the very same layer and image as without faults.
     expect(result.diffId).toBe(first.diffId);
     expect(result.layerDigest).toBe(first.layerDigest);

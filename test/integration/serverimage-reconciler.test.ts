@@ -1,7 +1,9 @@
 // The ServerImage reconciler on the real control plane, the real registry (read back
-// with crane) and the KubeVirt simulator: from a VirtualMachine to an Active image.
+// with crane and imported by CDI's real importer) and the KubeVirt simulator with
+// KubeVirt's real export server: from a VirtualMachine to an Active image.
+import { importWithCdi } from '../harness/cdi-importer.js';
 import { type Crane } from '../harness/crane.js';
-import { imageDiskSha256 } from '../harness/images.js';
+import { importedDisk, imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_SNAPSHOT } from '../harness/kubevirt/api.js';
 import { SimTestClient } from '../harness/kubevirt/testing.js';
@@ -37,6 +39,26 @@ afterEach(async () => {
   await expectNothingLeftBehind(client, ns, [registry]);
 });
 
+const DISK_BYTES = 3 * 1024 * 1024;
+
+/** The image through CDI's registry import, as a DataVolume would get it: the VM's bytes, then zeros. */
+async function expectCdiImportsTheDisk(reference: string, sha256: string) {
+  // A PVC twice the disk's size: it fits after CDI's 5.5% file-system overhead, and
+  // CDI grows the disk to the usable size, so the zero padding is checked too.
+  const run = await importWithCdi({ reference, insecure: true, sizeBytes: 2 * DISK_BYTES });
+  try {
+    expect({ succeeded: run.succeeded, message: run.message }).toEqual({
+      succeeded: true,
+      message: expect.stringContaining('"message":"Import Complete"'),
+    });
+    const disk = await importedDisk(run.diskFile, DISK_BYTES);
+    expect(disk).toEqual({ size: expect.any(Number), sha256, zeroTail: true });
+    expect(disk.size).toBeGreaterThan(DISK_BYTES);
+  } finally {
+    run.cleanup();
+  }
+}
+
 async function imageOf(vm: string, options: Parameters<typeof createVm>[3], name = `${vm}-image`) {
   const shas = await createVm(client, ns, vm, options);
   await createServerImage(client, serverImage(ns, name, vm, registry, { metadata: { os_distro: 'fedora' } }));
@@ -58,6 +80,7 @@ describe('a VM becomes an Active image with its exact bytes', () => {
     ]);
     expect(await crane.digest(ref)).toBe(si.status.images[0].digest);
     expect(await imageDiskSha256(crane, ref)).toBe(shas.rootdisk);
+    await expectCdiImportsTheDisk(`${registry.host}/vms/${vm}@${si.status.images[0].digest}`, shas.rootdisk!);
     for (const indication of indications) expect(si.status.snapshot.indications).toContain(indication);
     if (indications.length === 0) expect(si.status.snapshot.indications).toEqual([]);
     expect(si.status.server).toEqual(expect.objectContaining({ statusAtRequest: state, restored: true }));

@@ -1,7 +1,10 @@
-// The simulated export controller and HTTPS export server: sources, links, token,
-// raw/Range/gzip bytes, and the export faults.
+// The simulated export controller and the real virt-exportserver it runs for each Ready
+// export: sources, links, token, raw/Range/gzip bytes over HTTP/1.1 and HTTP/2, the
+// server's life (started when Ready, stopped when deleted, expired or the simulator
+// stops), and the export faults of the proxy in front of it.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import http2 from 'node:http2';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
 import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
@@ -68,6 +71,43 @@ function urlOf(exp: Obj, format: 'raw' | 'gzip', volume = exp.status.links.inter
   return v.formats.find((f: { format: string }) => f.format === format).url;
 }
 
+const serverOf = (name: string) => sim.exportServers().find((s) => s.namespace === ns && s.name === name);
+
+/** Whether a process of that id still exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One GET over HTTP/2 (ALPN h2), as a Go or curl client would speak to the real server. */
+function http2Get(
+  url: string,
+  caPem: string,
+  token: string,
+): Promise<{ status: number; sha256: string; alpn: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const session = http2.connect(u.origin, { ca: caPem });
+    session.on('error', reject);
+    const req = session.request({ ':path': u.pathname, 'x-kubevirt-export-token': token });
+    const hash = createHash('sha256');
+    let status = 0;
+    req.on('response', (headers) => (status = Number(headers[':status'])));
+    req.on('data', (chunk: Buffer) => hash.update(chunk));
+    req.on('end', () => {
+      const alpn = session.alpnProtocol ?? '';
+      session.close();
+      resolve({ status, sha256: hash.digest('hex'), alpn });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function sha256OfRange(file: string, start: number, end: number): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, { start, end })) hash.update(chunk as Buffer);
@@ -100,13 +140,16 @@ describe('an export of a snapshot of a running VM', () => {
     const ttl =
       Date.parse(exp.status.ttlExpirationTime) - new Date(exp.metadata.creationTimestamp!).getTime();
     expect(ttl).toBe(2 * 3600 * 1000);
-    expect(exp.status.links.internal.cert).toBe(sim.exportServer.caPem);
+    expect(exp.status.links.internal.cert).toBe(sim.exportCaPem);
+    // The volume is named after the VM's PVC; the URL after the PVC served (restored from
+    // the snapshot), as KubeVirt's links do; the host is its server's proxy on loopback.
+    const base = serverOf('web-export')!.url;
     expect(exp.status.links.internal.volumes).toEqual([
       {
         name: 'web-root',
         formats: [
-          { format: 'raw', url: `${sim.exportServer.url}/${ns}/web-export/volumes/web-root/disk.img` },
-          { format: 'gzip', url: `${sim.exportServer.url}/${ns}/web-export/volumes/web-root/disk.img.gz` },
+          { format: 'raw', url: `${base}/volumes/web-export-web-root/disk.img` },
+          { format: 'gzip', url: `${base}/volumes/web-export-web-root/disk.img.gz` },
         ],
       },
     ]);
@@ -135,7 +178,7 @@ describe('an export of a snapshot of a running VM', () => {
     const file = sim.diskFile(ns, 'web-export-web-root')!;
     const start = 1_000_000;
     const end = 2_500_000;
-    const part = await download(urlOf(exp, 'raw'), sim.exportServer.caPem, {
+    const part = await download(urlOf(exp, 'raw'), sim.exportCaPem, {
       token,
       headers: { Range: `bytes=${start}-${end}` },
     });
@@ -144,13 +187,13 @@ describe('an export of a snapshot of a running VM', () => {
     expect(part.headers['content-length']).toBe(String(end - start + 1));
     expect(part.sha256).toBe(await sha256OfRange(file, start, end));
 
-    const tail = await download(urlOf(exp, 'raw'), sim.exportServer.caPem, {
+    const tail = await download(urlOf(exp, 'raw'), sim.exportCaPem, {
       token,
       headers: { Range: `bytes=${SIZE - 10}-` },
     });
     expect(tail).toMatchObject({ status: 206, bytes: 10 });
 
-    const bad = await download(urlOf(exp, 'raw'), sim.exportServer.caPem, {
+    const bad = await download(urlOf(exp, 'raw'), sim.exportCaPem, {
       token,
       headers: { Range: `bytes=${SIZE}-` },
     });
@@ -158,23 +201,27 @@ describe('an export of a snapshot of a running VM', () => {
     expect(bad.headers['content-range']).toBe(`bytes */${SIZE}`);
   });
 
+  test('HTTP/2 is offered by ALPN and serves the same bytes', async () => {
+    const got = await http2Get(urlOf(exp, 'raw'), sim.exportCaPem, token);
+    expect(got).toEqual({ status: 200, sha256: diskSha, alpn: 'h2' });
+  });
+
   test('gzip streams without Content-Length and decompresses to the same bytes', async () => {
-    const got = await download(urlOf(exp, 'gzip'), sim.exportServer.caPem, { token, gunzip: true });
+    const got = await download(urlOf(exp, 'gzip'), sim.exportCaPem, { token, gunzip: true });
     expect(got).toMatchObject({ status: 200, sha256: diskSha, bytes: SIZE });
     expect(got.headers['content-length']).toBeUndefined();
   });
 
   test('a wrong or missing token gets 401; the token also works as a query parameter', async () => {
-    expect((await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token: 'wrong' })).status).toBe(401);
-    expect((await download(urlOf(exp, 'raw'), sim.exportServer.caPem)).status).toBe(401);
-    const viaQuery = await download(
-      `${urlOf(exp, 'raw')}?x-kubevirt-export-token=${token}`,
-      sim.exportServer.caPem,
-    );
+    expect((await download(urlOf(exp, 'raw'), sim.exportCaPem, { token: 'wrong' })).status).toBe(401);
+    expect((await download(urlOf(exp, 'raw'), sim.exportCaPem)).status).toBe(401);
+    const viaQuery = await download(`${urlOf(exp, 'raw')}?x-kubevirt-export-token=${token}`, sim.exportCaPem);
     expect(viaQuery).toMatchObject({ status: 200, sha256: diskSha });
   });
 
-  test('deleting the export removes its token Secret and restored PVCs, and the server forgets it', async () => {
+  test('deleting the export removes its token Secret and restored PVCs, and stops its server', async () => {
+    const { pid } = serverOf('web-export')!;
+    expect(alive(pid)).toBe(true);
     await client.delete(VM_EXPORT, ns, 'web-export');
     await until('secret and restored PVC gone', async () => {
       const secrets = await client.core.listNamespacedSecret({ namespace: ns });
@@ -184,8 +231,20 @@ describe('an export of a snapshot of a running VM', () => {
         !pvcs.items.some((p) => p.metadata?.name === 'web-export-web-root')
       );
     });
-    expect((await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token })).status).toBe(404);
+    await until('server process gone', async () => !alive(pid) && !serverOf('web-export'));
+    // Like a deleted exporter Pod and Service: nothing answers there any more.
+    await expect(download(urlOf(exp, 'raw'), sim.exportCaPem, { token })).rejects.toThrow(/ECONNREFUSED/);
   });
+});
+
+test('an expired export is deleted and its server stopped', async () => {
+  await client.createDiskPvc(ns, 'short-lived', { size: '1Mi' });
+  await exportOf('short-export', 'PersistentVolumeClaim', 'short-lived', { spec: { ttlDuration: '4s' } });
+  const exp = await client.waitFor(VM_EXPORT, ns, 'short-export', ready);
+  const { pid } = serverOf('short-export')!;
+  expect(exp.status.ttlExpirationTime).toBeDefined();
+  await until('export deleted at its TTL', async () => !(await client.get(VM_EXPORT, ns, 'short-export')));
+  await until('server process gone', async () => !alive(pid) && !serverOf('short-export'));
 });
 
 test('a VirtualMachine source: Pending/InUse while running, Ready once stopped', async () => {
@@ -201,7 +260,7 @@ test('a VirtualMachine source: Pending/InUse while running, Ready once stopped',
 
   await client.patch(VM, ns, 'db', { spec: { runStrategy: 'Halted' } });
   const exp = await client.waitFor(VM_EXPORT, ns, 'db-export', ready);
-  const got = await download(urlOf(exp, 'raw', 'db-root'), sim.exportServer.caPem, {
+  const got = await download(urlOf(exp, 'raw', 'db-root'), sim.exportCaPem, {
     token: await tokenOf(exp),
   });
   expect(got).toMatchObject({ status: 200, sha256: diskSha });
@@ -228,7 +287,7 @@ test('a PersistentVolumeClaim source through v1beta1, with a given tokenSecretRe
   expect(applied.code).toBe(0);
   const exp = await client.waitFor(VM_EXPORT, ns, 'pvc-export', ready);
   expect(exp.status.tokenSecretRef).toBe('my-token');
-  const got = await download(urlOf(exp, 'raw', 'loose'), sim.exportServer.caPem, { token: 'sesame' });
+  const got = await download(urlOf(exp, 'raw', 'loose'), sim.exportCaPem, { token: 'sesame' });
   expect(got).toMatchObject({ status: 200, sha256: diskSha });
 });
 
@@ -253,7 +312,7 @@ describe('export faults', () => {
     });
     await until(
       'faults cleared',
-      async () => (await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token })).status === 200,
+      async () => (await download(urlOf(exp, 'raw'), sim.exportCaPem, { token })).status === 200,
     );
   });
 
@@ -269,17 +328,25 @@ describe('export faults', () => {
     await client.waitFor(VM_EXPORT, ns, 'never-export', ready);
   });
 
-  test('fault-drop-after-bytes cuts the connection after N bytes, on every request', async () => {
-    await client.annotate(VM_EXPORT, ns, 'faulty-export', { [Ann.faultDropAfterBytes]: '100000' });
-    await until('fault seen', async () => {
-      const got = await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token });
-      return got.aborted && got.bytes === 100000;
+  test('fault-drop-after-bytes cuts every connection after N bytes on the wire; Range resumes', async () => {
+    const N = 100_000;
+    // What the cut costs besides body bytes: the TLS handshake, the headers, record framing.
+    const overhead = 16 * 1024;
+    await client.annotate(VM_EXPORT, ns, 'faulty-export', { [Ann.faultDropAfterBytes]: String(N) });
+    const first = await until('fault seen', async () => {
+      const got = await download(urlOf(exp, 'raw'), sim.exportCaPem, { token });
+      return got.aborted ? got : undefined;
     });
-    const resumed = await download(urlOf(exp, 'raw'), sim.exportServer.caPem, {
+    expect(first.status).toBe(200);
+    expect(first.bytes).toBeLessThan(N);
+    expect(first.bytes).toBeGreaterThan(N - overhead);
+    const resumed = await download(urlOf(exp, 'raw'), sim.exportCaPem, {
       token,
-      headers: { Range: 'bytes=100000-' },
+      headers: { Range: `bytes=${first.bytes}-` },
     });
-    expect(resumed).toMatchObject({ status: 206, aborted: true, bytes: 100000 });
+    expect(resumed).toMatchObject({ status: 206, aborted: true });
+    expect(resumed.headers['content-range']).toBe(`bytes ${first.bytes}-${SIZE - 1}/${SIZE}`);
+    expect(resumed.bytes).toBeGreaterThan(N - overhead);
   });
 
   test('fault-bytes-per-second throttles the stream (bytes still exact)', async () => {
@@ -288,7 +355,7 @@ describe('export faults', () => {
       'throttle active',
       async () => {
         const started = Date.now();
-        const got = await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token });
+        const got = await download(urlOf(exp, 'raw'), sim.exportCaPem, { token });
         // 3 MiB at 1 MiB/s cannot arrive in under ~2 s; the throttle is a floor, not a race.
         return got.sha256 === diskSha && Date.now() - started >= 2000;
       },
@@ -303,19 +370,33 @@ describe('export faults', () => {
     });
     await until(
       'first error',
-      async () => (await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token })).status === 502,
+      async () => (await download(urlOf(exp, 'raw'), sim.exportCaPem, { token })).status === 502,
     );
-    expect((await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token })).status).toBe(502);
-    const after = await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token });
+    expect((await download(urlOf(exp, 'raw'), sim.exportCaPem, { token })).status).toBe(502);
+    const after = await download(urlOf(exp, 'raw'), sim.exportCaPem, { token });
     expect(after).toMatchObject({ status: 200, sha256: diskSha });
   });
 
   test('fault-vm-change export-read=Migrating changes the VM once the download starts', async () => {
     await client.annotate(VM, ns, 'faulty', { [Ann.faultVmChange]: 'export-read=Migrating' });
     await until('annotation seen by the simulator', async () => {
-      await download(urlOf(exp, 'raw'), sim.exportServer.caPem, { token });
+      // Once the VM migrates the export is no longer Ready: its server is stopped and
+      // the connection refused, so a download may fail here.
+      await download(urlOf(exp, 'raw'), sim.exportCaPem, { token }).catch(() => undefined);
       return (await client.get(VM, ns, 'faulty'))!.status?.printableStatus === 'Migrating';
     });
     await client.annotate(VM, ns, 'faulty', { [Ann.faultVmChange]: null, [Ann.printableStatus]: null });
+    // Stopped again, the export is Ready again behind the same links (its Service stayed).
+    await client.waitFor(VM_EXPORT, ns, 'faulty-export', ready);
   });
+});
+
+// Last in this file: it stops the simulator (afterAll's stop() is then a no-op).
+test('stopping the simulator stops every export server it started', async () => {
+  const pids = sim.exportServers().map((s) => s.pid);
+  expect(pids.length).toBeGreaterThan(0);
+  expect(pids.every(alive)).toBe(true);
+  await sim.stop();
+  expect(pids.filter(alive)).toEqual([]);
+  expect(sim.exportServers()).toEqual([]);
 });

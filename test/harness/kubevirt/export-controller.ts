@@ -1,12 +1,15 @@
 // Plays KubeVirt's export controller (pkg/storage/export/export): a
 // VirtualMachineExport of a PersistentVolumeClaim, a VirtualMachine (only while it is
 // stopped, else Pending/InUse) or a VirtualMachineSnapshot (PVCs restored from its
-// VolumeSnapshots, condition VolumesCreated) becomes Ready with links to the
-// simulated export server, a token Secret, serviceName and ttlExpirationTime.
-// Deviation: no exporter Pod or Service objects are made (the server is in-process)
-// and the links point at https://127.0.0.1:PORT/<ns>/<export>/volumes/<volume>/...,
-// because virt-export-<name>.<ns>.svc cannot resolve here.
+// VolumeSnapshots, condition VolumesCreated) becomes Ready with a token Secret,
+// serviceName, ttlExpirationTime and links to its own real virt-exportserver
+// (export-servers.ts), which it starts where KubeVirt would create the exporter Pod and
+// stops when the export goes (deleted, expired, or its source no longer available).
+// Deviation: no exporter Pod or Service objects are made (the server is a local
+// process) and the links point at https://127.0.0.1:PORT/volumes/<pvc>/..., because
+// virt-export-<name>.<ns>.svc cannot resolve here.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
 import { Ann, faultValue } from './annotations.js';
 import {
@@ -23,20 +26,11 @@ import { sameConditions, withTimes, type Condition } from './conditions.js';
 import type { Informers } from './informers.js';
 import { sameJson } from './same.js';
 import { parseGoDuration } from './snapshot-controller.js';
+import type { ExportServers, ServedExport } from './export-servers.js';
+import { gzipUri, rawUri } from './virt-exportserver.js';
 import type { VmChangeFault } from './vm-change.js';
 import { claimNameOf, vmVolumes } from './volumes.js';
 import { WorkQueue, type Logger } from './work-queue.js';
-
-/** What the export server needs to serve one Ready export. */
-export interface ServedExport {
-  namespace: string;
-  name: string;
-  uid: string;
-  token: string;
-  vmName?: string;
-  /** volume name in the links -> PVC holding its bytes. */
-  volumes: Map<string, string>;
-}
 
 interface SourceVolumes {
   /** link volume name -> PVC */
@@ -65,22 +59,25 @@ const DOWN = new Set([
 
 export class ExportController {
   readonly queue: WorkQueue;
-  readonly served = new Map<string, ServedExport>();
 
   constructor(
     private readonly client: Client,
     private readonly informers: Informers,
     private readonly vmChange: VmChangeFault,
-    private readonly serverBase: () => { url: string; caPem: string },
+    private readonly servers: ExportServers,
+    /** The file holding a PVC's bytes. */
+    private readonly fileOf: (namespace: string, pvcName: string) => string | undefined,
+    private readonly caPem: string,
     log: Logger,
   ) {
     this.queue = new WorkQueue('vmexport', (key) => this.reconcile(key), log);
     informers.exports.on('add', (o) => this.queue.add(keyOf(o)));
     informers.exports.on('update', (o) => this.queue.add(keyOf(o)));
-    informers.exports.on(
-      'delete',
-      (o) => void this.cleanUp(o).catch((err) => log(`vmexport ${keyOf(o)} cleanup`, err)),
-    );
+    informers.exports.on('delete', (o) => {
+      // The reconcile stops the export's server; the garbage collector's part is here.
+      this.queue.add(keyOf(o));
+      void this.cleanUp(o).catch((err) => log(`vmexport ${keyOf(o)} cleanup`, err));
+    });
     const requeueNamespace = (ns?: string) => {
       for (const e of informers.exports.list(ns)) this.queue.add(keyOf(e));
     };
@@ -92,10 +89,11 @@ export class ExportController {
   private async reconcile(key: string): Promise<number | void> {
     const [namespace, name] = key.split('/') as [string, string];
     const exp = this.informers.exports.get(name, namespace);
-    if (!exp || exp.metadata.deletionTimestamp) return;
+    if (!exp || exp.metadata.deletionTimestamp) return this.servers.stop(key);
     const created = new Date(exp.metadata.creationTimestamp as unknown as string).getTime();
     const expires = created + parseGoDuration(exp.spec?.ttlDuration ?? DEFAULT_TTL);
     if (expires <= Date.now()) {
+      await this.servers.stop(key);
       await this.client.delete(VM_EXPORT, namespace, name);
       return;
     }
@@ -115,6 +113,13 @@ export class ExportController {
         notReady = { reason: 'PodPending', message: `secret ${tokenSecretRef} not found` };
     }
 
+    const served = notReady ? undefined : this.servedExport(exp, source, token!, expires);
+    if (!notReady && !served) notReady = { reason: 'PodPending', message: 'a volume has no bytes yet' };
+    // Where KubeVirt creates the exporter Pod and waits for its readiness probe (or,
+    // when the export is not Ready, deletes the Pod and keeps the Service).
+    const baseUrl = served ? await this.servers.ensure(served) : undefined;
+    if (!baseUrl) await this.servers.pause(key);
+
     const allBound = source.volumes.every((v) => v.pvc.status?.phase === 'Bound');
     const pvcCondition: Condition =
       source.volumes.length === 0
@@ -131,8 +136,6 @@ export class ExportController {
       pvcCondition,
       ...source.extraConditions,
     ]);
-    const { url, caPem } = this.serverBase();
-    const base = `${url}/${namespace}/${name}/volumes`;
     const status = {
       phase: ready ? 'Ready' : 'Pending',
       conditions,
@@ -140,15 +143,17 @@ export class ExportController {
       tokenSecretRef: tokenSecretRef ?? null,
       ttlExpirationTime: new Date(expires).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       virtualMachineName: source.vmName ?? null,
-      links: ready
+      links: baseUrl
         ? {
             internal: {
-              cert: caPem,
+              cert: this.caPem,
+              // The link's volume name is the source PVC's; the URL names the PVC served
+              // (for a snapshot, the restored <export>-<pvc>), as in KubeVirt's populateLink.
               volumes: source.volumes.map((v) => ({
                 name: v.name,
                 formats: [
-                  { format: 'raw', url: `${base}/${v.name}/disk.img` },
-                  { format: 'gzip', url: `${base}/${v.name}/disk.img.gz` },
+                  { format: 'raw', url: `${baseUrl}${rawUri(v.pvc.metadata!.name!)}` },
+                  { format: 'gzip', url: `${baseUrl}${gzipUri(v.pvc.metadata!.name!)}` },
                 ],
               })),
             },
@@ -156,23 +161,29 @@ export class ExportController {
         : {},
     };
 
-    if (ready) {
-      this.served.set(key, {
-        namespace,
-        name,
-        uid: exp.metadata.uid,
-        token: token!,
-        vmName: source.vmName,
-        volumes: new Map(source.volumes.map((v) => [v.name, v.pvc.metadata!.name!])),
-      });
-    } else {
-      this.served.delete(key);
-    }
     if (this.changed(exp.status, status)) {
       await this.client.patchStatus(VM_EXPORT, namespace, name, status);
     }
     if (ready) await this.vmChange.fire(namespace, source.vmName, 'export-ready', exp.metadata.uid);
     return Math.min(expires - Date.now(), 3_600_000);
+  }
+
+  /** What the export's server serves; undefined while a volume's file is not there yet. */
+  private servedExport(
+    exp: Obj,
+    source: SourceVolumes,
+    token: string,
+    expires: number,
+  ): ServedExport | undefined {
+    const { namespace, name, uid } = exp.metadata;
+    const volumes = [];
+    for (const v of source.volumes) {
+      const pvcName = v.pvc.metadata!.name!;
+      const file = this.fileOf(namespace, pvcName);
+      if (!file || !existsSync(file)) return undefined;
+      volumes.push({ pvcName, file, block: v.pvc.spec?.volumeMode === 'Block' });
+    }
+    return { namespace, name, uid, token, vmName: source.vmName, volumes, deadline: new Date(expires) };
   }
 
   private changed(old: Obj['status'], next: Record<string, unknown>): boolean {
@@ -370,7 +381,6 @@ export class ExportController {
   /** What the garbage collector would remove with the export: its token Secret and restored PVCs. */
   private async cleanUp(exp: Obj): Promise<void> {
     const { namespace, name, uid } = exp.metadata;
-    this.served.delete(`${namespace}/${name}`);
     const secretName = `export-token-${name}`;
     const secret = await ignoreNotFound(
       this.client.core.readNamespacedSecret({ namespace, name: secretName }),

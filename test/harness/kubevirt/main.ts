@@ -1,6 +1,6 @@
 // The KubeVirt simulator as a process, for the demo:
 //   npx tsx test/harness/kubevirt/main.ts --kubeconfig /path/to/kubeconfig [--data-dir DIR]
-// Installs the CRDs, runs the controllers and the export server until SIGTERM/SIGINT.
+// Installs the CRDs, runs the controllers (and a virt-exportserver per Ready export) until SIGTERM/SIGINT.
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { startKubevirtSimulator } from './simulator.js';
@@ -26,7 +26,7 @@ const sim = await startKubevirtSimulator({
   transitionMs: values['transition-ms'] ? Number(values['transition-ms']) : undefined,
   log,
 });
-log(`kubevirt simulator running; export server ${sim.exportServer.url}; disks in ${sim.dataDir}`);
+log(`kubevirt simulator running; disks in ${sim.dataDir}`);
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

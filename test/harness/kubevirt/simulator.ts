@@ -1,7 +1,8 @@
-// The KubeVirt simulator, in-process: CRDs, the storage/VM/DataVolume/snapshot/export
-// controllers and the HTTPS export server, all against the real API server.
+// The KubeVirt simulator, in-process: CRDs and the storage/VM/DataVolume/snapshot/export
+// controllers against the real API server; each Ready export is served by a real
+// virt-exportserver process that the simulator starts and stops.
 //   const sim = await startKubevirtSimulator({ kubeConfig });
-//   ... sim.exportServer.url, sim.exportServer.caPem, sim.diskFile(ns, pvc) ...
+//   ... sim.exportCaPem, sim.exportServers(), sim.diskFile(ns, pvc) ...
 //   await sim.stop();
 // See README.md beside this file for the switches, faults and deviations.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { installKubevirtCrds } from './crds/install.js';
 import { DataVolumeController } from './datavolume-controller.js';
 import { DiskStore } from './disk-store.js';
 import { ExportController } from './export-controller.js';
-import { startExportServer } from './export-server.js';
+import { ExportServers, type RunningExportServer } from './export-servers.js';
 import { makeInformers, startInformers } from './informers.js';
 import { PvcController } from './pvc-controller.js';
 import { craneImporter, type RegistryImporter } from './registry-import.js';
@@ -44,7 +45,10 @@ export interface SimulatorOptions {
 }
 
 export interface KubevirtSimulator {
-  exportServer: { url: string; port: number; caPem: string };
+  /** The CA of every export server's certificate (what links.internal.cert carries). */
+  exportCaPem: string;
+  /** The virt-exportserver processes running now, one per Ready export. */
+  exportServers(): RunningExportServer[];
   /** The hostAliases in use; a test may add entries (e.g. once its registry is up). */
   hostAliases: Record<string, string>;
   dataDir: string;
@@ -89,23 +93,37 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
     log,
   );
   const ca = createCertificateAuthority('kubevirt-export-ca');
-  const server = await startExportServer({
+  const servers = new ExportServers({
     ca,
-    lookup: (namespace, name) => exports.served.get(`${namespace}/${name}`),
-    fileOf: (namespace, pvc) => pvcs.fileOf(namespace, pvc),
+    keyPair: ca.issue({
+      commonName: 'virt-exportserver',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+      usage: 'server',
+    }),
+    dir: path.join(dataDir, 'exporters'),
     faultSources: (s) => [
       informers.exports.get(s.name, s.namespace),
       s.vmName ? informers.vms.get(s.vmName, s.namespace) : undefined,
     ],
     onRead: (s) =>
       void vmChange.fire(s.namespace, s.vmName, 'export-read', s.uid).catch((e) => log('vm change', e)),
-    log,
   });
-  const exports = new ExportController(client, informers, vmChange, () => server, log);
+  const exports = new ExportController(
+    client,
+    informers,
+    vmChange,
+    servers,
+    (namespace, pvc) => pvcs.fileOf(namespace, pvc),
+    ca.certPem,
+    log,
+  );
   const stopInformers = await startInformers(informers, log);
+  let stopped = false;
 
   return {
-    exportServer: { url: server.url, port: server.port, caPem: server.caPem },
+    exportCaPem: ca.certPem,
+    exportServers: () => servers.list(),
     hostAliases,
     dataDir,
     diskFile: (namespace, pvcName) => pvcs.fileOf(namespace, pvcName),
@@ -119,6 +137,8 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
       return queues[controller as keyof typeof queues]?.runs.get(key) ?? 0;
     },
     async stop() {
+      if (stopped) return;
+      stopped = true;
       await stopInformers();
       await Promise.all(
         [
@@ -130,7 +150,7 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
           exports.queue,
         ].map((q) => q.stop()),
       );
-      await server.stop();
+      await servers.stopAll();
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,5 +1,5 @@
 // Helpers for tests that drive the simulator: make VMs and disk PVCs, wait for an
-// object to reach a state, and download from the export server.
+// object to reach a state, and download from an export server.
 import { createHash } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -134,7 +134,11 @@ export interface Download {
   aborted: boolean;
 }
 
-/** GETs a URL from the export server, hashing the body (gunzipped when `gunzip`). */
+/**
+ * GETs a URL from an export server, hashing the body (gunzipped when `gunzip`). One
+ * connection per download, as the operator does: the fault proxy decides a
+ * connection's faults when it opens, so a kept-alive one would miss a fault just set.
+ */
 export function download(
   url: string,
   caPem: string,
@@ -143,40 +147,44 @@ export function download(
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token !== undefined) headers['x-kubevirt-export-token'] = opts.token;
-    const req = https.request(url, { ca: caPem, headers, method: opts.method ?? 'GET' }, (res) => {
-      const hash = createHash('sha256');
-      let bytes = 0;
-      let aborted = false;
-      const body = opts.gunzip && res.statusCode === 200 ? res.pipe(createGunzip()) : res;
-      body.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        hash.update(chunk);
-      });
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          bytes,
-          sha256: hash.digest('hex'),
-          aborted,
+    const req = https.request(
+      url,
+      { ca: caPem, headers, method: opts.method ?? 'GET', agent: false },
+      (res) => {
+        const hash = createHash('sha256');
+        let bytes = 0;
+        let aborted = false;
+        const body = opts.gunzip && res.statusCode === 200 ? res.pipe(createGunzip()) : res;
+        body.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          hash.update(chunk);
         });
-      };
-      body.on('end', finish);
-      res.on('aborted', () => (aborted = true));
-      body.on('error', () => {
-        aborted = true;
-        finish();
-      });
-      res.on('close', () => {
-        // A complete response finishes on the body's 'end' (after gunzip drains).
-        if (res.complete) return;
-        aborted = true;
-        finish();
-      });
-    });
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            bytes,
+            sha256: hash.digest('hex'),
+            aborted,
+          });
+        };
+        body.on('end', finish);
+        res.on('aborted', () => (aborted = true));
+        body.on('error', () => {
+          aborted = true;
+          finish();
+        });
+        res.on('close', () => {
+          // A complete response finishes on the body's 'end' (after gunzip drains).
+          if (res.complete) return;
+          aborted = true;
+          finish();
+        });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
