@@ -92,10 +92,19 @@ async function runCli(args: string[], meanwhile?: { line: RegExp; run: () => Pro
 
 async function main(): Promise<void> {
   say(
-    '1/6 Finding or building the test bed (etcd, kube-apiserver, kubectl, registry, crane, KubeVirt CRDs; first time: minutes)',
+    '1/6 Finding or building the test bed (etcd, kube-apiserver, kubectl, registry, crane, KubeVirt CRDs and export server; first time: minutes)',
   );
-  // Only what the demo uses: the tools script builds just the tools named.
-  for (const tool of ['etcd', 'kube-apiserver', 'kubectl', 'registry', 'crane', 'kubevirt-crds'] as const)
+  // Only what the demo uses: the tools script builds just the tools named (the simulator
+  // runs virt-exportserver behind every export).
+  for (const tool of [
+    'etcd',
+    'kube-apiserver',
+    'kubectl',
+    'registry',
+    'crane',
+    'kubevirt-crds',
+    'virt-exportserver',
+  ] as const)
     toolPath(tool);
 
   say('2/6 Starting a real etcd and kube-apiserver');

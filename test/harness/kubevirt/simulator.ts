@@ -45,12 +45,12 @@ export interface SimulatorOptions {
 }
 
 export interface KubevirtSimulator {
-  /** The hostAliases in use; a test may add entries (e.g. once its registry is up). */
-  hostAliases: Record<string, string>;
   /** The CA of every export server's certificate (what links.internal.cert carries). */
   exportCaPem: string;
   /** The virt-exportserver processes running now, one per Ready export. */
   exportServers(): RunningExportServer[];
+  /** The hostAliases in use; a test may add entries (e.g. once its registry is up). */
+  hostAliases: Record<string, string>;
   dataDir: string;
   /** How many reconciles a controller ran for "namespace/name" (vm, datavolume, pvc, vmexport ...). */
   reconciles(controller: string, key: string): number;
@@ -122,9 +122,9 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   let stopped = false;
 
   return {
-    hostAliases,
     exportCaPem: ca.certPem,
     exportServers: () => servers.list(),
+    hostAliases,
     dataDir,
     diskFile: (namespace, pvcName) => pvcs.fileOf(namespace, pvcName),
     reconciles: (controller, key) => {
