@@ -4,7 +4,11 @@ import { craneFor, type Crane } from '../harness/crane.js';
 import { installProjectCrds } from '../harness/crds.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import {
+  startKubevirtSimulator,
+  type KubevirtSimulator,
+  type SimulatorOptions,
+} from '../harness/kubevirt/simulator.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
@@ -151,9 +155,12 @@ export interface ServerImageBed {
  * registry read back by crane, a client, and the in-process operator with `operatorFlags`
  * (none when null).
  */
-export async function startServerImageBed(operatorFlags: string[] | null = []): Promise<ServerImageBed> {
+export async function startServerImageBed(
+  operatorFlags: string[] | null = [],
+  simOptions: Omit<SimulatorOptions, 'kubeConfig'> = {},
+): Promise<ServerImageBed> {
   await installProjectCrds();
-  const sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
+  const sim = await startKubevirtSimulator({ kubeConfig: kubeConfig(), ...simOptions });
   const registry = await startRegistry();
   const operator = operatorFlags ? await startOperator(operatorFlags) : undefined;
   return {
