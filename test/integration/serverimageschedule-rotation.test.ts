@@ -1,5 +1,6 @@
 // A selector schedule over a fleet, with the operator as its own process and the real
-// clock: the schedule has a seconds field (every 6 s), so runs come in seconds, not
+// clock: the schedule has a seconds field (every 10 s; a step must divide 60, */8 would
+// restart at each minute), so runs come in seconds, not
 // minutes. One Active backup per VM per run; rotation keeps `rotation` Active ones and
 // their deletion policy removes the rotated tags from the registry (read by crane); a
 // failed run of one VM deletes nothing of it; a suspended schedule stamps nothing and
@@ -26,7 +27,7 @@ import {
 } from './serverimageschedule-fixtures.js';
 
 const FLEET = ['web-a', 'web-b', 'web-c'];
-const PERIOD_MS = 6000;
+const PERIOD_MS = 10_000;
 const ROTATION = 2;
 
 let bed: ServerImageBed;
@@ -61,6 +62,17 @@ const activeByVm = (all: Obj[]) =>
     ]),
   );
 
+/** Settled, and rotation caught up: no VM holds more Active backups than `rotation`. */
+const settledAndRotated = () =>
+  until(
+    'backups settled and rotated',
+    async () => {
+      const all = await settled(bed.client, ns, 'fleet');
+      return Object.values(activeByVm(all)).every((names) => names.length <= ROTATION) ? all : undefined;
+    },
+    60_000,
+  );
+
 const suspend = (value: boolean) => bed.client.patch(SCHEDULE, ns, 'fleet', { spec: { suspend: value } });
 
 /** Every backup name seen, per VM, while waiting: rotated ones are gone by the end. */
@@ -81,7 +93,7 @@ const seenActive = (vm: string) =>
 
 test(`rotation ${ROTATION} after ${ROTATION + 2} runs: ${ROTATION} Active backups per VM remain, rotated tags gone`, async () => {
   await createSchedule(bed.client, ns, 'fleet', bed.registry, {
-    schedule: '*/6 * * * * *',
+    schedule: '*/10 * * * * *',
     serverSelector: { matchLabels: { backup: 'fleet' } },
     rotation: ROTATION,
     template: {
@@ -202,10 +214,10 @@ test('a suspended schedule stamps nothing; unsuspending fires nothing before the
   for (const si of next) expect(dueOf(si)).toBeGreaterThan(unsuspendedAt);
   await suspend(true);
   await settled(bed.client, ns, 'fleet');
-}, 60_000);
+}, 90_000);
 
 test('a run that fails for one VM deletes nothing of it; the others rotate', async () => {
-  const before = activeByVm(await settled(bed.client, ns, 'fleet'));
+  const before = activeByVm(await settledAndRotated());
   await bed.client.annotate(VM, ns, 'web-c', { [Ann.faultSnapshot]: 'fail' });
   await suspend(false);
   const failed = await until(
@@ -217,7 +229,7 @@ test('a run that fails for one VM deletes nothing of it; the others rotate', asy
     30_000,
   );
   await suspend(true);
-  const all = await settled(bed.client, ns, 'fleet');
+  const all = await settledAndRotated();
   const after = activeByVm(all);
   // web-c keeps exactly the Active backups it had; its failure is kept for inspection.
   expect(after['web-c']).toEqual(before['web-c']);
