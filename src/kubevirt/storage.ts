@@ -39,13 +39,16 @@ export function storageNotReady(
   volume: { source: string; claimName?: string },
 ): string | undefined {
   if (!volume.claimName) return undefined;
+  const pvc = storage.pvc(namespace, volume.claimName) as PvcLike | undefined;
   if (volume.source === 'dataVolume' && storage.dataVolume) {
     const dv = storage.dataVolume(namespace, volume.claimName) as DataVolumeLike | undefined;
-    if (!dv) return `DataVolume ${volume.claimName} not found`;
-    const phase = dv.status?.phase || 'Pending';
-    if (phase !== 'Succeeded') return `DataVolume ${volume.claimName} is ${phase}${dataVolumeDetail(dv)}`;
+    // No DataVolume but its PVC: CDI garbage-collected the DataVolume after it succeeded
+    // (dataVolumeTTLSeconds), or the PVC was made directly; KubeVirt then uses the PVC.
+    if (!dv && !pvc) return `DataVolume ${volume.claimName} not found`;
+    const phase = dv ? dv.status?.phase || 'Pending' : 'Succeeded';
+    if (dv && phase !== 'Succeeded')
+      return `DataVolume ${volume.claimName} is ${phase}${dataVolumeDetail(dv)}`;
   }
-  const pvc = storage.pvc(namespace, volume.claimName) as PvcLike | undefined;
   if (!pvc) return `PersistentVolumeClaim ${volume.claimName} not found`;
   const phase = pvc.status?.phase ?? 'Pending';
   if (phase !== 'Bound') return `PersistentVolumeClaim ${volume.claimName} is ${phase}`;

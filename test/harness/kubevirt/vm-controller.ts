@@ -118,6 +118,9 @@ export class VmController {
       if (!volume.dataVolume) continue;
       const dv = this.informers.dataVolumes.get(volume.dataVolume.name, vm.metadata.namespace);
       if (!dv) {
+        // Its PVC without the DataVolume (made directly, or the DataVolume garbage-collected
+        // by CDI after it succeeded): KubeVirt uses the PVC as it is.
+        if (this.informers.pvcs.get(volume.dataVolume.name, vm.metadata.namespace)) continue;
         // One of its templates, being created right now: provisioning (KubeVirt would show
         // Starting for a moment until its cache has the new DataVolume).
         const templated = ((vm.spec?.dataVolumeTemplates ?? []) as Obj[]).some(

@@ -112,10 +112,12 @@ test('a PVC not created yet is waited for, not refused, even when KubeVirt says 
 test('a DataVolume is waited for until CDI reports Succeeded, with its progress', () => {
   const view = vm([{ name: 'root', dataVolume: { name: 'root-dv' } }], [enabled('root')]);
   const bound = { 'root-dv': 'Bound' };
-  expect(selectVolumes(view, undefined, storage(bound, {}))).toEqual({
+  expect(selectVolumes(view, undefined, storage({}, {}))).toEqual({
     kind: 'waiting',
     message: 'waiting for volume root: DataVolume root-dv not found',
   });
+  // Its PVC without the DataVolume: CDI garbage-collected it after success; KubeVirt uses the PVC.
+  expect(selectVolumes(view, undefined, storage(bound, {})).kind).toBe('selected');
   expect(
     selectVolumes(
       view,
