@@ -1,5 +1,6 @@
 // Condition types and reasons of a ServerImage: what `kubectl describe` shows and what
-// scripts match on. Nova's error codes map to the terminal reasons (DESIGN.md).
+// scripts match on. Nova's error codes map to the terminal reasons (ARCHITECTURE.md,
+// "Nova's answers").
 
 export const ConditionType = {
   /** kstatus' summary: True when Active. */

@@ -1,4 +1,4 @@
-// Which volumes of the VM become images (DESIGN.md, Queued): the requested ones, or
+// Which volumes of the VM become images (ARCHITECTURE.md, Queued): the requested ones, or
 // every disk the VM has, boot disk first. A disk whose data a snapshot would leave
 // out is refused up front (Nova's 415), never silently skipped (kubevirt#10071) - but
 // only a disk that can never be snapshotted (containerDisk, emptyDisk, hostDisk, a
