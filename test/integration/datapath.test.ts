@@ -296,9 +296,16 @@ describe('pushDiskImage', () => {
         source: { ...options.source, onResume: ({ offset }) => resumedAt.push(offset) },
       });
       expect(secondPass).toBe(true);
-      if (firstPass) expect(resumedAt).toEqual([4, 8, 12, 16, 20].map((n) => n * MiB));
+      // The fault proxy cuts after N bytes on the wire (TLS framing and HTTP headers
+      // included), so each connection brings a little less than N of the disk.
       // Zero runs of 2 MiB are read through, not skipped: one range, the whole disk.
-      else expect(resumedAt).toEqual([3, 6, 9, 12, 15, 18, 21].map((n) => n * MiB));
+      const cut = (firstPass ? 4 : 3) * MiB;
+      expect(resumedAt).toHaveLength(firstPass ? 5 : 7);
+      resumedAt.forEach((offset, i) => {
+        const delivered = offset - (resumedAt[i - 1] ?? 0);
+        expect(delivered).toBeGreaterThan(cut - 128 * 1024);
+        expect(delivered).toBeLessThanOrEqual(cut);
+      });
       expect(result.diffId).toBe(qcow2.diffId);
       expect(result.layerDigest).toBe(qcow2.layerDigest);
       expect(result.digest).toBe(qcow2.digest);
