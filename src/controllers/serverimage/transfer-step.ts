@@ -157,5 +157,6 @@ async function transferPlan(
     created: toDate(scope.status.startTime) ?? scope.now,
     staleUploadSession: si.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION],
     log: scope.log,
+    onRegistryAnswered: () => deps.registryBackoff.succeeded(registryHostOf(si.spec.registry.repository)),
   };
 }
