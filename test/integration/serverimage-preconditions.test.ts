@@ -160,7 +160,7 @@ test('a PVC that never appears: Error VolumeNotReady after the server-state time
   const si = await waitForPhase(client, ns, 'no-pvc-image', 'Error', 30_000);
   expect(conditionOf(si, 'Ready')).toMatchObject({ reason: 'VolumeNotReady' });
   expect(conditionOf(si, 'Ready')?.message).toMatch(
-    /PersistentVolumeClaim no-pvc-rootdisk not found \(waited \d+s\)/,
+    /^Gave up waiting for volume rootdisk: PersistentVolumeClaim no-pvc-rootdisk not found \(waited \d+s\)/,
   );
   expect(await settledSnapshotCreates(ns, 'no-pvc-image')).toEqual([]);
   expect(await describeForTheRecord(ns, 'no-pvc-image', 'failed: a PVC that never appeared')).toMatch(
