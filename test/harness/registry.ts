@@ -71,6 +71,10 @@ export interface TestRegistry {
   openUploads(repository?: string): string[];
   /** Last lines of the registry's log. */
   tail(lines?: number): string;
+  /** SIGKILLs Distribution (an outage): the proxy stays and drops every request meanwhile. */
+  kill(): Promise<void>;
+  /** Starts Distribution again on the same port and storage, after kill(). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -226,7 +230,17 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   );
   // No tracing exporter: Distribution v3 would otherwise try to reach an OTLP collector.
   const env = { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_SDK_DISABLED: 'true' };
-  const proc = startProcess(toolPath('registry'), ['serve', configFile], logFile, env);
+  const serve = async () => {
+    const started = startProcess(toolPath('registry'), ['serve', configFile], logFile, env);
+    await waitFor(
+      'registry',
+      () => probe(directUrl, tlsMaterial?.caPem),
+      30_000,
+      () => started.tail(),
+    );
+    return started;
+  };
+  let proc = startProcess(toolPath('registry'), ['serve', configFile], logFile, env);
   try {
     await waitFor(
       'registry',
@@ -257,6 +271,12 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     tokenServer,
     openUploads: (repository) => listOpenUploads(rootDir, repository),
     tail: (lines) => proc.tail(lines),
+    async kill() {
+      await proc.stop('SIGKILL');
+    },
+    async restart() {
+      proc = await serve();
+    },
     async stop() {
       await faults?.stop();
       await proc.stop();

@@ -46,6 +46,8 @@ export interface TokenRequestRecord {
   /** The user name of the Basic credentials, or null when there were none. */
   user: string | null;
   status: number;
+  /** The token issued (for tests that check it never shows up anywhere). */
+  token?: string;
 }
 
 export interface TokenServer {
@@ -152,6 +154,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     }
     if (service !== options.service) return answer(400, { details: `unknown service ${service}` });
     const token = issue(creds.user, scope);
+    record.token = token;
     answer(200, {
       token,
       access_token: token,

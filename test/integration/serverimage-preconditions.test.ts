@@ -119,6 +119,14 @@ async function settledSnapshotCreates(namespace: string, siName: string): Promis
   return snapshotCreates(namespace, siName);
 }
 
+/** `kubectl describe` of a ServerImage, printed for people reading the test output (and the issue's note). */
+async function describeForTheRecord(namespace: string, name: string, title: string): Promise<string> {
+  const result = await kubectl(['describe', 'serverimage', name, '-n', namespace]);
+  expect(result.code).toBe(0);
+  process.stderr.write(`\n[kubectl describe, ${title}]\n${result.stdout}\n`);
+  return result.stdout;
+}
+
 const readyOf = async (namespace: string, name: string) =>
   conditionOf((await client.get(SERVERIMAGE, namespace, name))!, 'Ready');
 
@@ -152,9 +160,12 @@ test('a PVC that never appears: Error VolumeNotReady after the server-state time
   const si = await waitForPhase(client, ns, 'no-pvc-image', 'Error', 30_000);
   expect(conditionOf(si, 'Ready')).toMatchObject({ reason: 'VolumeNotReady' });
   expect(conditionOf(si, 'Ready')?.message).toMatch(
-    /PersistentVolumeClaim no-pvc-rootdisk not found \(waited \d+s\)/,
+    /^Gave up waiting for volume rootdisk: PersistentVolumeClaim no-pvc-rootdisk not found \(waited \d+s\)/,
   );
   expect(await settledSnapshotCreates(ns, 'no-pvc-image')).toEqual([]);
+  expect(await describeForTheRecord(ns, 'no-pvc-image', 'failed: a PVC that never appeared')).toMatch(
+    /Reason:\s+VolumeNotReady/,
+  );
 });
 
 test('credentials Secret missing: it waits without a snapshot; the Secret applied late: Active', async () => {
@@ -177,6 +188,9 @@ test('credentials Secret missing: it waits without a snapshot; the Secret applie
   expect(ready).toMatchObject({ reason: 'WaitingForRegistry' });
   expect(ready?.message).toContain('CredentialsNotFound');
   expect(await settledSnapshotCreates(ns, 'late-secret-image')).toEqual([]);
+  expect(
+    await describeForTheRecord(ns, 'late-secret-image', 'waiting: the credentials Secret not applied yet'),
+  ).toMatch(/Reason:\s+WaitingForRegistry/);
 
   const secretApplied = new Date();
   await apply(basicAuthSecret(ns, 'late-regcred', authRegistry.username!, authRegistry.password!));

@@ -99,6 +99,13 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<PhaseRe
   }
   if (selection.kind === 'waiting') return waitForVolumes(scope, deps, selection.message);
   clearRetry(scope, VOLUMES_STEP);
+  // The VM side is ready; what may still be waited for is the registry's.
+  scope.setCondition(
+    ConditionType.ServerReady,
+    'True',
+    Reason.Succeeded,
+    `VirtualMachine ${vm.name} is ${vm.printableStatus}`,
+  );
   const registry = await checkRegistryReady(scope, deps);
   if (!registry.ready) return registry.result;
   startSaving(scope, vm, selection.volumes.map((v) => v.name).join(', '));
@@ -119,26 +126,20 @@ function waitForVolumes(scope: Scope, deps: Deps, message: string): PhaseResult 
     scope.fail(
       ConditionType.ServerReady,
       Reason.VolumeNotReady,
-      `${message} (waited ${formatDuration(waited)})`,
+      `Gave up waiting for ${message} (waited ${formatDuration(waited)})`,
     );
     return;
   }
   scope.wait(
     ConditionType.ServerReady,
     Reason.WaitingForVolume,
-    `${message}; waiting up to ${formatDuration(timeout)}`,
+    `Waiting for ${message}; up to ${formatDuration(timeout)}`,
   );
   return { requeueAfter: timeout - waited };
 }
 
 function startSaving(scope: Scope, vm: VirtualMachineView, volumes: string): void {
   scope.status.server = { uid: vm.uid, statusAtRequest: vm.printableStatus };
-  scope.setCondition(
-    ConditionType.ServerReady,
-    'True',
-    Reason.Succeeded,
-    `VirtualMachine ${vm.name} is ${vm.printableStatus}`,
-  );
   scope.setPhase(
     'Saving',
     Reason.Saving,

@@ -159,5 +159,6 @@ async function transferPlan(
     format: si.spec.format ?? { compression: 'gzip', disk: 'raw' },
     staleUploadSession: si.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION],
     log: scope.log,
+    onRegistryAnswered: () => deps.registryBackoff.succeeded(registryHostOf(si.spec.registry.repository)),
   };
 }

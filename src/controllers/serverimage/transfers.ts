@@ -33,6 +33,8 @@ export interface TransferPlan {
   staleUploadSession?: string;
   /** Lines about this ServerImage's transfer (export resumes, registry retries). */
   log: Logger;
+  /** The registry answered (an upload session opened, an image pushed): its shared backoff ends. */
+  onRegistryAnswered?: () => void;
 }
 
 export interface TransferEvents {
@@ -192,7 +194,10 @@ export class TransferManager {
           signal,
           uploadedLayer: known,
           onLayerUploaded: (layer) => layers.set(volume.volume, layer),
-          onUploadStarted: (location) => this.events.onUploadSession(key, location),
+          onUploadStarted: (location) => {
+            plan.onRegistryAnswered?.();
+            return this.events.onUploadSession(key, location);
+          },
           // The session is closed: forget it before the image is recorded, since the last
           // image recorded moves the ServerImage to Active.
           onUploadClosed: () => this.events.onUploadSession(key, undefined),
@@ -206,6 +211,7 @@ export class TransferManager {
             'layer already in the registry from an earlier attempt; not sent again',
           );
         }
+        plan.onRegistryAnswered?.();
         finishedBytes += image.size;
         await this.events.onVolumePushed(key, volume.volume, image, (performance.now() - started) / 1000);
       }

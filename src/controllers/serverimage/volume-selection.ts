@@ -73,7 +73,7 @@ export function selectVolumes(
     if (notReady.length > 0) {
       return {
         kind: 'waiting',
-        message: `waiting for volume ${notReady.map((n) => `${n.v.name}: ${n.why}`).join('; ')}`,
+        message: `volume ${notReady.map((n) => `${n.v.name}: ${n.why}`).join('; ')}`,
       };
     }
     // The storage is ready; KubeVirt's verdict may lag behind it ("PVC not found"), or
@@ -83,7 +83,7 @@ export function selectVolumes(
       const said = (v: VmVolume) => (v.reason ? ` (KubeVirt says: ${v.reason})` : '');
       return {
         kind: 'waiting',
-        message: `waiting for KubeVirt to report that ${unjudged.map((v) => `${v.name}${said(v)}`).join(', ')} can be snapshotted`,
+        message: `KubeVirt to report that ${unjudged.map((v) => `${v.name}${said(v)}`).join(', ')} can be snapshotted`,
       };
     }
   }

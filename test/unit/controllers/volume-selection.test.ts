@@ -86,7 +86,7 @@ test('waits while KubeVirt has not judged the volumes', () => {
   const selection = selectVolumes(vm([pvc('root')], []), undefined, storage({ 'root-pvc': 'Bound' }));
   expect(selection).toEqual({
     kind: 'waiting',
-    message: 'waiting for KubeVirt to report that root can be snapshotted',
+    message: 'KubeVirt to report that root can be snapshotted',
   });
 });
 
@@ -94,16 +94,16 @@ test('a PVC not created yet is waited for, not refused, even when KubeVirt says 
   const view = vm([pvc('root')], [{ name: 'root', enabled: false, reason: 'PVC not found' }]);
   expect(selectVolumes(view, undefined, storage({}))).toEqual({
     kind: 'waiting',
-    message: 'waiting for volume root: PersistentVolumeClaim root-pvc not found',
+    message: 'volume root: PersistentVolumeClaim root-pvc not found',
   });
   expect(selectVolumes(view, undefined, storage({ 'root-pvc': 'Pending' }))).toEqual({
     kind: 'waiting',
-    message: 'waiting for volume root: PersistentVolumeClaim root-pvc is Pending',
+    message: 'volume root: PersistentVolumeClaim root-pvc is Pending',
   });
   // Bound now, KubeVirt still behind: wait for its verdict.
   expect(selectVolumes(view, undefined, storage({ 'root-pvc': 'Bound' }))).toEqual({
     kind: 'waiting',
-    message: 'waiting for KubeVirt to report that root (KubeVirt says: PVC not found) can be snapshotted',
+    message: 'KubeVirt to report that root (KubeVirt says: PVC not found) can be snapshotted',
   });
   const judged = vm([pvc('root')], [enabled('root')]);
   expect(selectVolumes(judged, undefined, storage({ 'root-pvc': 'Bound' })).kind).toBe('selected');
@@ -114,7 +114,7 @@ test('a DataVolume is waited for until CDI reports Succeeded, with its progress'
   const bound = { 'root-dv': 'Bound' };
   expect(selectVolumes(view, undefined, storage({}, {}))).toEqual({
     kind: 'waiting',
-    message: 'waiting for volume root: DataVolume root-dv not found',
+    message: 'volume root: DataVolume root-dv not found',
   });
   // Its PVC without the DataVolume: CDI garbage-collected it after success; KubeVirt uses the PVC.
   expect(selectVolumes(view, undefined, storage(bound, {})).kind).toBe('selected');
@@ -126,7 +126,7 @@ test('a DataVolume is waited for until CDI reports Succeeded, with its progress'
     ),
   ).toEqual({
     kind: 'waiting',
-    message: 'waiting for volume root: DataVolume root-dv is ImportInProgress (45.20%)',
+    message: 'volume root: DataVolume root-dv is ImportInProgress (45.20%)',
   });
   expect(
     selectVolumes(
@@ -136,7 +136,7 @@ test('a DataVolume is waited for until CDI reports Succeeded, with its progress'
     ),
   ).toEqual({
     kind: 'waiting',
-    message: 'waiting for volume root: DataVolume root-dv is Pending (PVC root-dv Pending)',
+    message: 'volume root: DataVolume root-dv is Pending (PVC root-dv Pending)',
   });
   // Succeeded, but its PVC not in the cache yet.
   expect(selectVolumes(view, undefined, storage({}, { 'root-dv': { phase: 'Succeeded' } })).kind).toBe(

@@ -1,0 +1,194 @@
+// Failures a person can read (issue 9): a phase that fails on an API error shows why in
+// `kubectl describe` (the operator runs as a ServiceAccount missing one RBAC rule), and the
+// operator's JSON logs follow an image through an export resume and a registry retry,
+// with its namespace/name on each line and no credential or token in any.
+import { readFileSync } from 'node:fs';
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import { startOperator, startOperatorProcess, type InProcessOperator } from '../harness/operator.js';
+import type { ManagedProcess } from '../harness/process.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig, kubectl } from '../harness/testbed.js';
+import { DEPLOY_DIR } from './install-fixtures.js';
+import {
+  SERVERIMAGE,
+  conditionOf,
+  createServerImage,
+  createVm,
+  expectNothingLeftBehind,
+  serverImage,
+  waitForPhase,
+  startServerImageBed,
+  type ServerImageBed,
+} from './serverimage-fixtures.js';
+
+let bed: ServerImageBed;
+let client: SimTestClient;
+let tokenRegistry: TestRegistry;
+let limited: InProcessOperator | undefined;
+const processes: ManagedProcess[] = [];
+
+beforeAll(async () => {
+  bed = await startServerImageBed(null);
+  ({ client } = bed);
+  tokenRegistry = await startRegistry({ auth: 'token' });
+});
+
+afterAll(async () => {
+  await limited?.stop();
+  for (const p of processes) await p.stop();
+  await bed?.stop();
+  await tokenRegistry?.stop();
+});
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** A ServiceAccount in `ns` bound to deploy/'s ClusterRole with `change` applied to its rules. */
+async function serviceAccountWithRules(ns: string, change: (rules: Rule[]) => Rule[]): Promise<KubeConfig> {
+  const admin = kubeConfig();
+  const role = parse(readFileSync(`${DEPLOY_DIR}/cluster-role.yaml`, 'utf8')) as { rules: Rule[] };
+  const name = `serverimage-operator-${ns}`;
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  const core = admin.makeApiClient(CoreV1Api);
+  await rbac.createClusterRole({ body: { metadata: { name }, rules: change(role.rules) } });
+  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'operator' } } });
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name: 'operator', namespace: ns }],
+    },
+  });
+  const token = await core.createNamespacedServiceAccountToken({
+    namespace: ns,
+    name: 'operator',
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const kc = new KubeConfig();
+  const cluster = admin.getCurrentCluster()!;
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: 'operator', token: token.status!.token }],
+    contexts: [{ name: 'operator', cluster: cluster.name, user: 'operator' }],
+    currentContext: 'operator',
+  });
+  return kc;
+}
+
+test('a phase failing on an API error (no RBAC to create Secrets) says so in kubectl describe', async () => {
+  const ns = await createNamespace('si-forbidden');
+  const kc = await serviceAccountWithRules(ns, (rules) =>
+    rules.map((r) =>
+      r.resources.includes('secrets') ? { ...r, verbs: r.verbs.filter((v) => v !== 'create') } : r,
+    ),
+  );
+  limited = await startOperator([`--watch-namespaces=${ns}`], kc);
+  await createVm(client, ns, 'locked');
+  await createServerImage(client, serverImage(ns, 'locked-image', 'locked', bed.registry));
+  const ready = await until(
+    'Ready to say what failed',
+    async () => {
+      const c = conditionOf((await client.get(SERVERIMAGE, ns, 'locked-image'))!, 'Ready');
+      return c?.reason === 'ApiError' ? c : undefined;
+    },
+    30_000,
+  );
+  expect(ready.message).toMatch(
+    /^creating Secret si-forbidden-\w+\/locked-image-\w+-export-token: .*forbidden/,
+  );
+  const describe = await kubectl(['describe', 'serverimage', 'locked-image', '-n', ns]);
+  expect(describe.code).toBe(0);
+  process.stderr.write(`\n[kubectl describe, a phase failing on an API error]\n${describe.stdout}\n`);
+  expect(describe.stdout).toMatch(/Reason:\s+ApiError/);
+  expect(describe.stdout).toContain('creating Secret');
+  // The event is recorded even though the phase threw.
+  expect(describe.stdout).toMatch(/Warning\s+ApiError/);
+  // Still Saving, retried with backoff: not a terminal verdict.
+  expect((await client.get(SERVERIMAGE, ns, 'locked-image'))!.status.phase).toBe('Saving');
+  // Each reconcile error is logged once, by the controller, with the image's key.
+  const lines = readFileSync(limited.logFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { level: number; msg: string; serverimage?: string });
+  const failures = lines.filter((l) => /reconcile failed/.test(l.msg));
+  expect(failures.length).toBeGreaterThan(0);
+  expect(failures.every((l) => l.level === 50 && l.serverimage === `${ns}/locked-image`)).toBe(true);
+  await limited.stop();
+  limited = undefined;
+});
+
+test('JSON logs: one line for an export resume and one for a registry retry, with the name; no secret anywhere', async () => {
+  const ns = await createNamespace('si-logs');
+  await createVm(client, ns, 'logged', {
+    disks: [{ volume: 'rootdisk', size: 3 * 1024 * 1024 }],
+    annotations: { [Ann.faultDropAfterBytes]: String(1024 * 1024) },
+  });
+  const { username, password } = tokenRegistry;
+  await client.core.createNamespacedSecret({
+    namespace: ns,
+    body: {
+      metadata: { name: 'regcred' },
+      type: 'kubernetes.io/basic-auth',
+      stringData: { username: username!, password: password! },
+    },
+  });
+  // The first two chunk uploads fail: resumed by the client, then the push goes on.
+  tokenRegistry.faults!.respond(503, { method: 'PATCH', times: 2 });
+  const operator = startOperatorProcess([`--watch-namespaces=${ns}`], 'logs');
+  processes.push(operator);
+  await createServerImage(
+    client,
+    serverImage(ns, 'logged-image', 'logged', tokenRegistry, {
+      registry: { credentialsSecretRef: { name: 'regcred' } },
+    }),
+  );
+  await waitForPhase(client, ns, 'logged-image', 'Active', 90_000);
+  // Its clean-up (snapshot, export) is the operator's work too: let it finish first.
+  await expectNothingLeftBehind(client, ns, [tokenRegistry]);
+  await operator.stop();
+  const text = readFileSync(operator.logFile, 'utf8');
+  const lines = text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const ours = lines.filter((l) => l.serverimage === `${ns}/logged-image`);
+  const resumes = ours.filter((l) => l.msg === 'export stream dropped; resuming at offset');
+  expect(resumes.length).toBeGreaterThanOrEqual(1);
+  expect(typeof resumes[0]!.offset).toBe('number');
+  const registryRetries = ours.filter((l) =>
+    /blob chunk failed; resuming|registry request failed; retrying/.test(String(l.msg)),
+  );
+  expect(registryRetries.length).toBeGreaterThanOrEqual(1);
+  expect(registryRetries[0]).toMatchObject({ attempt: 1 });
+  expect(ours.some((l) => l.msg === 'phase changed' && l.to === 'Saving')).toBe(true);
+  expect(ours.some((l) => l.msg === 'phase changed' && l.to === 'Active')).toBe(true);
+  // Debug level: the HTTP requests, without headers.
+  const requests = ours.filter((l) => l.msg === 'registry request');
+  expect(requests.length).toBeGreaterThan(0);
+  expect(requests.every((l) => l.headers === undefined && !String(l.url).includes('?'))).toBe(true);
+  process.stderr.write(
+    `\n[operator logs, ${ns}/logged-image]\n${ours
+      .filter((l) => l.msg !== 'registry request')
+      .map((l) => JSON.stringify(l))
+      .join('\n')}\n`,
+  );
+
+  const tokens = tokenRegistry.tokenServer!.requests.map((r) => r.token).filter((t): t is string => !!t);
+  expect(tokens.length).toBeGreaterThan(0);
+  const secrets = [
+    password!,
+    Buffer.from(password!).toString('base64'),
+    Buffer.from(`${username}:${password}`).toString('base64'),
+    ...tokens,
+  ];
+  for (const line of text.split('\n')) {
+    for (const secret of secrets) expect(line.includes(secret)).toBe(false);
+  }
+  expect(text).not.toMatch(/authorization/i);
+});

@@ -1,0 +1,138 @@
+// Uploads that finish what they start (issue 9): the registry killed mid-upload and
+// restarted; every image still reaches Active with its bytes, no upload session is left
+// open in the registry's storage, no completed blob goes up twice, and the images waiting
+// for the dead registry back off together instead of hammering it in turn.
+import { type Crane } from '../harness/crane.js';
+import { imageDiskSha256 } from '../harness/images.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import { type ProxiedRequest } from '../harness/fault-proxy.js';
+import { type TestRegistry } from '../harness/registry.js';
+import { createNamespace } from '../harness/testbed.js';
+import {
+  SERVERIMAGE,
+  createServerImage,
+  createVm,
+  expectNothingLeftBehind,
+  serverImage,
+  waitForPhase,
+  startServerImageBed,
+  type ServerImageBed,
+} from './serverimage-fixtures.js';
+
+const MiB = 1024 * 1024;
+let bed: ServerImageBed;
+let registry: TestRegistry;
+let crane: Crane;
+let client: SimTestClient;
+
+beforeAll(async () => {
+  bed = await startServerImageBed([
+    '--max-concurrent-exports=3',
+    '--registry-retry-timeout=180s',
+    '--export-timeout=60s',
+    '--snapshot-timeout=60s',
+  ]);
+  ({ registry, crane, client } = bed);
+});
+
+afterAll(() => bed?.stop());
+
+/** Blob uploads the registry completed (PUT ...?digest= answered 201), by digest. */
+function completedBlobUploads(requests: ProxiedRequest[]): Map<string, number> {
+  const byDigest = new Map<string, number>();
+  for (const r of requests) {
+    const digest = /[?&]digest=(sha256(?::|%3A)[0-9a-f]{64})/i.exec(r.path)?.[1]?.replace(/%3A/i, ':');
+    if (r.method === 'PUT' && r.status === 201 && digest)
+      byDigest.set(digest, (byDigest.get(digest) ?? 0) + 1);
+  }
+  return byDigest;
+}
+
+test('a layer completed before a failure is not sent again: HEAD, then only the manifest', async () => {
+  const ns = await createNamespace('si-resend');
+  const shas = await createVm(client, ns, 'resend', { disks: [{ volume: 'rootdisk', size: 2 * MiB }] });
+  const before = registry.requests.length;
+  // Every manifest PUT fails for a while: the layer and config are in, the image is not.
+  // As many as the client's own retries of one request: the transfer fails once, then works.
+  registry.faults!.respond(503, { method: 'PUT', pathIncludes: '/manifests/', times: 5 });
+  await createServerImage(client, serverImage(ns, 'resend-image', 'resend', registry));
+  const si = await waitForPhase(client, ns, 'resend-image', 'Active', 90_000);
+  const requests = registry.requests.slice(before);
+  expect(requests.some((r) => r.injected && r.method === 'PUT')).toBe(true);
+  expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas.rootdisk);
+  const uploads = completedBlobUploads(requests);
+  expect([...uploads.values()]).toEqual([1, 1]); // one layer, one config
+  // The retry asked the registry before sending: a HEAD of the layer after the failure.
+  const firstFailure = requests.findIndex((r) => r.injected);
+  const manifest = (await crane.manifest(si.status.images[0].reference)) as { layers: { digest: string }[] };
+  const layerDigest = manifest.layers[0]!.digest;
+  expect(
+    requests.slice(firstFailure).some((r) => r.method === 'HEAD' && r.path.includes(`/blobs/${layerDigest}`)),
+  ).toBe(true);
+  await expectNothingLeftBehind(client, ns, [registry]);
+});
+
+test('the registry killed mid-upload and restarted: all Active, no session left open, no blob sent twice', async () => {
+  const ns = await createNamespace('si-outage');
+  const vms = Array.from({ length: 6 }, (_, i) => `outage-${i}`);
+  const shas = await Promise.all(
+    vms.map((vm) =>
+      createVm(client, ns, vm, {
+        disks: [{ volume: 'rootdisk', size: 4 * MiB }],
+        annotations: { [Ann.faultBytesPerSecond]: String(MiB) },
+      }),
+    ),
+  );
+  const before = registry.requests.length;
+  await Promise.all(vms.map((vm) => createServerImage(client, serverImage(ns, `${vm}-image`, vm, registry))));
+  // Kill it while uploads are open.
+  await until(
+    'uploads under way',
+    async () => {
+      const images = await Promise.all(vms.map((vm) => client.get(SERVERIMAGE, ns, `${vm}-image`)));
+      return images.filter((si) => (si?.status?.progress?.bytesDone ?? 0) > MiB).length >= 2;
+    },
+    90_000,
+  );
+  expect(registry.openUploads().length).toBeGreaterThan(0);
+  await registry.kill();
+  const killedAt = Date.now();
+  const OUTAGE_MS = 20_000;
+  await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
+  const duringOutage = registry.requests.filter((r) => r.at >= killedAt).length;
+  await registry.restart();
+
+  const images = await Promise.all(
+    vms.map((vm) => waitForPhase(client, ns, `${vm}-image`, 'Active', 180_000)),
+  );
+  for (const [i, si] of images.entries()) {
+    expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas[i]!.rootdisk);
+  }
+  const rate = duringOutage / (OUTAGE_MS / 1000);
+  process.stderr.write(
+    `\n[outage] ${vms.length} images, registry down ${OUTAGE_MS / 1000}s: ${duringOutage} requests reached it meanwhile (${rate.toFixed(2)}/s)\n`,
+  );
+  // No session open in the registry's storage (_uploads), and none recorded any more.
+  await until(
+    'upload sessions to be cancelled',
+    async () => registry.openUploads().length === 0,
+    30_000,
+  ).catch((err: Error) => {
+    const open = registry.openUploads();
+    const seen = registry.requests
+      .filter((r) => open.some((u) => r.path.includes(u.split('/').pop()!)))
+      .map((r) => `${new Date(r.at).toISOString()} ${r.method} ${r.path.split('?')[0]} ${r.status}`);
+    throw new Error(
+      `${err.message}: ${open.join(', ')}\nrequests for them:\n${seen.join('\n')}\nkilled at ${new Date(killedAt).toISOString()}`,
+    );
+  });
+  for (const si of images) expect(si.metadata.annotations?.['serverimage.io/upload-session']).toBeUndefined();
+  // Every completed blob went up once: one layer and one config per image.
+  const uploads = completedBlobUploads(registry.requests.slice(before));
+  expect([...uploads.values()].every((n) => n === 1)).toBe(true);
+  expect(uploads.size).toBe(2 * vms.length);
+  // Backing off together: well under the ~5.6 requests/s of images taking turns.
+  expect(rate).toBeLessThan(3);
+  await expectNothingLeftBehind(client, ns, [registry]);
+}, 300_000);
