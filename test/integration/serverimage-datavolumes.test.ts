@@ -1,5 +1,6 @@
 // KubeVirt's own examples with DataVolumes and PVCs, applied with kubectl as they are, and a
-// standalone DataVolume: each VM becomes Active images holding its disks' exact bytes.
+// standalone DataVolume: each VM becomes Active images holding its disks' exact bytes. And
+// the user's order: a ServerImage waits while CDI is still filling its VM's DataVolume.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { createNamespace, kubectl } from '../harness/testbed.js';
 import {
   createServerImage,
   expectNothingLeftBehind,
+  SERVERIMAGE,
   serverImage,
   startServerImageBed,
   waitForPhase,
@@ -113,4 +115,42 @@ test('a standalone DataVolume (a clone of a golden PVC) used by a VM is imaged',
 
   const si = await imageOf('web');
   expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(golden);
+});
+
+test('in the user order: ServerImage, then VM and DataVolume, and CDI finishes later: Active, no snapshot before', async () => {
+  // Applied as a GitOps tool may: the image first, then the DataVolume (a clone of a golden
+  // PVC that does not exist yet, so CDI keeps retrying), then the VM using it.
+  await createServerImage(bed.client, serverImage(ns, 'late-image', 'late', bed.registry));
+  const applied = await kubectl(
+    ['apply', '-n', ns, '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'cdi.kubevirt.io/v1beta1',
+      kind: 'DataVolume',
+      metadata: { name: 'late-root' },
+      spec: { source: { pvc: { namespace: ns, name: 'late-golden' } }, storage: {} },
+    }),
+  );
+  expect(applied.stderr).toBe('');
+  await bed.client.createVm(ns, 'late', {
+    volumes: [{ name: 'rootdisk', dataVolume: { name: 'late-root' } }],
+  });
+  await bed.client.waitForVmStatus(ns, 'late', 'Provisioning');
+  const waiting = await bed.client.waitFor(SERVERIMAGE, ns, 'late-image', (o) =>
+    (o.status?.conditions ?? []).some(
+      (c: { type: string; reason: string }) =>
+        c.type === 'Ready' && ['WaitingForServerState', 'WaitingForVolume'].includes(c.reason),
+    ),
+  );
+  expect(waiting.status.phase).toBe('Queued');
+
+  const golden = await bed.client.createDiskPvc(ns, 'late-golden', { size: '2Mi', seed: 'late-golden' });
+  const si = await waitForPhase(bed.client, ns, 'late-image', 'Active');
+  expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(golden);
+  // The snapshot was taken once CDI had finished, not while it was filling the disk.
+  const dv = await bed.client.get(DATA_VOLUME, ns, 'late-root');
+  const snapshotted = si.status.conditions.find((c: { type: string }) => c.type === 'Snapshotted');
+  const dvDone = dv!.status.conditions.find((c: { type: string }) => c.type === 'Ready');
+  expect(Date.parse(snapshotted.lastTransitionTime)).toBeGreaterThanOrEqual(
+    Date.parse(dvDone.lastTransitionTime),
+  );
 });
