@@ -13,3 +13,10 @@ export type { RegistryLogger } from './logger.js';
 export { parseRepository, type RepositoryAddress } from './repository.js';
 export { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
+export {
+  INDEX_MEDIA_TYPE,
+  listReferrers,
+  pushReferrer,
+  referrersTag,
+  type ReferrerDescriptor,
+} from './referrers.js';
