@@ -245,6 +245,37 @@ test('-o yaml applied with kubectl gives the same VM; --new-identity clears MAC 
   expect((await client.get(VM, fresh, 'web2'))!.spec).toEqual(expectedSpec('web2', { newIdentity: true }));
 }, 120_000);
 
+test('--as containerdisk: an ephemeral VM booting the images by digest, applied with kubectl', async () => {
+  const target = await createNamespace('restore-cd');
+  const printed = await cli([
+    'restore',
+    'web-image',
+    '--from-namespace',
+    ns,
+    '-n',
+    target,
+    '--name',
+    'web2',
+    '--as',
+    'containerdisk',
+    '--run-strategy',
+    'Always',
+    '-o',
+    'yaml',
+  ]);
+  expect(printed).toMatchObject({ code: 0, stderr: '' });
+  expect(await kubectl(['apply', '-f', '-'], printed.stdout)).toMatchObject({ code: 0, stderr: '' });
+  const vm = (await client.get(VM, target, 'web2'))!;
+  const expected = structuredClone(original.spec);
+  delete expected.dataVolumeTemplates;
+  expected.runStrategy = 'Always';
+  expected.template.spec.volumes = (image.status.images as { volume: string; digest: string }[]).map((i) => ({
+    name: i.volume,
+    containerDisk: { image: `${registry.host}/vms/web@${i.digest}` },
+  }));
+  expect(vm.spec).toEqual(expected);
+}, 120_000);
+
 test('bad references: one line, exit 1, nothing created', async () => {
   const target = await createNamespace('restore-bad');
   const cases: [string[], RegExp][] = [
