@@ -288,6 +288,9 @@ test('bad references: one line, exit 1, nothing created', async () => {
     expect({ args, code: result.code, stdout: result.stdout }).toEqual({ args, code: 1, stdout: '' });
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(message);
+    process.stdout.write(
+      `$ serverimage restore ${args.join(' ')} -n ${target} --name web3\n${result.stderr}`,
+    );
   }
 
   const secured = await startRegistry({ auth: 'basic' });
