@@ -15,6 +15,7 @@ export { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
 export {
   INDEX_MEDIA_TYPE,
+  deleteReferrer,
   listReferrers,
   pushReferrer,
   referrersTag,

@@ -79,3 +79,34 @@ export async function listReferrers(
   const index = fromApi ? parseIndex(fromApi) : await tagIndex(client, subjectDigest);
   return index.manifests.filter((m) => m.artifactType === artifactType);
 }
+
+/**
+ * Removes a referrer from the tag schema's index (the index goes when it lists nothing
+ * more) and deletes the referrer's manifest. Absent ones are not an error: a retried
+ * delete finishes what an earlier one began.
+ */
+export async function deleteReferrer(
+  client: RegistryClient,
+  subjectDigest: string,
+  referrerDigest: string,
+): Promise<void> {
+  const index = await tagIndex(client, subjectDigest);
+  const kept = index.manifests.filter((m) => m.digest !== referrerDigest);
+  if (kept.length !== index.manifests.length) {
+    if (kept.length > 0) {
+      await client.putManifest(referrersTag(subjectDigest), { ...index, manifests: kept }, INDEX_MEDIA_TYPE);
+    } else {
+      const stored = await client.getManifest(referrersTag(subjectDigest));
+      await ignoreNotFound(client.deleteManifest(stored.digest));
+    }
+  }
+  await ignoreNotFound(client.deleteManifest(referrerDigest));
+}
+
+async function ignoreNotFound(operation: Promise<void>): Promise<void> {
+  try {
+    await operation;
+  } catch (err) {
+    if (!(isRegistryError(err) && err.reason === 'RegistryNotFound')) throw err;
+  }
+}
