@@ -232,6 +232,16 @@ export const serverImageStatusSchema = z
       .optional()
       .describe('The KubeVirt snapshot the images were made from.'),
     images: z.array(imageStatusSchema).optional().describe('The pushed images, boot volume first.'),
+    vmArtifact: z
+      .object({
+        reference: z.string().describe('repository@sha256:... of the artifact manifest.'),
+        digest: z.string().describe('Digest of the artifact manifest, sha256:...'),
+      })
+      .optional()
+      .describe(
+        "The VM's definition and the volume -> image map, pushed as an OCI artifact whose subject " +
+          'is the boot image (what `serverimage restore` reads).',
+      ),
     retry: z
       .object({
         step: z

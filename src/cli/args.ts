@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { duration } from '../config.js';
 import { UsageError } from './exit-codes.js';
 
-export const COMMANDS = ['create', 'wait', 'list', 'backups', 'describe', 'delete'] as const;
+export const COMMANDS = ['create', 'wait', 'list', 'backups', 'describe', 'delete', 'restore'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Where to talk to, as kubectl takes it. */
@@ -75,6 +75,27 @@ export interface DeleteCommand {
   timeoutMs: number;
 }
 
+/** A new VirtualMachine from an image: a ServerImage, or a bare registry reference from any cluster. */
+export interface RestoreCommand {
+  command: 'restore';
+  cluster: ClusterOptions;
+  /** A ServerImage name, or host/repository[:tag|@digest] (it has a slash). */
+  source: string;
+  name: string;
+  /** Where the ServerImage is (default: -n, where the VM is made). */
+  fromNamespace?: string;
+  as: 'datavolume' | 'containerdisk';
+  storageClass?: string;
+  newIdentity: boolean;
+  runStrategy?: 'Halted' | 'Always';
+  pullMethod: 'pod' | 'node';
+  /** For a bare reference: Secrets in -n with the registry's credentials and CA. */
+  credentials?: string;
+  caSecret?: string;
+  insecure: boolean;
+  output?: 'yaml';
+}
+
 export interface HelpCommand {
   command: 'help';
   topic?: CommandName;
@@ -91,6 +112,7 @@ export type ParsedCommand =
   | BackupsCommand
   | DescribeCommand
   | DeleteCommand
+  | RestoreCommand
   | HelpCommand
   | VersionCommand;
 
@@ -117,6 +139,12 @@ const OPTIONS = {
   'deletion-policy': { type: 'string' },
   wait: { type: 'boolean' },
   timeout: { type: 'string' },
+  'from-namespace': { type: 'string' },
+  as: { type: 'string' },
+  'storage-class': { type: 'string' },
+  'new-identity': { type: 'boolean' },
+  'run-strategy': { type: 'string' },
+  'pull-method': { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -145,6 +173,19 @@ const COMMAND_FLAGS: Record<CommandName, OptionName[]> = {
   backups: ['output'],
   describe: ['output'],
   delete: ['wait', 'timeout'],
+  restore: [
+    'name',
+    'from-namespace',
+    'as',
+    'storage-class',
+    'new-identity',
+    'run-strategy',
+    'pull-method',
+    'credentials',
+    'ca-secret',
+    'insecure',
+    'output',
+  ],
 };
 
 const OUTPUTS: Record<CommandName, readonly string[]> = {
@@ -154,6 +195,7 @@ const OUTPUTS: Record<CommandName, readonly string[]> = {
   backups: ['json', 'yaml'],
   describe: ['json', 'yaml'],
   delete: [],
+  restore: ['yaml'],
 };
 
 function isCommand(word: string | undefined): word is CommandName {
@@ -200,7 +242,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): P
   }
   if (word === undefined) {
     if (values.help) return { command: 'help' };
-    throw new UsageError('missing command: create, wait, list, backups, describe or delete');
+    throw new UsageError('missing command: create, wait, list, backups, describe, delete or restore');
   }
   if (!isCommand(word)) throw new UsageError(`unknown command "${word}"`);
   if (values.help) return { command: 'help', topic: word };
@@ -278,6 +320,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): P
         name: onePositional(word, rest, 'a ServerImage name'),
         ...(values.output !== undefined ? { output: values.output as 'json' | 'yaml' } : {}),
       };
+    case 'restore':
+      return parseRestore(rest, cluster, values);
     case 'delete':
       return {
         command: 'delete',
@@ -287,4 +331,52 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): P
         timeoutMs,
       };
   }
+}
+
+/** One of `allowed`, or a usage error naming the flag. */
+function oneOf<T extends string>(
+  flag: string,
+  value: string | undefined,
+  allowed: readonly T[],
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`--${flag} takes ${allowed.join(' or ')}; got "${value}"`);
+  }
+  return value as T;
+}
+
+function parseRestore(
+  rest: string[],
+  cluster: ClusterOptions,
+  values: ReturnType<typeof readArgs>['values'],
+): RestoreCommand {
+  const source = onePositional('restore', rest, 'a ServerImage name or a registry reference');
+  if (values.name === undefined) throw new UsageError('restore needs --name NEW_VM');
+  const bare = source.includes('/');
+  if (!bare && (values.credentials !== undefined || values['ca-secret'] !== undefined || values.insecure)) {
+    throw new UsageError(
+      'restore of a ServerImage uses its own registry access; --credentials, --ca-secret and --insecure are for a registry reference',
+    );
+  }
+  if (bare && values['from-namespace'] !== undefined) {
+    throw new UsageError('--from-namespace names where a ServerImage is; a registry reference has none');
+  }
+  const runStrategy = oneOf('run-strategy', values['run-strategy'], ['Halted', 'Always'] as const);
+  return {
+    command: 'restore',
+    cluster,
+    source,
+    name: values.name,
+    ...(values['from-namespace'] !== undefined ? { fromNamespace: values['from-namespace'] } : {}),
+    as: oneOf('as', values.as, ['datavolume', 'containerdisk'] as const) ?? 'datavolume',
+    ...(values['storage-class'] !== undefined ? { storageClass: values['storage-class'] } : {}),
+    newIdentity: values['new-identity'] ?? false,
+    ...(runStrategy ? { runStrategy } : {}),
+    pullMethod: oneOf('pull-method', values['pull-method'], ['pod', 'node'] as const) ?? 'pod',
+    ...(values.credentials !== undefined ? { credentials: values.credentials } : {}),
+    ...(values['ca-secret'] !== undefined ? { caSecret: values['ca-secret'] } : {}),
+    insecure: values.insecure ?? false,
+    ...(values.output !== undefined ? { output: 'yaml' as const } : {}),
+  };
 }

@@ -9,6 +9,7 @@ import type { CommandContext } from './commands/context.js';
 import { deleteCommand } from './commands/delete.js';
 import { describeCommand } from './commands/describe.js';
 import { listCommand } from './commands/list.js';
+import { restoreCommand } from './commands/restore.js';
 import { waitCommand } from './commands/wait.js';
 import { CliError, ExitCode, type ExitCodeValue } from './exit-codes.js';
 import type { CliIo } from './io.js';
@@ -54,6 +55,8 @@ async function dispatch(parsed: ParsedCommand, io: CliIo, program: string, inter
       return describeCommand(parsed, ctx);
     case 'delete':
       return deleteCommand(parsed, ctx);
+    case 'restore':
+      return restoreCommand(parsed, ctx);
   }
 }
 

@@ -31,6 +31,7 @@ Usage:
   ${p} backups VM [-o json|yaml]                       a VM's images, newest first
   ${p} describe NAME [-o json|yaml]                    phase, conditions, images, events
   ${p} delete NAME [--wait]                            delete (the deletion policy decides about the tags)
+  ${p} restore (IMAGE | REFERENCE) --name VM [flags]   a new VirtualMachine from an image
   ${p} help COMMAND                                    flags of a command
 
 ${CLUSTER_FLAGS}
@@ -119,6 +120,36 @@ from the registry (Delete) or kept (Retain).
 Flags:
   --wait                    wait until the operator has finished and the object is gone
   --timeout DURATION        how long --wait waits (default: 1h)
+
+${CLUSTER_FLAGS}
+
+${EXIT_CODES}
+`,
+  restore: (p) => `Usage: ${p} restore (SERVERIMAGE | REGISTRY_REFERENCE) --name NEW_VM [flags]
+
+Makes a new VirtualMachine NEW_VM in -n NAMESPACE from an image: its definition as it was
+imaged (stored in the registry beside the boot image), its disks from the registry by
+digest. SERVERIMAGE is an Active ServerImage (its registry credentials and CA are copied
+for CDI); REGISTRY_REFERENCE is host/repository:tag or @sha256:... of a boot image, from
+any cluster, read with --credentials / --ca-secret / --insecure. A bad reference (no such
+tag, no VM definition, credentials refused) is one line and exit 1; nothing is created.
+
+Flags:
+  --name NEW_VM             name of the new VirtualMachine (required)
+  --from-namespace NS       namespace of the ServerImage (default: -n)
+  --as datavolume|containerdisk
+                            datavolume (default): dataVolumeTemplates CDI imports from the
+                            registry; containerdisk: an ephemeral VM booting the images
+  --storage-class SC        storage class of the DataVolumes (default: the cluster's)
+  --new-identity            clear MAC addresses and the firmware UUID (restoring beside the original)
+  --run-strategy Halted|Always   (default: as imaged)
+  --pull-method pod|node    CDI's pull method (default pod); node pulls through the node's
+                            container runtime, with the node's registry credentials and CAs
+  --credentials SECRET      (reference only) Secret in -n with registry credentials
+                            (dockerconfigjson or basic-auth)
+  --ca-secret SECRET        (reference only) Secret in -n with the registry's CA under ca.crt
+  --insecure                (reference only) plain HTTP to the registry (labs only)
+  -o, --output yaml         print the manifests instead of creating them
 
 ${CLUSTER_FLAGS}
 

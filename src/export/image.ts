@@ -26,6 +26,11 @@ export interface ImageConfigInput {
   os?: string;
   created: Date;
   diffIds: string[];
+  /**
+   * Image labels, also written as `config.Env` entries (KEY=value, the label name upper-cased
+   * with . / - as _), the way kubevirt/containerdisks records instancetype hints.
+   */
+  labels?: Record<string, string>;
 }
 
 /** A JSON document with its exact bytes and their digest. */
@@ -44,10 +49,19 @@ export function imageConfig(input: ImageConfigInput): Serialized {
     created: input.created.toISOString(),
     architecture: input.architecture,
     os: input.os ?? 'linux',
-    config: {},
+    config: runtimeConfig(input.labels),
     rootfs: { type: 'layers', diff_ids: input.diffIds },
     history: [{ created: input.created.toISOString(), created_by: 'serverimage-operator' }],
   });
+}
+
+function runtimeConfig(labels: Record<string, string> | undefined): object {
+  const entries = Object.entries(labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length === 0) return {};
+  return {
+    Env: entries.map(([key, value]) => `${key.replace(/[./-]/g, '_').toUpperCase()}=${value}`),
+    Labels: Object.fromEntries(entries),
+  };
 }
 
 export function imageManifest(

@@ -26,6 +26,8 @@ export interface PushDiskImageOptions {
   metadata?: Record<string, string>;
   /** Image creation time (config + annotation). Default: now. */
   created?: Date;
+  /** Image config labels (and their Env twins): the VM's instancetype hints. */
+  configLabels?: Record<string, string>;
   /** Default amd64. */
   architecture?: string;
   /** Default gzip: every runtime and CDI read it; zstd needs CDI 1.57+. */
@@ -127,6 +129,7 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
     architecture: options.architecture ?? 'amd64',
     created,
     diffIds: [layerBlob.diffId],
+    labels: options.configLabels,
   });
   const configUploaded = await options.registry.uploadBlobBytes(config.bytes);
   expectSame('image config', configUploaded.digest, config.digest, configUploaded.size, config.bytes.length);

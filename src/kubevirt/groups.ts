@@ -12,6 +12,12 @@ export const VIRTUAL_MACHINE_SNAPSHOT = {
   plural: 'virtualmachinesnapshots',
   kind: 'VirtualMachineSnapshot',
 };
+export const VIRTUAL_MACHINE_SNAPSHOT_CONTENT = {
+  group: 'snapshot.kubevirt.io',
+  version: 'v1beta1',
+  plural: 'virtualmachinesnapshotcontents',
+  kind: 'VirtualMachineSnapshotContent',
+};
 export const EXPORT_GROUP = 'export.kubevirt.io';
 export const EXPORT_PLURAL = 'virtualmachineexports';
 export const EXPORT_KIND = 'VirtualMachineExport';

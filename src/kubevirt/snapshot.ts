@@ -39,6 +39,7 @@ const snapshotStatusSchema = z.looseObject({
       readyToUse: z.boolean().optional(),
       error: z.looseObject({ message: z.string().optional() }).optional(),
       indications: z.array(z.string()).optional(),
+      virtualMachineSnapshotContentName: z.string().optional(),
       sourceIndications: z.array(z.looseObject({ indication: z.string() })).optional(),
       snapshotVolumes: z.looseObject({ includedVolumes: z.array(z.string()).optional() }).optional(),
       conditions: kubevirtConditionsSchema,
@@ -56,6 +57,8 @@ export interface SnapshotView {
   /** Online, GuestAgent, NoGuestAgent, Paused ...; unknown values are kept as information. */
   indications: string[];
   includedVolumes?: string[];
+  /** The VirtualMachineSnapshotContent holding the VM's copy. */
+  contentName?: string;
 }
 
 export function viewSnapshot(object: unknown): SnapshotView {
@@ -72,5 +75,6 @@ export function viewSnapshot(object: unknown): SnapshotView {
     errorMessage: status.error?.message ?? failure?.message,
     indications,
     includedVolumes: status.snapshotVolumes?.includedVolumes,
+    contentName: status.virtualMachineSnapshotContentName,
   };
 }

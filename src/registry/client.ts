@@ -266,6 +266,70 @@ export class RegistryClient {
     return { digest, mediaType, body: answer.body };
   }
 
+  /**
+   * Puts a manifest that has a `subject` (OCI 1.1): the digest, and whether the registry
+   * says it indexed the subject itself (the OCI-Subject header). When it does not, the
+   * caller keeps the referrers tag (referrers.ts).
+   */
+  async putManifestWithSubject(
+    reference: string,
+    manifest: Buffer,
+    mediaType: string,
+  ): Promise<{ digest: string; subjectIndexed: boolean }> {
+    const digest = sha256Digest(manifest);
+    const answer = await this.idempotent(() =>
+      this.session.exchange({
+        method: 'PUT',
+        url: `${this.origin}/v2/${this.name}/manifests/${reference}`,
+        headers: { 'content-type': mediaType, 'content-length': String(manifest.length) },
+        body: manifest,
+        expect: [200, 201, 202],
+        what: `PUT manifest ${reference}`,
+      }),
+    );
+    return { digest, subjectIndexed: header(answer, 'oci-subject') !== undefined };
+  }
+
+  /**
+   * The referrers API (OCI 1.1): the image index listing the manifests whose subject is
+   * `digest`, or undefined when the registry does not serve the API (404, as Distribution).
+   */
+  async referrersIndex(digest: string, artifactType?: string): Promise<Buffer | undefined> {
+    const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+    const answer = await this.idempotent(() =>
+      this.session.exchange({
+        method: 'GET',
+        url: `${this.origin}/v2/${this.name}/referrers/${digest}${query}`,
+        headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+        expect: [200, 404],
+        what: `GET referrers of ${digest}`,
+      }),
+    );
+    if (answer.status === 404) return undefined;
+    const type = header(answer, 'content-type')?.split(';')[0]?.trim();
+    return type === 'application/vnd.oci.image.index.v1+json' ? answer.body : undefined;
+  }
+
+  /** Reads a small blob whole (an artifact's layer), checking its digest. */
+  async getBlob(digest: string): Promise<Buffer> {
+    const answer = await this.idempotent(() =>
+      this.session.exchange({
+        method: 'GET',
+        url: `${this.origin}/v2/${this.name}/blobs/${digest}`,
+        expect: [200],
+        what: `GET blob ${digest}`,
+      }),
+    );
+    const got = sha256Digest(answer.body);
+    if (got !== digest) {
+      throw new RegistryError(
+        'DigestMismatch',
+        `GET blob ${digest} (${this.repository}): the bytes have digest ${got}`,
+      );
+    }
+    return answer.body;
+  }
+
   /** Deletes a manifest (and so every tag on it) by digest. */
   async deleteManifest(digest: string): Promise<void> {
     if (!digest.startsWith('sha256:')) throw new Error(`deleteManifest needs a digest, got "${digest}"`);

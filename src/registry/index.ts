@@ -13,3 +13,11 @@ export type { RegistryLogger } from './logger.js';
 export { parseRepository, type RepositoryAddress } from './repository.js';
 export { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
+export {
+  INDEX_MEDIA_TYPE,
+  deleteReferrer,
+  listReferrers,
+  pushReferrer,
+  referrersTag,
+  type ReferrerDescriptor,
+} from './referrers.js';

@@ -62,6 +62,7 @@ describe('the operator ServiceAccount of deploy/', () => {
       [verb, EXPORTS],
     ]),
     ['list', SNAPSHOTS, { allNamespaces: true }],
+    ['get', 'virtualmachinesnapshotcontents.snapshot.kubevirt.io'],
     ['watch', EXPORTS, { allNamespaces: true }],
     ['get', 'secrets'],
     ['create', 'secrets'],

@@ -151,7 +151,13 @@ test('two replicas with leader election: one works; SIGKILL it and the other fin
   const manifestPuts = registry.requests.filter(
     (r) => r.method === 'PUT' && r.path.startsWith('/v2/vms/ha/manifests/'),
   );
-  expect(manifestPuts).toHaveLength(1);
+  // Once each: the image under its tag, the VM artifact by digest, its referrers tag (issue 13).
+  const bootHex = (si.status.images[0].digest as string).slice('sha256:'.length);
+  expect(manifestPuts.map((r) => r.path)).toEqual([
+    '/v2/vms/ha/manifests/ha-image',
+    `/v2/vms/ha/manifests/${si.status.vmArtifact.digest}`,
+    `/v2/vms/ha/manifests/sha256-${bootHex}`,
+  ]);
   process.stderr.write(
     `\n[leader election] the standby took over ${takeover} ms after the leader was killed\n`,
   );

@@ -94,6 +94,16 @@ export async function tagsOf(crane: Crane, repository: string): Promise<string[]
   return result.stdout.toString('utf8').split('\n').filter(Boolean).sort();
 }
 
+/**
+ * The repository's image tags, and how many referrers tags (`sha256-<hex>`, the index of
+ * an image's VM artifact, issue 13) it has besides: one per image that is kept.
+ */
+export async function imageTagsOf(crane: Crane, repository: string) {
+  const tags = await tagsOf(crane, repository);
+  const referrers = tags.filter((t) => /^sha256-[0-9a-f]{64}$/.test(t));
+  return { images: tags.filter((t) => !referrers.includes(t)), referrers: referrers.length };
+}
+
 /** Sleeps until `ms` (epoch) has passed. */
 export const sleepUntil = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms - Date.now())));
 

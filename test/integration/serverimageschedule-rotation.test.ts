@@ -22,7 +22,7 @@ import {
   phaseOf,
   settled,
   sleepUntil,
-  tagsOf,
+  imageTagsOf,
   vmOf,
 } from './serverimageschedule-fixtures.js';
 
@@ -138,7 +138,10 @@ test(`rotation ${ROTATION} after ${ROTATION + 2} runs: ${ROTATION} Active backup
       .map((si) => si.metadata.name)
       .sort();
     expect(activeByVm(final)[vm]).toEqual(newest);
-    expect(await tagsOf(bed.crane, `${bed.registry.host}/backups/${vm}`)).toEqual(newest);
+    expect(await imageTagsOf(bed.crane, `${bed.registry.host}/backups/${vm}`)).toEqual({
+      images: newest,
+      referrers: newest.length,
+    });
   }
 
   // Nova's backup properties, the labels, and the manifest annotations crane reads.
@@ -236,7 +239,10 @@ test('a run that fails for one VM deletes nothing of it; the others rotate', asy
   expect(
     all.filter((si) => vmOf(si) === 'web-c' && phaseOf(si) === 'Error').map((si) => si.metadata.name),
   ).toEqual([failed.metadata.name]);
-  expect(await tagsOf(bed.crane, `${bed.registry.host}/backups/web-c`)).toEqual(before['web-c']);
+  expect(await imageTagsOf(bed.crane, `${bed.registry.host}/backups/web-c`)).toEqual({
+    images: before['web-c'],
+    referrers: before['web-c']!.length,
+  });
   // The others made new backups in the same run and rotated: still `rotation`, not the same.
   for (const vm of ['web-a', 'web-b']) {
     expect(after[vm]).toHaveLength(ROTATION);

@@ -145,9 +145,12 @@ test('deleting a VM passes Terminating, removes the PVCs it owns and keeps the o
   const file = sim.diskFile(ns, 'doomed-own')!;
   expect(file).toBeDefined();
 
+  // A watch sees every status write: polling can miss a Terminating that lasts 300 ms.
+  const statuses = await recordStatuses('doomed');
   await client.delete(VM, ns, 'doomed');
-  await client.waitForVmStatus(ns, 'doomed', 'Terminating');
   await until('VM gone', async () => (await client.get(VM, ns, 'doomed')) === undefined);
+  statuses.stop();
+  expect(statuses.seen).toContain('Terminating');
   await until('owned PVC gone', async () => {
     const list = await client.core.listNamespacedPersistentVolumeClaim({ namespace: ns });
     const names = list.items.map((p) => p.metadata?.name);

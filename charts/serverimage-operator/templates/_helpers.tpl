@@ -72,6 +72,10 @@ a ClusterRole (all namespaces) or in a Role per watched namespace.
 - apiGroups: [snapshot.kubevirt.io]
   resources: [virtualmachinesnapshots]
   verbs: [create, get, list, watch, delete]
+# The snapshot content (KubeVirt's copy of the VM), read by name only.
+- apiGroups: [snapshot.kubevirt.io]
+  resources: [virtualmachinesnapshotcontents]
+  verbs: [get]
 - apiGroups: [export.kubevirt.io]
   resources: [virtualmachineexports]
   verbs: [create, get, list, watch, delete]

@@ -34,6 +34,7 @@ import {
   EXPORT_KIND,
   VIRTUAL_MACHINE,
   VIRTUAL_MACHINE_SNAPSHOT,
+  VIRTUAL_MACHINE_SNAPSHOT_CONTENT,
 } from '../../kubevirt/groups.js';
 import { ChildObjects } from './children.js';
 import type { Deps } from './deps.js';
@@ -164,6 +165,8 @@ export async function startServerImageController(
         probe ? { attempts: 1 } : undefined,
       ),
     forgetUploadSession: (key) => recordUploadSession(objects, key, undefined),
+    readSnapshotContent: (namespace, name) =>
+      custom.getNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT_CONTENT, namespace, name }),
   };
   const recorder = new EventRecorder(core, {
     component: 'serverimage-operator',

@@ -22,6 +22,8 @@ export interface Deps {
   registryBackoff: RegistryBackoff;
   storage: StorageLookup;
   registryFor(si: ServerImageObject, options?: RegistryForOptions): Promise<RegistryClient>;
+  /** Reads a VirtualMachineSnapshotContent (get only: never listed or watched). */
+  readSnapshotContent(namespace: string, name: string): Promise<unknown>;
   /** Removes the recorded upload session (annotation) once it is cancelled for sure. */
   forgetUploadSession(key: string): Promise<void>;
 }

@@ -1,6 +1,6 @@
 // Error and deletion both purge: stop the transfer (its upload session is cancelled),
 // delete the snapshot, the export and its token, and, when asked, the pushed images.
-import type { RegistryClient } from '../../registry/index.js';
+import { deleteReferrer, type RegistryClient } from '../../registry/index.js';
 import type { Deps } from './deps.js';
 import type { Scope } from './scope.js';
 import { UPLOAD_SESSION_ANNOTATION } from './types.js';
@@ -40,7 +40,16 @@ export async function purgeImages(scope: Scope, deps: Deps): Promise<string[]> {
   const images = scope.status.images ?? [];
   if (images.length === 0) return [];
   const failures: string[] = [];
+  const artifact = scope.status.vmArtifact;
   await withRegistry(scope, deps, async (registry) => {
+    // The VM artifact first (and its entry in the referrers tag): it describes the images.
+    if (artifact) {
+      try {
+        await deleteReferrer(registry, images[0]!.digest, artifact.digest);
+      } catch (err) {
+        failures.push(`${artifact.reference}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     for (const image of images) {
       try {
         await registry.deleteManifest(image.digest);

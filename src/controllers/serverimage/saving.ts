@@ -10,6 +10,7 @@ import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from './reasons.js';
 import type { Scope } from './scope.js';
 import { reconcileTransfer } from './transfer-step.js';
+import { vmArtifactStep } from './vm-artifact-step.js';
 import { selectVolumes } from './volume-selection.js';
 
 /** A step is done (with what it made), or the phase stops here for now (waiting or failed). */
@@ -141,6 +142,8 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<PhaseRe
   const pushed = new Set((scope.status.images ?? []).map((i) => i.volume));
   if (selection.volumes.every((v) => pushed.has(v.name))) {
     deps.transfers.forget(scope.key);
+    const artifact = await vmArtifactStep(scope, deps);
+    if (artifact !== true) return artifact.stop;
     return finishSaving(scope, deps, vm);
   }
   return reconcileTransfer(scope, deps, selection.volumes, exported.done);

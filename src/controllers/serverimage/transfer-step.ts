@@ -3,7 +3,9 @@
 // with exponential backoff until the retry deadline; anything else is terminal. The
 // budget (since when, how many attempts) is status.retry, so a restart continues it; a
 // failing registry host backs off for every image that pushes there, not image by image.
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ExportView } from '../../kubevirt/export.js';
+import { instancetypeHints } from '../../kubevirt/vm-definition.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from './reasons.js';
@@ -154,6 +156,7 @@ async function transferPlan(
       name: si.spec.serverRef.name,
       uid: scope.status.server?.uid ?? '',
     },
+    configLabels: instancetypeHints(vmSpecOf(deps.vms.get(si.metadata.namespace, si.spec.serverRef.name))),
     created: toDate(scope.status.startTime) ?? scope.now,
     // Objects stored before spec.format existed get its defaults from the API server.
     format: si.spec.format ?? { compression: 'gzip', disk: 'raw' },
@@ -162,3 +165,6 @@ async function transferPlan(
     onRegistryAnswered: () => deps.registryBackoff.succeeded(registryHostOf(si.spec.registry.repository)),
   };
 }
+
+const vmSpecOf = (vm: KubernetesObject | undefined): Record<string, unknown> =>
+  (vm as { spec?: Record<string, unknown> } | undefined)?.spec ?? {};

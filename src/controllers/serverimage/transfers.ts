@@ -26,6 +26,8 @@ export interface TransferPlan {
   imageName: string;
   metadata?: Record<string, string>;
   sourceVm: { namespace: string; name: string; uid: string };
+  /** The VM's instancetype/preference hints for each image config (issue 13). */
+  configLabels?: Record<string, string>;
   created: Date;
   /** spec.format: layer compression and disk format. */
   format: ImageFormat;
@@ -188,6 +190,7 @@ export class TransferManager {
           sourceVm: plan.sourceVm,
           volume: volume.volume,
           metadata: plan.metadata,
+          configLabels: plan.configLabels,
           created: plan.created,
           compression: plan.format.compression,
           diskFormat: plan.format.disk,

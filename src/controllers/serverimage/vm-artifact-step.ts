@@ -1,0 +1,99 @@
+// The last step of Saving (issue 13): once every volume is pushed, push the VM's definition
+// (from the snapshot content) and the volume -> image map as an artifact attached to the
+// boot image, and record its digest in status. The artifact's bytes are the same on every
+// attempt, so a restart or a retry pushes the same digest again.
+import { ApiCallError, isNotFound } from '../../kube/index.js';
+import { viewSnapshot } from '../../kubevirt/snapshot.js';
+import { vmDefinitionFromContent } from '../../kubevirt/vm-definition.js';
+import { pushVmArtifact, type VmArtifactDocument } from '../../export/vm-artifact.js';
+import type { Deps, PhaseResult } from './deps.js';
+import { formatDuration } from './durations.js';
+import { ConditionType, Reason } from './reasons.js';
+import { clearRetry, recordFailure, retryDelay } from './retry-budget.js';
+import type { Scope } from './scope.js';
+import { describeFailure } from './transfer-step.js';
+
+const STEP = ConditionType.Pushed;
+
+/** Done (true), or the phase stops here for now. */
+export async function vmArtifactStep(scope: Scope, deps: Deps): Promise<true | { stop: PhaseResult }> {
+  if (scope.status.vmArtifact) return true;
+  const si = scope.object;
+  try {
+    const document = await artifactDocument(scope, deps);
+    const registry = await deps.registryFor(si);
+    try {
+      scope.status.vmArtifact = await pushVmArtifact(registry, document);
+    } finally {
+      await registry.close();
+    }
+    clearRetry(scope, STEP);
+    scope.log.info(
+      { artifact: scope.status.vmArtifact.reference },
+      'VM definition pushed beside the boot image',
+    );
+    return true;
+  } catch (err) {
+    const failure = describeFailure(err);
+    if (!failure.retryable) {
+      scope.fail(STEP, failure.reason, `pushing the VM definition: ${failure.message}`);
+      return { stop: undefined };
+    }
+    const attempt = recordFailure(
+      scope,
+      STEP,
+      `${failure.reason}: ${failure.message}`,
+      retryDelay,
+      deps.config.registryRetryTimeout,
+    );
+    if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
+      scope.fail(
+        STEP,
+        failure.reason,
+        `pushing the VM definition: ${failure.message}; gave up after ${formatDuration(attempt.failingForMs)}`,
+      );
+      return { stop: undefined };
+    }
+    scope.wait(STEP, Reason.Retrying, `pushing the VM definition: ${failure.message}`);
+    return { stop: { requeueAfter: attempt.delayMs } };
+  }
+}
+
+async function artifactDocument(scope: Scope, deps: Deps): Promise<VmArtifactDocument> {
+  const si = scope.object;
+  const { namespace } = si.metadata;
+  const snapshotName = deps.children.names(si).snapshot;
+  const snapshot = deps.snapshots.get(namespace, snapshotName);
+  const contentName = snapshot ? viewSnapshot(snapshot).contentName : undefined;
+  if (!contentName) {
+    throw Object.assign(new Error(`VirtualMachineSnapshot ${snapshotName} names no snapshot content`), {
+      reason: 'SnapshotContentMissing',
+      retryable: false,
+    });
+  }
+  let content: unknown;
+  try {
+    content = await deps.readSnapshotContent(namespace, contentName);
+  } catch (err) {
+    const why = isNotFound(err) ? 'not found' : 'not readable';
+    throw Object.assign(new ApiCallError(`VirtualMachineSnapshotContent ${contentName} ${why}`, err), {
+      reason: 'SnapshotContentMissing',
+      retryable: !isNotFound(err),
+    });
+  }
+  const repository = si.spec.registry.repository;
+  return {
+    apiVersion: 'serverimage.io/v1alpha1',
+    kind: 'VirtualMachineImage',
+    source: { namespace, name: si.spec.serverRef.name },
+    virtualMachine: vmDefinitionFromContent(content),
+    volumes: (scope.status.images ?? []).map((image) => ({
+      volume: image.volume,
+      reference: `${repository}@${image.digest}`,
+      tagReference: image.reference,
+      digest: image.digest,
+      ...(image.diskSize !== undefined ? { diskSize: image.diskSize } : {}),
+      diskFormat: image.diskFormat,
+    })),
+  };
+}

@@ -1,0 +1,338 @@
+// serverimage restore end to end (issue 13): a VM with a PVC disk and a DataVolume disk is
+// imaged, then restored into other namespaces - from its ServerImage, from -o yaml applied
+// with kubectl, and from a bare registry reference once the ServerImage is gone - and the
+// restored DataVolumes are imported by CDI's real importer from our registry.
+import { copyFile } from 'node:fs/promises';
+import { importWithCdi } from '../harness/cdi-importer.js';
+import { craneFor, type Crane } from '../harness/crane.js';
+import { installProjectCrds } from '../harness/crds.js';
+import { importedDisk } from '../harness/images.js';
+import { DATA_VOLUME, VM, type Obj } from '../harness/kubevirt/api.js';
+import type { RegistryImporter } from '../harness/kubevirt/registry-import.js';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import { startOperator, type InProcessOperator } from '../harness/operator.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig, kubectl } from '../harness/testbed.js';
+import { cli } from './cli-fixtures.js';
+import { SERVERIMAGE, createServerImage, serverImage, waitForPhase } from './serverimage-fixtures.js';
+
+const MiB = 2 ** 20;
+const MAC = '02:00:00:12:34:56';
+const UUID = '5d307ca9-b3ef-428c-8861-06e72d69f223';
+
+/** The simulator's DataVolume controller importing with the real cdi-importer. */
+const cdiImporter: RegistryImporter = async (job) => {
+  const run = await importWithCdi({
+    reference: job.reachableUrl,
+    insecure: true,
+    sizeBytes: job.sizeBytes,
+    // The simulated PVC is exactly the size asked for (the `storage` API's overhead is CDI's
+    // business on a real cluster): all of it is usable.
+    filesystemOverhead: 0,
+  });
+  try {
+    if (!run.succeeded) throw new Error(`cdi-importer: ${run.message}`);
+    await copyFile(run.diskFile, job.targetFile);
+  } finally {
+    run.cleanup();
+  }
+};
+
+let sim: KubevirtSimulator;
+let registry: TestRegistry;
+let operator: InProcessOperator;
+let crane: Crane;
+let client: SimTestClient;
+let ns: string;
+let original: Obj;
+let image: Obj;
+/** The original disks: sha256 and length of each volume's bytes. */
+const disks: Record<string, { sha256: string; length: number }> = {};
+
+beforeAll(async () => {
+  await installProjectCrds();
+  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig(), registryImporter: cdiImporter });
+  registry = await startRegistry();
+  operator = await startOperator([]);
+  crane = await craneFor(registry);
+  client = new SimTestClient(kubeConfig());
+  ns = await createNamespace('restore-src');
+
+  await client.createDiskPvc(ns, 'web-rootdisk', { size: String(3 * MiB), seed: 'root' });
+  await client.createDiskPvc(ns, 'golden', { size: String(2 * MiB), seed: 'golden' });
+  await client.create(VM, ns, {
+    metadata: { name: 'web', labels: { app: 'web' } },
+    spec: {
+      runStrategy: 'Halted',
+      instancetype: { name: 'u1.small', kind: 'VirtualMachineClusterInstancetype' },
+      preference: { name: 'fedora', kind: 'VirtualMachineClusterPreference' },
+      dataVolumeTemplates: [
+        {
+          metadata: { name: 'web-data' },
+          spec: { source: { pvc: { namespace: ns, name: 'golden' } }, storage: {} },
+        },
+      ],
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: {
+          domain: {
+            firmware: { uuid: UUID },
+            devices: {
+              disks: [
+                { name: 'rootdisk', disk: { bus: 'virtio' }, bootOrder: 1 },
+                { name: 'datadisk', disk: { bus: 'virtio' } },
+              ],
+              interfaces: [{ name: 'default', masquerade: {}, macAddress: MAC }],
+            },
+          },
+          networks: [{ name: 'default', pod: {} }],
+          volumes: [
+            { name: 'rootdisk', persistentVolumeClaim: { claimName: 'web-rootdisk' } },
+            { name: 'datadisk', dataVolume: { name: 'web-data' } },
+          ],
+        },
+      },
+    },
+  });
+  await client.waitFor(DATA_VOLUME, ns, 'web-data', (o) => o.status?.phase === 'Succeeded');
+  await client.waitForVmStatus(ns, 'web', 'Stopped');
+  original = (await client.get(VM, ns, 'web'))!;
+  for (const [volume, pvc] of [
+    ['rootdisk', 'web-rootdisk'],
+    ['datadisk', 'web-data'],
+  ] as const) {
+    const length = volume === 'rootdisk' ? 3 * MiB : 2 * MiB;
+    disks[volume] = { length, sha256: (await importedDisk(sim.diskFile(ns, pvc)!, length)).sha256 };
+  }
+
+  await createServerImage(client, serverImage(ns, 'web-image', 'web', registry));
+  image = await waitForPhase(client, ns, 'web-image', 'Active', 120_000);
+}, 300_000);
+
+afterAll(async () => {
+  await operator?.stop();
+  await sim?.stop();
+  await registry?.stop();
+  crane?.cleanup();
+});
+
+const boot = () => `${registry.host}/vms/web:web-image`;
+
+/** The restored VM's spec, as the original's but for what a restore must change. */
+function expectedSpec(name: string, options: { newIdentity?: boolean } = {}) {
+  const spec = structuredClone(original.spec);
+  const digestOf = (volume: string) =>
+    (image.status.images as { volume: string; digest: string }[]).find((i) => i.volume === volume)!.digest;
+  const sizeOf = (volume: string) => String(disks[volume]!.length);
+  spec.template.spec.volumes = [
+    { name: 'rootdisk', dataVolume: { name: `${name}-rootdisk` } },
+    { name: 'datadisk', dataVolume: { name: `${name}-datadisk` } },
+  ];
+  spec.dataVolumeTemplates = ['rootdisk', 'datadisk'].map((volume) => ({
+    metadata: { name: `${name}-${volume}` },
+    spec: {
+      source: { registry: { url: `docker://${registry.host}/vms/web@${digestOf(volume)}` } },
+      storage: { resources: { requests: { storage: sizeOf(volume) } } },
+    },
+  }));
+  if (options.newIdentity) {
+    delete spec.template.spec.domain.firmware.uuid;
+    delete spec.template.spec.domain.devices.interfaces[0].macAddress;
+  }
+  return spec;
+}
+
+/** Each restored DataVolume imported by cdi-importer holds the original disk's bytes, then zeros. */
+async function expectRestoredDisks(namespace: string, name: string) {
+  for (const volume of ['rootdisk', 'datadisk']) {
+    const dv = `${name}-${volume}`;
+    await until(
+      `DataVolume ${namespace}/${dv} Succeeded`,
+      async () => (await client.get(DATA_VOLUME, namespace, dv))?.status?.phase === 'Succeeded',
+      120_000,
+    );
+    const file = sim.diskFile(namespace, `${name}-${volume}`)!;
+    const restored = await importedDisk(file, disks[volume]!.length);
+    expect({ volume, sha256: restored.sha256, zeroTail: restored.zeroTail }).toEqual({
+      volume,
+      sha256: disks[volume]!.sha256,
+      zeroTail: true,
+    });
+  }
+}
+
+async function nothingIn(namespace: string) {
+  const vms = (await client.custom.listNamespacedCustomObject({ ...VM, namespace })) as { items: Obj[] };
+  const secrets = await client.core.listNamespacedSecret({ namespace });
+  return {
+    vms: vms.items.length,
+    secrets: secrets.items.filter((s) => s.type !== 'kubernetes.io/service-account-token').length,
+  };
+}
+
+test('the image carries its VM: an artifact on the boot image, and the instancetype hints in its config', async () => {
+  expect(image.status.vmArtifact.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  // Distribution has no referrers API: the tag schema lists the artifact.
+  const bootDigest = image.status.images[0].digest as string;
+  const index = await crane.manifest(`${registry.host}/vms/web:${bootDigest.replace(':', '-')}`);
+  expect(index.manifests).toEqual([
+    expect.objectContaining({
+      digest: image.status.vmArtifact.digest,
+      artifactType: 'application/vnd.serverimage.io.vm.v1+json',
+    }),
+  ]);
+  const artifact = await crane.manifest(`${registry.host}/vms/web@${image.status.vmArtifact.digest}`);
+  expect(artifact.subject).toMatchObject({ digest: bootDigest });
+  const config = (await crane.config(boot())) as {
+    config: { Env?: string[]; Labels?: Record<string, string> };
+  };
+  expect(config.config.Env).toEqual([
+    'INSTANCETYPE_KUBEVIRT_IO_DEFAULT_INSTANCETYPE=u1.small',
+    'INSTANCETYPE_KUBEVIRT_IO_DEFAULT_INSTANCETYPE_KIND=VirtualMachineClusterInstancetype',
+    'INSTANCETYPE_KUBEVIRT_IO_DEFAULT_PREFERENCE=fedora',
+    'INSTANCETYPE_KUBEVIRT_IO_DEFAULT_PREFERENCE_KIND=VirtualMachineClusterPreference',
+  ]);
+});
+
+test('restore SERVERIMAGE into another namespace: CDI imports each disk, the spec is the original', async () => {
+  const target = await createNamespace('restore-dv');
+  const result = await cli(['restore', 'web-image', '--from-namespace', ns, '-n', target, '--name', 'web2']);
+  expect(result).toMatchObject({ code: 0, stderr: '' });
+  expect(result.stdout).toContain(`virtualmachine/web2 created in namespace ${target}`);
+  process.stdout.write(
+    `\n--- terminal capture ---\n$ serverimage restore web-image --from-namespace ${ns} -n ${target} --name web2\n${result.stdout}---\n`,
+  );
+  const vm = (await client.get(VM, target, 'web2'))!;
+  expect(vm.metadata.labels).toEqual({ app: 'web' });
+  expect(vm.spec).toEqual(expectedSpec('web2'));
+  await expectRestoredDisks(target, 'web2');
+}, 300_000);
+
+test('-o yaml applied with kubectl gives the same VM; --new-identity clears MAC and firmware UUID', async () => {
+  const target = await createNamespace('restore-yaml');
+  const printed = await cli([
+    'restore',
+    'web-image',
+    '--from-namespace',
+    ns,
+    '-n',
+    target,
+    '--name',
+    'web2',
+    '-o',
+    'yaml',
+  ]);
+  expect(printed).toMatchObject({ code: 0, stderr: '' });
+  expect(await nothingIn(target)).toEqual({ vms: 0, secrets: 0 });
+  const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
+  expect(applied).toMatchObject({ code: 0, stderr: '' });
+  expect((await client.get(VM, target, 'web2'))!.spec).toEqual(expectedSpec('web2'));
+
+  const fresh = await createNamespace('restore-id');
+  const renewed = await cli([
+    'restore',
+    'web-image',
+    '--from-namespace',
+    ns,
+    '-n',
+    fresh,
+    '--name',
+    'web2',
+    '--new-identity',
+  ]);
+  expect(renewed.code).toBe(0);
+  expect((await client.get(VM, fresh, 'web2'))!.spec).toEqual(expectedSpec('web2', { newIdentity: true }));
+}, 120_000);
+
+test('--as containerdisk: an ephemeral VM booting the images by digest, applied with kubectl', async () => {
+  const target = await createNamespace('restore-cd');
+  const printed = await cli([
+    'restore',
+    'web-image',
+    '--from-namespace',
+    ns,
+    '-n',
+    target,
+    '--name',
+    'web2',
+    '--as',
+    'containerdisk',
+    '--run-strategy',
+    'Always',
+    '-o',
+    'yaml',
+  ]);
+  expect(printed).toMatchObject({ code: 0, stderr: '' });
+  expect(await kubectl(['apply', '-f', '-'], printed.stdout)).toMatchObject({ code: 0, stderr: '' });
+  const vm = (await client.get(VM, target, 'web2'))!;
+  const expected = structuredClone(original.spec);
+  delete expected.dataVolumeTemplates;
+  expected.runStrategy = 'Always';
+  expected.template.spec.volumes = (image.status.images as { volume: string; digest: string }[]).map((i) => ({
+    name: i.volume,
+    containerDisk: { image: `${registry.host}/vms/web@${i.digest}` },
+  }));
+  expect(vm.spec).toEqual(expected);
+}, 120_000);
+
+test('bad references: one line, exit 1, nothing created', async () => {
+  const target = await createNamespace('restore-bad');
+  const cases: [string[], RegExp][] = [
+    [[`${registry.host}/vms/web:no-such-tag`, '--insecure'], /no such image/],
+    [[`${registry.host}/vms/web:web-image-datadisk`, '--insecure'], /has no VM definition attached/],
+    [['no-such-image'], /NotFound/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await cli(['restore', ...args, '-n', target, '--name', 'web3']);
+    expect({ args, code: result.code, stdout: result.stdout }).toEqual({ args, code: 1, stdout: '' });
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+    process.stdout.write(
+      `$ serverimage restore ${args.join(' ')} -n ${target} --name web3\n${result.stderr}`,
+    );
+  }
+
+  const secured = await startRegistry({ auth: 'basic' });
+  try {
+    await client.core.createNamespacedSecret({
+      namespace: target,
+      body: {
+        metadata: { name: 'wrong' },
+        type: 'kubernetes.io/basic-auth',
+        stringData: { username: 'tester', password: 'wrong-password' },
+      },
+    });
+    const refused = await cli([
+      'restore',
+      `${secured.host}/vms/web:web-image`,
+      '--insecure',
+      '--credentials',
+      'wrong',
+      '-n',
+      target,
+      '--name',
+      'web3',
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/refused the credentials/);
+  } finally {
+    await secured.stop();
+  }
+  expect(await nothingIn(target)).toEqual({ vms: 0, secrets: 1 });
+}, 120_000);
+
+test('restore from a bare registry reference, the ServerImage deleted, in a fresh namespace: the same VM', async () => {
+  await client.custom.deleteNamespacedCustomObject({ ...SERVERIMAGE, namespace: ns, name: 'web-image' });
+  await until(
+    'ServerImage web-image gone',
+    async () => !(await client.get(SERVERIMAGE, ns, 'web-image')),
+    30_000,
+  );
+  const target = await createNamespace('restore-ref');
+  const result = await cli(['restore', boot(), '--insecure', '-n', target, '--name', 'web2']);
+  expect(result).toMatchObject({ code: 0, stderr: '' });
+  expect((await client.get(VM, target, 'web2'))!.spec).toEqual(expectedSpec('web2'));
+  await expectRestoredDisks(target, 'web2');
+}, 300_000);
