@@ -1,93 +1,55 @@
 // The ServerImageSchedule CustomResourceDefinition, built from the zod schemas.
-import { GROUP, VERSION } from './names.js';
+import { namespacedCrd } from './namespaced-crd.js';
 import { serverImageScheduleSpecSchema, serverImageScheduleStatusSchema } from './serverimageschedule.js';
-import { structuralSchema } from './structural-schema.js';
 
 export const SERVERIMAGESCHEDULE_PLURAL = 'serverimageschedules';
 export const SERVERIMAGESCHEDULE_KIND = 'ServerImageSchedule';
 
 export function serverImageScheduleCrd(): Record<string, unknown> {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${SERVERIMAGESCHEDULE_PLURAL}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      scope: 'Namespaced',
-      names: {
-        kind: SERVERIMAGESCHEDULE_KIND,
-        listKind: `${SERVERIMAGESCHEDULE_KIND}List`,
-        plural: SERVERIMAGESCHEDULE_PLURAL,
-        singular: 'serverimageschedule',
-        shortNames: ['sis'],
-        categories: ['kubevirt'],
+  return namespacedCrd({
+    kind: SERVERIMAGESCHEDULE_KIND,
+    plural: SERVERIMAGESCHEDULE_PLURAL,
+    singular: 'serverimageschedule',
+    shortNames: ['sis'],
+    printerColumns: [
+      {
+        name: 'Schedule',
+        type: 'string',
+        jsonPath: '.spec.schedule',
+        description: 'The cron schedule',
       },
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            {
-              name: 'Schedule',
-              type: 'string',
-              jsonPath: '.spec.schedule',
-              description: 'The cron schedule',
-            },
-            {
-              name: 'Suspend',
-              type: 'boolean',
-              jsonPath: '.spec.suspend',
-              description: 'Whether it is suspended',
-            },
-            {
-              name: 'Last',
-              type: 'date',
-              jsonPath: '.status.lastScheduleTime',
-              description: 'How long ago the latest run was due',
-            },
-            // A date column prints an age, and an age of the future is "<invalid>": the time itself.
-            {
-              name: 'Next',
-              type: 'string',
-              jsonPath: '.status.nextScheduleTime',
-              description: 'The next due time (UTC)',
-            },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              description:
-                "ServerImageSchedule stamps out ServerImages on a cron schedule and keeps the newest `rotation` Active ones per VM: OpenStack Nova's createBackup, declarative, for one VM or a fleet.",
-              required: ['spec'],
-              properties: {
-                apiVersion: {
-                  type: 'string',
-                  description: 'APIVersion defines the versioned schema of this representation of an object.',
-                },
-                kind: {
-                  type: 'string',
-                  description: 'Kind is a string value representing the REST resource.',
-                },
-                metadata: { type: 'object' },
-                spec: structuralSchema(serverImageScheduleSpecSchema),
-                status: structuralSchema(serverImageScheduleStatusSchema),
-              },
-              'x-kubernetes-validations': [
-                {
-                  // The name is the value of the serverimage.io/schedule label on every backup. (fieldPath
-                  // cannot point into metadata: the message names the field.)
-                  rule: 'self.metadata.name.size() <= 63',
-                  message:
-                    'metadata.name of a ServerImageSchedule is at most 63 characters (it is a label value)',
-                },
-              ],
-            },
-          },
-        },
-      ],
-    },
-  };
+      {
+        name: 'Suspend',
+        type: 'boolean',
+        jsonPath: '.spec.suspend',
+        description: 'Whether it is suspended',
+      },
+      {
+        name: 'Last',
+        type: 'date',
+        jsonPath: '.status.lastScheduleTime',
+        description: 'How long ago the latest run was due',
+      },
+      // A date column prints an age, and an age of the future is "<invalid>": the time itself.
+      {
+        name: 'Next',
+        type: 'string',
+        jsonPath: '.status.nextScheduleTime',
+        description: 'The next due time (UTC)',
+      },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+    description:
+      "ServerImageSchedule stamps out ServerImages on a cron schedule and keeps the newest `rotation` Active ones per VM: OpenStack Nova's createBackup, declarative, for one VM or a fleet.",
+    spec: serverImageScheduleSpecSchema,
+    status: serverImageScheduleStatusSchema,
+    validations: [
+      {
+        // The name is the value of the serverimage.io/schedule label on every backup. (fieldPath
+        // cannot point into metadata: the message names the field.)
+        rule: 'self.metadata.name.size() <= 63',
+        message: 'metadata.name of a ServerImageSchedule is at most 63 characters (it is a label value)',
+      },
+    ],
+  });
 }
