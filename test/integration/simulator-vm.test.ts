@@ -62,8 +62,11 @@ test('a VM goes Stopped -> Running -> Paused -> Stopped through Starting and Sto
   expect(condition(vm, 'Paused')).toBeUndefined();
   expect(vm.status).toMatchObject({ ready: false, created: false, runStrategy: 'Halted' });
 
+  // The GET above can see Stopped before the watch delivers it: wait for the watch too.
+  const expected = ['Stopped', 'Starting', 'Running', 'Paused', 'Stopping', 'Stopped'];
+  await until('the watch to see the last Stopped', async () => recorder.seen.length >= expected.length).catch(() => undefined);
   recorder.stop();
-  expect(recorder.seen).toEqual(['Stopped', 'Starting', 'Running', 'Paused', 'Stopping', 'Stopped']);
+  expect(recorder.seen).toEqual(expected);
 });
 
 test('the legacy spec.running field and a guest agent', async () => {
