@@ -82,9 +82,14 @@ test('down across two due times: one catch-up within the deadline, none past it'
   await op.started();
   await waitForDue(ns, 'db', d2);
   expect(await dueTimes(ns, 'db')).not.toContain(iso(d1));
-  expect((await eventsOf(bed.client, ns, 'db', 'MissedSchedule')).map((e) => e.message).join('\n')).toContain(
-    '1 earlier due time(s) passed unrun',
-  );
+  // The reconcile's events are written after the backups it creates: wait for them too.
+  const caughtUp = await until('the MissedSchedule event', async () => {
+    const messages = (await eventsOf(bed.client, ns, 'db', 'MissedSchedule'))
+      .map((e) => e.message)
+      .join('\n');
+    return messages.includes('passed unrun') && messages;
+  }).catch(() => '');
+  expect(caughtUp).toContain('1 earlier due time(s) passed unrun');
 
   // Deadline 3 s; down across E1 and E2, back 4.5 s after E2: both are past it, skipped
   // with a warning; E3 runs on time.
