@@ -4,7 +4,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { VirtualMachineView } from '../../kubevirt/virtual-machine.js';
 import type { Deps, PhaseResult } from './deps.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { Scope } from './scope.js';
 
 export function finishSaving(scope: Scope, deps: Deps, vm: VirtualMachineView): PhaseResult {

@@ -9,7 +9,8 @@ import { exportManifest } from '../../kubevirt/export.js';
 import { EXPORT_GROUP, EXPORT_PLURAL, VIRTUAL_MACHINE_SNAPSHOT } from '../../kubevirt/groups.js';
 import { snapshotManifest, type OwnerReference } from '../../kubevirt/snapshot.js';
 import { childNames, type ChildNames } from './child-names.js';
-import { SERVERIMAGE_LABEL, type ServerImageObject } from './types.js';
+import { type ServerImageObject } from './types.js';
+import { SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
 
 export class ChildObjects {
   constructor(

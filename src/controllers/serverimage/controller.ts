@@ -10,6 +10,7 @@ import {
   KubernetesObjectApi,
   PatchStrategy,
 } from '@kubernetes/client-node';
+import { readyCondition } from '../../api/condition.js';
 import type { Config } from '../../config.js';
 import type { OperatorMetrics } from '../../metrics.js';
 import type { PushedDiskImage } from '../../export/index.js';
@@ -39,15 +40,16 @@ import {
 import { ChildObjects } from './children.js';
 import type { Deps } from './deps.js';
 import { registryClientFor } from './registry-access.js';
-import { FIELD_MANAGER, ServerImageReconciler } from './reconciler.js';
+import { ServerImageReconciler } from './reconciler.js';
 import { TransferManager } from './transfers.js';
+import { type ServerImageObject } from './types.js';
+import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 import {
+  EVENT_COMPONENT,
+  FIELD_MANAGER,
   SERVERIMAGE_LABEL,
-  SERVERIMAGE_OWNER_KIND,
-  SERVERIMAGE_RESOURCE,
   UPLOAD_SESSION_ANNOTATION,
-  type ServerImageObject,
-} from './types.js';
+} from '../../api/metadata-keys.js';
 
 export interface ServerImageControllerOptions {
   kubeConfig: KubeConfig;
@@ -169,7 +171,7 @@ export async function startServerImageController(
       custom.getNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT_CONTENT, namespace, name }),
   };
   const recorder = new EventRecorder(core, {
-    component: 'serverimage-operator',
+    component: EVENT_COMPONENT,
     instance: options.instance,
     onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
   });
@@ -210,7 +212,7 @@ export async function startServerImageController(
   options.metrics?.countImages(() =>
     serverImages.list().map((si) => ({
       phase: si.status?.phase ?? 'Pending',
-      reason: si.status?.conditions?.find((c) => c.type === 'Ready')?.reason ?? '',
+      reason: readyCondition(si)?.reason ?? '',
     })),
   );
   const informers = [serverImages, vms, snapshots, exports, pvcs, ...(dataVolumes ? [dataVolumes] : [])];

@@ -3,7 +3,7 @@
 import { deleteReferrer, type RegistryClient } from '../../registry/index.js';
 import type { Deps } from './deps.js';
 import type { Scope } from './scope.js';
-import { UPLOAD_SESSION_ANNOTATION } from './types.js';
+import { UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
 
 /**
  * Removes everything made for this ServerImage: transfer, snapshot, export, and the

@@ -6,7 +6,7 @@
 import { isImageable, viewVirtualMachine, type VirtualMachineView } from '../../kubevirt/virtual-machine.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { Scope } from './scope.js';
 import { checkRegistryAllowed, checkRegistryReady } from './registry-precondition.js';
 import { clearRetry, startWaiting } from './retry-budget.js';

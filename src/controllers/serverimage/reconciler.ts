@@ -20,9 +20,9 @@ import { reconcileError } from './failed.js';
 import { reconcileQueued } from './queued.js';
 import { reconcileSaving } from './saving.js';
 import { Scope } from './scope.js';
-import { FINALIZER, SERVERIMAGE_RESOURCE } from './types.js';
-
-export const FIELD_MANAGER = 'serverimage-operator';
+import { SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
+import { FIELD_MANAGER, SERVERIMAGE_FINALIZER } from '../../api/metadata-keys.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 
 export class ServerImageReconciler {
   constructor(
@@ -41,15 +41,19 @@ export class ServerImageReconciler {
     }
     const scope = new Scope(si, new Date(), withFields(this.deps.logger, { serverimage: key }));
     if (si.metadata.deletionTimestamp) {
-      if (!hasFinalizer(si, FINALIZER)) return;
+      if (!hasFinalizer(si, SERVERIMAGE_FINALIZER)) return;
       const failures = await reconcileDeletion(scope, this.deps);
       if (failures.length > 0) {
-        await this.recorder.warning(si, 'ImagesNotDeleted', `Deletion policy Delete: ${failures.join('; ')}`);
+        await this.recorder.warning(
+          si,
+          Reason.ImagesNotDeleted,
+          `Deletion policy Delete: ${failures.join('; ')}`,
+        );
       }
-      await removeFinalizer(this.objects, si, FINALIZER);
+      await removeFinalizer(this.objects, si, SERVERIMAGE_FINALIZER);
       return;
     }
-    if (!hasFinalizer(si, FINALIZER)) await addFinalizer(this.objects, si, FINALIZER);
+    if (!hasFinalizer(si, SERVERIMAGE_FINALIZER)) await addFinalizer(this.objects, si, SERVERIMAGE_FINALIZER);
 
     let result: PhaseResult = undefined;
     let failure: unknown;
@@ -101,7 +105,7 @@ export class ServerImageReconciler {
 /** Phase changes (info) and terminal failures (warn), once each, as they are written. */
 function logOutcome(scope: Scope): void {
   if (scope.phase === scope.observedPhase) return;
-  const ready = scope.condition('Ready');
+  const ready = scope.condition(ConditionType.Ready);
   const fields = {
     from: scope.observedPhase ?? null,
     to: scope.phase,

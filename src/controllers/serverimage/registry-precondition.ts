@@ -7,7 +7,7 @@
 // --registry-retry-timeout, counted from status.retry so a restart continues the budget.
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import {
   clearRetry,
   currentRetry,

@@ -7,7 +7,7 @@ import { viewVirtualMachine } from '../../kubevirt/virtual-machine.js';
 import { finishSaving } from './active.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { Scope } from './scope.js';
 import { reconcileTransfer } from './transfer-step.js';
 import { vmArtifactStep } from './vm-artifact-step.js';
@@ -76,7 +76,7 @@ async function snapshotStep(scope: Scope, deps: Deps): Promise<Step<true>> {
     const how = snapshot.indications.length > 0 ? snapshot.indications.join(', ') : 'offline';
     const message = `VirtualMachineSnapshot ${name} is ready (${how})`;
     scope.setCondition(step.condition, 'True', Reason.Succeeded, message);
-    scope.event('Normal', 'Snapshotted', message);
+    scope.event('Normal', Reason.Snapshotted, message);
   }
   return { done: true };
 }

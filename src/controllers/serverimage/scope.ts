@@ -14,7 +14,7 @@ import {
   findCondition,
   removeCondition,
 } from '../../kube/index.js';
-import { ConditionType } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { ServerImageObject } from './types.js';
 
 /** The conditions of the steps before Active, in order. */
@@ -34,7 +34,7 @@ export function describeReconcileError(err: unknown): { reason: string; message:
   }
   const name = err instanceof Error ? err.name : 'Error';
   const message = err instanceof Error ? err.message : String(err);
-  return { reason: 'ReconcileError', message: `${name}: ${message}`.slice(0, 32768) };
+  return { reason: Reason.ReconcileError, message: `${name}: ${message}`.slice(0, 32768) };
 }
 
 export interface PendingEvent {
@@ -142,7 +142,7 @@ export class Scope {
   reconcileFailed(err: unknown): void {
     const { reason, message } = describeReconcileError(err);
     // In Error, Ready keeps the terminal reason; what failed is the purge.
-    const type = this.phase === 'Error' ? 'Purged' : ConditionType.Ready;
+    const type = this.phase === 'Error' ? ConditionType.Purged : ConditionType.Ready;
     const previous = this.condition(type);
     this.setCondition(type, 'False', reason, message);
     if (previous?.reason !== reason || previous.message !== message) this.event('Warning', reason, message);

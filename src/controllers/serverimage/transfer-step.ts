@@ -8,13 +8,14 @@ import type { ExportView } from '../../kubevirt/export.js';
 import { instancetypeHints } from '../../kubevirt/vm-definition.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import { registryHostOf } from './registry-host.js';
 import { clearRetry, recordFailure, retryDelay, untilNextAttempt, waitingFor } from './retry-budget.js';
 import type { Scope } from './scope.js';
 import type { TransferPlan } from './transfers.js';
-import { UPLOAD_SESSION_ANNOTATION, baseTag, toDate } from './types.js';
+import { baseTag, toDate } from './types.js';
 import { volumeTag, type SelectedVolume } from './volume-selection.js';
+import { UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
 
 const STEP = ConditionType.Pushed;
 
@@ -33,7 +34,7 @@ export function describeFailure(error: unknown): Failure {
     return { reason: e.reason, retryable, message: String(e.message) };
   }
   return {
-    reason: 'TransferFailed',
+    reason: Reason.TransferFailed,
     retryable: true,
     message: error instanceof Error ? error.message : String(error),
   };

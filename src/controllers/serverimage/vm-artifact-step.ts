@@ -8,7 +8,7 @@ import { vmDefinitionFromContent } from '../../kubevirt/vm-definition.js';
 import { pushVmArtifact, type VmArtifactDocument } from '../../export/vm-artifact.js';
 import type { Deps, PhaseResult } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import { clearRetry, recordFailure, retryDelay } from './retry-budget.js';
 import type { Scope } from './scope.js';
 import { describeFailure } from './transfer-step.js';
@@ -67,7 +67,7 @@ async function artifactDocument(scope: Scope, deps: Deps): Promise<VmArtifactDoc
   const contentName = snapshot ? viewSnapshot(snapshot).contentName : undefined;
   if (!contentName) {
     throw Object.assign(new Error(`VirtualMachineSnapshot ${snapshotName} names no snapshot content`), {
-      reason: 'SnapshotContentMissing',
+      reason: Reason.SnapshotContentMissing,
       retryable: false,
     });
   }
@@ -77,7 +77,7 @@ async function artifactDocument(scope: Scope, deps: Deps): Promise<VmArtifactDoc
   } catch (err) {
     const why = isNotFound(err) ? 'not found' : 'not readable';
     throw Object.assign(new ApiCallError(`VirtualMachineSnapshotContent ${contentName} ${why}`, err), {
-      reason: 'SnapshotContentMissing',
+      reason: Reason.SnapshotContentMissing,
       retryable: !isNotFound(err),
     });
   }

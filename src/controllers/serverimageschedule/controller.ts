@@ -18,10 +18,12 @@ import {
   systemClock,
 } from '../../kube/index.js';
 import { VIRTUAL_MACHINE } from '../../kubevirt/groups.js';
-import { SERVERIMAGE_RESOURCE, type ServerImageObject } from '../serverimage/types.js';
+import { type ServerImageObject } from '../serverimage/types.js';
 import { registerScheduleMetrics } from './metrics.js';
 import { ScheduleReconciler } from './reconciler.js';
-import { SCHEDULE_LABEL, SCHEDULE_RESOURCE, type ScheduleObject } from './types.js';
+import { type ScheduleObject } from './types.js';
+import { SERVERIMAGESCHEDULE_RESOURCE, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
+import { EVENT_COMPONENT, SCHEDULE_LABEL } from '../../api/metadata-keys.js';
 
 export interface ScheduleControllerOptions {
   kubeConfig: KubeConfig;
@@ -51,7 +53,7 @@ export async function startScheduleController(
   const namespaces = config.watchNamespaces;
   const informerOptions = { kubeConfig, logger };
   const schedules = new InformerSet<ScheduleObject>(
-    { ...informerOptions, resource: SCHEDULE_RESOURCE },
+    { ...informerOptions, resource: SERVERIMAGESCHEDULE_RESOURCE },
     namespaces,
   );
   const backups = new InformerSet<ServerImageObject>(
@@ -64,7 +66,7 @@ export async function startScheduleController(
   );
 
   const recorder = new EventRecorder(kubeConfig.makeApiClient(CoreV1Api), {
-    component: 'serverimage-operator',
+    component: EVENT_COMPONENT,
     instance: options.instance,
     clock,
     onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
