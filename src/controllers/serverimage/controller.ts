@@ -8,12 +8,10 @@ import {
   type KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
-  PatchStrategy,
 } from '@kubernetes/client-node';
 import { readyCondition } from '../../api/condition.js';
 import type { Config } from '../../config.js';
 import type { OperatorMetrics } from '../../metrics.js';
-import type { PushedDiskImage } from '../../export/index.js';
 import {
   Controller,
   EventRecorder,
@@ -24,8 +22,6 @@ import {
   enqueueOwner,
   enqueueSelf,
   keyOf,
-  patchStatus,
-  splitKey,
   withFields,
 } from '../../kube/index.js';
 import { CDI_GROUP, DATA_VOLUME_KIND, PERSISTENT_VOLUME_CLAIM } from '../../kubevirt/storage.js';
@@ -42,14 +38,10 @@ import type { Deps } from './deps.js';
 import { registryClientFor } from './registry-access.js';
 import { ServerImageReconciler } from './reconciler.js';
 import { TransferManager } from './transfers.js';
+import { TransferStatusWriter } from './transfer-status.js';
 import { type ServerImageObject } from './types.js';
 import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
-import {
-  EVENT_COMPONENT,
-  FIELD_MANAGER,
-  SERVERIMAGE_LABEL,
-  UPLOAD_SESSION_ANNOTATION,
-} from '../../api/metadata-keys.js';
+import { EVENT_COMPONENT, SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
 
 export interface ServerImageControllerOptions {
   kubeConfig: KubeConfig;
@@ -123,23 +115,17 @@ export async function startServerImageController(
   });
 
   const enqueue = (key: string) => controller.enqueue(key);
+  const statusWriter = new TransferStatusWriter(custom, objects, logger);
   const transfers = new TransferManager(
     config.maxConcurrentExports,
     {
       wake: enqueue,
-      onProgress: (key, bytesDone, bytesTotal) => {
-        patchStatus(
-          custom,
-          statusTarget(key),
-          { progress: { bytesDone, bytesTotal } },
-          { fieldManager: FIELD_MANAGER },
-        ).catch((err: unknown) => logger.warn({ serverimage: key, err }, 'progress not written'));
-      },
+      onProgress: (key, bytesDone, bytesTotal) => statusWriter.writeProgress(key, bytesDone, bytesTotal),
       onVolumePushed: async (key, volume, image, seconds) => {
         options.metrics?.pushed(image.size, seconds);
-        await recordImage(custom, key, volume, image);
+        await statusWriter.recordImage(key, volume, image);
       },
-      onUploadSession: (key, location) => recordUploadSession(objects, key, location),
+      onUploadSession: (key, location) => statusWriter.recordUploadSession(key, location),
     },
     config.progressInterval,
   );
@@ -166,7 +152,7 @@ export async function startServerImageController(
         withFields(logger, { serverimage: keyOf(si.metadata) }),
         probe ? { attempts: 1 } : undefined,
       ),
-    forgetUploadSession: (key) => recordUploadSession(objects, key, undefined),
+    forgetUploadSession: (key) => statusWriter.recordUploadSession(key, undefined),
     readSnapshotContent: (namespace, name) =>
       custom.getNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT_CONTENT, namespace, name }),
   };
@@ -241,57 +227,4 @@ export async function startServerImageController(
       await Promise.all(informers.map((i) => i.stop()));
     },
   };
-}
-
-/** Keeps the open upload session's Location in an annotation (null removes it). */
-async function recordUploadSession(
-  objects: KubernetesObjectApi,
-  key: string,
-  location: string | undefined,
-): Promise<void> {
-  const { namespace, name } = splitKey(key);
-  await objects.patch(
-    {
-      apiVersion: SERVERIMAGE_OWNER_KIND.apiVersion,
-      kind: SERVERIMAGE_OWNER_KIND.kind,
-      metadata: { namespace, name, annotations: { [UPLOAD_SESSION_ANNOTATION]: location ?? null } },
-    } as KubernetesObject,
-    undefined,
-    undefined,
-    FIELD_MANAGER,
-    undefined,
-    PatchStrategy.MergePatch,
-  );
-}
-
-/** Adds a pushed volume to status.images (read fresh, so no other volume's entry is lost). */
-async function recordImage(
-  custom: CustomObjectsApi,
-  key: string,
-  volume: string,
-  image: PushedDiskImage,
-): Promise<void> {
-  const { namespace, name } = splitKey(key);
-  const current = (await custom.getNamespacedCustomObject({
-    ...SERVERIMAGE_RESOURCE,
-    namespace: namespace!,
-    name,
-  })) as ServerImageObject;
-  const repository = current.spec.registry.repository;
-  const images = (current.status?.images ?? []).filter((i) => i.volume !== volume);
-  images.push({
-    volume,
-    reference: `${repository}:${image.tag}`,
-    digest: image.digest,
-    size: image.layerSize,
-    diskSize: image.size,
-    diskFormat: image.diskFormat,
-  });
-  await patchStatus(custom, statusTarget(key), { images }, { fieldManager: FIELD_MANAGER });
-}
-
-/** Where a ServerImage's status is written, from its work-queue key. */
-function statusTarget(key: string) {
-  const { namespace, name } = splitKey(key);
-  return { resource: SERVERIMAGE_RESOURCE, namespace: namespace!, name };
 }
