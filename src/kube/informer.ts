@@ -124,7 +124,8 @@ export class Informer<T extends KubernetesObject> {
     });
   }
 
-  get(namespace: string | undefined, name: string): T | undefined {
+  /** client-node's order: name first, then namespace (none for a cluster-scoped object). */
+  get(name: string, namespace?: string): T | undefined {
     return this.objects.get(keyOf({ namespace, name }));
   }
 

@@ -51,7 +51,7 @@ test('lists, then delivers add/update/delete and keeps the cache right', async (
   await informer.waitForSync();
   expect(informer.hasSynced()).toBe(true);
   expect(seen.added).toEqual(['before']);
-  expect(informer.get(ns, 'before')?.metadata?.name).toBe('before');
+  expect(informer.get('before', ns)?.metadata?.name).toBe('before');
 
   await createServerImage(ns, 'after');
   await eventually('add of "after"', () => seen.added.includes('after'));
@@ -75,7 +75,7 @@ test('lists, then delivers add/update/delete and keeps the cache right', async (
 
   await deleteServerImage(ns, 'before');
   await eventually('delete of "before"', () => seen.deleted.includes('before'));
-  expect(informer.get(ns, 'before')).toBeUndefined();
+  expect(informer.get('before', ns)).toBeUndefined();
   expect(informer.list().map((o) => o.metadata!.name)).toEqual(['after']);
 });
 
@@ -95,7 +95,7 @@ test('indexes objects by owner UID', async () => {
   await createServerImage(namespace, 'child-2', { ownerReferences: [ownerRef] });
   await createServerImage(namespace, 'unrelated');
   await eventually('both children', () => informer.listByOwner(uid).length === 2);
-  await eventually('unrelated in cache', () => informer.get(namespace, 'unrelated') !== undefined);
+  await eventually('unrelated in cache', () => informer.get('unrelated', namespace) !== undefined);
   expect(
     informer
       .listByOwner(uid)
@@ -138,7 +138,7 @@ describe('after connection failures', () => {
     // Changes while the informer is blind (made directly, not through the proxy).
     await createServerImage(ns, 'b');
     await deleteServerImage(ns, 'doomed');
-    expect(informer.get(ns, 'b')).toBeUndefined();
+    expect(informer.get('b', ns)).toBeUndefined();
     proxy.allow();
 
     await eventually('b added after recovery', () => seen.added.includes('b'));
@@ -173,6 +173,6 @@ describe('after connection failures', () => {
     expect(informer.hasSynced()).toBe(false);
     proxy.allow();
     await informer.waitForSync();
-    expect(informer.get(ns, 'x')).toBeDefined();
+    expect(informer.get('x', ns)).toBeDefined();
   });
 });

@@ -103,7 +103,7 @@ export class ChildObjects {
   }
 
   /** Removes the export and its token; the snapshot too unless `keepSnapshot`. */
-  async purge(si: ServerImageObject, keepSnapshot = false): Promise<void> {
+  async delete(si: ServerImageObject, keepSnapshot = false): Promise<void> {
     const { namespace } = si.metadata;
     const names = this.names(si);
     const deletions: Promise<unknown>[] = [

@@ -37,7 +37,7 @@ import { ChildObjects } from './children.js';
 import type { Deps } from './deps.js';
 import { registryClientFor } from './registry-access.js';
 import { ServerImageReconciler } from './reconciler.js';
-import { TransferManager } from './transfers.js';
+import { TransferManager } from './transfer-manager.js';
 import { TransferStatusWriter } from './transfer-status.js';
 import { type ServerImageObject } from './types.js';
 import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
@@ -141,8 +141,8 @@ export async function startServerImageController(
     transfers,
     registryBackoff: new RegistryBackoff(),
     storage: {
-      pvc: (namespace, name) => pvcs.get(namespace, name),
-      dataVolume: dataVolumes ? (namespace, name) => dataVolumes.get(namespace, name) : undefined,
+      pvc: (namespace, name) => pvcs.get(name, namespace),
+      dataVolume: dataVolumes ? (namespace, name) => dataVolumes.get(name, namespace) : undefined,
     },
     registryFor: (si, { repository = si.spec.registry.repository, probe = false } = {}) =>
       registryClientFor(

@@ -6,7 +6,7 @@ import type { StorageLookup } from '../../kubevirt/storage.js';
 import type { RegistryClient } from '../../registry/index.js';
 import type { ChildObjects } from './children.js';
 import type { RegistryBackoff } from './registry-backoff.js';
-import type { TransferManager } from './transfers.js';
+import type { TransferManager } from './transfer-manager.js';
 import type { ServerImageObject } from './types.js';
 
 export interface Deps {
@@ -34,6 +34,3 @@ export interface RegistryForOptions {
   /** One try per request, no inner retries: the caller retries with its own backoff. */
   probe?: boolean;
 }
-
-/** What a phase asks of the controller: come back after a delay, or at once. */
-export type PhaseResult = { requeueAfter?: number; requeue?: boolean } | void;

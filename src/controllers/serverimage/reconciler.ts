@@ -15,8 +15,8 @@ import {
 } from '../../kube/index.js';
 import { reconcileActive } from './active.js';
 import { reconcileDeletion } from './deletion.js';
-import type { Deps, PhaseResult } from './deps.js';
-import { reconcileError } from './failed.js';
+import type { Deps } from './deps.js';
+import { reconcileError } from './error.js';
 import { reconcileQueued } from './queued.js';
 import { reconcileSaving } from './saving.js';
 import { Scope } from './scope.js';
@@ -55,7 +55,7 @@ export class ServerImageReconciler {
     }
     if (!hasFinalizer(si, SERVERIMAGE_FINALIZER)) await addFinalizer(this.objects, si, SERVERIMAGE_FINALIZER);
 
-    let result: PhaseResult = undefined;
+    let result: ReconcileResult | void = undefined;
     let failure: unknown;
     try {
       result = await this.runPhase(scope);
@@ -72,7 +72,7 @@ export class ServerImageReconciler {
     return result ?? undefined;
   }
 
-  private runPhase(scope: Scope): PhaseResult | Promise<PhaseResult> {
+  private runPhase(scope: Scope): ReconcileResult | void | Promise<ReconcileResult | void> {
     switch (scope.phase) {
       case undefined:
       case 'Queued':

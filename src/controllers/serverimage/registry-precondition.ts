@@ -5,7 +5,8 @@
 // cancelled at once. Refused credentials or access fail at once, with nothing snapshotted;
 // an unreachable registry or a missing Secret is waited for with backoff until
 // --registry-retry-timeout, counted from status.retry so a restart continues the budget.
-import type { Deps, PhaseResult } from './deps.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import {
@@ -17,7 +18,7 @@ import {
   waitingFor,
 } from './retry-budget.js';
 import type { Scope } from './scope.js';
-import { describeFailure } from './transfer-step.js';
+import { describeFailure } from './push-step.js';
 import { registryAllowed } from './allowed-registries.js';
 import { registryHostOf } from './registry-host.js';
 
@@ -39,7 +40,7 @@ export function checkRegistryAllowed(scope: Scope, deps: Deps): boolean {
 export async function checkRegistryReady(
   scope: Scope,
   deps: Deps,
-): Promise<{ ready: true } | { ready: false; result: PhaseResult }> {
+): Promise<{ ready: true } | { ready: false; result: ReconcileResult | void }> {
   const si = scope.object;
   const repository = si.spec.registry.repository;
   const host = registryHostOf(repository);
@@ -53,7 +54,7 @@ export async function checkRegistryReady(
     // Our own last failure is in the condition already; a backoff other images of this
     // registry started is said here.
     if (!own) {
-      scope.wait(
+      scope.markWaiting(
         STEP,
         Reason.WaitingForRegistry,
         `Registry ${host} is failing for other images (${deps.registryBackoff.failures(host)} failures in a row); ` +
@@ -79,7 +80,7 @@ export async function checkRegistryReady(
   return { ready: true };
 }
 
-function registryFailed(scope: Scope, deps: Deps, host: string, err: unknown): PhaseResult {
+function registryFailed(scope: Scope, deps: Deps, host: string, err: unknown): ReconcileResult | void {
   const failure = describeFailure(err);
   if (!failure.retryable) {
     scope.fail(STEP, failure.reason, failure.message);
@@ -113,7 +114,7 @@ function registryFailed(scope: Scope, deps: Deps, host: string, err: unknown): P
     'registry precondition failed; retrying',
   );
   const left = deps.config.registryRetryTimeout - attempt.failingForMs;
-  scope.wait(
+  scope.markWaiting(
     STEP,
     Reason.WaitingForRegistry,
     `${failure.reason}: ${failure.message}; attempt ${attempt.attempts + 1} in ${formatDuration(attempt.delayMs)}, ` +

@@ -96,11 +96,16 @@ export class Scope {
   }
 
   /**
-   * Waiting, not failing: Ready=False with the reason, and an event when the reason is new.
+   * Marks a step as waiting, not failing (the reconcile returns; it does not block): Ready=False with the reason, and an event when the reason is new.
    * `Unknown` for a step not begun yet (waiting for its turn), so that the step's own
    * deadline, counted from its condition turning False, starts only when the step does.
    */
-  wait(conditionType: string, reason: string, message: string, status: 'False' | 'Unknown' = 'False'): void {
+  markWaiting(
+    conditionType: string,
+    reason: string,
+    message: string,
+    status: 'False' | 'Unknown' = 'False',
+  ): void {
     const previous = this.condition(conditionType);
     this.setCondition(conditionType, status, reason, message);
     this.setCondition(ConditionType.Ready, 'False', reason, message);

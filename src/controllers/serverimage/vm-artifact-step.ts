@@ -6,17 +6,21 @@ import { ApiCallError, isNotFound } from '../../kube/index.js';
 import { viewSnapshot } from '../../kubevirt/snapshot.js';
 import { vmDefinitionFromContent } from '../../kubevirt/vm-definition.js';
 import { pushVmArtifact, type VmArtifactDocument } from '../../export/vm-artifact.js';
-import type { Deps, PhaseResult } from './deps.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import { clearRetry, recordFailure, retryDelay } from './retry-budget.js';
 import type { Scope } from './scope.js';
-import { describeFailure } from './transfer-step.js';
+import { describeFailure } from './push-step.js';
 
 const STEP = ConditionType.Pushed;
 
 /** Done (true), or the phase stops here for now. */
-export async function vmArtifactStep(scope: Scope, deps: Deps): Promise<true | { stop: PhaseResult }> {
+export async function vmArtifactStep(
+  scope: Scope,
+  deps: Deps,
+): Promise<true | { stop: ReconcileResult | void }> {
   if (scope.status.vmArtifact) return true;
   const si = scope.object;
   try {
@@ -54,7 +58,7 @@ export async function vmArtifactStep(scope: Scope, deps: Deps): Promise<true | {
       );
       return { stop: undefined };
     }
-    scope.wait(STEP, Reason.Retrying, `pushing the VM definition: ${failure.message}`);
+    scope.markWaiting(STEP, Reason.Retrying, `pushing the VM definition: ${failure.message}`);
     return { stop: { requeueAfter: attempt.delayMs } };
   }
 }
@@ -63,7 +67,7 @@ async function artifactDocument(scope: Scope, deps: Deps): Promise<VmArtifactDoc
   const si = scope.object;
   const { namespace } = si.metadata;
   const snapshotName = deps.children.names(si).snapshot;
-  const snapshot = deps.snapshots.get(namespace, snapshotName);
+  const snapshot = deps.snapshots.get(snapshotName, namespace);
   const contentName = snapshot ? viewSnapshot(snapshot).contentName : undefined;
   if (!contentName) {
     throw Object.assign(new Error(`VirtualMachineSnapshot ${snapshotName} names no snapshot content`), {

@@ -41,7 +41,7 @@ export async function runAt(
       skipped.push(vmName);
       continue;
     }
-    const vm: KubernetesObject | undefined = deps.vms.get(namespace, vmName);
+    const vm: KubernetesObject | undefined = deps.vms.get(vmName, namespace);
     if (!vm?.metadata?.uid) {
       scope.event(
         'Warning',

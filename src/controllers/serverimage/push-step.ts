@@ -6,13 +6,14 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ExportView } from '../../kubevirt/export.js';
 import { instancetypeHints } from '../../kubevirt/vm-definition.js';
-import type { Deps, PhaseResult } from './deps.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import { registryHostOf } from './registry-host.js';
 import { clearRetry, recordFailure, retryDelay, untilNextAttempt, waitingFor } from './retry-budget.js';
 import type { Scope } from './scope.js';
-import type { TransferPlan } from './transfers.js';
+import type { TransferPlan } from './transfer-manager.js';
 import { baseTag, toDate } from './types.js';
 import { volumeTag, type SelectedVolume } from './volume-selection.js';
 import { UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
@@ -43,12 +44,12 @@ export function describeFailure(error: unknown): Failure {
 /** Failures that say the registry itself is down: every image pushing there backs off. */
 const isRegistryOutage = (f: Failure) => f.reason === 'RegistryUnavailable';
 
-export async function reconcileTransfer(
+export async function pushStep(
   scope: Scope,
   deps: Deps,
   volumes: SelectedVolume[],
   exported: ExportView,
-): Promise<PhaseResult> {
+): Promise<ReconcileResult | void> {
   const key = scope.key;
   const host = registryHostOf(scope.object.spec.registry.repository);
   const state = deps.transfers.state(key);
@@ -102,7 +103,7 @@ export async function reconcileTransfer(
     const retry = scope.status.retry;
     const why = retry?.lastError ?? `registry ${host} is failing for other images`;
     const next = `attempt ${(retry?.attempts ?? 0) + 1} in ${formatDuration(Math.max(due, shared))}`;
-    scope.wait(STEP, Reason.Retrying, `${why}; ${next}`);
+    scope.markWaiting(STEP, Reason.Retrying, `${why}; ${next}`);
     return { requeueAfter: Math.max(due, shared) };
   }
 
@@ -112,7 +113,7 @@ export async function reconcileTransfer(
     return;
   }
   if (!deps.transfers.tryStart(key, plan)) {
-    scope.wait(
+    scope.markWaiting(
       STEP,
       Reason.WaitingForExportSlot,
       `Waiting for a free transfer slot (${deps.config.maxConcurrentExports} at once)`,
@@ -121,7 +122,11 @@ export async function reconcileTransfer(
   }
   const list = plan.volumes.map((v) => v.volume).join(', ');
   const resumed = scope.status.retry?.step === STEP ? ` (attempt ${scope.status.retry.attempts + 1})` : '';
-  scope.wait(STEP, Reason.Pushing, `Pushing ${list} to ${scope.object.spec.registry.repository}${resumed}`);
+  scope.markWaiting(
+    STEP,
+    Reason.Pushing,
+    `Pushing ${list} to ${scope.object.spec.registry.repository}${resumed}`,
+  );
   return;
 }
 
@@ -157,7 +162,7 @@ async function transferPlan(
       name: si.spec.serverRef.name,
       uid: scope.status.server?.uid ?? '',
     },
-    configLabels: instancetypeHints(vmSpecOf(deps.vms.get(si.metadata.namespace, si.spec.serverRef.name))),
+    configLabels: instancetypeHints(vmSpecOf(deps.vms.get(si.spec.serverRef.name, si.metadata.namespace))),
     created: toDate(scope.status.startTime) ?? scope.now,
     // Objects stored before spec.format existed get its defaults from the API server.
     format: si.spec.format ?? { compression: 'gzip', disk: 'raw' },
