@@ -130,13 +130,15 @@ export class OperatorMetrics {
     for (const result of ['success', 'error', 'requeue', 'requeue_after'])
       total.inc({ ...labels, result }, 0);
     errors.inc(labels, 0);
+    // Exposed at 0 for controller-runtime dashboards: no reconcile error is terminal here (a
+    // ServerImage that cannot succeed says so in its Error phase), every one is retried.
+    terminal.inc(labels, 0);
     return {
       reconciled: (result, seconds) => {
         total.inc({ ...labels, result });
         time.observe(labels, seconds);
       },
       errored: () => errors.inc(labels),
-      terminalErrored: () => terminal.inc(labels),
       activeWorkers: (n) => workers.set(labels, n),
     };
   }

@@ -12,21 +12,8 @@ export {
   removeCondition,
   setCondition,
 } from './conditions.js';
-export {
-  Controller,
-  type ControllerOptions,
-  type ReconcileContext,
-  type ReconcileResult,
-  type Reconciler,
-} from './controller.js';
-export {
-  TerminalError,
-  apiStatusCode,
-  isAlreadyExists,
-  isConflict,
-  isNotFound,
-  isTerminalError,
-} from './errors.js';
+export { Controller, type ControllerOptions, type ReconcileResult, type Reconciler } from './controller.js';
+export { apiStatusCode, isAlreadyExists, isConflict, isNotFound } from './errors.js';
 export { EventRecorder, type EventRecorderOptions, type EventType } from './events.js';
 export { addFinalizer, hasFinalizer, removeFinalizer } from './finalizers.js';
 export { Informer, type InformerHandlers, type InformerOptions } from './informer.js';

@@ -13,6 +13,7 @@ import { readyCondition } from '../../api/condition.js';
 import type { Config } from '../../config.js';
 import type { OperatorMetrics } from '../../metrics.js';
 import {
+  type Clock,
   Controller,
   EventRecorder,
   WorkQueue,
@@ -22,6 +23,7 @@ import {
   enqueueOwner,
   enqueueSelf,
   keyOf,
+  systemClock,
   withFields,
 } from '../../kube/index.js';
 import { CDI_GROUP, DATA_VOLUME_KIND, PERSISTENT_VOLUME_CLAIM } from '../../kubevirt/storage.js';
@@ -48,6 +50,8 @@ export interface ServerImageControllerOptions {
   config: Config;
   logger: Logger;
   metrics?: OperatorMetrics;
+  /** Whose time the reconciles, the queue and the events read: the system clock in the operator. */
+  clock?: Clock;
   /** Event source instance, e.g. the pod name. */
   instance?: string;
 }
@@ -64,6 +68,7 @@ export async function startServerImageController(
   options: ServerImageControllerOptions,
 ): Promise<RunningServerImageController> {
   const { kubeConfig, config, logger } = options;
+  const clock = options.clock ?? systemClock;
   const exportResource = await discoverResource(kubeConfig, EXPORT_GROUP, EXPORT_KIND);
   if (!exportResource) {
     throw new Error(
@@ -108,8 +113,9 @@ export async function startServerImageController(
     name: 'serverimage',
     workers: config.workers,
     logger,
+    clock,
     metrics: options.metrics?.reconcile(),
-    queue: new WorkQueue({ metrics: options.metrics?.workQueue() }),
+    queue: new WorkQueue({ clock, metrics: options.metrics?.workQueue() }),
     keyField: 'serverimage',
     reconcile: (key) => reconciler.reconcile(key),
   });
@@ -132,6 +138,7 @@ export async function startServerImageController(
 
   const deps: Deps = {
     config,
+    clock,
     logger,
     serverImages,
     vms,
@@ -159,6 +166,7 @@ export async function startServerImageController(
   const recorder = new EventRecorder(core, {
     component: EVENT_COMPONENT,
     instance: options.instance,
+    clock,
     onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
   });
   const reconciler = new ServerImageReconciler(deps, custom, objects, recorder);

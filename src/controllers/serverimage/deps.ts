@@ -1,7 +1,7 @@
 // What the phase functions work with: settings, caches, writers and the transfers.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Config } from '../../config.js';
-import type { Logger, ObjectCache } from '../../kube/index.js';
+import type { Clock, Logger, ObjectCache } from '../../kube/index.js';
 import type { StorageLookup } from '../../kubevirt/storage.js';
 import type { RegistryClient } from '../../registry/index.js';
 import type { ChildObjects } from './children.js';
@@ -11,6 +11,8 @@ import type { ServerImageObject } from './types.js';
 
 export interface Deps {
   config: Config;
+  /** Where a reconcile's `now` comes from. */
+  clock: Clock;
   logger: Logger;
   serverImages: ObjectCache<ServerImageObject>;
   vms: ObjectCache<KubernetesObject>;

@@ -39,7 +39,11 @@ export class ServerImageReconciler {
       await this.deps.transfers.cancel(key);
       return;
     }
-    const scope = new Scope(si, new Date(), withFields(this.deps.logger, { serverimage: key }));
+    const scope = new Scope(
+      si,
+      new Date(this.deps.clock.now()),
+      withFields(this.deps.logger, { serverimage: key }),
+    );
     if (si.metadata.deletionTimestamp) {
       if (!hasFinalizer(si, SERVERIMAGE_FINALIZER)) return;
       const failures = await reconcileDeletion(scope, this.deps);
