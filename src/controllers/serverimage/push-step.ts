@@ -11,7 +11,8 @@ import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import { registryHostOf } from './registry-host.js';
-import { clearRetry, recordFailure, retryDelay, untilNextAttempt, waitingFor } from './retry-budget.js';
+import { clearRetry, untilNextAttempt, waitingFor } from './retry-budget.js';
+import { describeFailure, retryOrGiveUp, type Failure } from './retry-or-give-up.js';
 import type { Scope } from './scope.js';
 import type { TransferPlan } from './transfer-manager.js';
 import { baseTag, toDate } from './types.js';
@@ -19,27 +20,6 @@ import { volumeTag, type SelectedVolume } from './volume-selection.js';
 import { UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
 
 const STEP = ConditionType.Pushed;
-
-interface Failure {
-  reason: string;
-  retryable: boolean;
-  message: string;
-}
-
-/** Data path and registry errors carry a reason and whether a retry can help; the rest is retried. */
-export function describeFailure(error: unknown): Failure {
-  const e = error as { reason?: unknown; retryable?: unknown; message?: unknown };
-  if (typeof e?.reason === 'string') {
-    // An error with a reason but no verdict (an API call that failed) is worth another try.
-    const retryable = typeof e.retryable === 'boolean' ? e.retryable : true;
-    return { reason: e.reason, retryable, message: String(e.message) };
-  }
-  return {
-    reason: Reason.TransferFailed,
-    retryable: true,
-    message: error instanceof Error ? error.message : String(error),
-  };
-}
 
 /** Failures that say the registry itself is down: every image pushing there backs off. */
 const isRegistryOutage = (f: Failure) => f.reason === 'RegistryUnavailable';
@@ -64,36 +44,12 @@ export async function pushStep(
   if (state?.state === 'failed') {
     deps.transfers.forget(key);
     const failure = describeFailure(state.error);
-    if (!failure.retryable) {
-      scope.fail(STEP, failure.reason, failure.message);
-      return;
-    }
-    const shared = isRegistryOutage(failure) ? deps.registryBackoff.failed(host) : 0;
-    const attempt = recordFailure(
-      scope,
-      STEP,
-      `${failure.reason}: ${failure.message}`,
-      (n) => Math.max(shared, retryDelay(n)),
-      deps.config.registryRetryTimeout,
-    );
-    if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
-      scope.fail(
-        STEP,
-        failure.reason,
-        `${failure.message}; gave up after ${formatDuration(attempt.failingForMs)} (${attempt.attempts} attempts)`,
-      );
-      return;
-    }
-    scope.log.warn(
-      {
-        reason: failure.reason,
-        error: failure.message,
-        attempt: attempt.attempts,
-        delayMs: attempt.delayMs,
-        failingForMs: attempt.failingForMs,
-      },
-      'transfer failed; retrying',
-    );
+    const attempt = retryOrGiveUp(scope, STEP, failure, {
+      deadlineMs: deps.config.registryRetryTimeout,
+      sharedDelayMs: () => (isRegistryOutage(failure) ? deps.registryBackoff.failed(host) : 0),
+      log: { message: 'transfer failed; retrying' },
+    });
+    if (!attempt) return;
   }
   const due = untilNextAttempt(scope, STEP);
   const own = scope.status.retry?.step === STEP;

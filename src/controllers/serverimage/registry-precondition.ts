@@ -9,16 +9,9 @@ import type { ReconcileResult } from '../../kube/index.js';
 import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
-import {
-  clearRetry,
-  currentRetry,
-  recordFailure,
-  retryDelay,
-  untilNextAttempt,
-  waitingFor,
-} from './retry-budget.js';
+import { clearRetry, currentRetry, untilNextAttempt, waitingFor } from './retry-budget.js';
 import type { Scope } from './scope.js';
-import { describeFailure } from './push-step.js';
+import { describeFailure, retryOrGiveUp } from './retry-or-give-up.js';
 import { registryAllowed } from './allowed-registries.js';
 import { registryHostOf } from './registry-host.js';
 
@@ -82,42 +75,19 @@ export async function checkRegistryReady(
 
 function registryFailed(scope: Scope, deps: Deps, host: string, err: unknown): ReconcileResult | void {
   const failure = describeFailure(err);
-  if (!failure.retryable) {
-    scope.fail(STEP, failure.reason, failure.message);
-    return;
-  }
-  const shared = deps.registryBackoff.failed(host);
-  const attempt = recordFailure(
-    scope,
-    STEP,
-    `${failure.reason}: ${failure.message}`,
-    (n) => Math.max(shared, retryDelay(n)),
-    deps.config.registryRetryTimeout,
-  );
-  if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
-    scope.fail(
-      STEP,
-      failure.reason === 'CredentialsNotFound' ? failure.reason : Reason.RegistryUnavailable,
-      `${failure.message}; gave up after ${formatDuration(attempt.failingForMs)} (${attempt.attempts} attempts)`,
-    );
-    return;
-  }
-  scope.log.warn(
-    {
-      registry: host,
-      reason: failure.reason,
-      error: failure.message,
-      attempt: attempt.attempts,
-      delayMs: attempt.delayMs,
-      failingForMs: attempt.failingForMs,
-    },
-    'registry precondition failed; retrying',
-  );
+  const attempt = retryOrGiveUp(scope, STEP, failure, {
+    deadlineMs: deps.config.registryRetryTimeout,
+    sharedDelayMs: () => deps.registryBackoff.failed(host),
+    giveUpReason: (f) => (f.reason === 'CredentialsNotFound' ? f.reason : Reason.RegistryUnavailable),
+    log: { message: 'registry precondition failed; retrying', fields: { registry: host } },
+  });
+  if (!attempt) return;
+  const { reason, message } = failure;
   const left = deps.config.registryRetryTimeout - attempt.failingForMs;
   scope.markWaiting(
     STEP,
     Reason.WaitingForRegistry,
-    `${failure.reason}: ${failure.message}; attempt ${attempt.attempts + 1} in ${formatDuration(attempt.delayMs)}, ` +
+    `${reason}: ${message}; attempt ${attempt.attempts + 1} in ${formatDuration(attempt.delayMs)}, ` +
       `giving up in ${formatDuration(left)}; nothing is snapshotted until the registry answers`,
   );
   return { requeueAfter: attempt.delayMs };

@@ -8,11 +8,10 @@ import { vmDefinitionFromContent } from '../../kubevirt/vm-definition.js';
 import { pushVmArtifact, type VmArtifactDocument } from '../../export/vm-artifact.js';
 import type { ReconcileResult } from '../../kube/index.js';
 import type { Deps } from './deps.js';
-import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
-import { clearRetry, recordFailure, retryDelay } from './retry-budget.js';
+import { clearRetry } from './retry-budget.js';
 import type { Scope } from './scope.js';
-import { describeFailure } from './push-step.js';
+import { describeFailure, retryOrGiveUp } from './retry-or-give-up.js';
 
 const STEP = ConditionType.Pushed;
 
@@ -39,25 +38,12 @@ export async function vmArtifactStep(
     return true;
   } catch (err) {
     const failure = describeFailure(err);
-    if (!failure.retryable) {
-      scope.fail(STEP, failure.reason, `pushing the VM definition: ${failure.message}`);
-      return { stop: undefined };
-    }
-    const attempt = recordFailure(
-      scope,
-      STEP,
-      `${failure.reason}: ${failure.message}`,
-      retryDelay,
-      deps.config.registryRetryTimeout,
-    );
-    if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
-      scope.fail(
-        STEP,
-        failure.reason,
-        `pushing the VM definition: ${failure.message}; gave up after ${formatDuration(attempt.failingForMs)}`,
-      );
-      return { stop: undefined };
-    }
+    const attempt = retryOrGiveUp(scope, STEP, failure, {
+      deadlineMs: deps.config.registryRetryTimeout,
+      prefix: 'pushing the VM definition: ',
+      countAttempts: false,
+    });
+    if (!attempt) return { stop: undefined };
     scope.markWaiting(STEP, Reason.Retrying, `pushing the VM definition: ${failure.message}`);
     return { stop: { requeueAfter: attempt.delayMs } };
   }
