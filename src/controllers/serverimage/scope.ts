@@ -2,10 +2,10 @@
 // the phase functions edit, and the events they raise. The reconciler writes the draft
 // back once, at the end, and only the top-level status fields that changed, so it never
 // overwrites what a running transfer wrote meanwhile (images, progress).
-import { isDeepStrictEqual } from 'node:util';
 import type { ServerImageStatus, Phase } from '../../api/serverimage.js';
 import {
   type ConditionInput,
+  changedFields,
   type Logger,
   silentLogger,
   metaTime,
@@ -177,13 +177,6 @@ export class Scope {
 
   /** The top-level status fields that differ from what was observed; undefined when none. */
   statusChanges(): Record<string, unknown> | undefined {
-    const changes: Record<string, unknown> = {};
-    const keys = new Set([...Object.keys(this.observed), ...Object.keys(this.status)]);
-    for (const key of keys) {
-      const before = (this.observed as Record<string, unknown>)[key];
-      const after = (this.status as Record<string, unknown>)[key];
-      if (!isDeepStrictEqual(before, after)) changes[key] = after ?? null;
-    }
-    return Object.keys(changes).length > 0 ? changes : undefined;
+    return changedFields(this.observed, this.status);
   }
 }
