@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       config,
       logger,
       instance: identity,
-      metricsRegistry: metrics.registry,
+      metrics,
     });
   };
 

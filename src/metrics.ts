@@ -48,96 +48,116 @@ export class OperatorMetrics {
     this.pushSeconds.observe(seconds);
   }
 
-  workQueue(): WorkQueueMetrics {
-    const labels = { name: this.controller, controller: this.controller };
-    const r = [this.registry];
-    const names = ['name', 'controller'];
-    const depth = new Gauge({
-      name: 'workqueue_depth',
-      help: 'Current depth of workqueue',
-      labelNames: names,
-      registers: r,
-    });
-    const adds = new Counter({
-      name: 'workqueue_adds_total',
-      help: 'Total number of adds handled by workqueue',
-      labelNames: names,
-      registers: r,
-    });
-    const retries = new Counter({
-      name: 'workqueue_retries_total',
-      help: 'Total number of retries handled by workqueue',
-      labelNames: names,
-      registers: r,
-    });
-    const buckets = [0.001, 0.01, 0.1, 1, 10, 100, 1000];
-    const queued = new Histogram({
-      name: 'workqueue_queue_duration_seconds',
-      help: 'How long in seconds an item stays in workqueue before being requested',
-      labelNames: names,
-      buckets,
-      registers: r,
-    });
-    const work = new Histogram({
-      name: 'workqueue_work_duration_seconds',
-      help: 'How long in seconds processing an item from workqueue takes',
-      labelNames: names,
-      buckets,
-      registers: r,
-    });
+  /** workqueue_* of one controller's queue (the series share one metric, told apart by label). */
+  workQueue(controller = this.controller): WorkQueueMetrics {
+    const m = (this.queueMetrics ??= this.makeQueueMetrics());
+    const labels = { name: controller, controller };
     return {
-      depth: (n) => depth.set(labels, n),
-      added: () => adds.inc(labels),
-      retried: () => retries.inc(labels),
-      queueDuration: (s) => queued.observe(labels, s),
-      workDuration: (s) => work.observe(labels, s),
+      depth: (n) => m.depth.set(labels, n),
+      added: () => m.adds.inc(labels),
+      retried: () => m.retries.inc(labels),
+      queueDuration: (s) => m.queued.observe(labels, s),
+      workDuration: (s) => m.work.observe(labels, s),
     };
   }
 
-  reconcile(): ReconcileMetrics {
-    const labels = { controller: this.controller };
-    const r = [this.registry];
-    const total = new Counter({
-      name: 'controller_runtime_reconcile_total',
-      help: 'Total number of reconciliations per controller',
-      labelNames: ['controller', 'result'],
-      registers: r,
-    });
-    const errors = new Counter({
-      name: 'controller_runtime_reconcile_errors_total',
-      help: 'Total number of reconciliation errors per controller',
-      labelNames: ['controller'],
-      registers: r,
-    });
-    const terminal = new Counter({
-      name: 'controller_runtime_terminal_reconcile_errors_total',
-      help: 'Total number of terminal reconciliation errors per controller',
-      labelNames: ['controller'],
-      registers: r,
-    });
-    const time = new Histogram({
-      name: 'controller_runtime_reconcile_time_seconds',
-      help: 'Length of time per reconciliation per controller',
-      labelNames: ['controller'],
-      registers: r,
-    });
-    const workers = new Gauge({
-      name: 'controller_runtime_active_workers',
-      help: 'Number of currently used workers per controller',
-      labelNames: ['controller'],
-      registers: r,
-    });
+  /** controller_runtime_* of one controller. */
+  reconcile(controller = this.controller): ReconcileMetrics {
+    const m = (this.reconcileMetrics ??= this.makeReconcileMetrics());
+    const labels = { controller };
     for (const result of ['success', 'error', 'requeue', 'requeue_after'])
-      total.inc({ ...labels, result }, 0);
-    errors.inc(labels, 0);
+      m.total.inc({ ...labels, result }, 0);
+    m.errors.inc(labels, 0);
+    // Exposed at 0 for controller-runtime dashboards: no reconcile error is terminal here (a
+    // ServerImage that cannot succeed says so in its Error phase), every one is retried.
+    m.terminal.inc(labels, 0);
     return {
       reconciled: (result, seconds) => {
-        total.inc({ ...labels, result });
-        time.observe(labels, seconds);
+        m.total.inc({ ...labels, result });
+        m.time.observe(labels, seconds);
       },
-      errored: () => errors.inc(labels),
-      terminalErrored: () => terminal.inc(labels),
-      activeWorkers: (n) => workers.set(labels, n),
+      errored: () => m.errors.inc(labels),
+      activeWorkers: (n) => m.workers.set(labels, n),
+    };
+  }
+
+  private queueMetrics?: ReturnType<OperatorMetrics['makeQueueMetrics']>;
+  private reconcileMetrics?: ReturnType<OperatorMetrics['makeReconcileMetrics']>;
+
+  private makeQueueMetrics() {
+    const r = [this.registry];
+    const labelNames = ['name', 'controller'];
+    const buckets = [0.001, 0.01, 0.1, 1, 10, 100, 1000];
+    return {
+      depth: new Gauge({
+        name: 'workqueue_depth',
+        help: 'Current depth of workqueue',
+        labelNames,
+        registers: r,
+      }),
+      adds: new Counter({
+        name: 'workqueue_adds_total',
+        help: 'Total number of adds handled by workqueue',
+        labelNames,
+        registers: r,
+      }),
+      retries: new Counter({
+        name: 'workqueue_retries_total',
+        help: 'Total number of retries handled by workqueue',
+        labelNames,
+        registers: r,
+      }),
+      queued: new Histogram({
+        name: 'workqueue_queue_duration_seconds',
+        help: 'How long in seconds an item stays in workqueue before being requested',
+        labelNames,
+        buckets,
+        registers: r,
+      }),
+      work: new Histogram({
+        name: 'workqueue_work_duration_seconds',
+        help: 'How long in seconds processing an item from workqueue takes',
+        labelNames,
+        buckets,
+        registers: r,
+      }),
+    };
+  }
+
+  private makeReconcileMetrics() {
+    const r = [this.registry];
+    const labelNames = ['controller'];
+    return {
+      total: new Counter({
+        name: 'controller_runtime_reconcile_total',
+        help: 'Total number of reconciliations per controller',
+        labelNames: ['controller', 'result'],
+        registers: r,
+      }),
+      errors: new Counter({
+        name: 'controller_runtime_reconcile_errors_total',
+        help: 'Total number of reconciliation errors per controller',
+        labelNames,
+        registers: r,
+      }),
+      terminal: new Counter({
+        name: 'controller_runtime_terminal_reconcile_errors_total',
+        help: 'Total number of terminal reconciliation errors per controller',
+        labelNames,
+        registers: r,
+      }),
+      time: new Histogram({
+        name: 'controller_runtime_reconcile_time_seconds',
+        help: 'Length of time per reconciliation per controller',
+        labelNames,
+        registers: r,
+      }),
+      workers: new Gauge({
+        name: 'controller_runtime_active_workers',
+        help: 'Number of currently used workers per controller',
+        labelNames,
+        registers: r,
+      }),
     };
   }
 }

@@ -32,3 +32,13 @@ export const conditionSchema = z
   .describe('A metav1.Condition.');
 
 export type Condition = z.infer<typeof conditionSchema>;
+
+/** The condition type every kind of ours summarizes itself in (kstatus' Ready). */
+export const READY = 'Ready';
+
+/** The Ready condition of an object of ours, or of anything with metav1.Conditions in its status. */
+export function readyCondition<C extends { type: string }>(
+  object: { status?: { conditions?: readonly C[] } } | undefined,
+): C | undefined {
+  return object?.status?.conditions?.find((c) => c.type === READY);
+}

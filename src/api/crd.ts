@@ -2,12 +2,11 @@
 import { namespacedCrd } from './namespaced-crd.js';
 import { serverImageSpecSchema, serverImageStatusSchema } from './serverimage.js';
 import { serverImageScheduleCrd } from './serverimageschedule-crd.js';
-
-export const SERVERIMAGE_PLURAL = 'serverimages';
+import { SERVERIMAGE_KIND, SERVERIMAGE_PLURAL } from './kinds.js';
 
 export function serverImageCrd(): Record<string, unknown> {
   return namespacedCrd({
-    kind: 'ServerImage',
+    kind: SERVERIMAGE_KIND,
     plural: SERVERIMAGE_PLURAL,
     singular: 'serverimage',
     shortNames: ['simg'],

@@ -3,9 +3,9 @@
 // (scripts/generate-crds.ts); the CEL rules ride along in `x-kubernetes-validations`.
 import { z } from 'zod';
 import { conditionSchema } from './condition.js';
+import { objectNameSchema } from './object-name.js';
 import {
   DNS1123_LABEL,
-  DNS1123_SUBDOMAIN,
   NOVA_METADATA_KEY,
   NOVA_METADATA_MAX_ITEMS,
   OCI_REPOSITORY,
@@ -21,12 +21,7 @@ const cel = (rule: string, message: string, extra: Record<string, unknown> = {})
 const localObjectReference = (what: string) =>
   z
     .object({
-      name: z
-        .string()
-        .min(1)
-        .max(253)
-        .regex(new RegExp(DNS1123_SUBDOMAIN))
-        .describe(`Name of the ${what} in the ServerImage's namespace.`),
+      name: objectNameSchema(`Name of the ${what} in the ServerImage's namespace.`),
     })
     .describe(`Reference to the ${what} in the same namespace.`);
 
@@ -54,12 +49,7 @@ export const registrySpecSchema = z
       .describe('Secret with the registry credentials. Anonymous access when omitted.'),
     caBundleSecretRef: z
       .object({
-        name: z
-          .string()
-          .min(1)
-          .max(253)
-          .regex(new RegExp(DNS1123_SUBDOMAIN))
-          .describe('Name of the Secret in the same namespace.'),
+        name: objectNameSchema('Name of the Secret in the same namespace.'),
         key: z
           .string()
           .min(1)

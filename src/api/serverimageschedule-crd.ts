@@ -1,9 +1,7 @@
 // The ServerImageSchedule CustomResourceDefinition, built from the zod schemas.
 import { namespacedCrd } from './namespaced-crd.js';
 import { serverImageScheduleSpecSchema, serverImageScheduleStatusSchema } from './serverimageschedule.js';
-
-export const SERVERIMAGESCHEDULE_PLURAL = 'serverimageschedules';
-export const SERVERIMAGESCHEDULE_KIND = 'ServerImageSchedule';
+import { SERVERIMAGESCHEDULE_KIND, SERVERIMAGESCHEDULE_PLURAL } from './kinds.js';
 
 export function serverImageScheduleCrd(): Record<string, unknown> {
   return namespacedCrd({

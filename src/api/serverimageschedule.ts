@@ -3,7 +3,8 @@
 // the one source of the TypeScript types and of crds/serverimage.io_serverimageschedules.yaml.
 import { z } from 'zod';
 import { conditionSchema } from './condition.js';
-import { DNS1123_SUBDOMAIN, NOVA_METADATA_KEY, NOVA_METADATA_MAX_ITEMS, OCI_REPOSITORY } from './names.js';
+import { objectNameSchema } from './object-name.js';
+import { NOVA_METADATA_KEY, NOVA_METADATA_MAX_ITEMS, OCI_REPOSITORY } from './names.js';
 import { registrySpecSchema, serverImageSpecSchema } from './serverimage.js';
 
 const cel = (rule: string, message: string, extra: Record<string, unknown> = {}) => ({
@@ -177,12 +178,7 @@ export const serverImageScheduleSpecSchema = z
       ),
     serverRef: z
       .object({
-        name: z
-          .string()
-          .min(1)
-          .max(253)
-          .regex(new RegExp(DNS1123_SUBDOMAIN))
-          .describe('Name of the VirtualMachine in the schedule’s namespace.'),
+        name: objectNameSchema('Name of the VirtualMachine in the schedule’s namespace.'),
       })
       .optional()
       .describe('The one VirtualMachine to back up. Exactly one of serverRef and serverSelector.'),

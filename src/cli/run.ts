@@ -3,14 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { apiErrorMessage } from './api-error.js';
-import { backupsCommand } from './commands/backups.js';
-import { createCommand } from './commands/create.js';
+import { COMMAND_TABLE, type CommandSpec } from './command-table.js';
 import type { CommandContext } from './commands/context.js';
-import { deleteCommand } from './commands/delete.js';
-import { describeCommand } from './commands/describe.js';
-import { listCommand } from './commands/list.js';
-import { restoreCommand } from './commands/restore.js';
-import { waitCommand } from './commands/wait.js';
 import { CliError, ExitCode, type ExitCodeValue } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { loadKubeTarget } from './kube-context.js';
@@ -42,22 +36,9 @@ async function dispatch(parsed: ParsedCommand, io: CliIo, program: string, inter
     interrupt,
     program,
   };
-  switch (parsed.command) {
-    case 'create':
-      return createCommand(parsed, ctx);
-    case 'wait':
-      return waitCommand(parsed, ctx);
-    case 'list':
-      return listCommand(parsed, ctx);
-    case 'backups':
-      return backupsCommand(parsed, ctx);
-    case 'describe':
-      return describeCommand(parsed, ctx);
-    case 'delete':
-      return deleteCommand(parsed, ctx);
-    case 'restore':
-      return restoreCommand(parsed, ctx);
-  }
+  // The table's entry for this command runs it (its parse made `parsed` of its own type).
+  const spec = COMMAND_TABLE[parsed.command] as CommandSpec<typeof parsed>;
+  return spec.run(parsed, ctx);
 }
 
 export async function runCli(

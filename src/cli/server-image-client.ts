@@ -1,10 +1,9 @@
 // The API calls the commands make: ServerImages through the custom objects API, their
 // Events through core/v1 (what kubectl describe reads for any object).
 import { CoreV1Api, CustomObjectsApi, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
-import { SERVERIMAGE_PLURAL } from '../api/crd.js';
-import { GROUP, VERSION } from '../api/names.js';
 import type { ServerImage } from '../api/serverimage.js';
 import type { ServerImageRequest } from './server-image-request.js';
+import { SERVERIMAGE_KIND, SERVERIMAGE_RESOURCE } from '../api/kinds.js';
 
 /** A ServerImage as read from the API server: its metadata has what the server set. */
 export type StoredServerImage = ServerImage & {
@@ -25,7 +24,8 @@ export interface ServerImageList {
   items: StoredServerImage[];
 }
 
-const RESOURCE = { group: GROUP, version: VERSION, plural: SERVERIMAGE_PLURAL };
+const { group, version, plural } = SERVERIMAGE_RESOURCE;
+const RESOURCE = { group, version, plural };
 
 export class ServerImageClient {
   private readonly custom: CustomObjectsApi;
@@ -38,7 +38,7 @@ export class ServerImageClient {
 
   /** The collection path a watch of one namespace reads. */
   static collectionPath(namespace: string): string {
-    return `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${SERVERIMAGE_PLURAL}`;
+    return `/apis/${group}/${version}/namespaces/${encodeURIComponent(namespace)}/${plural}`;
   }
 
   async create(body: ServerImageRequest): Promise<StoredServerImage> {
@@ -61,9 +61,9 @@ export class ServerImageClient {
     const list = namespace
       ? await this.custom.listNamespacedCustomObject({ ...RESOURCE, namespace })
       : await this.custom.listCustomObjectForAllNamespaces({
-          group: GROUP,
-          version: VERSION,
-          resourcePlural: SERVERIMAGE_PLURAL,
+          group,
+          version,
+          resourcePlural: plural,
         });
     return list as ServerImageList;
   }
@@ -77,7 +77,7 @@ export class ServerImageClient {
     const { name, namespace, uid } = image.metadata;
     const list = await this.core.listNamespacedEvent({
       namespace,
-      fieldSelector: `involvedObject.name=${name},involvedObject.kind=ServerImage`,
+      fieldSelector: `involvedObject.name=${name},involvedObject.kind=${SERVERIMAGE_KIND}`,
     });
     return list.items.filter((e) => !uid || !e.involvedObject.uid || e.involvedObject.uid === uid);
   }

@@ -1,13 +1,13 @@
 // The ServerImage a `create` command asks for. Only what the user gave goes in: the
 // API server applies the schema defaults (insecure=false, deletionPolicy=Retain) and
 // judges the values, so a refusal carries its message and field path.
-import { GROUP, VERSION } from '../api/names.js';
 import type { CreateCommand } from './args.js';
 import { defaultImageName } from './image-name.js';
+import { API_VERSION, SERVERIMAGE_KIND } from '../api/kinds.js';
 
 export interface ServerImageRequest {
   apiVersion: string;
-  kind: 'ServerImage';
+  kind: typeof SERVERIMAGE_KIND;
   metadata: { name: string; namespace: string };
   spec: Record<string, unknown>;
 }
@@ -32,8 +32,8 @@ export function buildServerImage(command: CreateCommand, namespace: string, now:
   if (command.deletionPolicy !== undefined) spec.deletionPolicy = command.deletionPolicy;
 
   return {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: 'ServerImage',
+    apiVersion: API_VERSION,
+    kind: SERVERIMAGE_KIND,
     metadata: { name: command.name ?? defaultImageName(command.vm, now), namespace },
     spec,
   };

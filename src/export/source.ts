@@ -3,6 +3,7 @@
 // sends Content-Length and honours Range, so a dropped connection is resumed
 // from the last byte we consumed instead of starting a multi-GiB read again.
 import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import { DataPathError } from './errors.js';
 import { httpsGet, type HttpsGetResponse } from './https-get.js';
 
@@ -216,16 +217,15 @@ function contentLength(res: HttpsGetResponse): number {
   return size;
 }
 
-/** Retries retryable failures of `attempt` with exponential backoff. */
-async function withRetries<T>(retries: number, backoffMs: number, attempt: () => Promise<T>): Promise<T> {
-  for (let failures = 0; ; failures++) {
-    try {
-      return await attempt();
-    } catch (err) {
-      if (!(err instanceof DataPathError) || !err.retryable || failures >= retries) throw err;
-      await sleep(backoffMs * 2 ** failures);
-    }
-  }
+/** Retries retryable failures of `attempt` with exponential backoff (p-retry, no jitter: one reader). */
+function withRetries<T>(retries: number, backoffMs: number, attempt: () => Promise<T>): Promise<T> {
+  return pRetry(attempt, {
+    retries,
+    factor: 2,
+    minTimeout: backoffMs,
+    randomize: false,
+    shouldRetry: ({ error }) => error instanceof DataPathError && error.retryable,
+  });
 }
 
 /** The URL without its query: KubeVirt also accepts the token as a query parameter. */

@@ -1,10 +1,9 @@
 // Runs N workers over a WorkQueue, like controller-runtime's controller:
-// a reconcile that throws is retried with the key's backoff, a TerminalError is not,
-// { requeueAfter } waits that long (a timed wait, not an error), success forgets the
-// key's backoff. stop() lets reconciles in flight finish; abort() also cancels them
-// through the AbortSignal they receive (used when leadership is lost).
+// a reconcile that throws is retried with the key's backoff (nothing is terminal here: a
+// ServerImage that cannot succeed says so in its Error phase), { requeueAfter } waits
+// that long (a timed wait, not an error), success forgets the key's backoff. stop() lets
+// reconciles in flight finish.
 import { type Clock, systemClock } from './clock.js';
-import { isTerminalError } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type ReconcileMetrics, type ReconcileResultLabel, noopReconcileMetrics } from './metrics.js';
 import { WorkQueue } from './work-queue.js';
@@ -16,12 +15,7 @@ export interface ReconcileResult {
   requeue?: boolean;
 }
 
-export interface ReconcileContext {
-  /** Aborted when the controller is aborted (lost leadership, hard stop). */
-  signal: AbortSignal;
-}
-
-export type Reconciler = (key: string, context: ReconcileContext) => Promise<ReconcileResult | void>;
+export type Reconciler = (key: string) => Promise<ReconcileResult | void>;
 
 export interface ControllerOptions {
   /** Name for logs and the `controller` metric label. */
@@ -47,7 +41,6 @@ export class Controller {
   private readonly metrics: ReconcileMetrics;
   private readonly logger: Logger;
   private readonly keyField: string;
-  private readonly aborter = new AbortController();
   private running: Promise<void>[] = [];
   private active = 0;
 
@@ -79,12 +72,6 @@ export class Controller {
     await Promise.all(this.running);
   }
 
-  /** Like stop(), but first aborts the signal the running reconciles got. */
-  async abort(reason: unknown = new Error(`controller ${this.name} aborted`)): Promise<void> {
-    this.aborter.abort(reason);
-    await this.stop();
-  }
-
   private async worker(): Promise<void> {
     for (;;) {
       const key = await this.queue.get();
@@ -98,7 +85,7 @@ export class Controller {
     this.metrics.activeWorkers(++this.active);
     let label: ReconcileResultLabel = 'success';
     try {
-      const result = await this.reconcile(key, { signal: this.aborter.signal });
+      const result = await this.reconcile(key);
       label = this.handleResult(key, result ?? {});
     } catch (err) {
       label = 'error';
@@ -125,17 +112,7 @@ export class Controller {
   }
 
   private handleError(key: string, err: unknown): void {
-    if (isTerminalError(err)) {
-      this.metrics.terminalErrored();
-      this.queue.forget(key);
-      this.logger.error(
-        { controller: this.name, [this.keyField]: key, err },
-        'reconcile failed terminally; not retried',
-      );
-      return;
-    }
     this.metrics.errored();
-    if (this.aborter.signal.aborted) return;
     this.queue.addRateLimited(key);
     this.logger.error(
       { controller: this.name, [this.keyField]: key, err, retries: this.queue.numRequeues(key) },

@@ -1,21 +1,6 @@
 // Error kinds the control loop treats differently, and reading ApiException codes.
 import { ApiException } from '@kubernetes/client-node';
 
-/**
- * Thrown by a reconcile that must not be retried (bad input that only a new spec can
- * fix). Like controller-runtime's reconcile.TerminalError: logged and counted, not requeued.
- */
-export class TerminalError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'TerminalError';
-  }
-}
-
-export function isTerminalError(err: unknown): boolean {
-  return err instanceof TerminalError;
-}
-
 /** The HTTP status of a Kubernetes API error, or undefined for other errors. */
 export function apiStatusCode(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;

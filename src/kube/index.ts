@@ -12,21 +12,8 @@ export {
   removeCondition,
   setCondition,
 } from './conditions.js';
-export {
-  Controller,
-  type ControllerOptions,
-  type ReconcileContext,
-  type ReconcileResult,
-  type Reconciler,
-} from './controller.js';
-export {
-  TerminalError,
-  apiStatusCode,
-  isAlreadyExists,
-  isConflict,
-  isNotFound,
-  isTerminalError,
-} from './errors.js';
+export { Controller, type ControllerOptions, type ReconcileResult, type Reconciler } from './controller.js';
+export { apiStatusCode, isAlreadyExists, isConflict, isNotFound } from './errors.js';
 export { EventRecorder, type EventRecorderOptions, type EventType } from './events.js';
 export { addFinalizer, hasFinalizer, removeFinalizer } from './finalizers.js';
 export { Informer, type InformerHandlers, type InformerOptions } from './informer.js';
@@ -57,6 +44,6 @@ export {
   type RateLimiter,
 } from './rate-limiter.js';
 export { type ResourceRef, apiVersionOf, collectionPath, groupOf } from './resource.js';
-export { type StatusPatchOptions, type StatusPatchTarget, patchStatus } from './status.js';
+export { type StatusPatchOptions, type StatusPatchTarget, changedFields, patchStatus } from './status.js';
 export { WorkQueue, type WorkQueueOptions } from './work-queue.js';
 export { withoutRuntimeHints } from './for-people.js';

@@ -38,13 +38,13 @@ export class InformerSet<T extends KubernetesObject> implements ObjectCache<T> {
     await Promise.all([...this.informers.values()].map((i) => i.waitForSync(signal)));
   }
 
-  get(namespace: string | undefined, name: string): T | undefined {
-    return this.informerFor(namespace)?.get(namespace, name);
+  get(name: string, namespace?: string): T | undefined {
+    return this.informerFor(namespace)?.get(name, namespace);
   }
 
   getByKey(key: string): T | undefined {
     const { namespace, name } = splitKey(key);
-    return this.get(namespace, name);
+    return this.get(name, namespace);
   }
 
   list(namespace?: string): T[] {

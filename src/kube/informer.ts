@@ -2,7 +2,7 @@
 // from the list's resourceVersion), adding what a controller needs and ListWatch lacks:
 // - handlers get (old, new) on update, and a throwing handler cannot break the watch;
 // - hasSynced()/waitForSync(): the first list is in the cache;
-// - a cache with get by namespace/name, list, and list by owner UID;
+// - a cache with get by name and namespace, and list;
 // - restart with exponential backoff when the list or watch fails. ListWatch itself
 //   relists on 410 Gone and reconnects after a client-side inactivity timeout, but any
 //   other error (connection refused or reset, 403, 500) stops it for good.
@@ -52,7 +52,6 @@ export class Informer<T extends KubernetesObject> {
   private readonly logger: Logger;
   private readonly handlers: InformerHandlers<T>[] = [];
   private readonly objects = new Map<string, T>();
-  private readonly byOwner = new Map<string, Set<string>>();
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private backoffMs: number;
@@ -124,7 +123,8 @@ export class Informer<T extends KubernetesObject> {
     });
   }
 
-  get(namespace: string | undefined, name: string): T | undefined {
+  /** client-node's order: name first, then namespace (none for a cluster-scoped object). */
+  get(name: string, namespace?: string): T | undefined {
     return this.objects.get(keyOf({ namespace, name }));
   }
 
@@ -135,13 +135,6 @@ export class Informer<T extends KubernetesObject> {
   list(namespace?: string): T[] {
     const all = [...this.objects.values()];
     return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
-  }
-
-  /** Objects with an ownerReference to `uid` (controller or not). */
-  listByOwner(uid: string): T[] {
-    const keys = this.byOwner.get(uid);
-    if (!keys) return [];
-    return [...keys].map((k) => this.objects.get(k)).filter((o): o is T => o !== undefined);
   }
 
   /** Times the list/watch was restarted after an error. */
@@ -196,9 +189,7 @@ export class Informer<T extends KubernetesObject> {
     this.backoffMs = this.initialBackoffMs;
     const key = objectKey(obj);
     const old = this.objects.get(key);
-    if (old) this.unindex(key, old);
     this.objects.set(key, obj);
-    this.index(key, obj);
     for (const h of this.handlers) {
       if (old) this.call(() => h.onUpdate?.(old, obj));
       else this.call(() => h.onAdd?.(obj));
@@ -207,26 +198,8 @@ export class Informer<T extends KubernetesObject> {
 
   private applyDelete(obj: T): void {
     const key = objectKey(obj);
-    const old = this.objects.get(key);
-    if (old) this.unindex(key, old);
     this.objects.delete(key);
     for (const h of this.handlers) this.call(() => h.onDelete?.(obj));
-  }
-
-  private index(key: string, obj: T): void {
-    for (const ref of obj.metadata?.ownerReferences ?? []) {
-      let keys = this.byOwner.get(ref.uid);
-      if (!keys) this.byOwner.set(ref.uid, (keys = new Set()));
-      keys.add(key);
-    }
-  }
-
-  private unindex(key: string, obj: T): void {
-    for (const ref of obj.metadata?.ownerReferences ?? []) {
-      const keys = this.byOwner.get(ref.uid);
-      keys?.delete(key);
-      if (keys?.size === 0) this.byOwner.delete(ref.uid);
-    }
   }
 
   private call(fn: () => void): void {

@@ -1,24 +1,2 @@
-// The slice of a pino logger the control loop uses; a pino.Logger fits it as is.
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export const silentLogger: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-};
-
-/** A logger that adds `fields` to every line (pino's child(), for any Logger). */
-export function withFields(logger: Logger, fields: Record<string, unknown>): Logger {
-  return {
-    debug: (obj, msg) => logger.debug({ ...fields, ...obj }, msg),
-    info: (obj, msg) => logger.info({ ...fields, ...obj }, msg),
-    warn: (obj, msg) => logger.warn({ ...fields, ...obj }, msg),
-    error: (obj, msg) => logger.error({ ...fields, ...obj }, msg),
-  };
-}
+// The control loop logs through the one Logger type of the project (src/logger.ts).
+export { type Logger, silentLogger, withFields } from '../logger.js';

@@ -26,8 +26,6 @@ export interface ReconcileMetrics {
   reconciled(result: ReconcileResultLabel, seconds: number): void;
   /** controller_runtime_reconcile_errors_total (retried errors). */
   errored(): void;
-  /** controller_runtime_terminal_reconcile_errors_total (not retried). */
-  terminalErrored(): void;
   /** controller_runtime_active_workers. */
   activeWorkers(n: number): void;
 }
@@ -43,6 +41,5 @@ export const noopWorkQueueMetrics: WorkQueueMetrics = {
 export const noopReconcileMetrics: ReconcileMetrics = {
   reconciled: () => {},
   errored: () => {},
-  terminalErrored: () => {},
   activeWorkers: () => {},
 };

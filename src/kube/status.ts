@@ -8,6 +8,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
 import type { ResourceRef } from './resource.js';
 
 export interface StatusPatchTarget {
@@ -46,4 +47,19 @@ export async function patchStatus<T extends KubernetesObject = KubernetesObject>
     },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   )) as T;
+}
+
+/**
+ * The top-level fields of `after` that differ from `before` (a removed one as null, which a
+ * merge patch reads as delete); undefined when none. A reconcile writes only these, so it
+ * never overwrites a field something else wrote meanwhile.
+ */
+export function changedFields(before: object, after: object): Record<string, unknown> | undefined {
+  const changes: Record<string, unknown> = {};
+  const was = before as Record<string, unknown>;
+  const is = after as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(was), ...Object.keys(is)])) {
+    if (!isDeepStrictEqual(was[key], is[key])) changes[key] = is[key] ?? null;
+  }
+  return Object.keys(changes).length > 0 ? changes : undefined;
 }

@@ -6,7 +6,7 @@
 import { RegistryError } from './errors.js';
 import type { HttpTransport } from './http-transport.js';
 import type { Credentials } from './credentials.js';
-import type { RegistryLogger } from './logger.js';
+import type { Logger } from '../logger.js';
 import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
 
 interface BearerState {
@@ -28,7 +28,7 @@ export interface AuthenticatorOptions {
   repository: string;
   credentials?: Credentials;
   transport: HttpTransport;
-  logger?: RegistryLogger;
+  logger?: Logger;
   /** Allow a plain-HTTP token realm (only for a plain-HTTP registry). */
   insecure: boolean;
 }

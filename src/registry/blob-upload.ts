@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import { fixedSizeChunks } from './chunks.js';
 import { isRegistryError, RegistryError } from './errors.js';
 import { header } from './http-transport.js';
-import type { RegistryLogger } from './logger.js';
+import type { Logger } from '../logger.js';
 import type { RegistrySession } from './registry-session.js';
-import { backoffDelay, sleep, withRetries, type RetryPolicy } from './retry.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay, withRetries, type RetryPolicy } from './retry.js';
 import { contentRange, resolveLocation, storedBytesFromRange, withDigest } from './upload-location.js';
 
 export interface BlobUploadOptions {
@@ -47,7 +48,7 @@ interface UploadContext {
   /** Repository name, for /v2/<name>/ paths. */
   name: string;
   retry: RetryPolicy;
-  logger?: RegistryLogger;
+  logger?: Logger;
   /** Used when the closing PUT's answer is lost: the blob may be there anyway. */
   blobExists: (digest: string) => Promise<boolean>;
 }

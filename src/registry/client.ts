@@ -13,7 +13,7 @@ import {
 import type { Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { header, HttpTransport } from './http-transport.js';
-import type { RegistryLogger } from './logger.js';
+import type { Logger } from '../logger.js';
 import { RegistrySession } from './registry-session.js';
 import { parseRepository } from './repository.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
@@ -27,7 +27,8 @@ export interface RegistryClientOptions {
   caPem?: string;
   /** Plain HTTP (labs and tests only). */
   insecure?: boolean;
-  logger?: RegistryLogger;
+  /** Nothing logged by the registry client carries a credential or a token. */
+  logger?: Logger;
   retry?: Partial<RetryPolicy>;
   /** Bytes per PATCH in uploadBlob (default 16 MiB). */
   chunkSize?: number;

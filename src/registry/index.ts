@@ -9,7 +9,6 @@ export {
   type SecretLike,
 } from './credentials.js';
 export { isRegistryError, RegistryError, type RegistryErrorReason } from './errors.js';
-export type { RegistryLogger } from './logger.js';
 export { parseRepository, type RepositoryAddress } from './repository.js';
 export { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';

@@ -5,7 +5,7 @@
 import type { Authenticator } from './authenticator.js';
 import { RegistryError, reasonForStatus, registryErrorCode } from './errors.js';
 import { header, type Headers, type HttpResponse, type HttpTransport } from './http-transport.js';
-import type { RegistryLogger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
@@ -33,7 +33,7 @@ export class RegistrySession {
     readonly label: string,
     private readonly transport: HttpTransport,
     private readonly auth: Authenticator,
-    private readonly logger?: RegistryLogger,
+    private readonly logger?: Logger,
   ) {}
 
   async exchange(request: ExchangeRequest): Promise<ExchangeResponse> {

@@ -1,6 +1,7 @@
 // Retries inside one operation: only retryable RegistryErrors (5xx, 429, connection
 // errors), a few times, with exponential backoff and jitter. A 4xx is never retried, so
 // a wrong password cannot turn into a storm of requests.
+import pRetry from 'p-retry';
 import { isRegistryError } from './errors.js';
 
 export interface RetryPolicy {
@@ -20,22 +21,28 @@ export function backoffDelay(policy: RetryPolicy, failedTries: number): number {
   return Math.round(exponential / 2 + (Math.random() * exponential) / 2);
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Runs `operation` until it succeeds, fails for good, or the tries are used up. */
-export async function withRetries<T>(
+/**
+ * Runs `operation` until it succeeds, fails for good, or the tries are used up: p-retry,
+ * with the policy's exponential backoff and jitter in the upper half of each delay. The
+ * chunk upload's resume loop (blob-upload.ts) is not this: it goes on from where the
+ * registry says it got to, so it keeps its own loop with `backoffDelay`.
+ */
+export function withRetries<T>(
   policy: RetryPolicy,
   operation: (attempt: number) => Promise<T>,
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void,
 ): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await operation(attempt);
-    } catch (err) {
-      if (!isRegistryError(err) || !err.retryable || attempt >= policy.attempts) throw err;
-      const delay = backoffDelay(policy, attempt);
-      onRetry?.(err, attempt, delay);
-      await sleep(delay);
-    }
-  }
+  return pRetry(operation, {
+    retries: policy.attempts - 1,
+    factor: 2,
+    // randomize scales a delay by 1 to 2: [base/2, base] doubling, as backoffDelay.
+    minTimeout: policy.baseDelayMs / 2,
+    maxTimeout: policy.maxDelayMs,
+    randomize: true,
+    shouldRetry: ({ error, attemptNumber, retryDelay }) => {
+      if (!isRegistryError(error) || !error.retryable) return false;
+      onRetry?.(error, attemptNumber, retryDelay);
+      return true;
+    },
+  });
 }

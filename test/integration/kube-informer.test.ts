@@ -1,5 +1,5 @@
 // The informer on the real API server: initial list, events with (old, new), the cache
-// and its owner index, and recovery after real connection failures.
+// and recovery after real connection failures.
 import { Informer } from '../../src/kube/informer.js';
 import { installProjectCrds } from '../harness/crds.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
@@ -14,12 +14,10 @@ import {
   startTcpProxy,
 } from './kube-fixtures.js';
 
-let namespace: string;
 const informers: Informer<ServerImageObject>[] = [];
 
 beforeAll(async () => {
   await installProjectCrds();
-  namespace = await createNamespace('kube-informer');
 });
 
 afterEach(async () => {
@@ -51,7 +49,7 @@ test('lists, then delivers add/update/delete and keeps the cache right', async (
   await informer.waitForSync();
   expect(informer.hasSynced()).toBe(true);
   expect(seen.added).toEqual(['before']);
-  expect(informer.get(ns, 'before')?.metadata?.name).toBe('before');
+  expect(informer.get('before', ns)?.metadata?.name).toBe('before');
 
   await createServerImage(ns, 'after');
   await eventually('add of "after"', () => seen.added.includes('after'));
@@ -75,36 +73,8 @@ test('lists, then delivers add/update/delete and keeps the cache right', async (
 
   await deleteServerImage(ns, 'before');
   await eventually('delete of "before"', () => seen.deleted.includes('before'));
-  expect(informer.get(ns, 'before')).toBeUndefined();
+  expect(informer.get('before', ns)).toBeUndefined();
   expect(informer.list().map((o) => o.metadata!.name)).toEqual(['after']);
-});
-
-test('indexes objects by owner UID', async () => {
-  const owner = await createServerImage(namespace, 'owner');
-  const uid = owner.metadata!.uid!;
-  const ownerRef = { apiVersion: 'serverimage.io/v1alpha1', kind: 'ServerImage', name: 'owner', uid };
-  const informer = new Informer<ServerImageObject>({
-    kubeConfig: kubeConfig(),
-    resource: SERVER_IMAGES,
-    namespace,
-  });
-  track(informer);
-  informer.start();
-  await informer.waitForSync();
-  await createServerImage(namespace, 'child-1', { ownerReferences: [ownerRef] });
-  await createServerImage(namespace, 'child-2', { ownerReferences: [ownerRef] });
-  await createServerImage(namespace, 'unrelated');
-  await eventually('both children', () => informer.listByOwner(uid).length === 2);
-  await eventually('unrelated in cache', () => informer.get(namespace, 'unrelated') !== undefined);
-  expect(
-    informer
-      .listByOwner(uid)
-      .map((o) => o.metadata!.name)
-      .sort(),
-  ).toEqual(['child-1', 'child-2']);
-  await deleteServerImage(namespace, 'child-1');
-  await eventually('child-1 gone from the index', () => informer.listByOwner(uid).length === 1);
-  expect(informer.listByOwner('no-such-uid')).toEqual([]);
 });
 
 describe('after connection failures', () => {
@@ -138,7 +108,7 @@ describe('after connection failures', () => {
     // Changes while the informer is blind (made directly, not through the proxy).
     await createServerImage(ns, 'b');
     await deleteServerImage(ns, 'doomed');
-    expect(informer.get(ns, 'b')).toBeUndefined();
+    expect(informer.get('b', ns)).toBeUndefined();
     proxy.allow();
 
     await eventually('b added after recovery', () => seen.added.includes('b'));
@@ -173,6 +143,6 @@ describe('after connection failures', () => {
     expect(informer.hasSynced()).toBe(false);
     proxy.allow();
     await informer.waitForSync();
-    expect(informer.get(ns, 'x')).toBeDefined();
+    expect(informer.get('x', ns)).toBeDefined();
   });
 });

@@ -195,9 +195,17 @@ test('the image carries its VM: an artifact on the boot image, and the instancet
   ]);
 });
 
+/** `serverimage restore SOURCE -n TARGET --name VM [flags]`: the shape every case here runs. */
+const restore = (source: string, target: string, vm: string, ...flags: string[]) =>
+  cli(['restore', source, ...flags, '-n', target, '--name', vm]);
+
+/** Restore of the test's ServerImage (in the source namespace) as web2. */
+const restoreImage = (target: string, ...flags: string[]) =>
+  restore('web-image', target, 'web2', '--from-namespace', ns, ...flags);
+
 test('restore SERVERIMAGE into another namespace: CDI imports each disk, the spec is the original', async () => {
   const target = await createNamespace('restore-dv');
-  const result = await cli(['restore', 'web-image', '--from-namespace', ns, '-n', target, '--name', 'web2']);
+  const result = await restoreImage(target);
   expect(result).toMatchObject({ code: 0, stderr: '' });
   expect(result.stdout).toContain(`virtualmachine/web2 created in namespace ${target}`);
   process.stdout.write(
@@ -211,18 +219,7 @@ test('restore SERVERIMAGE into another namespace: CDI imports each disk, the spe
 
 test('-o yaml applied with kubectl gives the same VM; --new-identity clears MAC and firmware UUID', async () => {
   const target = await createNamespace('restore-yaml');
-  const printed = await cli([
-    'restore',
-    'web-image',
-    '--from-namespace',
-    ns,
-    '-n',
-    target,
-    '--name',
-    'web2',
-    '-o',
-    'yaml',
-  ]);
+  const printed = await restoreImage(target, '-o', 'yaml');
   expect(printed).toMatchObject({ code: 0, stderr: '' });
   expect(await nothingIn(target)).toEqual({ vms: 0, secrets: 0 });
   const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
@@ -230,39 +227,22 @@ test('-o yaml applied with kubectl gives the same VM; --new-identity clears MAC 
   expect((await client.get(VM, target, 'web2'))!.spec).toEqual(expectedSpec('web2'));
 
   const fresh = await createNamespace('restore-id');
-  const renewed = await cli([
-    'restore',
-    'web-image',
-    '--from-namespace',
-    ns,
-    '-n',
-    fresh,
-    '--name',
-    'web2',
-    '--new-identity',
-  ]);
+  const renewed = await restoreImage(fresh, '--new-identity');
   expect(renewed.code).toBe(0);
   expect((await client.get(VM, fresh, 'web2'))!.spec).toEqual(expectedSpec('web2', { newIdentity: true }));
 }, 120_000);
 
 test('--as containerdisk: an ephemeral VM booting the images by digest, applied with kubectl', async () => {
   const target = await createNamespace('restore-cd');
-  const printed = await cli([
-    'restore',
-    'web-image',
-    '--from-namespace',
-    ns,
-    '-n',
+  const printed = await restoreImage(
     target,
-    '--name',
-    'web2',
     '--as',
     'containerdisk',
     '--run-strategy',
     'Always',
     '-o',
     'yaml',
-  ]);
+  );
   expect(printed).toMatchObject({ code: 0, stderr: '' });
   expect(await kubectl(['apply', '-f', '-'], printed.stdout)).toMatchObject({ code: 0, stderr: '' });
   const vm = (await client.get(VM, target, 'web2'))!;
@@ -284,7 +264,8 @@ test('bad references: one line, exit 1, nothing created', async () => {
     [['no-such-image'], /NotFound/],
   ];
   for (const [args, message] of cases) {
-    const result = await cli(['restore', ...args, '-n', target, '--name', 'web3']);
+    const [source, ...flags] = args as [string, ...string[]];
+    const result = await restore(source, target, 'web3', ...flags);
     expect({ args, code: result.code, stdout: result.stdout }).toEqual({ args, code: 1, stdout: '' });
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(message);
@@ -303,17 +284,14 @@ test('bad references: one line, exit 1, nothing created', async () => {
         stringData: { username: 'tester', password: 'wrong-password' },
       },
     });
-    const refused = await cli([
-      'restore',
+    const refused = await restore(
       `${secured.host}/vms/web:web-image`,
+      target,
+      'web3',
       '--insecure',
       '--credentials',
       'wrong',
-      '-n',
-      target,
-      '--name',
-      'web3',
-    ]);
+    );
     expect(refused.code).toBe(1);
     expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/refused the credentials/);
@@ -331,7 +309,7 @@ test('restore from a bare registry reference, the ServerImage deleted, in a fres
     30_000,
   );
   const target = await createNamespace('restore-ref');
-  const result = await cli(['restore', boot(), '--insecure', '-n', target, '--name', 'web2']);
+  const result = await restore(boot(), target, 'web2', '--insecure');
   expect(result).toMatchObject({ code: 0, stderr: '' });
   expect((await client.get(VM, target, 'web2'))!.spec).toEqual(expectedSpec('web2'));
   await expectRestoredDisks(target, 'web2');

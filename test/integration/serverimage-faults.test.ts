@@ -1,13 +1,10 @@
 // Faults on the way from a VM to an image: each ends as Nova would (Error with a reason,
 // everything purged) or recovers (retry), and never leaves a snapshot, an export or an
 // upload session behind.
-import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { SimTestClient, until } from '../harness/kubevirt/testing.js';
-import { type InProcessOperator } from '../harness/operator.js';
+import { until } from '../harness/kubevirt/testing.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { createNamespace } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
   conditionOf,
@@ -16,81 +13,80 @@ import {
   expectNothingLeftBehind,
   serverImage,
   waitForPhase,
-  startServerImageBed,
-  type ServerImageBed,
+  serverImageTestFile,
 } from './serverimage-fixtures.js';
 
-let bed: ServerImageBed;
-let registry: TestRegistry;
+const bed = serverImageTestFile({ namespace: 'si-faults' });
 let authRegistry: TestRegistry;
-let crane: Crane;
-let operator: InProcessOperator;
-let client: SimTestClient;
-let ns: string;
 
 beforeAll(async () => {
-  bed = await startServerImageBed();
-  ({ registry, crane, client } = bed);
-  operator = bed.operator!;
   authRegistry = await startRegistry({ auth: 'basic' });
-  ns = await createNamespace('si-faults');
 });
 
-afterAll(async () => {
-  await bed?.stop();
-  await authRegistry?.stop();
-});
+afterAll(() => authRegistry?.stop());
 
 afterEach(async () => {
-  registry.faults?.clear();
-  await expectNothingLeftBehind(client, ns, [registry, authRegistry]);
+  bed.registry.faults?.clear();
+  await expectNothingLeftBehind(bed.client, bed.ns, [bed.registry, authRegistry]);
 });
 
 const faulty = (annotation: string, value: string) => ({ annotations: { [annotation]: value } });
 
 test('a failing snapshot ends in SnapshotFailed with KubeVirt words, and is purged', async () => {
-  await createVm(client, ns, 'snap-fails', {
+  await createVm(bed.client, bed.ns, 'snap-fails', {
     annotations: { [Ann.faultSnapshot]: 'fail', [Ann.faultSnapshotMessage]: 'freeze failed: agent timeout' },
   });
-  await createServerImage(client, serverImage(ns, 'snap-fails-image', 'snap-fails', registry));
-  const si = await waitForPhase(client, ns, 'snap-fails-image', 'Error');
+  await createServerImage(bed.client, serverImage(bed.ns, 'snap-fails-image', 'snap-fails', bed.registry));
+  const si = await waitForPhase(bed.client, bed.ns, 'snap-fails-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('SnapshotFailed');
   expect(conditionOf(si, 'Ready')?.message).toContain('freeze failed: agent timeout');
   await until(
     'purge recorded',
     async () =>
-      conditionOf((await client.get(SERVERIMAGE, ns, 'snap-fails-image'))!, 'Purged')?.status === 'True',
+      conditionOf((await bed.client.get(SERVERIMAGE, bed.ns, 'snap-fails-image'))!, 'Purged')?.status ===
+      'True',
   );
 });
 
 test('an export that never gets ready ends in ExportTimeout after the deadline, and is purged', async () => {
-  await createVm(client, ns, 'export-stuck', faulty(Ann.faultExport, 'never-ready'));
-  await createServerImage(client, serverImage(ns, 'export-stuck-image', 'export-stuck', registry));
-  const si = await waitForPhase(client, ns, 'export-stuck-image', 'Error');
+  await createVm(bed.client, bed.ns, 'export-stuck', faulty(Ann.faultExport, 'never-ready'));
+  await createServerImage(
+    bed.client,
+    serverImage(bed.ns, 'export-stuck-image', 'export-stuck', bed.registry),
+  );
+  const si = await waitForPhase(bed.client, bed.ns, 'export-stuck-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('ExportTimeout');
   expect(conditionOf(si, 'Snapshotted')?.status).toBe('True');
 });
 
-test('a registry answering 503 for a while is retried, and the image becomes Active', async () => {
-  const shas = await createVm(client, ns, 'registry-down');
-  registry.faults!.respond(503, { forMs: 4000 });
-  await createServerImage(client, serverImage(ns, 'registry-down-image', 'registry-down', registry));
-  const si = await waitForPhase(client, ns, 'registry-down-image', 'Active', 90_000);
-  expect(registry.requests.some((r) => r.injected && r.status === 503)).toBe(true);
-  expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas.rootdisk);
+test('a bed.registry answering 503 for a while is retried, and the image becomes Active', async () => {
+  const shas = await createVm(bed.client, bed.ns, 'registry-down');
+  bed.registry.faults!.respond(503, { forMs: 4000 });
+  await createServerImage(
+    bed.client,
+    serverImage(bed.ns, 'registry-down-image', 'registry-down', bed.registry),
+  );
+  const si = await waitForPhase(bed.client, bed.ns, 'registry-down-image', 'Active', 90_000);
+  expect(bed.registry.requests.some((r) => r.injected && r.status === 503)).toBe(true);
+  expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(shas.rootdisk);
 });
 
 test('an export connection dropped mid-stream is resumed with the same bytes', async () => {
-  const shas = await createVm(client, ns, 'drops', faulty(Ann.faultDropAfterBytes, String(1024 * 1024)));
-  await createServerImage(client, serverImage(ns, 'drops-image', 'drops', registry));
-  const si = await waitForPhase(client, ns, 'drops-image', 'Active');
-  expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas.rootdisk);
+  const shas = await createVm(
+    bed.client,
+    bed.ns,
+    'drops',
+    faulty(Ann.faultDropAfterBytes, String(1024 * 1024)),
+  );
+  await createServerImage(bed.client, serverImage(bed.ns, 'drops-image', 'drops', bed.registry));
+  const si = await waitForPhase(bed.client, bed.ns, 'drops-image', 'Active');
+  expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(shas.rootdisk);
 });
 
-test('wrong registry credentials end in RegistryUnauthorized without a retry storm', async () => {
-  await createVm(client, ns, 'bad-creds');
-  await client.core.createNamespacedSecret({
-    namespace: ns,
+test('wrong bed.registry credentials end in RegistryUnauthorized without a retry storm', async () => {
+  await createVm(bed.client, bed.ns, 'bad-creds');
+  await bed.client.core.createNamespacedSecret({
+    namespace: bed.ns,
     body: {
       metadata: { name: 'regcred' },
       type: 'kubernetes.io/basic-auth',
@@ -99,62 +95,68 @@ test('wrong registry credentials end in RegistryUnauthorized without a retry sto
   });
   const before = authRegistry.requests.length;
   await createServerImage(
-    client,
-    serverImage(ns, 'bad-creds-image', 'bad-creds', authRegistry, {
+    bed.client,
+    serverImage(bed.ns, 'bad-creds-image', 'bad-creds', authRegistry, {
       registry: { credentialsSecretRef: { name: 'regcred' } },
     }),
   );
-  const si = await waitForPhase(client, ns, 'bad-creds-image', 'Error');
+  const si = await waitForPhase(bed.client, bed.ns, 'bad-creds-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('RegistryUnauthorized');
   expect(authRegistry.requests.length - before).toBeLessThanOrEqual(4);
 });
 
 test('a VM deleted mid-way ends in ServerDeleted, and is purged', async () => {
-  await createVm(client, ns, 'vanishes', {
+  await createVm(bed.client, bed.ns, 'vanishes', {
     annotations: {
       [Ann.faultVmChange]: 'export-read=Deleted',
       [Ann.faultBytesPerSecond]: String(512 * 1024),
     },
   });
-  await createServerImage(client, serverImage(ns, 'vanishes-image', 'vanishes', registry));
-  const si = await waitForPhase(client, ns, 'vanishes-image', 'Error');
+  await createServerImage(bed.client, serverImage(bed.ns, 'vanishes-image', 'vanishes', bed.registry));
+  const si = await waitForPhase(bed.client, bed.ns, 'vanishes-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('ServerDeleted');
   expect(si.status.images ?? []).toEqual([]);
 });
 
 describe('deleting a ServerImage', () => {
   test('with deletionPolicy Delete removes its image; Retain keeps it', async () => {
-    await createVm(client, ns, 'policy');
+    await createVm(bed.client, bed.ns, 'policy');
     await createServerImage(
-      client,
-      serverImage(ns, 'policy-delete', 'policy', registry, { deletionPolicy: 'Delete' }),
+      bed.client,
+      serverImage(bed.ns, 'policy-delete', 'policy', bed.registry, { deletionPolicy: 'Delete' }),
     );
-    const deleted = await waitForPhase(client, ns, 'policy-delete', 'Active');
-    await createServerImage(client, serverImage(ns, 'policy-retain', 'policy', registry));
-    const retained = await waitForPhase(client, ns, 'policy-retain', 'Active');
+    const deleted = await waitForPhase(bed.client, bed.ns, 'policy-delete', 'Active');
+    await createServerImage(bed.client, serverImage(bed.ns, 'policy-retain', 'policy', bed.registry));
+    const retained = await waitForPhase(bed.client, bed.ns, 'policy-retain', 'Active');
 
-    await client.delete(SERVERIMAGE, ns, 'policy-delete');
-    await client.delete(SERVERIMAGE, ns, 'policy-retain');
+    await bed.client.delete(SERVERIMAGE, bed.ns, 'policy-delete');
+    await bed.client.delete(SERVERIMAGE, bed.ns, 'policy-retain');
     await until(
       'both ServerImages gone',
       async () =>
-        !(await client.get(SERVERIMAGE, ns, 'policy-delete')) &&
-        !(await client.get(SERVERIMAGE, ns, 'policy-retain')),
+        !(await bed.client.get(SERVERIMAGE, bed.ns, 'policy-delete')) &&
+        !(await bed.client.get(SERVERIMAGE, bed.ns, 'policy-retain')),
     );
-    const gone = await crane.run(['manifest', deleted.status.images[0].reference]);
+    const gone = await bed.crane.run(['manifest', deleted.status.images[0].reference]);
     expect(gone.code).not.toBe(0);
-    expect(await crane.digest(retained.status.images[0].reference)).toBe(retained.status.images[0].digest);
+    expect(await bed.crane.digest(retained.status.images[0].reference)).toBe(
+      retained.status.images[0].digest,
+    );
   });
 
   test('while Saving stops the transfer and leaves nothing behind', async () => {
-    await createVm(client, ns, 'abandoned', faulty(Ann.faultBytesPerSecond, String(256 * 1024)));
-    await createServerImage(client, serverImage(ns, 'abandoned-image', 'abandoned', registry));
+    await createVm(bed.client, bed.ns, 'abandoned', faulty(Ann.faultBytesPerSecond, String(256 * 1024)));
+    await createServerImage(bed.client, serverImage(bed.ns, 'abandoned-image', 'abandoned', bed.registry));
     await until(
       'upload under way',
-      async () => (await client.get(SERVERIMAGE, ns, 'abandoned-image'))?.status?.progress?.bytesDone > 0,
+      async () =>
+        (await bed.client.get(SERVERIMAGE, bed.ns, 'abandoned-image'))?.status?.progress?.bytesDone > 0,
     );
-    await client.delete(SERVERIMAGE, ns, 'abandoned-image');
-    await until('ServerImage gone', async () => !(await client.get(SERVERIMAGE, ns, 'abandoned-image')));
-    expect(operator.transfers.running()).toBe(0);
+    await bed.client.delete(SERVERIMAGE, bed.ns, 'abandoned-image');
+    await until(
+      'ServerImage gone',
+      async () => !(await bed.client.get(SERVERIMAGE, bed.ns, 'abandoned-image')),
+    );
+    expect(bed.operator!.transfers.running()).toBe(0);
   });
 });

@@ -12,7 +12,7 @@ import {
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { kubeConfig } from '../harness/testbed.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
 
 export const SERVERIMAGE: Resource = {
   group: 'serverimage.io',
@@ -175,4 +175,69 @@ export async function startServerImageBed(
       await registry.stop();
     },
   };
+}
+
+/** A test file's bed and namespace, set once its beforeAll has run. */
+export interface ServerImageTestFile {
+  readonly bed: ServerImageBed;
+  readonly sim: KubevirtSimulator;
+  readonly operator: InProcessOperator | undefined;
+  readonly registry: TestRegistry;
+  readonly crane: Crane;
+  readonly client: SimTestClient;
+  readonly ns: string;
+}
+
+/**
+ * The header every ServerImage test file had: start the bed before its tests (with
+ * `operatorFlags`, as startServerImageBed), make its namespace, stop the bed after, and
+ * (`checkNothingLeftBehind`) check after each test that no child or upload is left.
+ */
+export function serverImageTestFile(
+  options: {
+    namespace?: string;
+    operatorFlags?: string[] | null;
+    simOptions?: Omit<SimulatorOptions, 'kubeConfig'>;
+    checkNothingLeftBehind?: boolean;
+  } = {},
+): ServerImageTestFile {
+  let bed: ServerImageBed | undefined;
+  let ns: string | undefined;
+  beforeAll(async () => {
+    bed = await startServerImageBed(options.operatorFlags, options.simOptions);
+    if (options.namespace) ns = await createNamespace(options.namespace);
+  });
+  afterAll(() => bed?.stop());
+  if (options.checkNothingLeftBehind) {
+    afterEach(() => expectNothingLeftBehind(file.client, file.ns, [file.registry]));
+  }
+  const started = () => {
+    if (!bed) throw new Error('the test bed is not started yet (use it inside a test or hook)');
+    return bed;
+  };
+  const file: ServerImageTestFile = {
+    get bed() {
+      return started();
+    },
+    get sim() {
+      return started().sim;
+    },
+    get operator() {
+      return started().operator;
+    },
+    get registry() {
+      return started().registry;
+    },
+    get crane() {
+      return started().crane;
+    },
+    get client() {
+      return started().client;
+    },
+    get ns() {
+      if (ns === undefined) throw new Error('this test file asked for no namespace');
+      return ns;
+    },
+  };
+  return file;
 }

@@ -7,47 +7,27 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { DiskStore } from '../harness/kubevirt/disk-store.js';
-import { SimTestClient } from '../harness/kubevirt/testing.js';
 import { qemuImg } from '../harness/qemu-img.js';
-import { type TestRegistry } from '../harness/registry.js';
-import { createNamespace } from '../harness/testbed.js';
 import {
   createServerImage,
   createVm,
-  expectNothingLeftBehind,
   serverImage,
   waitForPhase,
-  startServerImageBed,
-  type ServerImageBed,
+  serverImageTestFile,
 } from './serverimage-fixtures.js';
 
 const MiB = 1024 * 1024;
-let bed: ServerImageBed;
-let registry: TestRegistry;
-let crane: Crane;
-let client: SimTestClient;
-let ns: string;
+const bed = serverImageTestFile({ namespace: 'si-formats', checkNothingLeftBehind: true });
 let work: string;
 
-beforeAll(async () => {
-  bed = await startServerImageBed();
-  ({ registry, crane, client } = bed);
-  ns = await createNamespace('si-formats');
+beforeAll(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'si-formats-'));
 });
 
-afterAll(async () => {
-  await bed?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
-
-afterEach(async () => {
-  await expectNothingLeftBehind(client, ns, [registry]);
-});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /**
  * A VM with a 9 MiB disk (a quarter random, a quarter text, half zeros in 2 MiB
@@ -55,26 +35,26 @@ afterEach(async () => {
  */
 async function imageWith(vm: string, format: object, annotations: Record<string, string> = {}) {
   const disks = [{ volume: 'rootdisk', size: 9 * MiB, seed: 'si-formats' }];
-  const shas = await createVm(client, ns, vm, { disks, annotations });
-  await createServerImage(client, serverImage(ns, `${vm}-image`, vm, registry, { format }));
-  const si = await waitForPhase(client, ns, `${vm}-image`, 'Active');
+  const shas = await createVm(bed.client, bed.ns, vm, { disks, annotations });
+  await createServerImage(bed.client, serverImage(bed.ns, `${vm}-image`, vm, bed.registry, { format }));
+  const si = await waitForPhase(bed.client, bed.ns, `${vm}-image`, 'Active');
   const image = si.status.images[0] as { reference: string; digest: string; diskFormat: string };
-  const manifest = (await crane.manifest(image.reference)) as { layers: { mediaType: string }[] };
+  const manifest = (await bed.crane.manifest(image.reference)) as { layers: { mediaType: string }[] };
   return { si, image, sha: shas.rootdisk!, mediaTypes: manifest.layers.map((l) => l.mediaType) };
 }
 
 /** The VM's disk as the simulator stores it: the raw bytes qemu-img compares the qcow2 file with. */
 async function vmDiskFile(vm: string): Promise<string> {
-  const pvc = await client.core.readNamespacedPersistentVolumeClaim({
-    namespace: ns,
+  const pvc = await bed.client.core.readNamespacedPersistentVolumeClaim({
+    namespace: bed.ns,
     name: `${vm}-rootdisk`,
   });
-  return new DiskStore(bed.sim.dataDir).pvcFile(ns, `${vm}-rootdisk`, pvc.metadata!.uid!);
+  return new DiskStore(bed.sim.dataDir).pvcFile(bed.ns, `${vm}-rootdisk`, pvc.metadata!.uid!);
 }
 
 /** disk/disk.img of the image (crane export), checked by qemu-img; returns its sha256. */
 async function checkQcow2(reference: string, vm: string): Promise<string> {
-  const tar = await crane.exportTar(reference);
+  const tar = await bed.crane.exportTar(reference);
   const bytes = execFileSync('tar', ['-xOf', '-', 'disk/disk.img'], { input: tar, maxBuffer: 1 << 30 });
   const file = path.join(work, `${vm}.qcow2`);
   writeFileSync(file, bytes);
@@ -95,15 +75,15 @@ test('zstd: the layer is tar+zstd, status says raw, the disk is the VM disk', as
   const { image, sha, mediaTypes } = await imageWith('zstd-vm', { compression: 'zstd' });
   expect(image.diskFormat).toBe('raw');
   expect(mediaTypes).toEqual(['application/vnd.oci.image.layer.v1.tar+zstd']);
-  expect(await crane.digest(image.reference)).toBe(image.digest);
-  expect(await imageDiskSha256(crane, image.reference)).toBe(sha);
+  expect(await bed.crane.digest(image.reference)).toBe(image.digest);
+  expect(await imageDiskSha256(bed.crane, image.reference)).toBe(sha);
 });
 
 test('qcow2: status says qcow2, the layer is tar+gzip, qemu-img check is clean and compare says identical', async () => {
   const { image, mediaTypes } = await imageWith('qcow2-vm', { disk: 'qcow2' });
   expect(image.diskFormat).toBe('qcow2');
   expect(mediaTypes).toEqual(['application/vnd.oci.image.layer.v1.tar+gzip']);
-  expect(await crane.digest(image.reference)).toBe(image.digest);
+  expect(await bed.crane.digest(image.reference)).toBe(image.digest);
   qcow2Sha = await checkQcow2(image.reference, 'qcow2-vm');
 });
 

@@ -2,42 +2,20 @@
 // with crane and imported by CDI's real importer) and the KubeVirt simulator with
 // KubeVirt's real export server: from a VirtualMachine to an Active image.
 import { importWithCdi } from '../harness/cdi-importer.js';
-import { type Crane } from '../harness/crane.js';
 import { importedDisk, imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_SNAPSHOT } from '../harness/kubevirt/api.js';
-import { SimTestClient } from '../harness/kubevirt/testing.js';
-import { type TestRegistry } from '../harness/registry.js';
-import { createNamespace } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
   conditionOf,
   createServerImage,
   createVm,
-  expectNothingLeftBehind,
   serverImage,
   waitForPhase,
-  startServerImageBed,
-  type ServerImageBed,
+  serverImageTestFile,
 } from './serverimage-fixtures.js';
 
-let bed: ServerImageBed;
-let registry: TestRegistry;
-let crane: Crane;
-let client: SimTestClient;
-let ns: string;
-
-beforeAll(async () => {
-  bed = await startServerImageBed();
-  ({ registry, crane, client } = bed);
-  ns = await createNamespace('si');
-});
-
-afterAll(() => bed?.stop());
-
-afterEach(async () => {
-  await expectNothingLeftBehind(client, ns, [registry]);
-});
+const file = serverImageTestFile({ namespace: 'si', checkNothingLeftBehind: true });
 
 const DISK_BYTES = 3 * 1024 * 1024;
 
@@ -60,9 +38,12 @@ async function expectCdiImportsTheDisk(reference: string, sha256: string) {
 }
 
 async function imageOf(vm: string, options: Parameters<typeof createVm>[3], name = `${vm}-image`) {
-  const shas = await createVm(client, ns, vm, options);
-  await createServerImage(client, serverImage(ns, name, vm, registry, { metadata: { os_distro: 'fedora' } }));
-  const si = await waitForPhase(client, ns, name, 'Active');
+  const shas = await createVm(file.client, file.ns, vm, options);
+  await createServerImage(
+    file.client,
+    serverImage(file.ns, name, vm, file.registry, { metadata: { os_distro: 'fedora' } }),
+  );
+  const si = await waitForPhase(file.client, file.ns, name, 'Active');
   return { si, shas };
 }
 
@@ -74,21 +55,24 @@ describe('a VM becomes an Active image with its exact bytes', () => {
     ['a paused VM', 'paused', { paused: true, agent: true }, ['Online', 'Paused'], 'Paused'],
   ])('%s', async (_what, vm, options, indications, state) => {
     const { si, shas } = await imageOf(vm, options);
-    const ref = `${registry.host}/vms/${vm}:${vm}-image`;
+    const ref = `${file.registry.host}/vms/${vm}:${vm}-image`;
     expect(si.status.images).toEqual([
       expect.objectContaining({ volume: 'rootdisk', reference: ref, diskFormat: 'raw' }),
     ]);
-    expect(await crane.digest(ref)).toBe(si.status.images[0].digest);
-    expect(await imageDiskSha256(crane, ref)).toBe(shas.rootdisk);
-    await expectCdiImportsTheDisk(`${registry.host}/vms/${vm}@${si.status.images[0].digest}`, shas.rootdisk!);
+    expect(await file.crane.digest(ref)).toBe(si.status.images[0].digest);
+    expect(await imageDiskSha256(file.crane, ref)).toBe(shas.rootdisk);
+    await expectCdiImportsTheDisk(
+      `${file.registry.host}/vms/${vm}@${si.status.images[0].digest}`,
+      shas.rootdisk!,
+    );
     for (const indication of indications) expect(si.status.snapshot.indications).toContain(indication);
     if (indications.length === 0) expect(si.status.snapshot.indications).toEqual([]);
     expect(si.status.server).toEqual(expect.objectContaining({ statusAtRequest: state, restored: true }));
     expect(conditionOf(si, 'Ready')).toEqual(expect.objectContaining({ status: 'True', reason: 'Active' }));
     expect(conditionOf(si, 'Reconciling')).toBeUndefined();
     expect(conditionOf(si, 'Stalled')).toBeUndefined();
-    expect((await client.get(VM, ns, vm))?.status.printableStatus).toBe(state);
-    const manifest = (await crane.manifest(ref)) as { annotations: Record<string, string> };
+    expect((await file.client.get(VM, file.ns, vm))?.status.printableStatus).toBe(state);
+    const manifest = (await file.crane.manifest(ref)) as { annotations: Record<string, string> };
     expect(manifest.annotations).toEqual(
       expect.objectContaining({ 'org.opencontainers.image.title': `${vm}-image` }),
     );
@@ -105,36 +89,36 @@ test('a two-volume VM gives two images, the boot disk under the tag', async () =
   });
   const refs = si.status.images.map((i: { reference: string }) => i.reference);
   expect(refs).toEqual([
-    `${registry.host}/vms/two-disks:two-disks-image`,
-    `${registry.host}/vms/two-disks:two-disks-image-data`,
+    `${file.registry.host}/vms/two-disks:two-disks-image`,
+    `${file.registry.host}/vms/two-disks:two-disks-image-data`,
   ]);
-  expect(await imageDiskSha256(crane, refs[0])).toBe(shas.rootdisk);
-  expect(await imageDiskSha256(crane, refs[1])).toBe(shas.data);
+  expect(await imageDiskSha256(file.crane, refs[0])).toBe(shas.rootdisk);
+  expect(await imageDiskSha256(file.crane, refs[1])).toBe(shas.data);
 });
 
 test('a containerDisk volume is refused before anything is snapshotted', async () => {
-  await createVm(client, ns, 'with-containerdisk', {
+  await createVm(file.client, file.ns, 'with-containerdisk', {
     extraVolumes: [{ name: 'scratch', containerDisk: { image: 'quay.io/containerdisks/fedora:40' } }],
   });
   await createServerImage(
-    client,
-    serverImage(ns, 'with-containerdisk-image', 'with-containerdisk', registry),
+    file.client,
+    serverImage(file.ns, 'with-containerdisk-image', 'with-containerdisk', file.registry),
   );
-  const si = await waitForPhase(client, ns, 'with-containerdisk-image', 'Error');
+  const si = await waitForPhase(file.client, file.ns, 'with-containerdisk-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('UnsupportedVolume');
   expect(conditionOf(si, 'Ready')?.message).toContain('scratch');
-  expect(await client.get(VM_SNAPSHOT, ns, 'with-containerdisk-image')).toBeUndefined();
+  expect(await file.client.get(VM_SNAPSHOT, file.ns, 'with-containerdisk-image')).toBeUndefined();
   expect(conditionOf(si, 'Snapshotted')).toBeUndefined();
 });
 
 test('a missing VM ends in ServerNotFound after the wait', async () => {
-  await createServerImage(client, serverImage(ns, 'no-vm-image', 'no-such-vm', registry));
-  const queued = await waitForPhase(client, ns, 'no-vm-image', 'Queued');
+  await createServerImage(file.client, serverImage(file.ns, 'no-vm-image', 'no-such-vm', file.registry));
+  const queued = await waitForPhase(file.client, file.ns, 'no-vm-image', 'Queued');
   expect(conditionOf(queued, 'Ready')?.reason).toBe('WaitingForServer');
   expect(conditionOf(queued, 'Reconciling')).toEqual(
     expect.objectContaining({ status: 'True', reason: 'WaitingForServer' }),
   );
-  const si = await waitForPhase(client, ns, 'no-vm-image', 'Error');
+  const si = await waitForPhase(file.client, file.ns, 'no-vm-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('ServerNotFound');
   expect(conditionOf(si, 'Stalled')).toEqual(
     expect.objectContaining({ status: 'True', reason: 'ServerNotFound' }),
@@ -143,46 +127,49 @@ test('a missing VM ends in ServerNotFound after the wait', async () => {
 });
 
 test('a VM that appears within the wait is imaged', async () => {
-  await createServerImage(client, serverImage(ns, 'late-vm-image', 'late-vm', registry));
-  await waitForPhase(client, ns, 'late-vm-image', 'Queued');
-  await createVm(client, ns, 'late-vm');
-  await waitForPhase(client, ns, 'late-vm-image', 'Active');
+  await createServerImage(file.client, serverImage(file.ns, 'late-vm-image', 'late-vm', file.registry));
+  await waitForPhase(file.client, file.ns, 'late-vm-image', 'Queued');
+  await createVm(file.client, file.ns, 'late-vm');
+  await waitForPhase(file.client, file.ns, 'late-vm-image', 'Active');
 });
 
 test('a Migrating VM that becomes Running in time is imaged', async () => {
-  await createVm(client, ns, 'migrating', { annotations: { [Ann.printableStatus]: 'Migrating' } });
-  await createServerImage(client, serverImage(ns, 'migrating-image', 'migrating', registry));
-  const queued = await waitForPhase(client, ns, 'migrating-image', 'Queued');
+  await createVm(file.client, file.ns, 'migrating', { annotations: { [Ann.printableStatus]: 'Migrating' } });
+  await createServerImage(file.client, serverImage(file.ns, 'migrating-image', 'migrating', file.registry));
+  const queued = await waitForPhase(file.client, file.ns, 'migrating-image', 'Queued');
   expect(conditionOf(queued, 'Ready')?.reason).toBe('WaitingForServerState');
-  await client.patch(VM, ns, 'migrating', { metadata: { annotations: { [Ann.printableStatus]: null } } });
-  await waitForPhase(client, ns, 'migrating-image', 'Active');
+  await file.client.patch(VM, file.ns, 'migrating', {
+    metadata: { annotations: { [Ann.printableStatus]: null } },
+  });
+  await waitForPhase(file.client, file.ns, 'migrating-image', 'Active');
 });
 
 test('a VM stuck Migrating ends in InvalidServerState', async () => {
-  await createVm(client, ns, 'stuck', { annotations: { [Ann.printableStatus]: 'Migrating' } });
-  await createServerImage(client, serverImage(ns, 'stuck-image', 'stuck', registry));
-  const si = await waitForPhase(client, ns, 'stuck-image', 'Error');
+  await createVm(file.client, file.ns, 'stuck', { annotations: { [Ann.printableStatus]: 'Migrating' } });
+  await createServerImage(file.client, serverImage(file.ns, 'stuck-image', 'stuck', file.registry));
+  const si = await waitForPhase(file.client, file.ns, 'stuck-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('InvalidServerState');
   expect(conditionOf(si, 'Ready')?.message).toContain('Migrating');
 });
 
 test('two images of one VM run one after the other', async () => {
-  await createVm(client, ns, 'twice');
-  await createServerImage(client, serverImage(ns, 'twice-a', 'twice', registry));
-  await createServerImage(client, serverImage(ns, 'twice-b', 'twice', registry));
+  await createVm(file.client, file.ns, 'twice');
+  await createServerImage(file.client, serverImage(file.ns, 'twice-a', 'twice', file.registry));
+  await createServerImage(file.client, serverImage(file.ns, 'twice-b', 'twice', file.registry));
   const phases = new Set<string>();
   const reasonsOfB = new Set<string>();
   const watcher = setInterval(() => {
-    void Promise.all([client.get(SERVERIMAGE, ns, 'twice-a'), client.get(SERVERIMAGE, ns, 'twice-b')]).then(
-      ([a, b]) => {
-        phases.add(`${a?.status?.phase}/${b?.status?.phase}`);
-        if (b) reasonsOfB.add(conditionOf(b, 'Ready')?.reason ?? '');
-      },
-    );
+    void Promise.all([
+      file.client.get(SERVERIMAGE, file.ns, 'twice-a'),
+      file.client.get(SERVERIMAGE, file.ns, 'twice-b'),
+    ]).then(([a, b]) => {
+      phases.add(`${a?.status?.phase}/${b?.status?.phase}`);
+      if (b) reasonsOfB.add(conditionOf(b, 'Ready')?.reason ?? '');
+    });
   }, 20);
   try {
-    await waitForPhase(client, ns, 'twice-a', 'Active');
-    await waitForPhase(client, ns, 'twice-b', 'Active');
+    await waitForPhase(file.client, file.ns, 'twice-a', 'Active');
+    await waitForPhase(file.client, file.ns, 'twice-b', 'Active');
   } finally {
     clearInterval(watcher);
   }

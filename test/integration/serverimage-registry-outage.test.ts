@@ -3,12 +3,10 @@
 // open in the registry's storage, no completed blob goes up twice, and the images waiting
 // for the dead registry back off together instead of hammering it in turn.
 import { createHash } from 'node:crypto';
-import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { SimTestClient, until } from '../harness/kubevirt/testing.js';
+import { until } from '../harness/kubevirt/testing.js';
 import { type ProxiedRequest } from '../harness/fault-proxy.js';
-import { type TestRegistry } from '../harness/registry.js';
 import { createNamespace } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
@@ -17,27 +15,18 @@ import {
   expectNothingLeftBehind,
   serverImage,
   waitForPhase,
-  startServerImageBed,
-  type ServerImageBed,
+  serverImageTestFile,
 } from './serverimage-fixtures.js';
 
 const MiB = 1024 * 1024;
-let bed: ServerImageBed;
-let registry: TestRegistry;
-let crane: Crane;
-let client: SimTestClient;
-
-beforeAll(async () => {
-  bed = await startServerImageBed([
+const bed = serverImageTestFile({
+  operatorFlags: [
     '--max-concurrent-exports=3',
     '--registry-retry-timeout=180s',
     '--export-timeout=60s',
     '--snapshot-timeout=60s',
-  ]);
-  ({ registry, crane, client } = bed);
+  ],
 });
-
-afterAll(() => bed?.stop());
 
 /** Blob uploads the registry completed (PUT ...?digest= answered 201), by digest. */
 /** sha256 of `{}`, the OCI empty descriptor's blob (the VM artifact's config). */
@@ -55,77 +44,81 @@ function completedBlobUploads(requests: ProxiedRequest[]): Map<string, number> {
 
 test('a layer completed before a failure is not sent again: HEAD, then only the manifest', async () => {
   const ns = await createNamespace('si-resend');
-  const shas = await createVm(client, ns, 'resend', { disks: [{ volume: 'rootdisk', size: 2 * MiB }] });
-  const before = registry.requests.length;
+  const shas = await createVm(bed.client, ns, 'resend', { disks: [{ volume: 'rootdisk', size: 2 * MiB }] });
+  const before = bed.registry.requests.length;
   // Every manifest PUT fails for a while: the layer and config are in, the image is not.
   // As many as the client's own retries of one request: the transfer fails once, then works.
-  registry.faults!.respond(503, { method: 'PUT', pathIncludes: '/manifests/', times: 5 });
-  await createServerImage(client, serverImage(ns, 'resend-image', 'resend', registry));
-  const si = await waitForPhase(client, ns, 'resend-image', 'Active', 90_000);
-  const requests = registry.requests.slice(before);
+  bed.registry.faults!.respond(503, { method: 'PUT', pathIncludes: '/manifests/', times: 5 });
+  await createServerImage(bed.client, serverImage(ns, 'resend-image', 'resend', bed.registry));
+  const si = await waitForPhase(bed.client, ns, 'resend-image', 'Active', 90_000);
+  const requests = bed.registry.requests.slice(before);
   expect(requests.some((r) => r.injected && r.method === 'PUT')).toBe(true);
-  expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas.rootdisk);
+  expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(shas.rootdisk);
   const uploads = completedBlobUploads(requests);
   // One layer, one config, and the VM artifact's empty config and VM definition (issue 13).
   expect([...uploads.values()]).toEqual([1, 1, 1, 1]);
   // The retry asked the registry before sending: a HEAD of the layer after the failure.
   const firstFailure = requests.findIndex((r) => r.injected);
-  const manifest = (await crane.manifest(si.status.images[0].reference)) as { layers: { digest: string }[] };
+  const manifest = (await bed.crane.manifest(si.status.images[0].reference)) as {
+    layers: { digest: string }[];
+  };
   const layerDigest = manifest.layers[0]!.digest;
   expect(
     requests.slice(firstFailure).some((r) => r.method === 'HEAD' && r.path.includes(`/blobs/${layerDigest}`)),
   ).toBe(true);
-  await expectNothingLeftBehind(client, ns, [registry]);
+  await expectNothingLeftBehind(bed.client, ns, [bed.registry]);
 });
 
-test('the registry killed mid-upload and restarted: all Active, no session left open, no blob sent twice', async () => {
+test('the bed.registry killed mid-upload and restarted: all Active, no session left open, no blob sent twice', async () => {
   const ns = await createNamespace('si-outage');
   const vms = Array.from({ length: 6 }, (_, i) => `outage-${i}`);
   const shas = await Promise.all(
     vms.map((vm) =>
-      createVm(client, ns, vm, {
+      createVm(bed.client, ns, vm, {
         disks: [{ volume: 'rootdisk', size: 4 * MiB }],
         annotations: { [Ann.faultBytesPerSecond]: String(MiB) },
       }),
     ),
   );
-  const before = registry.requests.length;
-  await Promise.all(vms.map((vm) => createServerImage(client, serverImage(ns, `${vm}-image`, vm, registry))));
+  const before = bed.registry.requests.length;
+  await Promise.all(
+    vms.map((vm) => createServerImage(bed.client, serverImage(ns, `${vm}-image`, vm, bed.registry))),
+  );
   // Kill it while uploads are open.
   await until(
     'uploads under way',
     async () => {
-      const images = await Promise.all(vms.map((vm) => client.get(SERVERIMAGE, ns, `${vm}-image`)));
+      const images = await Promise.all(vms.map((vm) => bed.client.get(SERVERIMAGE, ns, `${vm}-image`)));
       return images.filter((si) => (si?.status?.progress?.bytesDone ?? 0) > MiB).length >= 2;
     },
     90_000,
   );
-  expect(registry.openUploads().length).toBeGreaterThan(0);
-  await registry.kill();
+  expect(bed.registry.openUploads().length).toBeGreaterThan(0);
+  await bed.registry.kill();
   const killedAt = Date.now();
   const OUTAGE_MS = 20_000;
   await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
-  const duringOutage = registry.requests.filter((r) => r.at >= killedAt).length;
-  await registry.restart();
+  const duringOutage = bed.registry.requests.filter((r) => r.at >= killedAt).length;
+  await bed.registry.restart();
 
   const images = await Promise.all(
-    vms.map((vm) => waitForPhase(client, ns, `${vm}-image`, 'Active', 180_000)),
+    vms.map((vm) => waitForPhase(bed.client, ns, `${vm}-image`, 'Active', 180_000)),
   );
   for (const [i, si] of images.entries()) {
-    expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas[i]!.rootdisk);
+    expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(shas[i]!.rootdisk);
   }
   const rate = duringOutage / (OUTAGE_MS / 1000);
   process.stderr.write(
-    `\n[outage] ${vms.length} images, registry down ${OUTAGE_MS / 1000}s: ${duringOutage} requests reached it meanwhile (${rate.toFixed(2)}/s)\n`,
+    `\n[outage] ${vms.length} images, bed.registry down ${OUTAGE_MS / 1000}s: ${duringOutage} requests reached it meanwhile (${rate.toFixed(2)}/s)\n`,
   );
   // No session open in the registry's storage (_uploads), and none recorded any more.
   await until(
     'upload sessions to be cancelled',
-    async () => registry.openUploads().length === 0,
+    async () => bed.registry.openUploads().length === 0,
     30_000,
   ).catch((err: Error) => {
-    const open = registry.openUploads();
-    const seen = registry.requests
+    const open = bed.registry.openUploads();
+    const seen = bed.registry.requests
       .filter((r) => open.some((u) => r.path.includes(u.split('/').pop()!)))
       .map((r) => `${new Date(r.at).toISOString()} ${r.method} ${r.path.split('?')[0]} ${r.status}`);
     throw new Error(
@@ -136,11 +129,11 @@ test('the registry killed mid-upload and restarted: all Active, no session left 
   // Every completed blob went up once: per image its layer, its config and its VM
   // artifact's VM definition. The artifacts' empty config `{}` is one blob that all images
   // share: images finishing at once may each HEAD it before any has PUT it, so it is left out.
-  const uploads = completedBlobUploads(registry.requests.slice(before));
+  const uploads = completedBlobUploads(bed.registry.requests.slice(before));
   uploads.delete(EMPTY_BLOB_DIGEST);
   expect([...uploads.values()].every((n) => n === 1)).toBe(true);
   expect(uploads.size).toBe(3 * vms.length);
   // Backing off together: well under the ~5.6 requests/s of images taking turns.
   expect(rate).toBeLessThan(3);
-  await expectNothingLeftBehind(client, ns, [registry]);
+  await expectNothingLeftBehind(bed.client, ns, [bed.registry]);
 }, 300_000);

@@ -176,6 +176,22 @@ test(`rotation ${ROTATION} after ${ROTATION + 2} runs: ${ROTATION} Active backup
     const line = text.split('\n').find((l) => l.startsWith(`${series} `));
     expect(Number(line?.slice(series.length + 1))).toBe(new Date(server.lastActiveTime).getTime() / 1000);
   }
+  // controller-runtime's reconcile and work-queue metrics, for this controller as for the ServerImage one.
+  const metric = (name: string) =>
+    Number(
+      text
+        .split('\n')
+        .find((l) => l.startsWith(`${name} `))
+        ?.slice(name.length + 1) ?? NaN,
+    );
+  for (const controller of ['serverimageschedule', 'serverimage']) {
+    expect(
+      metric(`controller_runtime_reconcile_total{controller="${controller}",result="success"}`),
+    ).toBeGreaterThan(0);
+    expect(metric(`workqueue_adds_total{name="${controller}",controller="${controller}"}`)).toBeGreaterThan(
+      0,
+    );
+  }
 
   // The CLI: a VM's backups newest first, with the schedule that made them.
   const backups = await cli(['backups', 'web-a', '-n', ns]);

@@ -9,13 +9,14 @@ import { ageOf } from '../format/units.js';
 import type { StoredServerImage } from '../server-image-client.js';
 import type { CommandContext } from './context.js';
 import { scheduleOf } from './list.js';
+import { BACKUP_TYPE_LABEL, SCHEDULED_TIME_ANNOTATION } from '../../api/metadata-keys.js';
 
 const labelOf = (image: StoredServerImage, key: string) =>
   (image.metadata.labels as Record<string, string> | undefined)?.[key];
 
 /** The time an image stands for: the due time of a scheduled backup, else its creation. */
 export const imageTime = (image: StoredServerImage): string | undefined =>
-  (image.metadata.annotations as Record<string, string> | undefined)?.['serverimage.io/scheduled-time'] ??
+  (image.metadata.annotations as Record<string, string> | undefined)?.[SCHEDULED_TIME_ANNOTATION] ??
   image.metadata.creationTimestamp;
 
 export function backupsOfVm(items: StoredServerImage[], vm: string): StoredServerImage[] {
@@ -30,7 +31,7 @@ export function backupRows(items: StoredServerImage[], now: Date) {
   const rows = items.map((image) => [
     image.metadata.name,
     scheduleOf(image),
-    labelOf(image, 'serverimage.io/backup-type') ?? '-',
+    labelOf(image, BACKUP_TYPE_LABEL) ?? '-',
     image.status?.phase ?? '-',
     imageTime(image) ?? '-',
     image.status?.images?.[0]?.reference ?? '-',

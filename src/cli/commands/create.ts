@@ -6,6 +6,7 @@ import { formatObject } from '../format/output.js';
 import { buildServerImage } from '../server-image-request.js';
 import type { CommandContext } from './context.js';
 import { followAndReport } from './follow-and-report.js';
+import { SERVERIMAGE_KUBECTL_NAME } from '../../api/kinds.js';
 
 export async function createCommand(command: CreateCommand, ctx: CommandContext): Promise<ExitCodeValue> {
   const { io, client } = ctx;
@@ -13,7 +14,7 @@ export async function createCommand(command: CreateCommand, ctx: CommandContext)
   const { name, namespace } = created.metadata;
   if (!command.wait) {
     if (command.output) io.stdout.write(formatObject(created, command.output));
-    else io.stdout.write(`serverimage.serverimage.io/${name} created\n`);
+    else io.stdout.write(`${SERVERIMAGE_KUBECTL_NAME}/${name} created\n`);
     return ExitCode.Ok;
   }
   return followAndReport(
@@ -22,7 +23,7 @@ export async function createCommand(command: CreateCommand, ctx: CommandContext)
       name,
       timeoutMs: command.timeoutMs,
       output: command.output,
-      headline: `serverimage.serverimage.io/${name} created in namespace ${namespace}`,
+      headline: `${SERVERIMAGE_KUBECTL_NAME}/${name} created in namespace ${namespace}`,
     },
     ctx,
   );

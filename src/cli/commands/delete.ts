@@ -6,11 +6,12 @@ import { formatEta } from '../format/units.js';
 import { waitFor } from '../wait.js';
 import type { CommandContext } from './context.js';
 import { reportOutcome } from './outcome.js';
+import { SERVERIMAGE_KUBECTL_NAME } from '../../api/kinds.js';
 
 export async function deleteCommand(command: DeleteCommand, ctx: CommandContext): Promise<ExitCodeValue> {
   const { namespace } = ctx;
   await ctx.client.delete(namespace, command.name);
-  ctx.io.stdout.write(`serverimage.serverimage.io "${command.name}" deleted\n`);
+  ctx.io.stdout.write(`${SERVERIMAGE_KUBECTL_NAME} "${command.name}" deleted\n`);
   if (!command.wait) return ExitCode.Ok;
 
   const outcome = await waitFor(ctx.client, {
@@ -21,7 +22,7 @@ export async function deleteCommand(command: DeleteCommand, ctx: CommandContext)
     interrupt: ctx.interrupt,
   });
   if (outcome.kind === 'gone') {
-    ctx.io.stdout.write(`serverimage.serverimage.io "${command.name}" is gone\n`);
+    ctx.io.stdout.write(`${SERVERIMAGE_KUBECTL_NAME} "${command.name}" is gone\n`);
     return ExitCode.Ok;
   }
   return reportOutcome(

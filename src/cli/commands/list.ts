@@ -7,6 +7,8 @@ import { formatTable } from '../format/table.js';
 import { ageOf, percent } from '../format/units.js';
 import type { StoredServerImage } from '../server-image-client.js';
 import type { CommandContext } from './context.js';
+import { readyCondition } from '../../api/condition.js';
+import { SCHEDULE_LABEL } from '../../api/metadata-keys.js';
 
 function progressColumn(image: StoredServerImage): string {
   const progress = image.status?.progress;
@@ -15,7 +17,7 @@ function progressColumn(image: StoredServerImage): string {
 
 /** The ServerImageSchedule that made an image (its label), '-' for one made by hand. */
 export const scheduleOf = (image: StoredServerImage): string =>
-  (image.metadata.labels as Record<string, string> | undefined)?.['serverimage.io/schedule'] ?? '-';
+  (image.metadata.labels as Record<string, string> | undefined)?.[SCHEDULE_LABEL] ?? '-';
 
 export function listRows(items: StoredServerImage[], wide: boolean, allNamespaces: boolean, now: Date) {
   const headers = ['NAME', 'SERVER', 'SCHEDULE', 'PHASE', 'PROGRESS', 'IMAGE', 'AGE'];
@@ -37,7 +39,7 @@ export function listRows(items: StoredServerImage[], wide: boolean, allNamespace
       ageOf(image.metadata.creationTimestamp, now),
     ];
     if (wide) {
-      row.splice(5, 0, status.conditions?.find((c) => c.type === 'Ready')?.reason ?? '-');
+      row.splice(5, 0, readyCondition(image)?.reason ?? '-');
       row.push(boot?.digest ?? '-');
     }
     if (allNamespaces) row.unshift(image.metadata.namespace);

@@ -6,10 +6,8 @@ import { formatBytes, formatEta } from '../format/units.js';
 import type { OutputStream } from '../io.js';
 import type { StoredServerImage } from '../server-image-client.js';
 import type { WaitOutcome } from '../wait.js';
-
-function readyOf(image: StoredServerImage | undefined) {
-  return image?.status?.conditions?.find((c) => c.type === 'Ready');
-}
+import { readyCondition } from '../../api/condition.js';
+import { ConditionType } from '../../api/serverimage-conditions.js';
 
 function took(image: StoredServerImage): string {
   const { startTime, completionTime } = image.status ?? {};
@@ -32,7 +30,7 @@ function describeActive(image: StoredServerImage): string {
   const lines = [`ServerImage ${namespace}/${name} is Active${took(image)}.`, imagesTable(image).trimEnd()];
   const indications = status.snapshot?.indications ?? [];
   lines.push(`Snapshot: ${status.snapshot?.name ?? '-'} (${indications.join(', ') || 'offline'})`);
-  const restored = status.conditions?.find((c) => c.type === 'ServerRestored');
+  const restored = status.conditions?.find((c) => c.type === ConditionType.ServerRestored);
   if (restored && restored.status !== 'True') lines.push(`Warning: ${restored.reason}: ${restored.message}`);
   return `${lines.join('\n')}\n`;
 }
@@ -48,7 +46,7 @@ export function reportOutcome(
       out.info.write(describeActive(outcome.image));
       return ExitCode.Ok;
     case 'Error': {
-      const ready = readyOf(outcome.image);
+      const ready = readyCondition(outcome.image);
       out.error.write(
         `error: ServerImage ${key} failed: ${ready?.reason ?? 'Error'}: ${ready?.message ?? ''}\n`,
       );
@@ -60,7 +58,7 @@ export function reportOutcome(
     case 'timeout':
     case 'interrupted': {
       const phase = outcome.image?.status?.phase ?? 'not yet seen by the operator';
-      const ready = readyOf(outcome.image);
+      const ready = readyCondition(outcome.image);
       const now = ready ? ` (${ready.reason}: ${ready.message})` : '';
       const why = outcome.kind === 'timeout' ? `timed out after ${names.waited}` : 'interrupted';
       out.error.write(

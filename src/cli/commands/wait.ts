@@ -5,6 +5,7 @@ import type { WaitCommand } from '../args.js';
 import type { ExitCodeValue } from '../exit-codes.js';
 import type { CommandContext } from './context.js';
 import { followAndReport } from './follow-and-report.js';
+import { SERVERIMAGE_KUBECTL_NAME } from '../../api/kinds.js';
 
 export async function waitCommand(command: WaitCommand, ctx: CommandContext): Promise<ExitCodeValue> {
   const image = await ctx.client.get(ctx.namespace, command.name);
@@ -16,7 +17,7 @@ export async function waitCommand(command: WaitCommand, ctx: CommandContext): Pr
       name,
       timeoutMs: command.timeoutMs,
       output: command.output,
-      headline: `serverimage.serverimage.io/${name} in namespace ${namespace} is ${phase ?? 'not yet seen by the operator'}`,
+      headline: `${SERVERIMAGE_KUBECTL_NAME}/${name} in namespace ${namespace} is ${phase ?? 'not yet seen by the operator'}`,
     },
     ctx,
   );

@@ -2,6 +2,7 @@
 // Ready condition carries the reason and message of whatever is happening or wrong),
 // and the byte counts. "Accepted" stands for an object the operator has not written yet.
 import type { StoredServerImage } from '../server-image-client.js';
+import { readyCondition } from '../../api/condition.js';
 
 export interface ProgressView {
   phase: string;
@@ -13,7 +14,7 @@ export interface ProgressView {
 
 export function progressView(image: StoredServerImage): ProgressView {
   const status = image.status ?? {};
-  const ready = status.conditions?.find((c) => c.type === 'Ready');
+  const ready = readyCondition(image);
   return {
     phase: status.phase ?? 'Accepted',
     ...(ready?.reason ? { reason: ready.reason } : {}),

@@ -9,7 +9,8 @@ import { exportManifest } from '../../kubevirt/export.js';
 import { EXPORT_GROUP, EXPORT_PLURAL, VIRTUAL_MACHINE_SNAPSHOT } from '../../kubevirt/groups.js';
 import { snapshotManifest, type OwnerReference } from '../../kubevirt/snapshot.js';
 import { childNames, type ChildNames } from './child-names.js';
-import { SERVERIMAGE_LABEL, type ServerImageObject } from './types.js';
+import { type ServerImageObject } from './types.js';
+import { SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
 
 export class ChildObjects {
   constructor(
@@ -102,7 +103,7 @@ export class ChildObjects {
   }
 
   /** Removes the export and its token; the snapshot too unless `keepSnapshot`. */
-  async purge(si: ServerImageObject, keepSnapshot = false): Promise<void> {
+  async delete(si: ServerImageObject, keepSnapshot = false): Promise<void> {
     const { namespace } = si.metadata;
     const names = this.names(si);
     const deletions: Promise<unknown>[] = [

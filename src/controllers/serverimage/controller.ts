@@ -8,12 +8,12 @@ import {
   type KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
-  PatchStrategy,
 } from '@kubernetes/client-node';
+import { readyCondition } from '../../api/condition.js';
 import type { Config } from '../../config.js';
 import type { OperatorMetrics } from '../../metrics.js';
-import type { PushedDiskImage } from '../../export/index.js';
 import {
+  type Clock,
   Controller,
   EventRecorder,
   WorkQueue,
@@ -23,8 +23,7 @@ import {
   enqueueOwner,
   enqueueSelf,
   keyOf,
-  patchStatus,
-  splitKey,
+  systemClock,
   withFields,
 } from '../../kube/index.js';
 import { CDI_GROUP, DATA_VOLUME_KIND, PERSISTENT_VOLUME_CLAIM } from '../../kubevirt/storage.js';
@@ -39,21 +38,20 @@ import {
 import { ChildObjects } from './children.js';
 import type { Deps } from './deps.js';
 import { registryClientFor } from './registry-access.js';
-import { FIELD_MANAGER, ServerImageReconciler } from './reconciler.js';
-import { TransferManager } from './transfers.js';
-import {
-  SERVERIMAGE_LABEL,
-  SERVERIMAGE_OWNER_KIND,
-  SERVERIMAGE_RESOURCE,
-  UPLOAD_SESSION_ANNOTATION,
-  type ServerImageObject,
-} from './types.js';
+import { ServerImageReconciler } from './reconciler.js';
+import { TransferManager } from './transfer-manager.js';
+import { TransferStatusWriter } from './transfer-status.js';
+import { type ServerImageObject } from './types.js';
+import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
+import { EVENT_COMPONENT, SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
 
 export interface ServerImageControllerOptions {
   kubeConfig: KubeConfig;
   config: Config;
   logger: Logger;
   metrics?: OperatorMetrics;
+  /** Whose time the reconciles, the queue and the events read: the system clock in the operator. */
+  clock?: Clock;
   /** Event source instance, e.g. the pod name. */
   instance?: string;
 }
@@ -70,6 +68,7 @@ export async function startServerImageController(
   options: ServerImageControllerOptions,
 ): Promise<RunningServerImageController> {
   const { kubeConfig, config, logger } = options;
+  const clock = options.clock ?? systemClock;
   const exportResource = await discoverResource(kubeConfig, EXPORT_GROUP, EXPORT_KIND);
   if (!exportResource) {
     throw new Error(
@@ -114,36 +113,32 @@ export async function startServerImageController(
     name: 'serverimage',
     workers: config.workers,
     logger,
+    clock,
     metrics: options.metrics?.reconcile(),
-    queue: new WorkQueue({ metrics: options.metrics?.workQueue() }),
+    queue: new WorkQueue({ clock, metrics: options.metrics?.workQueue() }),
     keyField: 'serverimage',
     reconcile: (key) => reconciler.reconcile(key),
   });
 
   const enqueue = (key: string) => controller.enqueue(key);
+  const statusWriter = new TransferStatusWriter(custom, objects, logger);
   const transfers = new TransferManager(
     config.maxConcurrentExports,
     {
       wake: enqueue,
-      onProgress: (key, bytesDone, bytesTotal) => {
-        patchStatus(
-          custom,
-          statusTarget(key),
-          { progress: { bytesDone, bytesTotal } },
-          { fieldManager: FIELD_MANAGER },
-        ).catch((err: unknown) => logger.warn({ serverimage: key, err }, 'progress not written'));
-      },
+      onProgress: (key, bytesDone, bytesTotal) => statusWriter.writeProgress(key, bytesDone, bytesTotal),
       onVolumePushed: async (key, volume, image, seconds) => {
         options.metrics?.pushed(image.size, seconds);
-        await recordImage(custom, key, volume, image);
+        await statusWriter.recordImage(key, volume, image);
       },
-      onUploadSession: (key, location) => recordUploadSession(objects, key, location),
+      onUploadSession: (key, location) => statusWriter.recordUploadSession(key, location),
     },
     config.progressInterval,
   );
 
   const deps: Deps = {
     config,
+    clock,
     logger,
     serverImages,
     vms,
@@ -153,8 +148,8 @@ export async function startServerImageController(
     transfers,
     registryBackoff: new RegistryBackoff(),
     storage: {
-      pvc: (namespace, name) => pvcs.get(namespace, name),
-      dataVolume: dataVolumes ? (namespace, name) => dataVolumes.get(namespace, name) : undefined,
+      pvc: (namespace, name) => pvcs.get(name, namespace),
+      dataVolume: dataVolumes ? (namespace, name) => dataVolumes.get(name, namespace) : undefined,
     },
     registryFor: (si, { repository = si.spec.registry.repository, probe = false } = {}) =>
       registryClientFor(
@@ -164,13 +159,14 @@ export async function startServerImageController(
         withFields(logger, { serverimage: keyOf(si.metadata) }),
         probe ? { attempts: 1 } : undefined,
       ),
-    forgetUploadSession: (key) => recordUploadSession(objects, key, undefined),
+    forgetUploadSession: (key) => statusWriter.recordUploadSession(key, undefined),
     readSnapshotContent: (namespace, name) =>
       custom.getNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT_CONTENT, namespace, name }),
   };
   const recorder = new EventRecorder(core, {
-    component: 'serverimage-operator',
+    component: EVENT_COMPONENT,
     instance: options.instance,
+    clock,
     onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
   });
   const reconciler = new ServerImageReconciler(deps, custom, objects, recorder);
@@ -210,7 +206,7 @@ export async function startServerImageController(
   options.metrics?.countImages(() =>
     serverImages.list().map((si) => ({
       phase: si.status?.phase ?? 'Pending',
-      reason: si.status?.conditions?.find((c) => c.type === 'Ready')?.reason ?? '',
+      reason: readyCondition(si)?.reason ?? '',
     })),
   );
   const informers = [serverImages, vms, snapshots, exports, pvcs, ...(dataVolumes ? [dataVolumes] : [])];
@@ -239,57 +235,4 @@ export async function startServerImageController(
       await Promise.all(informers.map((i) => i.stop()));
     },
   };
-}
-
-/** Keeps the open upload session's Location in an annotation (null removes it). */
-async function recordUploadSession(
-  objects: KubernetesObjectApi,
-  key: string,
-  location: string | undefined,
-): Promise<void> {
-  const { namespace, name } = splitKey(key);
-  await objects.patch(
-    {
-      apiVersion: SERVERIMAGE_OWNER_KIND.apiVersion,
-      kind: SERVERIMAGE_OWNER_KIND.kind,
-      metadata: { namespace, name, annotations: { [UPLOAD_SESSION_ANNOTATION]: location ?? null } },
-    } as KubernetesObject,
-    undefined,
-    undefined,
-    FIELD_MANAGER,
-    undefined,
-    PatchStrategy.MergePatch,
-  );
-}
-
-/** Adds a pushed volume to status.images (read fresh, so no other volume's entry is lost). */
-async function recordImage(
-  custom: CustomObjectsApi,
-  key: string,
-  volume: string,
-  image: PushedDiskImage,
-): Promise<void> {
-  const { namespace, name } = splitKey(key);
-  const current = (await custom.getNamespacedCustomObject({
-    ...SERVERIMAGE_RESOURCE,
-    namespace: namespace!,
-    name,
-  })) as ServerImageObject;
-  const repository = current.spec.registry.repository;
-  const images = (current.status?.images ?? []).filter((i) => i.volume !== volume);
-  images.push({
-    volume,
-    reference: `${repository}:${image.tag}`,
-    digest: image.digest,
-    size: image.layerSize,
-    diskSize: image.size,
-    diskFormat: image.diskFormat,
-  });
-  await patchStatus(custom, statusTarget(key), { images }, { fieldManager: FIELD_MANAGER });
-}
-
-/** Where a ServerImage's status is written, from its work-queue key. */
-function statusTarget(key: string) {
-  const { namespace, name } = splitKey(key);
-  return { resource: SERVERIMAGE_RESOURCE, namespace: namespace!, name };
 }

@@ -1,16 +1,18 @@
 // What the phase functions work with: settings, caches, writers and the transfers.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Config } from '../../config.js';
-import type { Logger, ObjectCache } from '../../kube/index.js';
+import type { Clock, Logger, ObjectCache } from '../../kube/index.js';
 import type { StorageLookup } from '../../kubevirt/storage.js';
 import type { RegistryClient } from '../../registry/index.js';
 import type { ChildObjects } from './children.js';
 import type { RegistryBackoff } from './registry-backoff.js';
-import type { TransferManager } from './transfers.js';
+import type { TransferManager } from './transfer-manager.js';
 import type { ServerImageObject } from './types.js';
 
 export interface Deps {
   config: Config;
+  /** Where a reconcile's `now` comes from. */
+  clock: Clock;
   logger: Logger;
   serverImages: ObjectCache<ServerImageObject>;
   vms: ObjectCache<KubernetesObject>;
@@ -34,6 +36,3 @@ export interface RegistryForOptions {
   /** One try per request, no inner retries: the caller retries with its own backoff. */
   probe?: boolean;
 }
-
-/** What a phase asks of the controller: come back after a delay, or at once. */
-export type PhaseResult = { requeueAfter?: number; requeue?: boolean } | void;

@@ -4,9 +4,10 @@
 // is in an imageable state; no other image of it goes first; its volumes' storage is
 // ready; the registry lets us push. Only then is anything made (the snapshot, in Saving).
 import { isImageable, viewVirtualMachine, type VirtualMachineView } from '../../kubevirt/virtual-machine.js';
-import type { Deps, PhaseResult } from './deps.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { Scope } from './scope.js';
 import { checkRegistryAllowed, checkRegistryReady } from './registry-precondition.js';
 import { clearRetry, startWaiting } from './retry-budget.js';
@@ -42,25 +43,29 @@ function waitBounded(
   waitReason: string,
   failReason: string,
   message: string,
-): PhaseResult {
+): ReconcileResult | void {
   const waited =
     scope.now.getTime() - (toDate(scope.object.metadata.creationTimestamp)?.getTime() ?? scope.now.getTime());
   if (waited >= timeoutMs) {
     scope.fail(ConditionType.ServerReady, failReason, `${message} (waited ${formatDuration(waited)})`);
     return;
   }
-  scope.wait(ConditionType.ServerReady, waitReason, `${message}; waiting up to ${formatDuration(timeoutMs)}`);
+  scope.markWaiting(
+    ConditionType.ServerReady,
+    waitReason,
+    `${message}; waiting up to ${formatDuration(timeoutMs)}`,
+  );
   return { requeueAfter: timeoutMs - waited };
 }
 
-export async function reconcileQueued(scope: Scope, deps: Deps): Promise<PhaseResult> {
+export async function reconcileQueued(scope: Scope, deps: Deps): Promise<ReconcileResult | void> {
   const si = scope.object;
   const vmName = si.spec.serverRef.name;
   if (!scope.phase)
     scope.setPhase('Queued', Reason.Queued, `Accepted: image of VirtualMachine ${vmName} queued`);
   if (!checkRegistryAllowed(scope, deps)) return;
 
-  const vmObject = deps.vms.get(si.metadata.namespace, vmName);
+  const vmObject = deps.vms.get(vmName, si.metadata.namespace);
   if (!vmObject) {
     return waitBounded(
       scope,
@@ -85,7 +90,7 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<PhaseRe
   }
   const ahead = imageAhead(si, deps);
   if (ahead) {
-    scope.wait(
+    scope.markWaiting(
       ConditionType.ServerReady,
       Reason.WaitingForOtherImage,
       `ServerImage ${ahead.metadata.name} of VirtualMachine ${vmName} goes first (one image at a time per VM)`,
@@ -119,7 +124,7 @@ const VOLUMES_STEP = 'VolumesReady';
  * A PVC or DataVolume not ready yet: waited for up to --server-state-timeout from when
  * the wait began (status.retry.since, so a restart does not reset it). Their informers wake us.
  */
-function waitForVolumes(scope: Scope, deps: Deps, message: string): PhaseResult {
+function waitForVolumes(scope: Scope, deps: Deps, message: string): ReconcileResult | void {
   const timeout = deps.config.serverStateTimeout;
   const waited = startWaiting(scope, VOLUMES_STEP, message);
   if (waited >= timeout) {
@@ -130,7 +135,7 @@ function waitForVolumes(scope: Scope, deps: Deps, message: string): PhaseResult 
     );
     return;
   }
-  scope.wait(
+  scope.markWaiting(
     ConditionType.ServerReady,
     Reason.WaitingForVolume,
     `Waiting for ${message}; up to ${formatDuration(timeout)}`,

@@ -15,14 +15,14 @@ import {
 } from '../../kube/index.js';
 import { reconcileActive } from './active.js';
 import { reconcileDeletion } from './deletion.js';
-import type { Deps, PhaseResult } from './deps.js';
-import { reconcileError } from './failed.js';
+import type { Deps } from './deps.js';
+import { reconcileError } from './error.js';
 import { reconcileQueued } from './queued.js';
 import { reconcileSaving } from './saving.js';
 import { Scope } from './scope.js';
-import { FINALIZER, SERVERIMAGE_RESOURCE } from './types.js';
-
-export const FIELD_MANAGER = 'serverimage-operator';
+import { SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
+import { FIELD_MANAGER, SERVERIMAGE_FINALIZER } from '../../api/metadata-keys.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 
 export class ServerImageReconciler {
   constructor(
@@ -39,19 +39,27 @@ export class ServerImageReconciler {
       await this.deps.transfers.cancel(key);
       return;
     }
-    const scope = new Scope(si, new Date(), withFields(this.deps.logger, { serverimage: key }));
+    const scope = new Scope(
+      si,
+      new Date(this.deps.clock.now()),
+      withFields(this.deps.logger, { serverimage: key }),
+    );
     if (si.metadata.deletionTimestamp) {
-      if (!hasFinalizer(si, FINALIZER)) return;
+      if (!hasFinalizer(si, SERVERIMAGE_FINALIZER)) return;
       const failures = await reconcileDeletion(scope, this.deps);
       if (failures.length > 0) {
-        await this.recorder.warning(si, 'ImagesNotDeleted', `Deletion policy Delete: ${failures.join('; ')}`);
+        await this.recorder.warning(
+          si,
+          Reason.ImagesNotDeleted,
+          `Deletion policy Delete: ${failures.join('; ')}`,
+        );
       }
-      await removeFinalizer(this.objects, si, FINALIZER);
+      await removeFinalizer(this.objects, si, SERVERIMAGE_FINALIZER);
       return;
     }
-    if (!hasFinalizer(si, FINALIZER)) await addFinalizer(this.objects, si, FINALIZER);
+    if (!hasFinalizer(si, SERVERIMAGE_FINALIZER)) await addFinalizer(this.objects, si, SERVERIMAGE_FINALIZER);
 
-    let result: PhaseResult = undefined;
+    let result: ReconcileResult | void = undefined;
     let failure: unknown;
     try {
       result = await this.runPhase(scope);
@@ -68,7 +76,7 @@ export class ServerImageReconciler {
     return result ?? undefined;
   }
 
-  private runPhase(scope: Scope): PhaseResult | Promise<PhaseResult> {
+  private runPhase(scope: Scope): ReconcileResult | void | Promise<ReconcileResult | void> {
     switch (scope.phase) {
       case undefined:
       case 'Queued':
@@ -101,7 +109,7 @@ export class ServerImageReconciler {
 /** Phase changes (info) and terminal failures (warn), once each, as they are written. */
 function logOutcome(scope: Scope): void {
   if (scope.phase === scope.observedPhase) return;
-  const ready = scope.condition('Ready');
+  const ready = scope.condition(ConditionType.Ready);
   const fields = {
     from: scope.observedPhase ?? null,
     to: scope.phase,

@@ -2,13 +2,8 @@
 // its spec points at. Secrets are read when needed, never watched or cached: the
 // operator reads only the Secrets a ServerImage names.
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { ApiCallError, isNotFound } from '../../kube/index.js';
-import {
-  RegistryClient,
-  credentialsFromSecret,
-  type RegistryLogger,
-  type RetryPolicy,
-} from '../../registry/index.js';
+import { ApiCallError, type Logger, isNotFound } from '../../kube/index.js';
+import { RegistryClient, credentialsFromSecret, type RetryPolicy } from '../../registry/index.js';
 import type { ServerImageObject } from './types.js';
 
 /** A Secret the spec names is missing: maybe not applied yet (GitOps ordering), so retried. */
@@ -31,7 +26,7 @@ export async function registryClientFor(
   core: CoreV1Api,
   si: ServerImageObject,
   repository: string,
-  logger?: RegistryLogger,
+  logger?: Logger,
   retry?: Partial<RetryPolicy>,
 ): Promise<RegistryClient> {
   const { registry } = si.spec;

@@ -5,19 +5,13 @@
 // cancelled at once. Refused credentials or access fail at once, with nothing snapshotted;
 // an unreachable registry or a missing Secret is waited for with backoff until
 // --registry-retry-timeout, counted from status.retry so a restart continues the budget.
-import type { Deps, PhaseResult } from './deps.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
-import {
-  clearRetry,
-  currentRetry,
-  recordFailure,
-  retryDelay,
-  untilNextAttempt,
-  waitingFor,
-} from './retry-budget.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
+import { clearRetry, currentRetry, untilNextAttempt, waitingFor } from './retry-budget.js';
 import type { Scope } from './scope.js';
-import { describeFailure } from './transfer-step.js';
+import { describeFailure, retryOrGiveUp } from './retry-or-give-up.js';
 import { registryAllowed } from './allowed-registries.js';
 import { registryHostOf } from './registry-host.js';
 
@@ -39,7 +33,7 @@ export function checkRegistryAllowed(scope: Scope, deps: Deps): boolean {
 export async function checkRegistryReady(
   scope: Scope,
   deps: Deps,
-): Promise<{ ready: true } | { ready: false; result: PhaseResult }> {
+): Promise<{ ready: true } | { ready: false; result: ReconcileResult | void }> {
   const si = scope.object;
   const repository = si.spec.registry.repository;
   const host = registryHostOf(repository);
@@ -53,7 +47,7 @@ export async function checkRegistryReady(
     // Our own last failure is in the condition already; a backoff other images of this
     // registry started is said here.
     if (!own) {
-      scope.wait(
+      scope.markWaiting(
         STEP,
         Reason.WaitingForRegistry,
         `Registry ${host} is failing for other images (${deps.registryBackoff.failures(host)} failures in a row); ` +
@@ -79,44 +73,21 @@ export async function checkRegistryReady(
   return { ready: true };
 }
 
-function registryFailed(scope: Scope, deps: Deps, host: string, err: unknown): PhaseResult {
+function registryFailed(scope: Scope, deps: Deps, host: string, err: unknown): ReconcileResult | void {
   const failure = describeFailure(err);
-  if (!failure.retryable) {
-    scope.fail(STEP, failure.reason, failure.message);
-    return;
-  }
-  const shared = deps.registryBackoff.failed(host);
-  const attempt = recordFailure(
-    scope,
-    STEP,
-    `${failure.reason}: ${failure.message}`,
-    (n) => Math.max(shared, retryDelay(n)),
-    deps.config.registryRetryTimeout,
-  );
-  if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
-    scope.fail(
-      STEP,
-      failure.reason === 'CredentialsNotFound' ? failure.reason : Reason.RegistryUnavailable,
-      `${failure.message}; gave up after ${formatDuration(attempt.failingForMs)} (${attempt.attempts} attempts)`,
-    );
-    return;
-  }
-  scope.log.warn(
-    {
-      registry: host,
-      reason: failure.reason,
-      error: failure.message,
-      attempt: attempt.attempts,
-      delayMs: attempt.delayMs,
-      failingForMs: attempt.failingForMs,
-    },
-    'registry precondition failed; retrying',
-  );
+  const attempt = retryOrGiveUp(scope, STEP, failure, {
+    deadlineMs: deps.config.registryRetryTimeout,
+    sharedDelayMs: () => deps.registryBackoff.failed(host),
+    giveUpReason: (f) => (f.reason === 'CredentialsNotFound' ? f.reason : Reason.RegistryUnavailable),
+    log: { message: 'registry precondition failed; retrying', fields: { registry: host } },
+  });
+  if (!attempt) return;
+  const { reason, message } = failure;
   const left = deps.config.registryRetryTimeout - attempt.failingForMs;
-  scope.wait(
+  scope.markWaiting(
     STEP,
     Reason.WaitingForRegistry,
-    `${failure.reason}: ${failure.message}; attempt ${attempt.attempts + 1} in ${formatDuration(attempt.delayMs)}, ` +
+    `${reason}: ${message}; attempt ${attempt.attempts + 1} in ${formatDuration(attempt.delayMs)}, ` +
       `giving up in ${formatDuration(left)}; nothing is snapshotted until the registry answers`,
   );
   return { requeueAfter: attempt.delayMs };

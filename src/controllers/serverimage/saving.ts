@@ -3,35 +3,40 @@
 import { isControlledBy } from '../../kube/index.js';
 import { viewExport, type ExportView } from '../../kubevirt/export.js';
 import { viewSnapshot } from '../../kubevirt/snapshot.js';
-import { viewVirtualMachine } from '../../kubevirt/virtual-machine.js';
-import { finishSaving } from './active.js';
-import type { Deps, PhaseResult } from './deps.js';
+import { viewVirtualMachine, type VirtualMachineView } from '../../kubevirt/virtual-machine.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { Scope } from './scope.js';
-import { reconcileTransfer } from './transfer-step.js';
+import { pushStep } from './push-step.js';
 import { vmArtifactStep } from './vm-artifact-step.js';
 import { selectVolumes } from './volume-selection.js';
 
 /** A step is done (with what it made), or the phase stops here for now (waiting or failed). */
-type Step<T> = { done: T } | { stop: PhaseResult };
+type Step<T> = { done: T } | { stop: ReconcileResult | void };
 
 /** Waits for a step within its deadline, measured from when the step's condition turned False. */
 function waitStep(
   scope: Scope,
   step: { condition: string; timeoutMs: number; failReason: string; waitReason: string },
   message: string,
-): { stop: PhaseResult } {
+): { stop: ReconcileResult | void } {
   const age = scope.conditionAge(step.condition);
   if (scope.condition(step.condition)?.status === 'False' && age >= step.timeoutMs) {
     scope.fail(step.condition, step.failReason, `${message}; gave up after ${formatDuration(age)}`);
     return { stop: undefined };
   }
-  scope.wait(step.condition, step.waitReason, message);
+  scope.markWaiting(step.condition, step.waitReason, message);
   return { stop: { requeueAfter: Math.max(1000, step.timeoutMs - age) } };
 }
 
-function fail(scope: Scope, condition: string, reason: string, message: string): { stop: PhaseResult } {
+function fail(
+  scope: Scope,
+  condition: string,
+  reason: string,
+  message: string,
+): { stop: ReconcileResult | void } {
   scope.fail(condition, reason, message);
   return { stop: undefined };
 }
@@ -45,7 +50,7 @@ async function snapshotStep(scope: Scope, deps: Deps): Promise<Step<true>> {
     failReason: Reason.SnapshotTimeout,
     waitReason: Reason.SnapshotInProgress,
   };
-  const object = deps.snapshots.get(si.metadata.namespace, name);
+  const object = deps.snapshots.get(name, si.metadata.namespace);
   if (!object) {
     await deps.children.createSnapshot(si);
     return waitStep(scope, step, `Taking VirtualMachineSnapshot ${name}`);
@@ -76,7 +81,7 @@ async function snapshotStep(scope: Scope, deps: Deps): Promise<Step<true>> {
     const how = snapshot.indications.length > 0 ? snapshot.indications.join(', ') : 'offline';
     const message = `VirtualMachineSnapshot ${name} is ready (${how})`;
     scope.setCondition(step.condition, 'True', Reason.Succeeded, message);
-    scope.event('Normal', 'Snapshotted', message);
+    scope.event('Normal', Reason.Snapshotted, message);
   }
   return { done: true };
 }
@@ -90,7 +95,7 @@ async function exportStep(scope: Scope, deps: Deps): Promise<Step<ExportView>> {
     failReason: Reason.ExportTimeout,
     waitReason: Reason.ExportPending,
   };
-  const object = deps.exports.get(si.metadata.namespace, name);
+  const object = deps.exports.get(name, si.metadata.namespace);
   if (!object) {
     await deps.children.createExport(si);
     return waitStep(scope, step, `Exporting the snapshot as VirtualMachineExport ${name}`);
@@ -107,10 +112,10 @@ async function exportStep(scope: Scope, deps: Deps): Promise<Step<ExportView>> {
   return { done: exported };
 }
 
-export async function reconcileSaving(scope: Scope, deps: Deps): Promise<PhaseResult> {
+export async function reconcileSaving(scope: Scope, deps: Deps): Promise<ReconcileResult | void> {
   const si = scope.object;
   const vmName = si.spec.serverRef.name;
-  const vmObject = deps.vms.get(si.metadata.namespace, vmName);
+  const vmObject = deps.vms.get(vmName, si.metadata.namespace);
   if (!vmObject || vmObject.metadata?.uid !== scope.status.server?.uid) {
     const message = `VirtualMachine ${vmName} was deleted while its image was being saved`;
     scope.fail(ConditionType.ServerReady, Reason.ServerDeleted, message);
@@ -122,7 +127,7 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<PhaseRe
   // The export (an exporter Pod, a restored PVC per volume) only once a transfer slot is
   // ours: images waiting for one hold nothing but their snapshot.
   if (!deps.transfers.reserve(scope.key)) {
-    scope.wait(
+    scope.markWaiting(
       ConditionType.Exported,
       Reason.WaitingForExportSlot,
       `Waiting for a free transfer slot (${deps.config.maxConcurrentExports} at once) before exporting`,
@@ -144,7 +149,38 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<PhaseRe
     deps.transfers.forget(scope.key);
     const artifact = await vmArtifactStep(scope, deps);
     if (artifact !== true) return artifact.stop;
-    return finishSaving(scope, deps, vm);
+    return finishSaving(scope, vm);
   }
-  return reconcileTransfer(scope, deps, selection.volumes, exported.done);
+  return pushStep(scope, deps, selection.volumes, exported.done);
+}
+
+/**
+ * Saving's exit: every volume and the VM artifact are pushed. Report whether the VM is back
+ * in the state it had at request time (a snapshot must not change it), then go Active.
+ */
+function finishSaving(scope: Scope, vm: VirtualMachineView): ReconcileResult | void {
+  const before = scope.status.server?.statusAtRequest;
+  const restored = vm.printableStatus === before;
+  scope.status.server = { ...scope.status.server, restored };
+  if (restored) {
+    scope.setCondition(
+      ConditionType.ServerRestored,
+      'True',
+      Reason.ServerStateRestored,
+      `VirtualMachine ${vm.name} is ${before} again`,
+    );
+  } else {
+    const message = `VirtualMachine ${vm.name} was ${before} when the image was requested and is ${vm.printableStatus} now`;
+    scope.setCondition(ConditionType.ServerRestored, 'False', Reason.ServerStateChanged, message);
+    scope.event('Warning', Reason.ServerStateChanged, message);
+  }
+  const images = scope.status.images ?? [];
+  scope.setCondition(
+    ConditionType.Pushed,
+    'True',
+    Reason.Succeeded,
+    `Pushed ${images.map((i) => i.reference).join(', ')}`,
+  );
+  scope.setPhase('Active', Reason.Active, `Image ${images[0]?.reference ?? ''} is active`);
+  return; // our own status write wakes us for the clean-up
 }

@@ -2,10 +2,10 @@
 // the phase functions edit, and the events they raise. The reconciler writes the draft
 // back once, at the end, and only the top-level status fields that changed, so it never
 // overwrites what a running transfer wrote meanwhile (images, progress).
-import { isDeepStrictEqual } from 'node:util';
 import type { ServerImageStatus, Phase } from '../../api/serverimage.js';
 import {
   type ConditionInput,
+  changedFields,
   type Logger,
   silentLogger,
   metaTime,
@@ -14,7 +14,7 @@ import {
   findCondition,
   removeCondition,
 } from '../../kube/index.js';
-import { ConditionType } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { ServerImageObject } from './types.js';
 
 /** The conditions of the steps before Active, in order. */
@@ -34,7 +34,7 @@ export function describeReconcileError(err: unknown): { reason: string; message:
   }
   const name = err instanceof Error ? err.name : 'Error';
   const message = err instanceof Error ? err.message : String(err);
-  return { reason: 'ReconcileError', message: `${name}: ${message}`.slice(0, 32768) };
+  return { reason: Reason.ReconcileError, message: `${name}: ${message}`.slice(0, 32768) };
 }
 
 export interface PendingEvent {
@@ -96,11 +96,16 @@ export class Scope {
   }
 
   /**
-   * Waiting, not failing: Ready=False with the reason, and an event when the reason is new.
+   * Marks a step as waiting, not failing (the reconcile returns; it does not block): Ready=False with the reason, and an event when the reason is new.
    * `Unknown` for a step not begun yet (waiting for its turn), so that the step's own
    * deadline, counted from its condition turning False, starts only when the step does.
    */
-  wait(conditionType: string, reason: string, message: string, status: 'False' | 'Unknown' = 'False'): void {
+  markWaiting(
+    conditionType: string,
+    reason: string,
+    message: string,
+    status: 'False' | 'Unknown' = 'False',
+  ): void {
     const previous = this.condition(conditionType);
     this.setCondition(conditionType, status, reason, message);
     this.setCondition(ConditionType.Ready, 'False', reason, message);
@@ -142,7 +147,7 @@ export class Scope {
   reconcileFailed(err: unknown): void {
     const { reason, message } = describeReconcileError(err);
     // In Error, Ready keeps the terminal reason; what failed is the purge.
-    const type = this.phase === 'Error' ? 'Purged' : ConditionType.Ready;
+    const type = this.phase === 'Error' ? ConditionType.Purged : ConditionType.Ready;
     const previous = this.condition(type);
     this.setCondition(type, 'False', reason, message);
     if (previous?.reason !== reason || previous.message !== message) this.event('Warning', reason, message);
@@ -172,13 +177,6 @@ export class Scope {
 
   /** The top-level status fields that differ from what was observed; undefined when none. */
   statusChanges(): Record<string, unknown> | undefined {
-    const changes: Record<string, unknown> = {};
-    const keys = new Set([...Object.keys(this.observed), ...Object.keys(this.status)]);
-    for (const key of keys) {
-      const before = (this.observed as Record<string, unknown>)[key];
-      const after = (this.status as Record<string, unknown>)[key];
-      if (!isDeepStrictEqual(before, after)) changes[key] = after ?? null;
-    }
-    return Object.keys(changes).length > 0 ? changes : undefined;
+    return changedFields(this.observed, this.status);
   }
 }

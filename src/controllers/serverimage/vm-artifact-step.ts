@@ -6,17 +6,20 @@ import { ApiCallError, isNotFound } from '../../kube/index.js';
 import { viewSnapshot } from '../../kubevirt/snapshot.js';
 import { vmDefinitionFromContent } from '../../kubevirt/vm-definition.js';
 import { pushVmArtifact, type VmArtifactDocument } from '../../export/vm-artifact.js';
-import type { Deps, PhaseResult } from './deps.js';
-import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
-import { clearRetry, recordFailure, retryDelay } from './retry-budget.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
+import { clearRetry } from './retry-budget.js';
 import type { Scope } from './scope.js';
-import { describeFailure } from './transfer-step.js';
+import { describeFailure, retryOrGiveUp } from './retry-or-give-up.js';
 
 const STEP = ConditionType.Pushed;
 
 /** Done (true), or the phase stops here for now. */
-export async function vmArtifactStep(scope: Scope, deps: Deps): Promise<true | { stop: PhaseResult }> {
+export async function vmArtifactStep(
+  scope: Scope,
+  deps: Deps,
+): Promise<true | { stop: ReconcileResult | void }> {
   if (scope.status.vmArtifact) return true;
   const si = scope.object;
   try {
@@ -35,26 +38,13 @@ export async function vmArtifactStep(scope: Scope, deps: Deps): Promise<true | {
     return true;
   } catch (err) {
     const failure = describeFailure(err);
-    if (!failure.retryable) {
-      scope.fail(STEP, failure.reason, `pushing the VM definition: ${failure.message}`);
-      return { stop: undefined };
-    }
-    const attempt = recordFailure(
-      scope,
-      STEP,
-      `${failure.reason}: ${failure.message}`,
-      retryDelay,
-      deps.config.registryRetryTimeout,
-    );
-    if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
-      scope.fail(
-        STEP,
-        failure.reason,
-        `pushing the VM definition: ${failure.message}; gave up after ${formatDuration(attempt.failingForMs)}`,
-      );
-      return { stop: undefined };
-    }
-    scope.wait(STEP, Reason.Retrying, `pushing the VM definition: ${failure.message}`);
+    const attempt = retryOrGiveUp(scope, STEP, failure, {
+      deadlineMs: deps.config.registryRetryTimeout,
+      prefix: 'pushing the VM definition: ',
+      countAttempts: false,
+    });
+    if (!attempt) return { stop: undefined };
+    scope.markWaiting(STEP, Reason.Retrying, `pushing the VM definition: ${failure.message}`);
     return { stop: { requeueAfter: attempt.delayMs } };
   }
 }
@@ -63,11 +53,11 @@ async function artifactDocument(scope: Scope, deps: Deps): Promise<VmArtifactDoc
   const si = scope.object;
   const { namespace } = si.metadata;
   const snapshotName = deps.children.names(si).snapshot;
-  const snapshot = deps.snapshots.get(namespace, snapshotName);
+  const snapshot = deps.snapshots.get(snapshotName, namespace);
   const contentName = snapshot ? viewSnapshot(snapshot).contentName : undefined;
   if (!contentName) {
     throw Object.assign(new Error(`VirtualMachineSnapshot ${snapshotName} names no snapshot content`), {
-      reason: 'SnapshotContentMissing',
+      reason: Reason.SnapshotContentMissing,
       retryable: false,
     });
   }
@@ -77,7 +67,7 @@ async function artifactDocument(scope: Scope, deps: Deps): Promise<VmArtifactDoc
   } catch (err) {
     const why = isNotFound(err) ? 'not found' : 'not readable';
     throw Object.assign(new ApiCallError(`VirtualMachineSnapshotContent ${contentName} ${why}`, err), {
-      reason: 'SnapshotContentMissing',
+      reason: Reason.SnapshotContentMissing,
       retryable: !isNotFound(err),
     });
   }

@@ -1,13 +1,9 @@
 // A schedule's backups as found in the cache, grouped per VM (Nova's rotation group:
 // one server, one backup_type), newest first by the due time they were made for.
 import type { ServerImageObject } from '../serverimage/types.js';
-import {
-  BACKUP_TYPE_LABEL,
-  SCHEDULED_TIME_ANNOTATION,
-  SCHEDULE_LABEL,
-  type ScheduleObject,
-} from './types.js';
+import { type ScheduleObject } from './types.js';
 import { labelValue } from './names.js';
+import { BACKUP_TYPE_LABEL, SCHEDULED_TIME_ANNOTATION, SCHEDULE_LABEL } from '../../api/metadata-keys.js';
 
 export interface Backup {
   image: ServerImageObject;

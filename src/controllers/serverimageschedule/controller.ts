@@ -4,8 +4,8 @@
 // backup maps back to its schedule through its label, not an owner reference: deleting
 // a schedule leaves its backups (as deleting a backup policy does not delete the backups).
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import type { Registry } from 'prom-client';
 import type { Config } from '../../config.js';
+import type { OperatorMetrics } from '../../metrics.js';
 import {
   type Clock,
   Controller,
@@ -18,10 +18,14 @@ import {
   systemClock,
 } from '../../kube/index.js';
 import { VIRTUAL_MACHINE } from '../../kubevirt/groups.js';
-import { SERVERIMAGE_RESOURCE, type ServerImageObject } from '../serverimage/types.js';
+import { type ServerImageObject } from '../serverimage/types.js';
 import { registerScheduleMetrics } from './metrics.js';
 import { ScheduleReconciler } from './reconciler.js';
-import { SCHEDULE_LABEL, SCHEDULE_RESOURCE, type ScheduleObject } from './types.js';
+import { type ScheduleObject } from './types.js';
+import { SERVERIMAGESCHEDULE_RESOURCE, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
+import { EVENT_COMPONENT, SCHEDULE_LABEL } from '../../api/metadata-keys.js';
+
+const CONTROLLER_NAME = 'serverimageschedule';
 
 export interface ScheduleControllerOptions {
   kubeConfig: KubeConfig;
@@ -29,8 +33,11 @@ export interface ScheduleControllerOptions {
   logger: Logger;
   /** Whose time decides when runs are due: the system clock in the operator. */
   clock?: Clock;
-  /** Where serverimage_schedule_last_success_timestamp_seconds is registered. */
-  metricsRegistry?: Registry;
+  /**
+   * Reconcile and work-queue metrics (controller="serverimageschedule"), and
+   * serverimage_schedule_last_success_timestamp_seconds in the same registry.
+   */
+  metrics?: OperatorMetrics;
   /** Event source instance, e.g. the pod name. */
   instance?: string;
 }
@@ -51,7 +58,7 @@ export async function startScheduleController(
   const namespaces = config.watchNamespaces;
   const informerOptions = { kubeConfig, logger };
   const schedules = new InformerSet<ScheduleObject>(
-    { ...informerOptions, resource: SCHEDULE_RESOURCE },
+    { ...informerOptions, resource: SERVERIMAGESCHEDULE_RESOURCE },
     namespaces,
   );
   const backups = new InformerSet<ServerImageObject>(
@@ -64,7 +71,7 @@ export async function startScheduleController(
   );
 
   const recorder = new EventRecorder(kubeConfig.makeApiClient(CoreV1Api), {
-    component: 'serverimage-operator',
+    component: EVENT_COMPONENT,
     instance: options.instance,
     clock,
     onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
@@ -74,11 +81,12 @@ export async function startScheduleController(
     recorder,
   );
   const controller = new Controller({
-    name: 'serverimageschedule',
+    name: CONTROLLER_NAME,
     workers: config.workers,
     logger,
     clock,
-    queue: new WorkQueue({ clock }),
+    metrics: options.metrics?.reconcile(CONTROLLER_NAME),
+    queue: new WorkQueue({ clock, metrics: options.metrics?.workQueue(CONTROLLER_NAME) }),
     reconcile: async (key) => {
       try {
         return await reconciler.reconcile(key);
@@ -112,7 +120,7 @@ export async function startScheduleController(
     onDelete: schedulesOf,
   });
 
-  if (options.metricsRegistry) registerScheduleMetrics(options.metricsRegistry, schedules, backups);
+  if (options.metrics) registerScheduleMetrics(options.metrics.registry, schedules, backups);
   const informers = [schedules, backups, vms];
   for (const informer of informers) informer.start();
   await Promise.all(informers.map((i) => i.waitForSync()));

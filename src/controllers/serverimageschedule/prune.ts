@@ -1,12 +1,12 @@
 // Deletes what rotation and failedImagesToKeep say must go, with an Event each. A
 // ServerImage's own finalizer then runs its deletion policy on the registry tags.
 import { isNotFound } from '../../kube/index.js';
-import { SERVERIMAGE_RESOURCE } from '../serverimage/types.js';
 import type { Backup } from './backups.js';
 import type { ScheduleDeps } from './deps.js';
-import { Reason } from './reasons.js';
+import { Reason } from '../../api/serverimageschedule-conditions.js';
 import { pruneBackups } from './rotation.js';
 import type { ScheduleScope } from './scope.js';
+import { SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 
 async function deleteBackup(deps: ScheduleDeps, backup: Backup, deleted: Map<string, string>): Promise<void> {
   const { namespace, name, uid } = backup.image.metadata;

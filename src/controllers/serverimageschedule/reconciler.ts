@@ -8,13 +8,15 @@ import { type Backup, backupsByServer } from './backups.js';
 import { CronSchedule } from './cron.js';
 import type { ScheduleDeps } from './deps.js';
 import { pruneAll } from './prune.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimageschedule-conditions.js';
 import { runAt } from './run.js';
 import { ScheduleScope } from './scope.js';
 import { selectedServers } from './selection.js';
 import { lastActive, overdueServers, serverStatus } from './server-status.js';
 import { decideRun } from './timing.js';
-import { FIELD_MANAGER, SCHEDULE_RESOURCE, type ScheduleObject } from './types.js';
+import { type ScheduleObject } from './types.js';
+import { SERVERIMAGESCHEDULE_RESOURCE } from '../../api/kinds.js';
+import { FIELD_MANAGER } from '../../api/metadata-keys.js';
 
 // A timer may fire a hair early; a due time is never run before it is due.
 const WAKE_SLACK_MS = 20;
@@ -160,7 +162,7 @@ export class ScheduleReconciler {
     await patchStatus(
       this.deps.custom,
       {
-        resource: SCHEDULE_RESOURCE,
+        resource: SERVERIMAGESCHEDULE_RESOURCE,
         namespace: scope.object.metadata.namespace,
         name: scope.object.metadata.name,
       },

@@ -3,14 +3,14 @@
 // here or in a predecessor that lost its lease. A VM whose previous backup is still
 // Queued or Saving is skipped for this run, as is a serverRef VM that does not exist.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { SERVERIMAGE_RESOURCE } from '../serverimage/types.js';
 import { isAlreadyExists, metaTime } from '../../kube/index.js';
 import { type Backup, isInFlight } from './backups.js';
 import type { ScheduleDeps } from './deps.js';
 import { backupName } from './names.js';
-import { Reason } from './reasons.js';
+import { Reason } from '../../api/serverimageschedule-conditions.js';
 import type { ScheduleScope } from './scope.js';
 import { backupFor } from './stamping.js';
+import { SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 
 export async function runAt(
   scope: ScheduleScope,
@@ -41,7 +41,7 @@ export async function runAt(
       skipped.push(vmName);
       continue;
     }
-    const vm: KubernetesObject | undefined = deps.vms.get(namespace, vmName);
+    const vm: KubernetesObject | undefined = deps.vms.get(vmName, namespace);
     if (!vm?.metadata?.uid) {
       scope.event(
         'Warning',

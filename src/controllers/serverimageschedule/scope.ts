@@ -1,8 +1,7 @@
 // One reconcile of one schedule: the object as observed, a draft of its status, the
 // events raised. Written back once, at the end: only the top-level fields that changed.
-import { isDeepStrictEqual } from 'node:util';
 import type { ServerImageScheduleStatus } from '../../api/serverimageschedule.js';
-import { type ConditionInput, setCondition } from '../../kube/index.js';
+import { type ConditionInput, changedFields, setCondition } from '../../kube/index.js';
 import type { ScheduleObject } from './types.js';
 
 export interface PendingEvent {
@@ -38,13 +37,6 @@ export class ScheduleScope {
 
   /** The top-level status fields that differ from what was observed; undefined when none. */
   statusChanges(): Record<string, unknown> | undefined {
-    const changes: Record<string, unknown> = {};
-    const keys = new Set([...Object.keys(this.observed), ...Object.keys(this.status)]);
-    for (const key of keys) {
-      const before = (this.observed as Record<string, unknown>)[key];
-      const after = (this.status as Record<string, unknown>)[key];
-      if (!isDeepStrictEqual(before, after)) changes[key] = after ?? null;
-    }
-    return Object.keys(changes).length > 0 ? changes : undefined;
+    return changedFields(this.observed, this.status);
   }
 }

@@ -3,21 +3,21 @@
 // labels say which schedule, VM and rotation group it belongs to, and {vm} in the template
 // repository becomes the VM's name.
 import { VM_PLACEHOLDER } from '../../api/serverimageschedule.js';
-import { GROUP, VERSION } from '../../api/names.js';
+import { API_VERSION, SERVERIMAGE_KIND } from '../../api/kinds.js';
 import type { ServerImageSpec } from '../../api/serverimage.js';
 import { metaTime } from '../../kube/index.js';
 import { backupName, labelValue } from './names.js';
+import { type ScheduleObject } from './types.js';
 import {
   BACKUP_TYPE_LABEL,
   SCHEDULED_TIME_ANNOTATION,
   SCHEDULE_LABEL,
   SERVER_LABEL,
-  type ScheduleObject,
-} from './types.js';
+} from '../../api/metadata-keys.js';
 
 export interface BackupRequest {
   apiVersion: string;
-  kind: 'ServerImage';
+  kind: typeof SERVERIMAGE_KIND;
   metadata: {
     name: string;
     namespace: string;
@@ -35,8 +35,8 @@ export function backupFor(
   const { template, backupType } = schedule.spec;
   const { repository, ...registry } = template.registry;
   return {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: 'ServerImage',
+    apiVersion: API_VERSION,
+    kind: SERVERIMAGE_KIND,
     metadata: {
       name: backupName(schedule.metadata.name, vm.name, due),
       namespace: schedule.metadata.namespace,

@@ -1,7 +1,6 @@
-// The ServerImageSchedule as the reconciler sees it, and the names it puts on backups.
+// The ServerImageSchedule as the reconciler sees it. Its names (kind, resource, the
+// labels it puts on backups) are in src/api/.
 import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
-import { GROUP, VERSION } from '../../api/names.js';
-import { SERVERIMAGESCHEDULE_KIND, SERVERIMAGESCHEDULE_PLURAL } from '../../api/serverimageschedule-crd.js';
 import type { ServerImageScheduleSpec, ServerImageScheduleStatus } from '../../api/serverimageschedule.js';
 
 export interface ScheduleObject extends KubernetesObject {
@@ -9,20 +8,3 @@ export interface ScheduleObject extends KubernetesObject {
   spec: ServerImageScheduleSpec;
   status?: ServerImageScheduleStatus;
 }
-
-export const SCHEDULE_RESOURCE = {
-  group: GROUP,
-  version: VERSION,
-  plural: SERVERIMAGESCHEDULE_PLURAL,
-  kind: SERVERIMAGESCHEDULE_KIND,
-};
-
-/** Labels on every backup: which schedule made it, of which VM, in which rotation group. */
-export const SCHEDULE_LABEL = 'serverimage.io/schedule';
-export const SERVER_LABEL = 'serverimage.io/server';
-export const BACKUP_TYPE_LABEL = 'serverimage.io/backup-type';
-
-/** The due time a backup was made for (RFC 3339): rotation orders by it, newest first. */
-export const SCHEDULED_TIME_ANNOTATION = 'serverimage.io/scheduled-time';
-
-export const FIELD_MANAGER = 'serverimage-operator';

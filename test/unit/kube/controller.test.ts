@@ -1,22 +1,20 @@
 import { Controller, type ReconcileResult } from '../../../src/kube/controller.js';
-import { TerminalError } from '../../../src/kube/errors.js';
 import type { ReconcileResultLabel } from '../../../src/kube/metrics.js';
 import { FakeClock, flush } from './fake-clock.js';
 
 /** A reconcile whose calls the test finishes by hand. */
 class ManualReconciler {
-  calls: { key: string; signal: AbortSignal; finish: (r?: ReconcileResult | Error) => void }[] = [];
+  calls: { key: string; finish: (r?: ReconcileResult | Error) => void }[] = [];
   running = new Map<string, number>();
   maxConcurrentSameKey = 0;
 
-  reconcile = (key: string, { signal }: { signal: AbortSignal }): Promise<ReconcileResult | void> => {
+  reconcile = (key: string): Promise<ReconcileResult | void> => {
     const now = (this.running.get(key) ?? 0) + 1;
     this.running.set(key, now);
     this.maxConcurrentSameKey = Math.max(this.maxConcurrentSameKey, now);
     return new Promise((resolve, reject) => {
       this.calls.push({
         key,
-        signal,
         finish: (r) => {
           this.running.set(key, (this.running.get(key) ?? 1) - 1);
           if (r instanceof Error) reject(r);
@@ -35,7 +33,7 @@ function setup(workers = 2) {
   const clock = new FakeClock();
   const r = new ManualReconciler();
   const results: ReconcileResultLabel[] = [];
-  const counters = { errors: 0, terminal: 0 };
+  const counters = { errors: 0 };
   const controller = new Controller({
     name: 'test',
     reconcile: r.reconcile,
@@ -44,7 +42,6 @@ function setup(workers = 2) {
     metrics: {
       reconciled: (result) => results.push(result),
       errored: () => counters.errors++,
-      terminalErrored: () => counters.terminal++,
       activeWorkers: () => {},
     },
   });
@@ -108,20 +105,6 @@ describe('Controller', () => {
     await controller.stop();
   });
 
-  test('a TerminalError is not retried', async () => {
-    const { clock, r, controller, results, counters } = setup(1);
-    controller.enqueue('ns/a');
-    await flush();
-    r.calls[0]!.finish(new TerminalError('spec cannot work'));
-    await flush();
-    clock.advance(60_000);
-    await flush();
-    expect(r.keys()).toEqual(['ns/a']);
-    expect(counters).toEqual({ errors: 0, terminal: 1 });
-    expect(results).toEqual(['error']);
-    await controller.stop();
-  });
-
   test('requeueAfter reconciles again after that time, not before', async () => {
     const { clock, r, controller, results } = setup(1);
     controller.enqueue('ns/a');
@@ -161,22 +144,8 @@ describe('Controller', () => {
     const stopping = controller.stop().then(() => (stopped = true));
     await flush();
     expect(stopped).toBe(false);
-    expect(r.calls[0]!.signal.aborted).toBe(false);
     r.calls[0]!.finish();
     await stopping;
-    expect(r.keys()).toEqual(['ns/a']);
-  });
-
-  test('abort cancels the signal of work in flight and does not retry it', async () => {
-    const { clock, r, controller } = setup(1);
-    controller.enqueue('ns/a');
-    await flush();
-    const stopping = controller.abort();
-    expect(r.calls[0]!.signal.aborted).toBe(true);
-    r.calls[0]!.finish(new Error('aborted'));
-    await stopping;
-    clock.advance(10_000);
-    await flush();
     expect(r.keys()).toEqual(['ns/a']);
   });
 });

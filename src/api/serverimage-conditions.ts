@@ -21,6 +21,8 @@ export const ConditionType = {
   Reconciling: 'Reconciling',
   /** kstatus: failed and will not progress (Error). */
   Stalled: 'Stalled',
+  /** In Error: the snapshot, the export and any partly pushed image are removed. */
+  Purged: 'Purged',
 } as const;
 
 export const Reason = {
@@ -37,6 +39,8 @@ export const Reason = {
   WaitingForRegistry: 'WaitingForRegistry',
   WaitingForExportSlot: 'WaitingForExportSlot',
   SnapshotInProgress: 'SnapshotInProgress',
+  /** The event when the snapshot is ready. */
+  Snapshotted: 'Snapshotted',
   ExportPending: 'ExportPending',
   Pushing: 'Pushing',
   Retrying: 'Retrying',
@@ -57,6 +61,17 @@ export const Reason = {
   ExportTimeout: 'ExportTimeout',
   /** The export lacks a volume's raw link or its CA. */
   ExportIncomplete: 'ExportIncomplete',
+  /** The snapshot's content (the VM definition the artifact carries) is not there or not readable. */
+  SnapshotContentMissing: 'SnapshotContentMissing',
+  /** A transfer failed with an error that names no reason of its own (retried). */
+  TransferFailed: 'TransferFailed',
+  /** A phase threw an error that names no reason of its own (an API call failed, say). */
+  ReconcileError: 'ReconcileError',
+  // Purged (Error) and deletion.
+  Purged: 'Purged',
+  UploadSessionNotCancelled: 'UploadSessionNotCancelled',
+  /** Pushed images the registry would not delete (deletion policy Delete, or the purge in Error). */
+  ImagesNotDeleted: 'ImagesNotDeleted',
   // Success details.
   Succeeded: 'Succeeded',
   ServerStateRestored: 'ServerStateRestored',

@@ -1,9 +1,9 @@
-// Error and deletion both purge: stop the transfer (its upload session is cancelled),
-// delete the snapshot, the export and its token, and, when asked, the pushed images.
+// What Error and deletion both clean up: stop the transfer (its upload session is
+// cancelled), delete the snapshot, the export and its token, and, when asked, the pushed images.
 import { deleteReferrer, type RegistryClient } from '../../registry/index.js';
 import type { Deps } from './deps.js';
 import type { Scope } from './scope.js';
-import { UPLOAD_SESSION_ANNOTATION } from './types.js';
+import { UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
 
 /**
  * Removes everything made for this ServerImage: transfer, snapshot, export, and the
@@ -11,13 +11,13 @@ import { UPLOAD_SESSION_ANNOTATION } from './types.js';
  * while the registry was down). Returns why that session could not be cancelled, if so:
  * it stays recorded, and the caller tries again later.
  */
-export async function purgeChildren(
+export async function removeChildren(
   scope: Scope,
   deps: Deps,
   keepSnapshot = false,
 ): Promise<string | undefined> {
   await deps.transfers.cancel(scope.key);
-  await deps.children.purge(scope.object, keepSnapshot);
+  await deps.children.delete(scope.object, keepSnapshot);
   const staleSession = scope.object.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION];
   if (!staleSession) return undefined;
   try {
@@ -36,7 +36,7 @@ export async function purgeChildren(
  * Deletes the pushed manifests from the registry. Returns the ones that could not be
  * deleted, with why (e.g. the registry does not allow deletes).
  */
-export async function purgeImages(scope: Scope, deps: Deps): Promise<string[]> {
+export async function deletePushedImages(scope: Scope, deps: Deps): Promise<string[]> {
   const images = scope.status.images ?? [];
   if (images.length === 0) return [];
   const failures: string[] = [];

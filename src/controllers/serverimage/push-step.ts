@@ -6,48 +6,30 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ExportView } from '../../kubevirt/export.js';
 import { instancetypeHints } from '../../kubevirt/vm-definition.js';
-import type { Deps, PhaseResult } from './deps.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
-import { ConditionType, Reason } from './reasons.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import { registryHostOf } from './registry-host.js';
-import { clearRetry, recordFailure, retryDelay, untilNextAttempt, waitingFor } from './retry-budget.js';
+import { clearRetry, untilNextAttempt, waitingFor } from './retry-budget.js';
+import { describeFailure, retryOrGiveUp, type Failure } from './retry-or-give-up.js';
 import type { Scope } from './scope.js';
-import type { TransferPlan } from './transfers.js';
-import { UPLOAD_SESSION_ANNOTATION, baseTag, toDate } from './types.js';
+import type { TransferPlan } from './transfer-manager.js';
+import { baseTag, toDate } from './types.js';
 import { volumeTag, type SelectedVolume } from './volume-selection.js';
+import { UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
 
 const STEP = ConditionType.Pushed;
-
-interface Failure {
-  reason: string;
-  retryable: boolean;
-  message: string;
-}
-
-/** Data path and registry errors carry a reason and whether a retry can help; the rest is retried. */
-export function describeFailure(error: unknown): Failure {
-  const e = error as { reason?: unknown; retryable?: unknown; message?: unknown };
-  if (typeof e?.reason === 'string') {
-    // An error with a reason but no verdict (an API call that failed) is worth another try.
-    const retryable = typeof e.retryable === 'boolean' ? e.retryable : true;
-    return { reason: e.reason, retryable, message: String(e.message) };
-  }
-  return {
-    reason: 'TransferFailed',
-    retryable: true,
-    message: error instanceof Error ? error.message : String(error),
-  };
-}
 
 /** Failures that say the registry itself is down: every image pushing there backs off. */
 const isRegistryOutage = (f: Failure) => f.reason === 'RegistryUnavailable';
 
-export async function reconcileTransfer(
+export async function pushStep(
   scope: Scope,
   deps: Deps,
   volumes: SelectedVolume[],
   exported: ExportView,
-): Promise<PhaseResult> {
+): Promise<ReconcileResult | void> {
   const key = scope.key;
   const host = registryHostOf(scope.object.spec.registry.repository);
   const state = deps.transfers.state(key);
@@ -62,36 +44,12 @@ export async function reconcileTransfer(
   if (state?.state === 'failed') {
     deps.transfers.forget(key);
     const failure = describeFailure(state.error);
-    if (!failure.retryable) {
-      scope.fail(STEP, failure.reason, failure.message);
-      return;
-    }
-    const shared = isRegistryOutage(failure) ? deps.registryBackoff.failed(host) : 0;
-    const attempt = recordFailure(
-      scope,
-      STEP,
-      `${failure.reason}: ${failure.message}`,
-      (n) => Math.max(shared, retryDelay(n)),
-      deps.config.registryRetryTimeout,
-    );
-    if (attempt.failingForMs >= deps.config.registryRetryTimeout) {
-      scope.fail(
-        STEP,
-        failure.reason,
-        `${failure.message}; gave up after ${formatDuration(attempt.failingForMs)} (${attempt.attempts} attempts)`,
-      );
-      return;
-    }
-    scope.log.warn(
-      {
-        reason: failure.reason,
-        error: failure.message,
-        attempt: attempt.attempts,
-        delayMs: attempt.delayMs,
-        failingForMs: attempt.failingForMs,
-      },
-      'transfer failed; retrying',
-    );
+    const attempt = retryOrGiveUp(scope, STEP, failure, {
+      deadlineMs: deps.config.registryRetryTimeout,
+      sharedDelayMs: () => (isRegistryOutage(failure) ? deps.registryBackoff.failed(host) : 0),
+      log: { message: 'transfer failed; retrying' },
+    });
+    if (!attempt) return;
   }
   const due = untilNextAttempt(scope, STEP);
   const own = scope.status.retry?.step === STEP;
@@ -101,7 +59,7 @@ export async function reconcileTransfer(
     const retry = scope.status.retry;
     const why = retry?.lastError ?? `registry ${host} is failing for other images`;
     const next = `attempt ${(retry?.attempts ?? 0) + 1} in ${formatDuration(Math.max(due, shared))}`;
-    scope.wait(STEP, Reason.Retrying, `${why}; ${next}`);
+    scope.markWaiting(STEP, Reason.Retrying, `${why}; ${next}`);
     return { requeueAfter: Math.max(due, shared) };
   }
 
@@ -111,7 +69,7 @@ export async function reconcileTransfer(
     return;
   }
   if (!deps.transfers.tryStart(key, plan)) {
-    scope.wait(
+    scope.markWaiting(
       STEP,
       Reason.WaitingForExportSlot,
       `Waiting for a free transfer slot (${deps.config.maxConcurrentExports} at once)`,
@@ -120,7 +78,11 @@ export async function reconcileTransfer(
   }
   const list = plan.volumes.map((v) => v.volume).join(', ');
   const resumed = scope.status.retry?.step === STEP ? ` (attempt ${scope.status.retry.attempts + 1})` : '';
-  scope.wait(STEP, Reason.Pushing, `Pushing ${list} to ${scope.object.spec.registry.repository}${resumed}`);
+  scope.markWaiting(
+    STEP,
+    Reason.Pushing,
+    `Pushing ${list} to ${scope.object.spec.registry.repository}${resumed}`,
+  );
   return;
 }
 
@@ -156,7 +118,7 @@ async function transferPlan(
       name: si.spec.serverRef.name,
       uid: scope.status.server?.uid ?? '',
     },
-    configLabels: instancetypeHints(vmSpecOf(deps.vms.get(si.metadata.namespace, si.spec.serverRef.name))),
+    configLabels: instancetypeHints(vmSpecOf(deps.vms.get(si.spec.serverRef.name, si.metadata.namespace))),
     created: toDate(scope.status.startTime) ?? scope.now,
     // Objects stored before spec.format existed get its defaults from the API server.
     format: si.spec.format ?? { compression: 'gzip', disk: 'raw' },

@@ -1,30 +1,32 @@
 // Error (Glance's killed): Nova purges the image when the compute side fails, and so do
 // we: children and any image already pushed for this request. Once done, the
 // Purged condition records it and nothing more happens.
-import type { Deps, PhaseResult } from './deps.js';
-import { purgeChildren, purgeImages } from './purge.js';
+import type { ReconcileResult } from '../../kube/index.js';
+import type { Deps } from './deps.js';
+import { removeChildren, deletePushedImages } from './cleanup.js';
 import type { Scope } from './scope.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 
-const PURGED = 'Purged';
+const PURGED = ConditionType.Purged;
 const SESSION_RETRY_MS = 15_000;
 
-export async function reconcileError(scope: Scope, deps: Deps): Promise<PhaseResult> {
+export async function reconcileError(scope: Scope, deps: Deps): Promise<ReconcileResult | void> {
   if (scope.condition(PURGED)?.status === 'True') return;
-  const sessionLeft = await purgeChildren(scope, deps);
+  const sessionLeft = await removeChildren(scope, deps);
   if (sessionLeft !== undefined) {
     // Retried until the registry confirms it gone: no upload session is left open for good.
     const message = `The upload session is not cancelled yet (${sessionLeft}); trying again in ${SESSION_RETRY_MS / 1000}s`;
-    scope.setCondition(PURGED, 'False', 'UploadSessionNotCancelled', message);
+    scope.setCondition(PURGED, 'False', Reason.UploadSessionNotCancelled, message);
     return { requeueAfter: SESSION_RETRY_MS };
   }
-  const failures = await purgeImages(scope, deps);
+  const failures = await deletePushedImages(scope, deps);
   if (failures.length > 0) {
     const message = `Could not delete pushed images: ${failures.join('; ')}`;
-    scope.setCondition(PURGED, 'False', 'ImagesNotDeleted', message);
-    scope.event('Warning', 'ImagesNotDeleted', message);
+    scope.setCondition(PURGED, 'False', Reason.ImagesNotDeleted, message);
+    scope.event('Warning', Reason.ImagesNotDeleted, message);
     return;
   }
   scope.status.images = [];
-  scope.setCondition(PURGED, 'True', 'Purged', 'Snapshot, export and partly pushed images removed');
+  scope.setCondition(PURGED, 'True', Reason.Purged, 'Snapshot, export and partly pushed images removed');
   return;
 }

@@ -1,0 +1,34 @@
+// Both controllers report controller-runtime's metrics into one registry, told apart by
+// the controller label (a second set of metric objects would be refused by prom-client).
+import { OperatorMetrics } from '../../src/metrics.js';
+
+test('the ServerImage and the schedule controller each get their own series', async () => {
+  const metrics = new OperatorMetrics();
+  const images = metrics.reconcile();
+  const schedules = metrics.reconcile('serverimageschedule');
+  metrics.workQueue().added();
+  metrics.workQueue('serverimageschedule').added();
+  metrics.workQueue('serverimageschedule').added();
+  images.reconciled('success', 0.1);
+  schedules.reconciled('requeue_after', 0.2);
+  schedules.errored();
+  const text = await metrics.registry.metrics();
+  const value = (series: string) =>
+    Number(
+      text
+        .split('\n')
+        .find((l) => l.startsWith(`${series} `))
+        ?.slice(series.length + 1),
+    );
+  expect(value('controller_runtime_reconcile_total{controller="serverimage",result="success"}')).toBe(1);
+  expect(value('controller_runtime_reconcile_total{controller="serverimageschedule",result="success"}')).toBe(
+    0,
+  );
+  expect(
+    value('controller_runtime_reconcile_total{controller="serverimageschedule",result="requeue_after"}'),
+  ).toBe(1);
+  expect(value('controller_runtime_reconcile_errors_total{controller="serverimageschedule"}')).toBe(1);
+  expect(value('controller_runtime_reconcile_errors_total{controller="serverimage"}')).toBe(0);
+  expect(value('workqueue_adds_total{name="serverimage",controller="serverimage"}')).toBe(1);
+  expect(value('workqueue_adds_total{name="serverimageschedule",controller="serverimageschedule"}')).toBe(2);
+});
