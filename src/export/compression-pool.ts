@@ -1,4 +1,4 @@
-// A small pool of worker threads that encode blocks (block-encoder.ts): zlib's
+// A small pool of worker threads (compression-worker.ts) that encode blocks (block-encoder.ts): zlib's
 // synchronous calls in a worker keep a core busy with no round trip to the main
 // thread per output piece, and the main thread stays free for TLS, hashing and
 // HTTP. Blocks travel as transferred ArrayBuffers (input and output move to the
@@ -17,7 +17,8 @@
 // running after a push ends or fails.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { BLOCK_ENCODER_SOURCE, type EncodeOptions } from './block-encoder.js';
+import type { EncodeOptions } from './block-encoder.js';
+import type { WorkerJob, WorkerReply } from './compression-worker.js';
 
 export interface EncodeJob {
   /** The block; transferred to the worker (detached here until the job settles). */
@@ -37,51 +38,15 @@ export interface EncodeResult {
   length: number;
 }
 
-// About every CPU_REPORT_MS of work, a result also says how much CPU the
-// thread got over the jobs since the last report. The CPU
-// time is the kernel's own count for this thread (Linux's schedstat):
-// process.threadCpuUsage() (getrusage) counted a third of it here. Where the
-// file cannot be read, no CPU is reported and the pool does not grow.
-const WORKER_SOURCE = `${BLOCK_ENCODER_SOURCE}
-const { parentPort } = require('node:worker_threads');
-const { readFileSync } = require('node:fs');
-const CPU_REPORT_MS = 20;
-function threadCpuMs() {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]) / 1e6;
-  } catch {
-    return NaN;
-  }
-}
-let cpuAtReport = threadCpuMs();
-let busySinceReport = 0;
-parentPort.on('message', (job) => {
-  let length = 0;
-  let error;
-  const started = performance.now();
-  try {
-    length = blockEncoder.encodeBlock(Buffer.from(job.input, 0, job.length), Buffer.from(job.output), job.options);
-  } catch (err) {
-    error = String((err && err.stack) || err);
-  }
-  const busyMs = performance.now() - started;
-  busySinceReport += busyMs;
-  let cpu;
-  if (busySinceReport >= CPU_REPORT_MS && !Number.isNaN(cpuAtReport)) {
-    const now = threadCpuMs();
-    cpu = { ms: now - cpuAtReport, overBusyMs: busySinceReport };
-    cpuAtReport = now;
-    busySinceReport = 0;
-  }
-  parentPort.postMessage({ input: job.input, output: job.output, length, cpu, error }, [job.input, job.output]);
-});
-`;
-
-interface WorkerMessage extends EncodeResult {
-  /** CPU time the thread got (ms) over the last overBusyMs it spent on jobs; now and then. */
-  cpu?: { ms: number; overBusyMs: number };
-  error?: string;
-}
+/**
+ * The worker's file: compression-worker.js next to this one in dist/; the .ts file
+ * where this module runs from src (tsx, jest), which Node runs with its types
+ * stripped.
+ */
+const WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './compression-worker.ts' : './compression-worker.js',
+  import.meta.url,
+);
 
 interface Pending {
   job: EncodeJob;
@@ -109,14 +74,10 @@ export interface CompressionPoolOptions {
  * The pool adds a worker when, over the last window, its workers had a job in
  * hand GROW_AT_BUSY of the time, so compression is what the stream waits for,
  * and got GROW_AT_CPU of a core or more while on it, so the machine has CPU to
- * spare for one more. Measured on 2 cores with one worker: a real file
- * system's bytes (766 MiB of /usr/lib and /usr/share/doc) keep it busy 0.99 of
- * the time at 0.93-0.96 of a core, and a full push took 6.5 s with a second
- * worker against 8.5-8.9 s without. The benchmark's disk (zeros, stored and
- * Huffman-only runs) keeps it busy 0.97 at 0.67 of a core, the rest going to
- * the main thread, the export server and the registry: a second worker there
- * cost ~25 MiB of RSS (160 against 135 MiB) for at most a small gain (7.1 s in
- * the one run where it joined, against 7.4-8.2 s).
+ * spare for one more. A real file system's bytes pass both (zlib's match search
+ * keeps a worker on its core); zeros, stored and Huffman-only runs leave part of
+ * the core to the main thread and do not. What was measured to pick these is in
+ * README.md, Benchmark ("How the compression pool grows").
  */
 const GROW_AT_BUSY = 0.9;
 const GROW_AT_CPU = 0.85;
@@ -193,20 +154,18 @@ export class CompressionPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
+    const worker = new Worker(WORKER_URL, {
       name: 'serverimage-compress',
       // The worker's JS objects are few and short-lived (its data is in
-      // transferred buffers), but zlib's sync calls allocate a Buffer for their
-      // output each time. A small young generation is scavenged often, which
-      // frees those too; V8's default one grew to tens of MiB of garbage per
-      // worker (measured: -40 MiB peak RSS for two workers).
+      // transferred buffers, its compressors write into them: zlib-into.ts). A
+      // small young generation keeps its heap small; V8's default one grew to tens
+      // of MiB per worker (measured: -40 MiB peak RSS for two workers).
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 },
     });
     const slot: Slot = { worker };
     // Idle workers must not keep the process alive; a busy one is ref'd while it works.
     worker.unref();
-    worker.on('message', (message: WorkerMessage) => {
+    worker.on('message', (message: WorkerReply) => {
       const done = slot.current;
       slot.current = undefined;
       // Busy from here: from post to answer, so a worker waiting for its next
@@ -277,10 +236,13 @@ export class CompressionPool {
       slot.postedAt = performance.now();
       slot.worker.ref();
       const { job } = next;
-      slot.worker.postMessage(
-        { input: job.input, length: job.length, output: job.output, options: job.options },
-        [job.input, job.output],
-      );
+      const message: WorkerJob = {
+        input: job.input,
+        length: job.length,
+        output: job.output,
+        options: job.options,
+      };
+      slot.worker.postMessage(message, [job.input, job.output]);
     }
   }
 }
@@ -288,8 +250,8 @@ export class CompressionPool {
 /**
  * One thread per core but one to start with: the main thread is busy too (TLS,
  * the two sha256s, HTTP), about a core's worth at full speed; the pool grows
- * when the data needs more (GROW_AT_BUSY). At most
- * MAX_WORKERS (each is ~20 MiB): four encode faster than most networks carry.
+ * when the data needs more (GROW_AT_BUSY). At most MAX_WORKERS (each is 10-16
+ * MiB of RSS): four encode faster than most networks carry.
  */
 const MAX_WORKERS = 4;
 

@@ -8,10 +8,6 @@
 // zlib's are ~16 KiB, so on data whose byte statistics change quickly zlib's
 // output is smaller; on the noise-like runs it gets, the two are within 0.2%. It is only used for runs where LZ77 was
 // measured to gain nothing (block-encoder.ts), so matches are not missed.
-//
-// createHuffmanDeflate is self-contained (no imports, no outside names): the
-// block encoder embeds its source text in the compression workers, which are
-// evaluated from a string (see block-encoder.ts).
 
 export interface HuffmanDeflate {
   /**

@@ -10,7 +10,7 @@
 // stream and reused: the source is read ahead into free blocks while the
 // consumer is busy (e.g. waiting for the registry), and a block is free again
 // once the consumer asks for the output after it. No per-block garbage.
-import { loadBlockEncoder, type EncodeOptions } from './block-encoder.js';
+import { outputBound, type EncodeOptions } from './block-encoder.js';
 import { acquireCompressionPool, type CompressionPool } from './compression-pool.js';
 
 export type Compression = 'gzip' | 'zstd';
@@ -42,9 +42,6 @@ export interface ParallelCompressOptions {
 /** 1 MiB: members of this size compress as well as one stream (deflate's window is 32 KiB), and blocks in flight stay a few MiB. */
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 
-/** Same code as the workers run: for its output bound. */
-const encoder = loadBlockEncoder();
-
 interface Block {
   input: ArrayBuffer;
   output: ArrayBuffer;
@@ -67,7 +64,7 @@ export async function* compressInBlocks(
   const pool = options.pool ?? acquired!.pool;
   // Read at each allocation: the pool may grow while the stream runs.
   const depth = () => Math.max(1, options.concurrency ?? pool.size * 2 + 2);
-  const outputBytes = encoder.outputBound(blockSize);
+  const outputBytes = outputBound(blockSize);
 
   const free: Block[] = [];
   let allocated = 0;

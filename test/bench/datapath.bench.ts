@@ -275,7 +275,10 @@ function printTable(rows: Row[], loadAtStart: number[]) {
       row.note ?? '',
     ];
   });
-  const out = [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`);
+  // A pipe in a method's name (`curl | zstd`) would split the Markdown row.
+  const out = [header, header.map(() => '---'), ...lines].map(
+    (cells) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`,
+  );
   console.log(
     `\nmachine: ${os.availableParallelism()} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 1024 / MiB)} GiB RAM, node ${process.version}; ` +
       `load average (1/5/15 min) at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${os

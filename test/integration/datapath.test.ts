@@ -10,7 +10,7 @@ import {
   type PushDiskImageOptions,
   type Progress,
 } from '../../src/export/index.js';
-import { loadBlockEncoder } from '../../src/export/block-encoder.js';
+import { createBlockEncoder } from '../../src/export/block-encoder.js';
 import { compressionPoolUsers } from '../../src/export/compression-pool.js';
 import { RegistryClient, RegistryError } from '../../src/registry/index.js';
 import { serveDiskFile, type DiskExport } from '../bench/disk-export.js';
@@ -151,7 +151,7 @@ describe('pushDiskImage', () => {
     const kinds = new Set<string>();
     const diskBytes = readFileSync(disk.path);
     for (let at = 0; at < diskBytes.length; at += MiB)
-      for (const run of loadBlockEncoder().runsOf(diskBytes.subarray(at, at + MiB))) kinds.add(run.kind);
+      for (const run of createBlockEncoder().runsOf(diskBytes.subarray(at, at + MiB))) kinds.add(run.kind);
     expect([...kinds].sort()).toEqual(['compress', 'huffman', 'store', 'zeros']);
 
     // crane's own view of the image's filesystem holds the same disk.

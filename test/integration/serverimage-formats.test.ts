@@ -1,13 +1,15 @@
 // spec.format end to end: ServerImages asking for zstd and for qcow2 reach Active on
 // the real control plane with the simulator's export server and the real registry;
-// crane reads the images back, and QEMU's qemu-img checks the qcow2 file against
-// the VM's disk (the PVC's bytes in the simulator).
+// crane reads the images back, QEMU's qemu-img checks the qcow2 file against the
+// VM's disk (the PVC's bytes in the simulator), and CDI's real importer (v1.65.0's
+// cmd/cdi-importer) turns the qcow2 and the zstd images back into the VM's disk.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { imageDiskSha256 } from '../harness/images.js';
+import { importWithCdi } from '../harness/cdi-importer.js';
+import { imageDiskSha256, importedDisk } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { DiskStore } from '../harness/kubevirt/disk-store.js';
 import { qemuImg } from '../harness/qemu-img.js';
@@ -69,22 +71,50 @@ async function checkQcow2(reference: string, vm: string): Promise<string> {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/**
+ * The image imported by the real cdi-importer (a DataVolume's registry import: pull,
+ * find disk/disk.img, qemu-img convert to raw into the PVC): the VM's bytes, then the
+ * zeros it grows the disk with to the PVC's size.
+ */
+async function expectCdiImportsVmDisk(reference: string, sha: string) {
+  const run = await importWithCdi({
+    reference,
+    insecure: !bed.registry.tls,
+    caPem: bed.registry.caPem,
+    sizeBytes: 16 * MiB,
+    filesystemOverhead: 0,
+  });
+  try {
+    expect({ succeeded: run.succeeded, message: run.message }).toMatchObject({ succeeded: true });
+    expect(JSON.parse(run.message)).toMatchObject({ message: 'Import Complete' });
+    expect(await importedDisk(run.diskFile, 9 * MiB)).toEqual({
+      size: 16 * MiB,
+      sha256: sha,
+      zeroTail: true,
+    });
+  } finally {
+    run.cleanup();
+  }
+}
+
 let qcow2Sha: string;
 
-test('zstd: the layer is tar+zstd, status says raw, the disk is the VM disk', async () => {
+test('zstd: the layer is tar+zstd, status says raw, the disk is the VM disk, cdi-importer reads it', async () => {
   const { image, sha, mediaTypes } = await imageWith('zstd-vm', { compression: 'zstd' });
   expect(image.diskFormat).toBe('raw');
   expect(mediaTypes).toEqual(['application/vnd.oci.image.layer.v1.tar+zstd']);
   expect(await bed.crane.digest(image.reference)).toBe(image.digest);
   expect(await imageDiskSha256(bed.crane, image.reference)).toBe(sha);
+  await expectCdiImportsVmDisk(image.reference, sha);
 });
 
-test('qcow2: status says qcow2, the layer is tar+gzip, qemu-img check is clean and compare says identical', async () => {
-  const { image, mediaTypes } = await imageWith('qcow2-vm', { disk: 'qcow2' });
+test('qcow2: status says qcow2, the layer is tar+gzip, qemu-img check is clean, compare says identical, cdi-importer writes the VM disk', async () => {
+  const { image, sha, mediaTypes } = await imageWith('qcow2-vm', { disk: 'qcow2' });
   expect(image.diskFormat).toBe('qcow2');
   expect(mediaTypes).toEqual(['application/vnd.oci.image.layer.v1.tar+gzip']);
   expect(await bed.crane.digest(image.reference)).toBe(image.digest);
   qcow2Sha = await checkQcow2(image.reference, 'qcow2-vm');
+  await expectCdiImportsVmDisk(image.reference, sha);
 });
 
 test('qcow2 + zstd with export connections dropped every 1 MiB (both passes): resumed, the same qcow2 file', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { loadBlockEncoder } from '../../../src/export/block-encoder.js';
+import { createBlockEncoder } from '../../../src/export/block-encoder.js';
 import {
   acquireCompressionPool,
   CompressionPool,
@@ -8,7 +8,7 @@ import {
 } from '../../../src/export/compression-pool.js';
 import { compressInBlocks } from '../../../src/export/parallel-compress.js';
 
-const { outputBound } = loadBlockEncoder();
+const { outputBound } = createBlockEncoder();
 
 function job(bytes: Buffer) {
   const input = new ArrayBuffer(bytes.length);

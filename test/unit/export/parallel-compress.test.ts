@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { loadBlockEncoder } from '../../../src/export/block-encoder.js';
+import { createBlockEncoder } from '../../../src/export/block-encoder.js';
 import { compressInBlocks } from '../../../src/export/parallel-compress.js';
 
-const { runsOf, entropyBitsPerByte } = loadBlockEncoder();
+const { runsOf, entropyBitsPerByte } = createBlockEncoder();
 
 /** Copies each output: compressInBlocks reuses its buffers once the next one is asked for. */
 async function collect(source: AsyncIterable<Buffer>): Promise<Buffer[]> {
@@ -130,8 +130,8 @@ describe('the store-or-compress decision', () => {
     expect(runsOf(Buffer.concat([noise, prose])).map((r) => r.kind)).toEqual(['huffman', 'compress']);
     // Either way the output is gzip, and no larger than level 1 would make it.
     const block = Buffer.concat([noise, prose]);
-    const output = Buffer.alloc(loadBlockEncoder().outputBound(block.length));
-    const length = loadBlockEncoder().encodeBlock(block, output, { algorithm: 'gzip', level: 1 });
+    const output = Buffer.alloc(createBlockEncoder().outputBound(block.length));
+    const length = createBlockEncoder().encodeBlock(block, output, { algorithm: 'gzip', level: 1 });
     expect(gunzipSync(output.subarray(0, length)).equals(block)).toBe(true);
     expect(length).toBeLessThanOrEqual(gzipSync(block, { level: 1 }).length);
   });
