@@ -64,7 +64,9 @@ test('a VM goes Stopped -> Running -> Paused -> Stopped through Starting and Sto
 
   // The GET above can see Stopped before the watch delivers it: wait for the watch too.
   const expected = ['Stopped', 'Starting', 'Running', 'Paused', 'Stopping', 'Stopped'];
-  await until('the watch to see the last Stopped', async () => recorder.seen.length >= expected.length).catch(() => undefined);
+  await until('the watch to see the last Stopped', async () => recorder.seen.length >= expected.length).catch(
+    () => undefined,
+  );
   recorder.stop();
   expect(recorder.seen).toEqual(expected);
 });

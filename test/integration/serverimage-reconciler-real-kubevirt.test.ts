@@ -1,0 +1,128 @@
+// The reconciler suite's Stopped and Running-without-agent cases on KubeVirt's real
+// virt-controller (v1.8.4): the VirtualMachineSnapshot, its VolumeSnapshots, the
+// VirtualMachineExport with its Secrets, Service and exporter Pod are KubeVirt's; the
+// exporter Pod runs as the real virt-exportserver behind the bed's Service routing, and
+// the operator reads links.internal (https://virt-export-NAME.NS.svc/...) as it is.
+// The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
+import * as k8s from '@kubernetes/client-node';
+import { VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { download, until } from '../harness/kubevirt/testing.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { expectNothingLeftBehind, startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
+import { expectVmImaged } from './serverimage-reconciler-cases.js';
+
+let bed: ServerImageBed;
+let ns: string;
+
+/** Every manager that wrote an object of these kinds in `ns`, per kind and subresource (seen by a watch). */
+function recordManagers(namespace: string, resources: Resource[]) {
+  const seen = new Map<string, Set<string>>();
+  const informers = resources.map((r) => {
+    const kc = kubeConfig();
+    const api = kc.makeApiClient(k8s.CustomObjectsApi);
+    const informer = k8s.makeInformer<Obj>(
+      kc,
+      `/apis/${r.group}/${r.version}/namespaces/${namespace}/${r.plural}`,
+      () => api.listNamespacedCustomObject({ ...r, namespace }),
+    );
+    const note = (o: Obj) => {
+      for (const f of o.metadata.managedFields ?? []) {
+        const key = `${r.kind}${f.subresource ? `/${f.subresource}` : ''}`;
+        if (!seen.has(key)) seen.set(key, new Set());
+        seen.get(key)!.add(f.manager!);
+      }
+    };
+    informer.on('add', note);
+    informer.on('update', note);
+    return informer;
+  });
+  return {
+    start: () => Promise.all(informers.map((i) => i.start())),
+    stop: () => Promise.all(informers.map((i) => i.stop())),
+    managers: () => Object.fromEntries([...seen].map(([k, v]) => [k, [...v].sort()])),
+  };
+}
+
+beforeAll(async () => {
+  bed = await startServerImageBed([], { realKubevirt: true });
+  ns = await createNamespace('si-real');
+}, 180_000);
+
+afterAll(() => bed?.stop());
+
+afterEach(async () => {
+  await expectNothingLeftBehind(bed.client, ns, [bed.registry]);
+  // What virt-controller made for the exports goes with them (the garbage collector),
+  // and the kubelet stand-in stops their virt-exportserver processes.
+  await until(
+    'exporter Pods and their processes to be gone',
+    async () =>
+      bed.sim.exportServers().length === 0 &&
+      (await bed.client.core.listNamespacedPod({ namespace: ns })).items.every(
+        (p) => !p.metadata?.name?.startsWith('virt-export-'),
+      ),
+    30_000,
+  );
+});
+
+test.each([
+  ['a running VM without an agent', 'run-noagent', {}, ['Online', 'NoGuestAgent'], 'Running'],
+  ['a stopped VM', 'stopped', { runStrategy: 'Halted' as const }, [], 'Stopped'],
+])(
+  '%s, snapshot and export made by the real virt-controller',
+  async (_what, vm, options, indications, state) => {
+    const recorder = recordManagers(ns, [VM_SNAPSHOT, VM_EXPORT]);
+    await recorder.start();
+    try {
+      await expectVmImaged(bed, ns, vm, options, indications, state);
+    } finally {
+      await recorder.stop();
+    }
+    // The status of both was written by KubeVirt's controller only; the operator (our
+    // client's default manager name) created them, the simulator wrote nothing.
+    expect(recorder.managers()).toEqual(
+      expect.objectContaining({
+        'VirtualMachineSnapshot/status': ['virt-controller'],
+        'VirtualMachineExport/status': ['virt-controller'],
+      }),
+    );
+  },
+);
+
+test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, with the fault switches at its proxy', async () => {
+  const { client } = bed;
+  const sha = await client.createDiskPvc(ns, 'routed-rootdisk', { size: '1Mi' });
+  await client.createVm(ns, 'routed', {
+    volumes: [{ name: 'rootdisk', persistentVolumeClaim: { claimName: 'routed-rootdisk' } }],
+  });
+  await client.waitForVmStatus(ns, 'routed', 'Stopped');
+  const source = { apiGroup: 'kubevirt.io', kind: 'VirtualMachine', name: 'routed' };
+  await client.create(VM_SNAPSHOT, ns, { metadata: { name: 'routed' }, spec: { source } });
+  await client.waitFor(VM_SNAPSHOT, ns, 'routed', (o) => o.status?.phase === 'Succeeded');
+  await client.create(VM_EXPORT, ns, {
+    metadata: { name: 'routed', annotations: { [Ann.faultHttpErrors]: '1', [Ann.faultHttpStatus]: '502' } },
+    spec: { source: { apiGroup: 'snapshot.kubevirt.io', kind: 'VirtualMachineSnapshot', name: 'routed' } },
+  });
+  try {
+    const ready = await client.waitFor(VM_EXPORT, ns, 'routed', (o) => o.status?.phase === 'Ready');
+    const raw = ready.status.links.internal.volumes[0].formats.find(
+      (f: { format: string }) => f.format === 'raw',
+    );
+    expect(raw.url).toBe(`https://virt-export-routed.${ns}.svc/volumes/routed-routed-rootdisk/disk.img`);
+    const secret = await client.core.readNamespacedSecret({
+      namespace: ns,
+      name: ready.status.tokenSecretRef,
+    });
+    const token = Buffer.from(secret.data!.token!, 'base64').toString();
+    const cert = ready.status.links.internal.cert;
+    expect((await download(raw.url, cert, { token })).status).toBe(502);
+    expect(await download(raw.url, cert, { token })).toEqual(
+      expect.objectContaining({ status: 200, sha256: sha, aborted: false }),
+    );
+    expect((await download(raw.url, cert, { token: 'wrong' })).status).toBe(401);
+  } finally {
+    await client.delete(VM_EXPORT, ns, 'routed');
+    await client.delete(VM_SNAPSHOT, ns, 'routed');
+  }
+});
