@@ -1,4 +1,4 @@
-// The reconciler suite's Stopped and Running-without-agent cases on KubeVirt's real
+// The reconciler suite's Stopped, Running-without-agent and Paused cases on KubeVirt's real
 // virt-controller (v1.8.4): the VirtualMachineSnapshot, its VolumeSnapshots, the
 // VirtualMachineExport with its Secrets, Service and exporter Pod are KubeVirt's; the
 // exporter Pod runs as the real virt-exportserver behind the bed's Service routing, and
@@ -69,6 +69,8 @@ afterEach(async () => {
 test.each([
   ['a running VM without an agent', 'run-noagent', {}, ['Online', 'NoGuestAgent'], 'Running'],
   ['a stopped VM', 'stopped', { runStrategy: 'Halted' as const }, [], 'Stopped'],
+  // Paused (and with an agent): virt-controller takes it without a freeze.
+  ['a paused VM', 'paused', { paused: true, agent: true }, ['Online', 'Paused'], 'Paused'],
 ])(
   '%s, snapshot and export made by the real virt-controller',
   async (_what, vm, options, indications, state) => {
