@@ -1,4 +1,4 @@
-// The reconciler suite's Stopped, Running-without-agent and Paused cases on KubeVirt's real
+// The reconciler suite's four VM-state cases (running with and without agent, stopped, paused) on KubeVirt's real
 // virt-controller (v1.8.4): the VirtualMachineSnapshot, its VolumeSnapshots, the
 // VirtualMachineExport with its Secrets, Service and exporter Pod are KubeVirt's; the
 // exporter Pod runs as the real virt-exportserver behind the bed's Service routing, and
@@ -7,6 +7,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
+import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import { expectNothingLeftBehind, startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
@@ -67,6 +68,8 @@ afterEach(async () => {
 });
 
 test.each([
+  // With an agent virt-controller freezes and thaws the guest through subresources.kubevirt.io.
+  ['a running VM with a guest agent', 'run-agent', { agent: true }, ['Online', 'GuestAgent'], 'Running'],
   ['a running VM without an agent', 'run-noagent', {}, ['Online', 'NoGuestAgent'], 'Running'],
   ['a stopped VM', 'stopped', { runStrategy: 'Halted' as const }, [], 'Stopped'],
   // Paused (and with an agent): virt-controller takes it without a freeze.
@@ -81,6 +84,9 @@ test.each([
     } finally {
       await recorder.stop();
     }
+    // Through the real API server's aggregator: freeze before the volumes, thaw after.
+    const thawed = (bed.sim as RealKubevirt).freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
+    expect(thawed.map((c) => c.action)).toEqual(vm === 'run-agent' ? ['freeze', 'unfreeze'] : []);
     // The status of both was written by KubeVirt's controller only; the operator (our
     // client's default manager name) created them, the simulator wrote nothing.
     expect(recorder.managers()).toEqual(

@@ -25,6 +25,7 @@ import { startGarbageCollector } from './garbage-collector.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { Kubelet } from './kubelet.js';
 import { ServiceRouting } from './service-routing.js';
+import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
 import { startVirtController } from './virt-controller.js';
 import { VirtHandler } from './virt-handler.js';
 import { startWatching } from './watch.js';
@@ -36,6 +37,8 @@ export interface RealKubevirt extends KubevirtSimulator {
   kubeconfigPath: string;
   /** Where every process's log is (virt-controller.log, kube-scheduler.log, pods/NS/NAME/...). */
   dir: string;
+  /** Every freeze/unfreeze virt-controller asked for through subresources.kubevirt.io, in order. */
+  freezeCalls: FreezeCall[];
 }
 
 const quietLog = (message: string, err?: unknown) => {
@@ -139,6 +142,8 @@ export async function startRealKubevirt(
       dir,
     });
     stops.push(() => virtController.stop());
+    const subresources = await startSubresourcesApi(kc);
+    stops.push(() => subresources.stop());
     // virt-controller starts its export controller only once the CA ConfigMap is in its cache.
     await waitFor(
       'virt-controller to start its controllers',
@@ -162,6 +167,7 @@ export async function startRealKubevirt(
       reconciles: sim.reconciles,
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
+      freezeCalls: subresources.calls,
       stop,
     };
   } catch (err) {
