@@ -10,7 +10,7 @@
 // VolumeSnapshotClass `sim`, virt-controller, kube-scheduler, kube-controller-manager's
 // garbage collector, the kubelet stand-in (Node,
 // exporter Pods as real virt-exportserver processes), Service routing + cluster DNS for
-// this process, the simulator in nodeOnly mode and its virt-handler.
+// this process, the simulator in nodeOnly mode, its virt-handler and virt-api's freeze API.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
