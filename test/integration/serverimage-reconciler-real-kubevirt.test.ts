@@ -5,7 +5,7 @@
 // the operator reads links.internal (https://virt-export-NAME.NS.svc/...) as it is.
 // The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
 import * as k8s from '@kubernetes/client-node';
-import { VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
+import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { download, until } from '../harness/kubevirt/testing.js';
@@ -132,5 +132,39 @@ test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, with the fault
   } finally {
     await client.delete(VM_EXPORT, ns, 'routed');
     await client.delete(VM_SNAPSHOT, ns, 'routed');
+  }
+});
+
+test('fault-export=never-ready keeps the exporter Pod unready: virt-controller holds the export Pending', async () => {
+  const { client } = bed;
+  await client.createDiskPvc(ns, 'unready-rootdisk', { size: '1Mi' });
+  await client.createVm(ns, 'unready', {
+    annotations: { [Ann.faultExport]: 'never-ready' },
+    volumes: [{ name: 'rootdisk', persistentVolumeClaim: { claimName: 'unready-rootdisk' } }],
+  });
+  await client.waitForVmStatus(ns, 'unready', 'Stopped');
+  const source = { apiGroup: 'kubevirt.io', kind: 'VirtualMachine', name: 'unready' };
+  await client.create(VM_SNAPSHOT, ns, { metadata: { name: 'unready' }, spec: { source } });
+  await client.waitFor(VM_SNAPSHOT, ns, 'unready', (o) => o.status?.phase === 'Succeeded');
+  await client.create(VM_EXPORT, ns, {
+    metadata: { name: 'unready' },
+    spec: { source: { apiGroup: 'snapshot.kubevirt.io', kind: 'VirtualMachineSnapshot', name: 'unready' } },
+  });
+  try {
+    const readyReason = (o: Obj) =>
+      (o.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready')?.reason;
+    // The Pod runs but never passes its probe: KubeVirt says Pending, Ready=False "Unknown".
+    await client.waitFor(VM_EXPORT, ns, 'unready', (o) => readyReason(o) === 'Unknown');
+    await new Promise((r) => setTimeout(r, 2000));
+    const held = await client.get(VM_EXPORT, ns, 'unready');
+    expect({ phase: held?.status?.phase, reason: readyReason(held!) }).toEqual({
+      phase: 'Pending',
+      reason: 'Unknown',
+    });
+    await client.annotate(VM, ns, 'unready', { [Ann.faultExport]: null });
+    await client.waitFor(VM_EXPORT, ns, 'unready', (o) => o.status?.phase === 'Ready');
+  } finally {
+    await client.delete(VM_EXPORT, ns, 'unready');
+    await client.delete(VM_SNAPSHOT, ns, 'unready');
   }
 });

@@ -18,6 +18,7 @@ import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../../control-plane.js';
 import { waitFor } from '../../process.js';
 import type { Obj } from '../api.js';
+import { Ann, faultValue } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startKubevirtSimulator, type KubevirtSimulator, type SimulatorOptions } from '../simulator.js';
@@ -121,6 +122,8 @@ export async function startRealKubevirt(
     stops.push(() => kubelet.stop());
     const faults = await faultCaches(kc);
     stops.push(() => faults.stop());
+    kubelet.neverReady = (pod) =>
+      faultValue(Ann.faultExport, ...faults.sourcesOfOwned(pod)) === 'never-ready';
     const routing = new ServiceRouting({
       kc,
       kubelet,
@@ -189,13 +192,18 @@ async function faultCaches(kc: k8s.KubeConfig) {
   const exports = cache(VM_EXPORT);
   const vms = cache(VM);
   const stops = [await startWatching(exports), await startWatching(vms)];
+  const sourcesOfOwned = (o: { metadata?: k8s.V1ObjectMeta }): Array<Obj | undefined> => {
+    const owner = (o.metadata?.ownerReferences ?? []).find((r) => r.kind === VM_EXPORT.kind);
+    const vmExport = owner && exports.get(owner.name, o.metadata!.namespace);
+    const vmName = vmExport?.status?.virtualMachineName as string | undefined;
+    return [vmExport, vmName ? vms.get(vmName, o.metadata!.namespace) : undefined];
+  };
   return {
     sourcesOf(service: k8s.V1Service): Array<Obj | undefined> {
-      const owner = (service.metadata?.ownerReferences ?? []).find((o) => o.kind === VM_EXPORT.kind);
-      const vmExport = owner && exports.get(owner.name, service.metadata!.namespace);
-      const vmName = vmExport?.status?.virtualMachineName as string | undefined;
-      return [vmExport, vmName ? vms.get(vmName, service.metadata!.namespace) : undefined];
+      return sourcesOfOwned(service);
     },
+    /** For any object an export owns (its Service, its exporter Pod). */
+    sourcesOfOwned,
     stop: () => Promise.all(stops.map((s) => s())).then(() => undefined),
   };
 }

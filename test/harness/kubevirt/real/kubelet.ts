@@ -66,6 +66,8 @@ export class Kubelet {
   private heartbeat?: NodeJS.Timeout;
   /** Called when a Pod's readiness or port changes (the Service routing follows). */
   onChange: () => void = () => undefined;
+  /** True while a Pod's readiness probe is to fail (the fault switch fault-export=never-ready). */
+  neverReady: (pod: k8s.V1Pod) => boolean = () => false;
 
   constructor(
     kc: k8s.KubeConfig,
@@ -215,6 +217,8 @@ export class Kubelet {
       this.onChange();
     }
     const running = this.running.get(key)!;
+    // fault-export=never-ready: the readiness probe never passes (the Pod stays Running, not Ready).
+    if (isExporter && !running.ready && this.neverReady(pod)) return 1000;
     if (isExporter && !running.ready) {
       const probePath = pod.spec.containers[0]?.readinessProbe?.httpGet?.path ?? '/';
       if (await probe(running.port!, probePath)) {
