@@ -10,12 +10,14 @@ export type ToolName =
   | 'etcd'
   | 'kube-apiserver'
   | 'kube-controller-manager'
+  | 'kube-scheduler'
   | 'kubectl'
   | 'registry'
   | 'crane'
   | 'helm'
   | 'kubevirt-crds'
   | 'virt-exportserver'
+  | 'virt-controller'
   | 'cdi-importer'
   | 'qemu-img';
 

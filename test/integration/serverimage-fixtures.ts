@@ -9,6 +9,7 @@ import {
   type KubevirtSimulator,
   type SimulatorOptions,
 } from '../harness/kubevirt/simulator.js';
+import { startRealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
@@ -150,17 +151,30 @@ export interface ServerImageBed {
   stop(): Promise<void>;
 }
 
+export interface BedOptions extends Omit<SimulatorOptions, 'kubeConfig'> {
+  /**
+   * KubeVirt's real virt-controller makes VMIs, snapshots and exports, on a control plane
+   * of this test file's own (harness/kubevirt/real/bed.ts); the simulator keeps the node's
+   * part. Default false: the simulator plays KubeVirt's controllers on the shared one.
+   */
+  realKubevirt?: boolean;
+}
+
 /**
- * What a ServerImage test file stands on: our CRDs, the KubeVirt simulator, an anonymous
- * registry read back by crane, a client, and the in-process operator with `operatorFlags`
- * (none when null).
+ * What a ServerImage test file stands on: our CRDs, the KubeVirt simulator (or the real
+ * virt-controller, `realKubevirt`), an anonymous registry read back by crane, a client,
+ * and the in-process operator with `operatorFlags` (none when null).
  */
 export async function startServerImageBed(
   operatorFlags: string[] | null = [],
-  simOptions: Omit<SimulatorOptions, 'kubeConfig'> = {},
+  bedOptions: BedOptions = {},
 ): Promise<ServerImageBed> {
+  const { realKubevirt, ...simOptions } = bedOptions;
+  // The real bed first: it points kubeConfig() at its own control plane.
+  const sim = realKubevirt
+    ? await startRealKubevirt(simOptions)
+    : await startKubevirtSimulator({ kubeConfig: kubeConfig(), ...simOptions });
   await installProjectCrds();
-  const sim = await startKubevirtSimulator({ kubeConfig: kubeConfig(), ...simOptions });
   const registry = await startRegistry();
   const operator = operatorFlags ? await startOperator(operatorFlags) : undefined;
   return {

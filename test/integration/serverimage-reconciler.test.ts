@@ -1,8 +1,7 @@
 // The ServerImage reconciler on the real control plane, the real registry (read back
 // with crane and imported by CDI's real importer) and the KubeVirt simulator with
 // KubeVirt's real export server: from a VirtualMachine to an Active image.
-import { importWithCdi } from '../harness/cdi-importer.js';
-import { importedDisk, imageDiskSha256 } from '../harness/images.js';
+import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_SNAPSHOT } from '../harness/kubevirt/api.js';
 import {
@@ -14,38 +13,9 @@ import {
   waitForPhase,
   serverImageTestFile,
 } from './serverimage-fixtures.js';
+import { expectVmImaged, imageOf } from './serverimage-reconciler-cases.js';
 
 const file = serverImageTestFile({ namespace: 'si', checkNothingLeftBehind: true });
-
-const DISK_BYTES = 3 * 1024 * 1024;
-
-/** The image through CDI's registry import, as a DataVolume would get it: the VM's bytes, then zeros. */
-async function expectCdiImportsTheDisk(reference: string, sha256: string) {
-  // A PVC twice the disk's size: it fits after CDI's 5.5% file-system overhead, and
-  // CDI grows the disk to the usable size, so the zero padding is checked too.
-  const run = await importWithCdi({ reference, insecure: true, sizeBytes: 2 * DISK_BYTES });
-  try {
-    expect({ succeeded: run.succeeded, message: run.message }).toEqual({
-      succeeded: true,
-      message: expect.stringContaining('"message":"Import Complete"'),
-    });
-    const disk = await importedDisk(run.diskFile, DISK_BYTES);
-    expect(disk).toEqual({ size: expect.any(Number), sha256, zeroTail: true });
-    expect(disk.size).toBeGreaterThan(DISK_BYTES);
-  } finally {
-    run.cleanup();
-  }
-}
-
-async function imageOf(vm: string, options: Parameters<typeof createVm>[3], name = `${vm}-image`) {
-  const shas = await createVm(file.client, file.ns, vm, options);
-  await createServerImage(
-    file.client,
-    serverImage(file.ns, name, vm, file.registry, { metadata: { os_distro: 'fedora' } }),
-  );
-  const si = await waitForPhase(file.client, file.ns, name, 'Active');
-  return { si, shas };
-}
 
 describe('a VM becomes an Active image with its exact bytes', () => {
   test.each([
@@ -54,34 +24,12 @@ describe('a VM becomes an Active image with its exact bytes', () => {
     ['a stopped VM', 'stopped', { runStrategy: 'Halted' as const }, [], 'Stopped'],
     ['a paused VM', 'paused', { paused: true, agent: true }, ['Online', 'Paused'], 'Paused'],
   ])('%s', async (_what, vm, options, indications, state) => {
-    const { si, shas } = await imageOf(vm, options);
-    const ref = `${file.registry.host}/vms/${vm}:${vm}-image`;
-    expect(si.status.images).toEqual([
-      expect.objectContaining({ volume: 'rootdisk', reference: ref, diskFormat: 'raw' }),
-    ]);
-    expect(await file.crane.digest(ref)).toBe(si.status.images[0].digest);
-    expect(await imageDiskSha256(file.crane, ref)).toBe(shas.rootdisk);
-    await expectCdiImportsTheDisk(
-      `${file.registry.host}/vms/${vm}@${si.status.images[0].digest}`,
-      shas.rootdisk!,
-    );
-    for (const indication of indications) expect(si.status.snapshot.indications).toContain(indication);
-    if (indications.length === 0) expect(si.status.snapshot.indications).toEqual([]);
-    expect(si.status.server).toEqual(expect.objectContaining({ statusAtRequest: state, restored: true }));
-    expect(conditionOf(si, 'Ready')).toEqual(expect.objectContaining({ status: 'True', reason: 'Active' }));
-    expect(conditionOf(si, 'Reconciling')).toBeUndefined();
-    expect(conditionOf(si, 'Stalled')).toBeUndefined();
-    expect((await file.client.get(VM, file.ns, vm))?.status.printableStatus).toBe(state);
-    const manifest = (await file.crane.manifest(ref)) as { annotations: Record<string, string> };
-    expect(manifest.annotations).toEqual(
-      expect.objectContaining({ 'org.opencontainers.image.title': `${vm}-image` }),
-    );
-    expect(JSON.stringify(manifest.annotations)).toContain('fedora');
+    await expectVmImaged(file.bed, file.ns, vm, options, indications, state);
   });
 });
 
 test('a two-volume VM gives two images, the boot disk under the tag', async () => {
-  const { si, shas } = await imageOf('two-disks', {
+  const { si, shas } = await imageOf(file.bed, file.ns, 'two-disks', {
     disks: [
       { volume: 'rootdisk', size: 2 * 1024 * 1024 },
       { volume: 'data', size: 1024 * 1024 },

@@ -31,8 +31,13 @@ export interface ConnectionFaults {
 export interface ExportProxyOptions {
   /** The server's port now; undefined while there is none (the connection is refused). */
   upstreamPort(): number | undefined;
-  /** The server's certificate and key, for the answers the proxy gives itself (httpStatus). */
-  keyPair: KeyPair;
+  /**
+   * The server's certificate and key, for the answers the proxy gives itself (httpStatus);
+   * a function when the server behind changes its certificate (a real exporter Pod's).
+   */
+  keyPair: KeyPair | (() => KeyPair | undefined);
+  /** Where to listen; default 127.0.0.1 and any free port (the real-controller bed: a Service's IP, 443). */
+  listen?: { host: string; port: number };
   /** Asked once per new connection. */
   faultsFor(): ConnectionFaults;
   /**
@@ -115,7 +120,13 @@ function answerWith(client: net.Socket, status: number, context: tls.SecureConte
 }
 
 export async function startExportProxy(options: ExportProxyOptions): Promise<ExportProxy> {
-  const context = tls.createSecureContext({ cert: options.keyPair.certPem, key: options.keyPair.keyPem });
+  const contextOf = (k: KeyPair) => tls.createSecureContext({ cert: k.certPem, key: k.keyPem });
+  const fixed = typeof options.keyPair === 'function' ? undefined : contextOf(options.keyPair);
+  const context = (): tls.SecureContext | undefined => {
+    if (fixed) return fixed;
+    const keyPair = (options.keyPair as () => KeyPair | undefined)();
+    return keyPair && contextOf(keyPair);
+  };
   const open = new Set<net.Socket>();
   const track = (s: net.Socket) => {
     open.add(s);
@@ -129,7 +140,9 @@ export async function startExportProxy(options: ExportProxyOptions): Promise<Exp
     // A Service without a ready Pod: nothing to talk to.
     if (upstreamPort === undefined) return client.resetAndDestroy();
     const faults = options.faultsFor();
-    if (faults.httpStatus !== undefined) return answerWith(client, faults.httpStatus, context);
+    const errorContext = faults.httpStatus === undefined ? undefined : context();
+    if (faults.httpStatus !== undefined && errorContext)
+      return answerWith(client, faults.httpStatus, errorContext);
 
     const upstream = net.connect(upstreamPort, '127.0.0.1');
     track(upstream);
@@ -150,7 +163,10 @@ export async function startExportProxy(options: ExportProxyOptions): Promise<Exp
       relayLimited(upstream, client, faults, count).catch(() => client.destroy());
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.listen?.port ?? 0, options.listen?.host ?? '127.0.0.1', resolve);
+  });
   const { port } = server.address() as net.AddressInfo;
   return {
     port,

@@ -18,6 +18,7 @@ import { ExportController } from './export-controller.js';
 import { ExportServers, type RunningExportServer } from './export-servers.js';
 import { makeInformers, startInformers } from './informers.js';
 import { PvcController } from './pvc-controller.js';
+import { CsiSnapshotter } from './real/csi-snapshotter.js';
 import { craneImporter, type RegistryImporter } from './registry-import.js';
 import { SnapshotController } from './snapshot-controller.js';
 import { VmChangeFault } from './vm-change.js';
@@ -41,6 +42,12 @@ export interface SimulatorOptions {
    * manifest name a registry as users' clusters do (e.g. KubeVirt's examples' registry:5000).
    */
   hostAliases?: Record<string, string>;
+  /**
+   * Only what needs a node: storage (PVCs, the CSI snapshot driver), CDI's DataVolumes;
+   * KubeVirt's real virt-controller plays VMs, snapshots and exports (real/bed.ts starts
+   * it, with the virt-handler and kubelet stand-ins). Default false: the simulator plays all.
+   */
+  nodeOnly?: boolean;
   log?: Logger;
 }
 
@@ -73,7 +80,6 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   const informers = makeInformers(options.kubeConfig);
   const disks = new DiskStore(dataDir);
   const pvcs = new PvcController(client, informers, disks, log);
-  const vms = new VmController(client, informers, options.transitionMs ?? 300, log);
   const hostAliases = options.hostAliases ?? {};
   const dataVolumes = new DataVolumeController(
     client,
@@ -83,6 +89,9 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
     hostAliases,
     log,
   );
+  if (options.nodeOnly)
+    return startNodeOnly(client, informers, disks, pvcs, dataVolumes, dataDir, ownDataDir, hostAliases, log);
+  const vms = new VmController(client, informers, options.transitionMs ?? 300, log);
   const vmChange = new VmChangeFault(informers, vms, log);
   const snapshots = new SnapshotController(
     client,
@@ -151,6 +160,41 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
         ].map((q) => q.stop()),
       );
       await servers.stopAll();
+      if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The node's side only (nodeOnly): storage, CSI snapshots and DataVolumes. */
+async function startNodeOnly(
+  client: Client,
+  informers: ReturnType<typeof makeInformers>,
+  disks: DiskStore,
+  pvcs: PvcController,
+  dataVolumes: DataVolumeController,
+  dataDir: string,
+  ownDataDir: boolean,
+  hostAliases: Record<string, string>,
+  log: Logger,
+): Promise<KubevirtSimulator> {
+  const snapshots = new CsiSnapshotter(client, informers, disks, log);
+  const stopInformers = await startInformers(informers, log);
+  let stopped = false;
+  return {
+    exportCaPem: '',
+    exportServers: () => [],
+    hostAliases,
+    dataDir,
+    diskFile: (namespace, pvcName) => pvcs.fileOf(namespace, pvcName),
+    reconciles: (controller, key) => {
+      const queues = { pvc: pvcs.queue, datavolume: dataVolumes.queue, volumesnapshot: snapshots.queue };
+      return queues[controller as keyof typeof queues]?.runs.get(key) ?? 0;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopInformers();
+      await Promise.all([pvcs.queue, dataVolumes.queue, snapshots.queue].map((q) => q.stop()));
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real parts of the test bed at the versions pinned in versions.env, into a
 # cache folder outside the repo: from the Go module proxy etcd, kube-apiserver,
-# kube-controller-manager, kubectl, the CNCF Distribution registry, crane, helm, KubeVirt's
-# virt-exportserver, CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
+# kube-controller-manager, kube-scheduler, kubectl, the CNCF Distribution registry, crane, helm,
+# KubeVirt's virt-exportserver and virt-controller, CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
 # and external-snapshotter's own CRDs); from Debian's archive qemu-img (which cdi-importer
 # runs), unpacked, not installed. Each tool is built once; later runs find it and return
 # at once. Prints the bin folder on stdout; on stderr one line per tool built, with its
@@ -22,8 +22,8 @@ log="$cache/build.log"
 mkdir -p "$bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
-all_tools=(etcd kube-apiserver kube-controller-manager kubectl registry crane helm
-  kubevirt-crds virt-exportserver cdi-importer qemu-img)
+all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl registry crane helm
+  kubevirt-crds virt-exportserver virt-controller cdi-importer qemu-img)
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
@@ -40,11 +40,11 @@ crds_source=$(sha256sum <"$here/kubevirt-crds/main.go" | cut -c1-8)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver | kube-controller-manager | kubectl) echo "$KUBERNETES_VERSION" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) echo "$KUBERNETES_VERSION" ;;
     registry) echo "$DISTRIBUTION_VERSION" ;;
     crane) echo "$CRANE_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
-    virt-exportserver) echo "$KUBEVIRT_VERSION" ;;
+    virt-exportserver | virt-controller) echo "$KUBEVIRT_VERSION" ;;
     cdi-importer) echo "$CDI_VERSION" ;;
     kubevirt-crds)
       echo "$KUBEVIRT_VERSION-$CDI_VERSION-$SNAPSHOTTER_VERSION-$crds_source" ;;
@@ -139,11 +139,12 @@ kubevirt_module() {
   cp -r "$here/libnbd-stub" "$dir/libnbd-stub"
 }
 
-build_virt_exportserver() {
+# build_kubevirt NAME: KubeVirt's cmd/NAME (virt-exportserver, virt-controller).
+build_kubevirt() {
   local dir; dir=$(mktemp -d)
-  kubevirt_module "$dir" virt-exportserver
-  printf 'package tools\n\nimport _ "kubevirt.io/kubevirt/cmd/virt-exportserver"\n' >"$dir/tools.go"
-  go_build virt-exportserver "$dir" kubevirt.io/kubevirt/cmd/virt-exportserver
+  kubevirt_module "$dir" "$1"
+  printf 'package tools\n\nimport _ "kubevirt.io/kubevirt/cmd/%s"\n' "$1" >"$dir/tools.go"
+  go_build "$1" "$dir" "kubevirt.io/kubevirt/cmd/$1"
   rm -rf "$dir"
 }
 
@@ -201,7 +202,7 @@ build_qemu_img() {
 }
 
 need_kube=
-for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kubectl) need_kube=1 ;; esac; done
+for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) need_kube=1 ;; esac; done
 replaces=; [ -z "$need_kube" ] || replaces=$(kube_replaces)
 
 build_one() {
@@ -210,10 +211,12 @@ build_one() {
     kube-apiserver | kubectl) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     # Only for its ClusterRole aggregation controller (test/integration/install-rbac.test.ts).
     kube-controller-manager) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
+    # Binds the exporter Pods virt-controller creates to the bed's Node (test/harness/kubevirt/kubelet).
+    kube-scheduler) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     registry) build registry "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;
     crane) build crane "github.com/google/go-containerregistry@$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane ;;
     helm) build helm "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm ;;
-    virt-exportserver) build_virt_exportserver ;;
+    virt-exportserver | virt-controller) build_kubevirt "$1" ;;
     cdi-importer) build_cdi_importer ;;
     kubevirt-crds) build_kubevirt_crds ;;
     qemu-img) build_qemu_img ;;

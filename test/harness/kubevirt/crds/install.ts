@@ -10,6 +10,8 @@ import { generatedCrds, withExportV1 } from './real-crds.js';
 export interface InstallOptions {
   /** Add export.kubevirt.io/v1 as KubeVirt 1.9 has it (default true). */
   exportV1?: boolean;
+  /** Every CRD of KubeVirt and CDI, as the real virt-controller needs (default false). */
+  all?: boolean;
   timeoutMs?: number;
 }
 
@@ -18,8 +20,8 @@ function established(crd: k8s.V1CustomResourceDefinition): boolean {
 }
 
 /** The CRDs the bed installs: the generated ones, with or without export v1. */
-export function kubevirtCrds(exportV1 = true): k8s.V1CustomResourceDefinition[] {
-  return generatedCrds().map((crd) => (exportV1 ? withExportV1(crd) : crd));
+export function kubevirtCrds(exportV1 = true, all = false): k8s.V1CustomResourceDefinition[] {
+  return generatedCrds(all).map((crd) => (exportV1 ? withExportV1(crd) : crd));
 }
 
 /**
@@ -58,7 +60,7 @@ export async function installKubevirtCrds(
   options: InstallOptions = {},
 ): Promise<void> {
   const api = kubeConfig.makeApiClient(k8s.ApiextensionsV1Api);
-  const crds = kubevirtCrds(options.exportV1 ?? true);
+  const crds = kubevirtCrds(options.exportV1 ?? true, options.all ?? false);
   for (const crd of crds) await serverSideApply(kubeConfig, crd);
   for (const crd of crds) {
     const name = crd.metadata!.name!;

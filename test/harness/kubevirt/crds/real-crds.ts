@@ -7,16 +7,26 @@ import type { V1CustomResourceDefinition, V1CustomResourceDefinitionVersion } fr
 import { parseAllDocuments } from 'yaml';
 import { toolPath } from '../../tools.js';
 
-let printed: V1CustomResourceDefinition[] | undefined;
+const printed = new Map<boolean, V1CustomResourceDefinition[]>();
 
-/** Every CRD kubevirt-crds prints (run once per process: ~2 MB of YAML). */
-export function generatedCrds(): V1CustomResourceDefinition[] {
-  printed ??= parseAllDocuments(
-    execFileSync(toolPath('kubevirt-crds'), { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }),
-  )
-    .map((doc) => doc.toJS() as V1CustomResourceDefinition | null)
-    .filter((crd): crd is V1CustomResourceDefinition => crd?.kind === 'CustomResourceDefinition');
-  return printed;
+/**
+ * Every CRD kubevirt-crds prints (run once per process: ~2 MB of YAML); `all`: every CRD
+ * of KubeVirt and CDI, which the real virt-controller needs (it watches them all).
+ */
+export function generatedCrds(all = false): V1CustomResourceDefinition[] {
+  let crds = printed.get(all);
+  if (!crds) {
+    crds = parseAllDocuments(
+      execFileSync(toolPath('kubevirt-crds'), all ? ['-all'] : [], {
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      }),
+    )
+      .map((doc) => doc.toJS() as V1CustomResourceDefinition | null)
+      .filter((crd): crd is V1CustomResourceDefinition => crd?.kind === 'CustomResourceDefinition');
+    printed.set(all, crds);
+  }
+  return crds;
 }
 
 export const EXPORT_CRD = 'virtualmachineexports.export.kubevirt.io';

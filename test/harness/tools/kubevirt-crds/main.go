@@ -7,12 +7,18 @@
 // next to this file CDI's generated pkg/operator/resources/crds_generated.go (as package
 // cdicrds) and external-snapshotter's config/crd/*.yaml (go:embed cannot read another
 // module's files).
+//
+//	kubevirt-crds        the CRDs the simulator's kinds need
+//	kubevirt-crds -all   every CRD of KubeVirt and CDI: virt-controller lists and watches
+//	                     them all and does nothing until each informer has synced
 package main
 
 import (
 	"embed"
+	"flag"
 	"fmt"
 	"os"
+	"sort"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"kubevirt.io/kubevirt/pkg/virt-operator/resource/generate/components"
@@ -34,6 +40,22 @@ var kubevirtCrds = []func() (*extv1.CustomResourceDefinition, error){
 	components.NewKubeVirtCrd,
 }
 
+// The rest of KubeVirt's CRDs (-all).
+var moreKubevirtCrds = []func() (*extv1.CustomResourceDefinition, error){
+	components.NewPresetCrd,
+	components.NewReplicaSetCrd,
+	components.NewVirtualMachineInstanceMigrationCrd,
+	components.NewVirtualMachinePoolCrd,
+	components.NewVirtualMachineBackupCrd,
+	components.NewVirtualMachineBackupTrackerCrd,
+	components.NewVirtualMachineInstancetypeCrd,
+	components.NewVirtualMachineClusterInstancetypeCrd,
+	components.NewVirtualMachinePreferenceCrd,
+	components.NewVirtualMachineClusterPreferenceCrd,
+	components.NewMigrationPolicyCrd,
+	components.NewVirtualMachineCloneCrd,
+}
+
 // CDI's generated CRD YAML, by its key in CDICRDs.
 var cdiCrds = []string{"datavolume"}
 
@@ -45,15 +67,27 @@ var snapshotFiles = []string{
 }
 
 func main() {
+	all := flag.Bool("all", false, "every CRD of KubeVirt and CDI, not only the simulator's")
+	flag.Parse()
+	generators := kubevirtCrds
+	cdiNames := cdiCrds
+	if *all {
+		generators = append(append(generators[:0:0], kubevirtCrds...), moreKubevirtCrds...)
+		cdiNames = nil
+		for name := range cdicrds.CDICRDs {
+			cdiNames = append(cdiNames, name)
+		}
+		sort.Strings(cdiNames)
+	}
 	var docs [][]byte
-	for _, newCrd := range kubevirtCrds {
+	for _, newCrd := range generators {
 		crd, err := newCrd()
 		if err != nil {
 			fail(err)
 		}
 		docs = append(docs, clean(mustMarshal(crd)))
 	}
-	for _, name := range cdiCrds {
+	for _, name := range cdiNames {
 		doc, ok := cdicrds.CDICRDs[name]
 		if !ok {
 			fail(fmt.Errorf("CDI has no CRD %q", name))

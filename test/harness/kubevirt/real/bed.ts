@@ -1,0 +1,209 @@
+// The real-controller bed: KubeVirt's own virt-controller makes the VMIs, snapshots and
+// exports; the simulator keeps only what needs a node. A control plane of its own (the
+// shared one's other test files run the simulator's controllers, which would fight
+// virt-controller over every VM), whose kubeconfig this test file's process then uses
+// (SERVERIMAGE_TESTBED_KUBECONFIG: kubeConfig(), kubectl and createNamespace follow).
+//   const sim = await startRealKubevirt();   // the same KubevirtSimulator shape
+//   ... sim.exportCaPem, sim.diskFile(ns, pvc) ...
+//   await sim.stop();
+// Started here: etcd + kube-apiserver, every KubeVirt/CDI CRD, StorageClass and
+// VolumeSnapshotClass `sim`, virt-controller, kube-scheduler, kube-controller-manager's
+// garbage collector, the kubelet stand-in (Node,
+// exporter Pods as real virt-exportserver processes), Service routing + cluster DNS for
+// this process, the simulator in nodeOnly mode, its virt-handler and virt-api's freeze API.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { startControlPlane } from '../../control-plane.js';
+import { waitFor } from '../../process.js';
+import type { Obj } from '../api.js';
+import { Ann, faultValue } from '../annotations.js';
+import { Client, VM, VM_EXPORT } from '../api.js';
+import { installKubevirtCrds } from '../crds/install.js';
+import { startKubevirtSimulator, type KubevirtSimulator, type SimulatorOptions } from '../simulator.js';
+import { startGarbageCollector } from './garbage-collector.js';
+import { startKubeScheduler } from './kube-scheduler.js';
+import { Kubelet } from './kubelet.js';
+import { ServiceRouting } from './service-routing.js';
+import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
+import { startVirtController } from './virt-controller.js';
+import { VirtHandler } from './virt-handler.js';
+import { startWatching } from './watch.js';
+
+export const STORAGE_CLASS = 'sim';
+export const CSI_DRIVER = 'sim.csi.serverimage.io';
+
+export interface RealKubevirt extends KubevirtSimulator {
+  kubeconfigPath: string;
+  /** Where every process's log is (virt-controller.log, kube-scheduler.log, pods/NS/NAME/...). */
+  dir: string;
+  /** Every freeze/unfreeze virt-controller asked for through subresources.kubevirt.io, in order. */
+  freezeCalls: FreezeCall[];
+}
+
+const quietLog = (message: string, err?: unknown) => {
+  if (process.env.SERVERIMAGE_SIM_LOG) process.stderr.write(`[real-kubevirt] ${message} ${err ?? ''}\n`);
+};
+
+/** The default StorageClass (the API server fills it into new PVCs) and its snapshot class. */
+async function installStorage(kc: k8s.KubeConfig): Promise<void> {
+  await kc.makeApiClient(k8s.StorageV1Api).createStorageClass({
+    body: {
+      metadata: {
+        name: STORAGE_CLASS,
+        annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' },
+      },
+      provisioner: CSI_DRIVER,
+      volumeBindingMode: 'Immediate',
+    },
+  });
+  await kc.makeApiClient(k8s.CustomObjectsApi).createClusterCustomObject({
+    group: 'snapshot.storage.k8s.io',
+    version: 'v1',
+    plural: 'volumesnapshotclasses',
+    body: {
+      apiVersion: 'snapshot.storage.k8s.io/v1',
+      kind: 'VolumeSnapshotClass',
+      metadata: {
+        name: STORAGE_CLASS,
+        annotations: { 'snapshot.storage.kubernetes.io/is-default-class': 'true' },
+      },
+      driver: CSI_DRIVER,
+      deletionPolicy: 'Delete',
+    },
+  });
+}
+
+export async function startRealKubevirt(
+  options: Omit<SimulatorOptions, 'kubeConfig' | 'nodeOnly' | 'installCrds'> = {},
+): Promise<RealKubevirt> {
+  const log = options.log ?? quietLog;
+  const controlPlane = await startControlPlane();
+  const previousKubeconfig = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
+  process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(controlPlane.kubeconfigPath);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'real-kubevirt-'));
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err) => log('stop', err));
+    stops.length = 0;
+    await controlPlane.stop();
+    if (previousKubeconfig) process.env.SERVERIMAGE_TESTBED_KUBECONFIG = previousKubeconfig;
+    // SERVERIMAGE_KEEP_LOGS=1 keeps the logs of every process (virt-controller, scheduler, pods).
+    if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await installKubevirtCrds(kc, { all: true });
+    await installStorage(kc);
+    const sim = await startKubevirtSimulator({
+      ...options,
+      kubeConfig: kc,
+      nodeOnly: true,
+      installCrds: false,
+      log,
+    });
+    stops.push(() => sim.stop());
+    const client = new Client(kc);
+    const kubelet = new Kubelet(
+      kc,
+      dir,
+      {
+        secret: async (ns, name) =>
+          (await client.core.readNamespacedSecret({ namespace: ns, name }).catch(() => undefined))?.data,
+        configMap: async (ns, name) =>
+          (await client.core.readNamespacedConfigMap({ namespace: ns, name }).catch(() => undefined))?.data,
+        diskFile: (ns, claim) => sim.diskFile(ns, claim),
+      },
+      log,
+    );
+    await kubelet.start();
+    stops.push(() => kubelet.stop());
+    const faults = await faultCaches(kc);
+    stops.push(() => faults.stop());
+    kubelet.neverReady = (pod) =>
+      faultValue(Ann.faultExport, ...faults.sourcesOfOwned(pod)) === 'never-ready';
+    const routing = new ServiceRouting({
+      kc,
+      kubelet,
+      log,
+      faultSources: (service) => faults.sourcesOf(service),
+    });
+    await routing.start();
+    stops.push(() => routing.stop());
+    const handler = new VirtHandler(kc, log);
+    await handler.start();
+    stops.push(() => handler.stop());
+    const gc = startGarbageCollector({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
+    stops.push(() => gc.stop());
+    const scheduler = await startKubeScheduler({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
+    stops.push(() => scheduler.stop());
+    const virtController = await startVirtController({
+      kc,
+      kubeconfigPath: controlPlane.kubeconfigPath,
+      dir,
+    });
+    stops.push(() => virtController.stop());
+    const subresources = await startSubresourcesApi(kc);
+    stops.push(() => subresources.stop());
+    // virt-controller starts its export controller only once the CA ConfigMap is in its cache.
+    await waitFor(
+      'virt-controller to start its controllers',
+      async () => /Starting export controller/.test(virtController.process.tail(400)),
+      60_000,
+      () => virtController.process.tail(),
+    );
+    return {
+      ...sim,
+      exportCaPem: virtController.exportCaPem,
+      exportServers: () =>
+        kubelet
+          .pods()
+          .filter((p) => p.process)
+          .map((p) => ({
+            namespace: p.namespace,
+            name: p.name,
+            pid: p.process!.child.pid!,
+            url: `https://127.0.0.1:${p.port}`,
+          })),
+      reconciles: sim.reconciles,
+      kubeconfigPath: controlPlane.kubeconfigPath,
+      dir,
+      freezeCalls: subresources.calls,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * The caches the fault switches are read from: a Service's faults are on its
+ * VirtualMachineExport (its owner), then on the export's VM (as in the simulator).
+ */
+async function faultCaches(kc: k8s.KubeConfig) {
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const cache = (r: typeof VM) =>
+    k8s.makeInformer<Obj>(kc, `/apis/${r.group}/${r.version}/${r.plural}`, () =>
+      api.listClusterCustomObject({ group: r.group, version: r.version, plural: r.plural }),
+    );
+  const exports = cache(VM_EXPORT);
+  const vms = cache(VM);
+  const stops = [await startWatching(exports), await startWatching(vms)];
+  const sourcesOfOwned = (o: { metadata?: k8s.V1ObjectMeta }): Array<Obj | undefined> => {
+    const owner = (o.metadata?.ownerReferences ?? []).find((r) => r.kind === VM_EXPORT.kind);
+    const vmExport = owner && exports.get(owner.name, o.metadata!.namespace);
+    const vmName = vmExport?.status?.virtualMachineName as string | undefined;
+    return [vmExport, vmName ? vms.get(vmName, o.metadata!.namespace) : undefined];
+  };
+  return {
+    sourcesOf(service: k8s.V1Service): Array<Obj | undefined> {
+      return sourcesOfOwned(service);
+    },
+    /** For any object an export owns (its Service, its exporter Pod). */
+    sourcesOfOwned,
+    stop: () => Promise.all(stops.map((s) => s())).then(() => undefined),
+  };
+}

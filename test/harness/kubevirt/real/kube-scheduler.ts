@@ -1,0 +1,39 @@
+// The real kube-scheduler (k8s.io/kubernetes at the API server's version) binds the Pods
+// virt-controller makes (virt-launcher, exporter) to the bed's one Node, checking their
+// nodeSelectors and resource requests (KubeVirt's devices.kubevirt.io/* included) as in
+// a cluster. Its volume plugins are off: the bed's PVCs are Bound without
+// PersistentVolumes (no PV controller yet), which those plugins would refuse.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../../ports.js';
+import { startProcess, type ManagedProcess } from '../../process.js';
+import { toolPath } from '../../tools.js';
+
+export async function startKubeScheduler(options: {
+  kubeconfigPath: string;
+  dir: string;
+}): Promise<ManagedProcess> {
+  const config = path.join(options.dir, 'kube-scheduler.yaml');
+  const volumePlugins = ['VolumeBinding', 'VolumeZone', 'VolumeRestrictions', 'NodeVolumeLimits'];
+  writeFileSync(
+    config,
+    JSON.stringify({
+      apiVersion: 'kubescheduler.config.k8s.io/v1',
+      kind: 'KubeSchedulerConfiguration',
+      clientConnection: { kubeconfig: options.kubeconfigPath },
+      leaderElection: { leaderElect: false },
+      profiles: [
+        {
+          schedulerName: 'default-scheduler',
+          plugins: { multiPoint: { disabled: volumePlugins.map((name) => ({ name })) } },
+        },
+      ],
+    }),
+  );
+  const port = await freePort();
+  return startProcess(
+    toolPath('kube-scheduler'),
+    [`--config=${config}`, `--secure-port=${port}`, '--bind-address=127.0.0.1', '--v=1'],
+    path.join(options.dir, 'kube-scheduler.log'),
+  );
+}

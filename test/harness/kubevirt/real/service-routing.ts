@@ -1,0 +1,162 @@
+// Cluster DNS and Service routing for the operator under test, the smallest stand-in
+// that leaves its code as it is (it dials links.internal, https://SERVICE.NS.svc/...):
+//  - every Service gets a loopback address of its own (127.<random>.<n>), and a TCP
+//    fault proxy (../export-proxy.ts) listens there on the Service's port (443 for an
+//    export) and forwards to the Ready Pod its selector picks (the kubelet stand-in's
+//    local port for the container's targetPort);
+//  - names `SERVICE.NS.svc` (and `.svc.cluster.local`) resolve to that address through
+//    node:dns's lookup, which node:net calls for every connection by host name. The
+//    hook is installed in this process only: the in-process operator of the tests. The
+//    TLS name check is the real one (the server's certificate names the Service).
+import dns from 'node:dns';
+import { randomInt } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import type { Obj } from '../api.js';
+import { ExportFaults } from '../export-faults.js';
+import { startExportProxy, type ExportProxy } from '../export-proxy.js';
+import type { Logger } from '../work-queue.js';
+import type { Kubelet, RunningPod } from './kubelet.js';
+import { startWatching } from './watch.js';
+
+interface Route {
+  uid: string;
+  address: string;
+  proxies: ExportProxy[];
+}
+
+export interface ServiceRoutingOptions {
+  kc: k8s.KubeConfig;
+  kubelet: Kubelet;
+  /** The objects whose annotations carry a Service's faults (its export, then the VM). */
+  faultSources(service: k8s.V1Service): Array<Obj | undefined>;
+  log: Logger;
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: unknown, family?: number) => void;
+const original = dns.lookup;
+const resolvers = new Set<(host: string) => string | undefined>();
+
+/** Installs the lookup hook once per process; each routing adds its resolver. */
+function hookLookup(): void {
+  if ((dns.lookup as { clusterDns?: boolean }).clusterDns) return;
+  const hooked = function lookup(host: string, options: unknown, callback?: LookupCallback) {
+    const cb = (typeof options === 'function' ? options : callback) as LookupCallback;
+    const opts = (typeof options === 'object' && options ? options : {}) as dns.LookupOptions;
+    for (const resolve of resolvers) {
+      const address = resolve(host);
+      if (address) {
+        process.nextTick(() => (opts.all ? cb(null, [{ address, family: 4 }]) : cb(null, address, 4)));
+        return;
+      }
+    }
+    return (original as (...a: unknown[]) => void).call(dns, host, options, callback);
+  };
+  (hooked as { clusterDns?: boolean }).clusterDns = true;
+  (dns as { lookup: unknown }).lookup = hooked;
+}
+
+const selects = (selector: Record<string, string> | undefined, pod: RunningPod) =>
+  !!selector &&
+  Object.keys(selector).length > 0 &&
+  Object.entries(selector).every(([k, v]) => pod.labels[k] === v);
+
+export class ServiceRouting {
+  private readonly informer: k8s.Informer<k8s.V1Service> & k8s.ObjectCache<k8s.V1Service>;
+  private readonly routes = new Map<string, Route>();
+  private stopWatching: () => Promise<void> = async () => undefined;
+  private readonly byHost = new Map<string, string>();
+  /** 127.B.C.x: one random /24 per bed, so that beds on one machine rarely meet. */
+  private readonly prefix = `127.${randomInt(2, 250)}.${randomInt(1, 250)}`;
+  private next = 1;
+  private readonly resolver = (host: string) => this.byHost.get(host.replace(/\.cluster\.local\.?$/, ''));
+  private chain = Promise.resolve();
+
+  constructor(private readonly options: ServiceRoutingOptions) {
+    const core = options.kc.makeApiClient(k8s.CoreV1Api);
+    this.informer = k8s.makeInformer(options.kc, '/api/v1/services', () =>
+      core.listServiceForAllNamespaces(),
+    );
+    const sync = (s: k8s.V1Service) => this.enqueue(() => this.ensure(s));
+    this.informer.on('add', sync);
+    this.informer.on('update', sync);
+    this.informer.on('delete', (s) => this.enqueue(() => this.remove(s)));
+  }
+
+  async start(): Promise<void> {
+    hookLookup();
+    resolvers.add(this.resolver);
+    this.stopWatching = await startWatching(this.informer as k8s.Informer<k8s.KubernetesObject>);
+  }
+
+  /** The address a Service's name resolves to (undefined: not routed). */
+  addressOf(namespace: string, name: string): string | undefined {
+    return this.byHost.get(`${name}.${namespace}.svc`);
+  }
+
+  async stop(): Promise<void> {
+    resolvers.delete(this.resolver);
+    await this.stopWatching();
+    await this.chain;
+    await Promise.all([...this.routes.values()].flatMap((r) => r.proxies.map((p) => p.stop())));
+    this.routes.clear();
+    this.byHost.clear();
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.chain = this.chain.then(step).catch((err) => this.options.log('service routing', err));
+  }
+
+  private podFor(service: k8s.V1Service): RunningPod | undefined {
+    return this.options.kubelet
+      .pods()
+      .find(
+        (p) => p.namespace === service.metadata!.namespace && p.ready && selects(service.spec?.selector, p),
+      );
+  }
+
+  private async ensure(service: k8s.V1Service): Promise<void> {
+    const { namespace, name, uid } = service.metadata as { namespace: string; name: string; uid: string };
+    const host = `${name}.${namespace}.svc`;
+    if (this.routes.get(host)?.uid === uid) return;
+    await this.remove(service);
+    // The API server's own Service (default/kubernetes) has no selector: not routed.
+    if (!service.spec?.selector) return;
+    const faults = new ExportFaults(() =>
+      this.options.faultSources(this.informer.get(name, namespace) ?? service),
+    );
+    for (let attempt = 0; ; attempt++) {
+      const address = `${this.prefix}.${(this.next++ % 250) + 1}`;
+      try {
+        const proxies: ExportProxy[] = [];
+        for (const port of service.spec.ports ?? []) {
+          proxies.push(
+            await startExportProxy({
+              listen: { host: address, port: port.port },
+              upstreamPort: () => this.podFor(this.informer.get(name, namespace) ?? service)?.port,
+              keyPair: () => {
+                const pod = this.podFor(service);
+                return pod?.certPem && pod.keyPem ? { certPem: pod.certPem, keyPem: pod.keyPem } : undefined;
+              },
+              faultsFor: () => faults.forConnection(),
+            }),
+          );
+        }
+        this.routes.set(host, { uid, address, proxies });
+        this.byHost.set(host, address);
+        return;
+      } catch (err) {
+        // Another bed on this machine holds that address and port: take the next one.
+        if (attempt > 20 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+  }
+
+  private async remove(service: k8s.V1Service): Promise<void> {
+    const host = `${service.metadata!.name}.${service.metadata!.namespace}.svc`;
+    const route = this.routes.get(host);
+    if (!route) return;
+    this.routes.delete(host);
+    this.byHost.delete(host);
+    await Promise.all(route.proxies.map((p) => p.stop()));
+  }
+}

@@ -1,0 +1,148 @@
+// KubeVirt's real virt-controller (v1.8.4, cmd/virt-controller) as a local process, with
+// what virt-operator would have set up for it: the namespace `kubevirt`, a KubeVirt CR
+// whose status.phase is set (virt-controller does nothing without one), the export CA
+// (an EC key: the export controller asserts *ecdsa.PrivateKey) at the fixed path
+// /etc/virt-controller/exportca, and its public half in the ConfigMap kubevirt-export-ca
+// (what links.internal.cert is read from). The fixed path is given to the process only:
+// it runs in a mount namespace of its own (`unshare --mount`) whose /etc is an overlay
+// of the host's with that folder added; the host's /etc is untouched.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { freePort } from '../../ports.js';
+import { startProcess, waitFor, type ManagedProcess } from '../../process.js';
+import { toolPath } from '../../tools.js';
+import { isApiError } from '../api.js';
+
+export const KUBEVIRT_NAMESPACE = 'kubevirt';
+/** The image names virt-controller writes into the Pods it makes; nothing pulls them here. */
+export const LAUNCHER_IMAGE = 'quay.io/kubevirt/virt-launcher:v1.8.4';
+export const EXPORTER_IMAGE = 'quay.io/kubevirt/virt-exportserver:v1.8.4';
+
+export interface VirtController {
+  process: ManagedProcess;
+  /** PEM of the export CA: what every export's links.internal.cert carries. */
+  exportCaPem: string;
+  stop(): Promise<void>;
+}
+
+/** An EC (P-256) self-signed CA, as virt-operator makes kubevirt-export-ca. */
+function exportCa(dir: string): { certPem: string; keyPem: string } {
+  mkdirSync(dir, { recursive: true });
+  const key = path.join(dir, 'tls.key');
+  const crt = path.join(dir, 'tls.crt');
+  execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
+  execFileSync('openssl', [
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    key,
+    '-out',
+    crt,
+    '-days',
+    '7',
+    '-subj',
+    '/CN=kubevirt-export-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  return { certPem: readFileSync(crt, 'utf8'), keyPem: readFileSync(key, 'utf8') };
+}
+
+async function ensure(create: () => Promise<unknown>): Promise<void> {
+  try {
+    await create();
+  } catch (err) {
+    if (!isApiError(err, 409)) throw err;
+  }
+}
+
+/** The namespace, the KubeVirt CR (phase Deployed) and the CA ConfigMap. */
+async function installKubevirtInstall(kc: k8s.KubeConfig, caPem: string): Promise<void> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  await ensure(() => core.createNamespace({ body: { metadata: { name: KUBEVIRT_NAMESPACE } } }));
+  await ensure(() =>
+    core.createNamespacedConfigMap({
+      namespace: KUBEVIRT_NAMESPACE,
+      body: { metadata: { name: 'kubevirt-export-ca' }, data: { 'ca-bundle': caPem } },
+    }),
+  );
+  const kv = { group: 'kubevirt.io', version: 'v1', plural: 'kubevirts', namespace: KUBEVIRT_NAMESPACE };
+  await ensure(() =>
+    custom.createNamespacedCustomObject({
+      ...kv,
+      body: {
+        apiVersion: 'kubevirt.io/v1',
+        kind: 'KubeVirt',
+        metadata: { name: 'kubevirt' },
+        spec: { configuration: { developerConfiguration: { featureGates: [] } } },
+      },
+    }),
+  );
+  await custom.patchNamespacedCustomObjectStatus(
+    { ...kv, name: 'kubevirt', body: { status: { phase: 'Deployed' } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+}
+
+/** Starts virt-controller against the API server of `kubeconfigPath`; resolves once it leads. */
+export async function startVirtController(options: {
+  kc: k8s.KubeConfig;
+  kubeconfigPath: string;
+  dir: string;
+}): Promise<VirtController> {
+  const etc = path.join(options.dir, 'etc-overlay');
+  const ca = exportCa(path.join(etc, 'upper/virt-controller/exportca'));
+  mkdirSync(path.join(etc, 'work'), { recursive: true });
+  await installKubevirtInstall(options.kc, ca.certPem);
+  const port = await freePort();
+  const script = [
+    `mount -t overlay overlay -o lowerdir=/etc,upperdir=${etc}/upper,workdir=${etc}/work /etc`,
+    `exec "$0" "$@"`,
+  ].join(' && ');
+  const proc = startProcess(
+    'unshare',
+    [
+      '--mount',
+      '--propagation=private',
+      'sh',
+      '-c',
+      script,
+      toolPath('virt-controller'),
+      `--kubeconfig=${options.kubeconfigPath}`,
+      '--listen=127.0.0.1',
+      `--port=${port}`,
+      `--launcher-image=${LAUNCHER_IMAGE}`,
+      `--exporter-image=${EXPORTER_IMAGE}`,
+      // The bed's machine is small: a few threads each.
+      '--snapshot-controller-resync-period=1m',
+    ],
+    path.join(options.dir, 'virt-controller.log'),
+  );
+  writeFileSync(path.join(options.dir, 'virt-controller.port'), String(port));
+  // It takes the lease "virt-controller" in its namespace once its informers synced.
+  const leases = options.kc.makeApiClient(k8s.CoordinationV1Api);
+  await waitFor(
+    'virt-controller to lead',
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`virt-controller exited\n${proc.tail()}`);
+      try {
+        const lease = await leases.readNamespacedLease({
+          namespace: KUBEVIRT_NAMESPACE,
+          name: 'virt-controller',
+        });
+        return Boolean(lease.spec?.holderIdentity);
+      } catch {
+        return false;
+      }
+    },
+    90_000,
+    () => proc.tail(),
+  );
+  return { process: proc, exportCaPem: ca.certPem, stop: () => proc.stop() };
+}

@@ -1,0 +1,170 @@
+// The reconciler suite's four VM-state cases (running with and without agent, stopped, paused) on KubeVirt's real
+// virt-controller (v1.8.4): the VirtualMachineSnapshot, its VolumeSnapshots, the
+// VirtualMachineExport with its Secrets, Service and exporter Pod are KubeVirt's; the
+// exporter Pod runs as the real virt-exportserver behind the bed's Service routing, and
+// the operator reads links.internal (https://virt-export-NAME.NS.svc/...) as it is.
+// The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
+import * as k8s from '@kubernetes/client-node';
+import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
+import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
+import { download, until } from '../harness/kubevirt/testing.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { expectNothingLeftBehind, startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
+import { expectVmImaged } from './serverimage-reconciler-cases.js';
+
+let bed: ServerImageBed;
+let ns: string;
+
+/** Every manager that wrote an object of these kinds in `ns`, per kind and subresource (seen by a watch). */
+function recordManagers(namespace: string, resources: Resource[]) {
+  const seen = new Map<string, Set<string>>();
+  const informers = resources.map((r) => {
+    const kc = kubeConfig();
+    const api = kc.makeApiClient(k8s.CustomObjectsApi);
+    const informer = k8s.makeInformer<Obj>(
+      kc,
+      `/apis/${r.group}/${r.version}/namespaces/${namespace}/${r.plural}`,
+      () => api.listNamespacedCustomObject({ ...r, namespace }),
+    );
+    const note = (o: Obj) => {
+      for (const f of o.metadata.managedFields ?? []) {
+        const key = `${r.kind}${f.subresource ? `/${f.subresource}` : ''}`;
+        if (!seen.has(key)) seen.set(key, new Set());
+        seen.get(key)!.add(f.manager!);
+      }
+    };
+    informer.on('add', note);
+    informer.on('update', note);
+    return informer;
+  });
+  return {
+    start: () => Promise.all(informers.map((i) => i.start())),
+    stop: () => Promise.all(informers.map((i) => i.stop())),
+    managers: () => Object.fromEntries([...seen].map(([k, v]) => [k, [...v].sort()])),
+  };
+}
+
+beforeAll(async () => {
+  bed = await startServerImageBed([], { realKubevirt: true });
+  ns = await createNamespace('si-real');
+}, 180_000);
+
+afterAll(() => bed?.stop());
+
+afterEach(async () => {
+  await expectNothingLeftBehind(bed.client, ns, [bed.registry]);
+  // What virt-controller made for the exports goes with them (the garbage collector),
+  // and the kubelet stand-in stops their virt-exportserver processes.
+  await until(
+    'exporter Pods and their processes to be gone',
+    async () =>
+      bed.sim.exportServers().length === 0 &&
+      (await bed.client.core.listNamespacedPod({ namespace: ns })).items.every(
+        (p) => !p.metadata?.name?.startsWith('virt-export-'),
+      ),
+    30_000,
+  );
+});
+
+test.each([
+  // With an agent virt-controller freezes and thaws the guest through subresources.kubevirt.io.
+  ['a running VM with a guest agent', 'run-agent', { agent: true }, ['Online', 'GuestAgent'], 'Running'],
+  ['a running VM without an agent', 'run-noagent', {}, ['Online', 'NoGuestAgent'], 'Running'],
+  ['a stopped VM', 'stopped', { runStrategy: 'Halted' as const }, [], 'Stopped'],
+  // Paused (and with an agent): virt-controller takes it without a freeze.
+  ['a paused VM', 'paused', { paused: true, agent: true }, ['Online', 'Paused'], 'Paused'],
+])(
+  '%s, snapshot and export made by the real virt-controller',
+  async (_what, vm, options, indications, state) => {
+    const recorder = recordManagers(ns, [VM_SNAPSHOT, VM_EXPORT]);
+    await recorder.start();
+    try {
+      await expectVmImaged(bed, ns, vm, options, indications, state);
+    } finally {
+      await recorder.stop();
+    }
+    // Through the real API server's aggregator: freeze before the volumes, thaw after.
+    const thawed = (bed.sim as RealKubevirt).freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
+    expect(thawed.map((c) => c.action)).toEqual(vm === 'run-agent' ? ['freeze', 'unfreeze'] : []);
+    // The status of both was written by KubeVirt's controller only; the operator (our
+    // client's default manager name) created them, the simulator wrote nothing.
+    expect(recorder.managers()).toEqual(
+      expect.objectContaining({
+        'VirtualMachineSnapshot/status': ['virt-controller'],
+        'VirtualMachineExport/status': ['virt-controller'],
+      }),
+    );
+  },
+);
+
+test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, with the fault switches at its proxy', async () => {
+  const { client } = bed;
+  const sha = await client.createDiskPvc(ns, 'routed-rootdisk', { size: '1Mi' });
+  await client.createVm(ns, 'routed', {
+    volumes: [{ name: 'rootdisk', persistentVolumeClaim: { claimName: 'routed-rootdisk' } }],
+  });
+  await client.waitForVmStatus(ns, 'routed', 'Stopped');
+  const source = { apiGroup: 'kubevirt.io', kind: 'VirtualMachine', name: 'routed' };
+  await client.create(VM_SNAPSHOT, ns, { metadata: { name: 'routed' }, spec: { source } });
+  await client.waitFor(VM_SNAPSHOT, ns, 'routed', (o) => o.status?.phase === 'Succeeded');
+  await client.create(VM_EXPORT, ns, {
+    metadata: { name: 'routed', annotations: { [Ann.faultHttpErrors]: '1', [Ann.faultHttpStatus]: '502' } },
+    spec: { source: { apiGroup: 'snapshot.kubevirt.io', kind: 'VirtualMachineSnapshot', name: 'routed' } },
+  });
+  try {
+    const ready = await client.waitFor(VM_EXPORT, ns, 'routed', (o) => o.status?.phase === 'Ready');
+    const raw = ready.status.links.internal.volumes[0].formats.find(
+      (f: { format: string }) => f.format === 'raw',
+    );
+    expect(raw.url).toBe(`https://virt-export-routed.${ns}.svc/volumes/routed-routed-rootdisk/disk.img`);
+    const secret = await client.core.readNamespacedSecret({
+      namespace: ns,
+      name: ready.status.tokenSecretRef,
+    });
+    const token = Buffer.from(secret.data!.token!, 'base64').toString();
+    const cert = ready.status.links.internal.cert;
+    expect((await download(raw.url, cert, { token })).status).toBe(502);
+    expect(await download(raw.url, cert, { token })).toEqual(
+      expect.objectContaining({ status: 200, sha256: sha, aborted: false }),
+    );
+    expect((await download(raw.url, cert, { token: 'wrong' })).status).toBe(401);
+  } finally {
+    await client.delete(VM_EXPORT, ns, 'routed');
+    await client.delete(VM_SNAPSHOT, ns, 'routed');
+  }
+});
+
+test('fault-export=never-ready keeps the exporter Pod unready: virt-controller holds the export Pending', async () => {
+  const { client } = bed;
+  await client.createDiskPvc(ns, 'unready-rootdisk', { size: '1Mi' });
+  await client.createVm(ns, 'unready', {
+    annotations: { [Ann.faultExport]: 'never-ready' },
+    volumes: [{ name: 'rootdisk', persistentVolumeClaim: { claimName: 'unready-rootdisk' } }],
+  });
+  await client.waitForVmStatus(ns, 'unready', 'Stopped');
+  const source = { apiGroup: 'kubevirt.io', kind: 'VirtualMachine', name: 'unready' };
+  await client.create(VM_SNAPSHOT, ns, { metadata: { name: 'unready' }, spec: { source } });
+  await client.waitFor(VM_SNAPSHOT, ns, 'unready', (o) => o.status?.phase === 'Succeeded');
+  await client.create(VM_EXPORT, ns, {
+    metadata: { name: 'unready' },
+    spec: { source: { apiGroup: 'snapshot.kubevirt.io', kind: 'VirtualMachineSnapshot', name: 'unready' } },
+  });
+  try {
+    const readyReason = (o: Obj) =>
+      (o.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready')?.reason;
+    // The Pod runs but never passes its probe: KubeVirt says Pending, Ready=False "Unknown".
+    await client.waitFor(VM_EXPORT, ns, 'unready', (o) => readyReason(o) === 'Unknown');
+    await new Promise((r) => setTimeout(r, 2000));
+    const held = await client.get(VM_EXPORT, ns, 'unready');
+    expect({ phase: held?.status?.phase, reason: readyReason(held!) }).toEqual({
+      phase: 'Pending',
+      reason: 'Unknown',
+    });
+    await client.annotate(VM, ns, 'unready', { [Ann.faultExport]: null });
+    await client.waitFor(VM_EXPORT, ns, 'unready', (o) => o.status?.phase === 'Ready');
+  } finally {
+    await client.delete(VM_EXPORT, ns, 'unready');
+    await client.delete(VM_SNAPSHOT, ns, 'unready');
+  }
+});
