@@ -211,7 +211,7 @@ export function serverImageTestFile(
   options: {
     namespace?: string;
     operatorFlags?: string[] | null;
-    simOptions?: Omit<SimulatorOptions, 'kubeConfig'>;
+    simOptions?: BedOptions;
     checkNothingLeftBehind?: boolean;
   } = {},
 ): ServerImageTestFile {
@@ -220,7 +220,7 @@ export function serverImageTestFile(
   beforeAll(async () => {
     bed = await startServerImageBed(options.operatorFlags, options.simOptions);
     if (options.namespace) ns = await createNamespace(options.namespace);
-  });
+  }, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
   afterAll(() => bed?.stop());
   if (options.checkNothingLeftBehind) {
     afterEach(() => expectNothingLeftBehind(file.client, file.ns, [file.registry]));

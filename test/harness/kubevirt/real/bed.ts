@@ -18,7 +18,7 @@ import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../../control-plane.js';
 import { waitFor } from '../../process.js';
 import type { Obj } from '../api.js';
-import { Ann, faultValue } from '../annotations.js';
+import { Ann, faultValue, vmChangeFor } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startKubevirtSimulator, type KubevirtSimulator, type SimulatorOptions } from '../simulator.js';
@@ -121,6 +121,7 @@ export async function startRealKubevirt(
     await kubelet.start();
     stops.push(() => kubelet.stop());
     const faults = await faultCaches(kc);
+    const fired = new Set<string>();
     stops.push(() => faults.stop());
     kubelet.neverReady = (pod) =>
       faultValue(Ann.faultExport, ...faults.sourcesOfOwned(pod)) === 'never-ready';
@@ -129,6 +130,17 @@ export async function startRealKubevirt(
       kubelet,
       log,
       faultSources: (service) => faults.sourcesOf(service),
+      // fault-vm-change at export-read, once per export: what a user or another
+      // controller would do to the VM (virt-controller then acts on it as on a cluster).
+      onRead: (service) => {
+        const [vmExport, vm] = faults.sourcesOf(service);
+        const what = vmChangeFor(vm, 'export-read');
+        const id = `${vmExport?.metadata.uid}:export-read`;
+        if (!vm || !what || fired.has(id)) return;
+        fired.add(id);
+        log(`fault: VM ${vm.metadata.namespace}/${vm.metadata.name} -> ${what} at export-read`);
+        void changeVm(client, vm, what).catch((err) => log('vm change', err));
+      },
     });
     await routing.start();
     stops.push(() => routing.stop());
@@ -206,4 +218,34 @@ async function faultCaches(kc: k8s.KubeConfig) {
     sourcesOfOwned,
     stop: () => Promise.all(stops.map((s) => s())).then(() => undefined),
   };
+}
+
+/**
+ * fault-vm-change's changes that a real cluster has a way to make: runStrategy, the
+ * virt-handler stand-in's pause switch, deleting the VM. A forced printableStatus is the
+ * simulator's own (virt-controller writes the status here) and is refused.
+ */
+async function changeVm(client: Client, vm: Obj, what: string): Promise<void> {
+  const { namespace, name } = vm.metadata;
+  switch (what) {
+    case 'Stopped':
+      return void (await client.patch(VM, namespace, name, {
+        spec: { runStrategy: 'Halted', running: null },
+      }));
+    case 'Running':
+      return void (await client.patch(VM, namespace, name, {
+        spec: { runStrategy: 'Always', running: null },
+        metadata: { annotations: { [Ann.paused]: null } },
+      }));
+    case 'Paused':
+      return void (await client.patch(VM, namespace, name, {
+        metadata: { annotations: { [Ann.paused]: 'true' } },
+      }));
+    case 'Deleted':
+      return void (await client.delete(VM, namespace, name));
+    default:
+      throw new Error(
+        `fault-vm-change ${what}: a forced printableStatus is not supported with the real virt-controller`,
+      );
+  }
 }

@@ -5,6 +5,7 @@
 // VolumeSnapshotContent is made (see README, Deviations).
 import type * as k8s from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
+import { Ann, faultValue } from '../annotations.js';
 import { keyOf, VOLUME_SNAPSHOT, type Client } from '../api.js';
 import type { DiskStore } from '../disk-store.js';
 import type { Informers } from '../informers.js';
@@ -33,6 +34,32 @@ export class CsiSnapshotter {
     if (!vs || vs.metadata.deletionTimestamp || vs.status?.readyToUse === true) return;
     const claim = vs.spec?.source?.persistentVolumeClaimName as string | undefined;
     if (!claim) return;
+    // fault-snapshot on the VolumeSnapshot or its VM (labelled by virt-controller): the CSI
+    // side fails the snapshot (status.error, as the external snapshotter reports a
+    // driver error) or never makes it ready.
+    const vmName = vs.metadata.labels?.['snapshot.kubevirt.io/source-vm-name'];
+    const fault = faultValue(
+      Ann.faultSnapshot,
+      vs,
+      vmName ? this.informers.vms.get(vmName, namespace) : undefined,
+    );
+    if (fault === 'hang') return;
+    if (fault === 'fail') {
+      if (vs.status?.error) return;
+      await this.client.patchStatus(VOLUME_SNAPSHOT, namespace, name, {
+        readyToUse: false,
+        error: {
+          message:
+            faultValue(
+              Ann.faultSnapshotMessage,
+              vs,
+              vmName ? this.informers.vms.get(vmName, namespace) : undefined,
+            ) ?? 'snapshot failed',
+          time: new Date().toISOString(),
+        },
+      });
+      return;
+    }
     const pvc: k8s.V1PersistentVolumeClaim | undefined = this.informers.pvcs.get(claim, namespace);
     const from = pvc && this.disks.pvcFile(namespace, claim, pvc.metadata!.uid!);
     if (!pvc || pvc.status?.phase !== 'Bound' || !from || !existsSync(from)) return 500;

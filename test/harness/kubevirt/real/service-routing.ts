@@ -29,12 +29,22 @@ export interface ServiceRoutingOptions {
   kubelet: Kubelet;
   /** The objects whose annotations carry a Service's faults (its export, then the VM). */
   faultSources(service: k8s.V1Service): Array<Obj | undefined>;
+  /** A connection through the Service carried more than 16 KiB from the server (fault-vm-change's export-read). */
+  onRead?(service: k8s.V1Service): void;
   log: Logger;
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: unknown, family?: number) => void;
-const original = dns.lookup;
-const resolvers = new Set<(host: string) => string | undefined>();
+// Kept on the `dns` module itself: jest gives each test file its own copy of this module
+// but one shared `dns`, so a later file's resolvers must go where the installed hook looks.
+const shared = dns as unknown as {
+  clusterDnsResolvers?: Set<(host: string) => string | undefined>;
+  clusterDnsOriginal?: typeof dns.lookup;
+};
+shared.clusterDnsOriginal ??= dns.lookup;
+shared.clusterDnsResolvers ??= new Set();
+const original = shared.clusterDnsOriginal;
+const resolvers = shared.clusterDnsResolvers;
 
 /** Installs the lookup hook once per process; each routing adds its resolver. */
 function hookLookup(): void {
@@ -138,6 +148,7 @@ export class ServiceRouting {
                 return pod?.certPem && pod.keyPem ? { certPem: pod.certPem, keyPem: pod.keyPem } : undefined;
               },
               faultsFor: () => faults.forConnection(),
+              onRead: () => this.options.onRead?.(this.informer.get(name, namespace) ?? service),
             }),
           );
         }

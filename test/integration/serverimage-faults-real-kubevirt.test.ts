@@ -1,0 +1,61 @@
+// The fault cases (serverimage-faults-cases.ts) on KubeVirt's real virt-controller
+// v1.8.4: snapshots, exports and their Pods, Services and Secrets are KubeVirt's; the
+// faults act at the bed's seams (Service proxy, kubelet and virt-handler stand-ins).
+import { Ann } from '../harness/kubevirt/annotations.js';
+import { VM_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
+import { until } from '../harness/kubevirt/testing.js';
+import { faultCases } from './serverimage-faults-cases.js';
+import {
+  SERVERIMAGE,
+  conditionOf,
+  createServerImage,
+  createVm,
+  serverImage,
+  serverImageTestFile,
+  waitForPhase,
+} from './serverimage-fixtures.js';
+
+const bed = serverImageTestFile({ namespace: 'si-faults-real', simOptions: { realKubevirt: true } });
+
+faultCases(bed, {
+  // virt-controller does not fail a snapshot whose VolumeSnapshot reports an error: it
+  // keeps it InProgress (error.message, Progressing=False "In error state") until its
+  // failureDeadline (5m). The real-bed case below asserts what that gives instead.
+  'a failing snapshot': 'no SnapshotFailed from the real controller before failureDeadline',
+});
+
+test('a snapshot whose VolumeSnapshot fails stays InProgress, ends in SnapshotTimeout, and is purged', async () => {
+  await createVm(bed.client, bed.ns, 'snap-errors', {
+    annotations: { [Ann.faultSnapshot]: 'fail', [Ann.faultSnapshotMessage]: 'csi driver: disk busy' },
+  });
+  await createServerImage(bed.client, serverImage(bed.ns, 'snap-errors-image', 'snap-errors', bed.registry));
+  await until('virt-controller to carry the VolumeSnapshot error', async () => {
+    const list = (await bed.client.custom.listNamespacedCustomObject({
+      ...VM_SNAPSHOT,
+      namespace: bed.ns,
+    })) as { items: Obj[] };
+    const status = list.items[0]?.status;
+    return status?.phase === 'InProgress' && /csi driver: disk busy/.test(status?.error?.message ?? '');
+  });
+  const si = await waitForPhase(bed.client, bed.ns, 'snap-errors-image', 'Error');
+  expect(conditionOf(si, 'Ready')?.reason).toBe('SnapshotTimeout');
+  await until(
+    'purge recorded',
+    async () =>
+      conditionOf((await bed.client.get(SERVERIMAGE, bed.ns, 'snap-errors-image'))!, 'Purged')?.status ===
+      'True',
+  );
+});
+
+afterEach(async () => {
+  // What virt-controller made for the exports goes with them (the garbage collector).
+  await until(
+    'exporter Pods and their processes to be gone',
+    async () =>
+      bed.sim.exportServers().length === 0 &&
+      (await bed.client.core.listNamespacedPod({ namespace: bed.ns })).items.every(
+        (p) => !p.metadata?.name?.startsWith('virt-export-'),
+      ),
+    30_000,
+  );
+});
