@@ -38,7 +38,10 @@ test('a snapshot whose VolumeSnapshot fails stays InProgress, ends in SnapshotTi
     return status?.phase === 'InProgress' && /csi driver: disk busy/.test(status?.error?.message ?? '');
   });
   const si = await waitForPhase(bed.client, bed.ns, 'snap-errors-image', 'Error');
-  expect(conditionOf(si, 'Ready')?.reason).toBe('SnapshotTimeout');
+  expect(conditionOf(si, 'Ready')).toMatchObject({
+    reason: 'SnapshotTimeout',
+    message: expect.stringMatching(/is InProgress: .*csi driver: disk busy.*; gave up after/),
+  });
   await until(
     'purge recorded',
     async () =>

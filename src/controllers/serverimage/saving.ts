@@ -74,7 +74,10 @@ async function snapshotStep(scope: Scope, deps: Deps): Promise<Step<true>> {
     );
   }
   if (!snapshot.readyToUse) {
-    return waitStep(scope, step, `VirtualMachineSnapshot ${name} is ${snapshot.phase || 'starting'}`);
+    // KubeVirt keeps a snapshot whose VolumeSnapshot errors InProgress until its own deadline,
+    // with the error in status.error: say it while waiting and when giving up.
+    const why = snapshot.errorMessage ? `: ${snapshot.errorMessage}` : '';
+    return waitStep(scope, step, `VirtualMachineSnapshot ${name} is ${snapshot.phase || 'starting'}${why}`);
   }
   if (scope.condition(step.condition)?.status !== 'True') {
     scope.status.snapshot = { name, indications: snapshot.indications };
