@@ -29,23 +29,39 @@ export interface PeerResult {
   note?: string;
 }
 
-export type PeerMethod = 'read' | 'pigz' | 'zstd' | 'crane' | 'pigz-crane' | 'qemu-crane';
+export type PeerMethod = 'read' | 'pigz' | 'zstd' | 'zstd3' | 'crane' | 'pigz-crane' | 'qemu-crane';
 
 export const PEER_TITLES: Record<PeerMethod, string> = {
   read: 'limit: curl export > /dev/null',
   pigz: `limit: curl export | pigz -1 -p ${os.availableParallelism()}`,
   zstd: `limit: curl export | zstd -1 -T${os.availableParallelism()}`,
+  zstd3: `limit: curl export | zstd -3 -T${os.availableParallelism()} (our zstd level)`,
   crane: "today's user: curl > file, tar, crane append",
   'pigz-crane': 'curl > file, tar | pigz -1, crane append',
   'qemu-crane': 'disk-uploader way: curl > file, qemu-img convert -O qcow2, tar, crane append',
 };
 
 const cores = String(os.availableParallelism());
+/** The limits' compressors, fed the export by curl. zstd -3 is also ours' level (zstd's default). */
+const LIMIT_COMPRESSORS: Partial<Record<PeerMethod, string[]>> = {
+  pigz: ['pigz', '-1', '-p', cores],
+  zstd: ['zstd', '-1', `-T${cores}`],
+  zstd3: ['zstd', '-3', `-T${cores}`],
+};
 const shellQuote = (args: string[]) => args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
 
-/** A shell pipeline, measured as one (GNU time reports the largest RSS among its processes). */
-function pipeline(commands: string[][]): Promise<Measured> {
-  return measure('bash', ['-o', 'pipefail', '-c', commands.map(shellQuote).join(' | ') + ' > /dev/null']);
+/**
+ * A shell pipeline, measured as one (GNU time reports the largest RSS among its
+ * processes); its output is counted (`wc -c`), to compare with our layer's size.
+ */
+async function pipeline(commands: string[][]): Promise<Measured & { outputBytes: number }> {
+  const m = await measure('bash', [
+    '-o',
+    'pipefail',
+    '-c',
+    [...commands, ['wc', '-c']].map(shellQuote).join(' | '),
+  ]);
+  return { ...m, outputBytes: Number(m.stdout.trim()) };
 }
 
 function duBytes(dir: string): number {
@@ -94,22 +110,11 @@ export async function runPeer(method: PeerMethod, ctx: PeerContext): Promise<Pee
     const m = await measure('curl', ctx.curl('/dev/null'));
     return { ...m, scratchBytes: 0 };
   }
-  if (method === 'pigz')
-    return {
-      ...(await pipeline([
-        ['curl', ...ctx.curl('-')],
-        ['pigz', '-1', '-p', cores],
-      ])),
-      scratchBytes: 0,
-    };
-  if (method === 'zstd')
-    return {
-      ...(await pipeline([
-        ['curl', ...ctx.curl('-')],
-        ['zstd', '-1', `-T${cores}`],
-      ])),
-      scratchBytes: 0,
-    };
+  const compressor = LIMIT_COMPRESSORS[method];
+  if (compressor) {
+    const { outputBytes, ...m } = await pipeline([['curl', ...ctx.curl('-')], compressor]);
+    return { ...m, scratchBytes: 0, layerBytes: outputBytes };
+  }
 
   const scratch = path.join(ctx.work, `scratch-${method}-${ctx.label}`);
   mkdirSync(path.join(scratch, 'disk'), { recursive: true });
