@@ -1,5 +1,8 @@
 // The operator under test: in-process (fast, for most tests) or as a real process
 // (`node --import tsx src/main.ts`, for kill-and-restart tests). Both log JSON to a file.
+// On the real-controller bed a process resolves the bed's Service names through the
+// bed's hosts file (SERVERIMAGE_TESTBED_HOSTS, kubevirt/real/cluster-dns.ts), as the
+// in-process operator does through the bed's lookup hook.
 import { createWriteStream, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +14,7 @@ import {
   startServerImageController,
   type RunningServerImageController,
 } from '../../src/controllers/serverimage/controller.js';
+import { withClusterDns } from './kubevirt/real/cluster-dns.js';
 import { startProcess, type ManagedProcess } from './process.js';
 import { kubeConfig, kubeconfigPath } from './testbed.js';
 
@@ -50,17 +54,17 @@ export async function startOperator(
 export function startOperatorProcess(flags: string[] = [], name = 'operator'): ManagedProcess {
   // node itself with tsx as a loader, not the tsx wrapper (which runs a child), so that a
   // signal reaches the operator.
-  return startProcess(
-    path.join(root, 'node_modules/.bin/node'),
-    [
-      '--import',
-      'tsx',
-      path.join(root, 'src/main.ts'),
-      `--kubeconfig=${kubeconfigPath()}`,
-      '--log-level=debug',
-      ...TEST_FLAGS,
-      ...flags,
-    ],
-    path.join(logDir, `${name}-${Date.now()}.log`),
-  );
+  const node = path.join(root, 'node_modules/.bin/node');
+  const args = [
+    '--import',
+    'tsx',
+    path.join(root, 'src/main.ts'),
+    `--kubeconfig=${kubeconfigPath()}`,
+    '--log-level=debug',
+    ...TEST_FLAGS,
+    ...flags,
+  ];
+  const hosts = process.env.SERVERIMAGE_TESTBED_HOSTS;
+  const run = hosts ? withClusterDns(hosts, node, args) : { command: node, args };
+  return startProcess(run.command, run.args, path.join(logDir, `${name}-${Date.now()}.log`));
 }
