@@ -15,6 +15,7 @@ import {
   type RunningServerImageController,
 } from '../../src/controllers/serverimage/controller.js';
 import { withClusterDns } from './kubevirt/real/cluster-dns.js';
+import { freePort } from './ports.js';
 import { startProcess, type ManagedProcess } from './process.js';
 import { kubeConfig, kubeconfigPath } from './testbed.js';
 
@@ -67,4 +68,35 @@ export function startOperatorProcess(flags: string[] = [], name = 'operator'): M
   const hosts = process.env.SERVERIMAGE_TESTBED_HOSTS;
   const run = hosts ? withClusterDns(hosts, node, args) : { command: node, args };
   return startProcess(run.command, run.args, path.join(logDir, `${name}-${Date.now()}.log`));
+}
+
+export interface ProbedOperatorProcess {
+  process: ManagedProcess;
+  metrics(): Promise<{ status: number; text: string }>;
+  probe(path: '/healthz' | '/readyz'): Promise<{ status: number; text: string }>;
+}
+
+/** An operator process with its metrics and probe endpoints on ports of its own. */
+export async function startProbedOperatorProcess(
+  name: string,
+  flags: string[] = [],
+): Promise<ProbedOperatorProcess> {
+  const [metricsPort, probePort] = [await freePort(), await freePort()];
+  const proc = startOperatorProcess(
+    [
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      ...flags,
+    ],
+    name,
+  );
+  const get = async (port: number, urlPath: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${urlPath}`);
+    return { status: res.status, text: await res.text() };
+  };
+  return {
+    process: proc,
+    metrics: () => get(metricsPort, '/metrics'),
+    probe: (urlPath) => get(probePort, urlPath),
+  };
 }
