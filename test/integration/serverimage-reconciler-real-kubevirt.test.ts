@@ -6,14 +6,22 @@
 // The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
+import { DATA_VOLUME, VM, VM_EXPORT, VM_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
+import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { withClusterDns } from '../harness/kubevirt/real/cluster-dns.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
 import { expectStatusByVirtController, recordManagers } from './field-managers.js';
-import { expectNothingLeftBehind, startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
+import {
+  createServerImage,
+  expectNothingLeftBehind,
+  serverImage,
+  startServerImageBed,
+  waitForPhase,
+  type ServerImageBed,
+} from './serverimage-fixtures.js';
 import { expectVmImaged } from './serverimage-reconciler-cases.js';
 
 let bed: ServerImageBed;
@@ -160,4 +168,42 @@ test('fault-export=never-ready keeps the exporter Pod unready: virt-controller h
     await client.delete(VM_EXPORT, ns, 'unready');
     await client.delete(VM_SNAPSHOT, ns, 'unready');
   }
+});
+
+test('a VM applied after its ServerImage (as the demo does), its DataVolume adopting the existing PVC: imaged Running', async () => {
+  const { client, registry, crane } = bed;
+  // As the demo applies examples/: the ServerImage first, then the disk and a VM whose
+  // dataVolumeTemplate names it. virt-controller makes the DataVolume anyway (with
+  // allowClaimAdoption, CDI then adopts the PVC), and may show the VM Stopped for a moment
+  // between the DataVolume's Succeeded and its VMI: the operator waits that out (the
+  // simulator's suite has that case on purpose; here it is a matter of timing).
+  await createServerImage(client, serverImage(ns, 'late-image', 'late', registry));
+  const sha = await client.createDiskPvc(ns, 'late-rootdisk', { size: '1Mi' });
+  await client.create(VM, ns, {
+    metadata: { name: 'late' },
+    spec: {
+      runStrategy: 'Always',
+      dataVolumeTemplates: [
+        {
+          metadata: { name: 'late-rootdisk' },
+          spec: { source: { blank: {} }, storage: { resources: { requests: { storage: '1Mi' } } } },
+        },
+      ],
+      template: {
+        spec: {
+          domain: { devices: {}, resources: { requests: { memory: '64Mi' } } },
+          volumes: [{ name: 'rootdisk', dataVolume: { name: 'late-rootdisk' } }],
+        },
+      },
+    },
+  });
+  const si = await waitForPhase(client, ns, 'late-image', 'Active');
+  expect(si.status.server).toEqual(expect.objectContaining({ statusAtRequest: 'Running', restored: true }));
+  expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(sha);
+  const dv = await client.get(DATA_VOLUME, ns, 'late-rootdisk');
+  expect(dv?.metadata.annotations?.['cdi.kubevirt.io/allowClaimAdoption']).toBe('true');
+  const pvc = await client.core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'late-rootdisk' });
+  expect(pvc.metadata?.ownerReferences).toEqual([
+    expect.objectContaining({ kind: 'DataVolume', name: 'late-rootdisk', controller: true }),
+  ]);
 });
