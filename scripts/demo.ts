@@ -125,7 +125,13 @@ async function startKubevirt(): Promise<{ kubeconfigPath: string; hostsFile?: st
     say(
       "2/6 Starting a real etcd and kube-apiserver, KubeVirt's own virt-controller v1.8.4, kube-scheduler, the garbage collector, and stand-ins for the node (kubelet, virt-handler, CSI)",
     );
-    const bed = await startRealKubevirt();
+    const bed = await startRealKubevirt().catch((err: unknown) => {
+      // virt-controller's export CA and the operator's /etc/hosts need mount namespaces.
+      const message = err instanceof Error ? err.message : String(err);
+      throw new Error(
+        `${message}\nThe real-controller bed needs mount namespaces (unshare --mount, as root); without them, npm run demo -- --simulator runs the demo on the KubeVirt simulator.`,
+      );
+    });
     cleanups.push(() => bed.stop());
     return { kubeconfigPath: bed.kubeconfigPath, hostsFile: bed.hostsFile };
   }
