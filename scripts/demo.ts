@@ -1,20 +1,33 @@
-// The README's main job, on this machine alone: a real control plane and registry, the
-// KubeVirt simulator, the operator as its own process, and examples/ applied with
+// The README's main job, on this machine alone: a real control plane and registry,
+// KubeVirt's own virt-controller (the test bed's real-controller bed: kube-scheduler, the
+// garbage collector, stand-ins for the node), the operator as its own process resolving
+// the export's Service name through the bed's cluster DNS, and examples/ applied with
 // kubectl, followed with the serverimage CLI until the VM is an Active image that crane
 // reads back. Cleans up on exit.
+//   npm run demo                  on KubeVirt's real virt-controller
+//   npm run demo -- --simulator   on the KubeVirt simulator instead: fewer tools to build
+//                                 (no virt-controller, kube-scheduler, controller-manager)
+//                                 and no mount namespace (unshare), e.g. without root
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { startControlPlane } from '../test/harness/control-plane.js';
 import { craneFor } from '../test/harness/crane.js';
 import { imageDiskSha256 } from '../test/harness/images.js';
+import { startRealKubevirt } from '../test/harness/kubevirt/real/bed.js';
+import { withClusterDns } from '../test/harness/kubevirt/real/cluster-dns.js';
 import { startKubevirtSimulator } from '../test/harness/kubevirt/simulator.js';
 import { startProcess } from '../test/harness/process.js';
 import { startRegistry } from '../test/harness/registry.js';
-import { toolPath } from '../test/harness/tools.js';
+import { toolPath, type ToolName } from '../test/harness/tools.js';
+import { watchKubevirtObjects } from './demo-kubevirt-objects.js';
+
+const { values: options } = parseArgs({ options: { simulator: { type: 'boolean', default: false } } });
+const real = !options.simulator;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NS = 'demo';
@@ -90,56 +103,92 @@ async function runCli(args: string[], meanwhile?: { line: RegExp; run: () => Pro
   if (code !== 0) throw new Error(`serverimage ${shown.join(' ')} exited ${code}`);
 }
 
-async function main(): Promise<void> {
-  say(
-    '1/6 Finding or building the test bed (etcd, kube-apiserver, kubectl, registry, crane, KubeVirt CRDs and export server; first time: minutes)',
-  );
-  // Only what the demo uses: the tools script builds just the tools named (the simulator
-  // runs virt-exportserver behind every export).
-  for (const tool of [
-    'etcd',
-    'kube-apiserver',
-    'kubectl',
-    'registry',
-    'crane',
-    'kubevirt-crds',
-    'virt-exportserver',
-  ] as const)
-    toolPath(tool);
+/** Only what the demo uses: the tools script builds just the tools named. */
+const TOOLS: ToolName[] = [
+  'etcd',
+  'kube-apiserver',
+  'kubectl',
+  'registry',
+  'crane',
+  'kubevirt-crds',
+  // The real exporter behind every export, on either bed.
+  'virt-exportserver',
+  ...(real ? (['virt-controller', 'kube-scheduler', 'kube-controller-manager'] as const) : []),
+];
 
-  say('2/6 Starting a real etcd and kube-apiserver');
+/**
+ * The control plane and KubeVirt: KubeVirt's virt-controller with the bed's node
+ * stand-ins (real/bed.ts starts its own etcd + kube-apiserver), or the simulator.
+ */
+async function startKubevirt(): Promise<{ kubeconfigPath: string; hostsFile?: string }> {
+  if (real) {
+    say(
+      "2/6 Starting a real etcd and kube-apiserver, KubeVirt's own virt-controller v1.8.4, kube-scheduler, the garbage collector, and stand-ins for the node (kubelet, virt-handler, CSI)",
+    );
+    const bed = await startRealKubevirt().catch((err: unknown) => {
+      // virt-controller's export CA and the operator's /etc/hosts need mount namespaces.
+      const message = err instanceof Error ? err.message : String(err);
+      throw new Error(
+        `${message}\nThe real-controller bed needs mount namespaces (unshare --mount, as root); without them, npm run demo -- --simulator runs the demo on the KubeVirt simulator.`,
+      );
+    });
+    cleanups.push(() => bed.stop());
+    return { kubeconfigPath: bed.kubeconfigPath, hostsFile: bed.hostsFile };
+  }
+  say('2/6 Starting a real etcd and kube-apiserver, and the KubeVirt simulator');
   const controlPlane = await startControlPlane();
   cleanups.push(() => controlPlane.stop());
-  const kubectl = (...args: string[]) =>
-    run(toolPath('kubectl'), ['--kubeconfig', controlPlane.kubeconfigPath, ...args]);
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
-  process.stdout.write(
-    `  API server ${controlPlane.server}\n  export KUBECONFIG=${controlPlane.kubeconfigPath}\n`,
-  );
-
-  say('3/6 Starting the KubeVirt simulator and a registry (CNCF Distribution, TLS, basic auth)');
   const simulator = await startKubevirtSimulator({ kubeConfig: kc });
   cleanups.push(() => simulator.stop());
+  return { kubeconfigPath: controlPlane.kubeconfigPath };
+}
+
+async function main(): Promise<void> {
+  say(
+    `1/6 Finding or building the test bed's tools (${TOOLS.join(', ')}); the first time this takes minutes${real ? ' (virt-controller alone about ten on 2 cores)' : ''}`,
+  );
+  for (const tool of TOOLS) toolPath(tool);
+
+  const kubevirt = await startKubevirt();
+  const { kubeconfigPath } = kubevirt;
+  const kubectl = (...args: string[]) => run(toolPath('kubectl'), ['--kubeconfig', kubeconfigPath, ...args]);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  process.stdout.write(
+    `  API server ${kc.getCurrentCluster()?.server}\n  export KUBECONFIG=${kubeconfigPath}\n`,
+  );
+
+  say('3/6 Starting a registry (CNCF Distribution, TLS, basic auth)');
   const registry = await startRegistry({ auth: 'basic', tls: true });
   cleanups.push(() => registry.stop());
   process.stdout.write(`  registry https://${registry.host}\n`);
   process.stdout.write(await kubectl('apply', '--server-side', '-f', path.join(root, 'crds')));
 
-  say('4/6 Starting the operator: node src/main.ts');
+  say(
+    `4/6 Starting the operator: node src/main.ts${kubevirt.hostsFile ? ", in a mount namespace whose /etc/hosts is the bed's cluster DNS" : ''}`,
+  );
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-demo-'));
   cleanups.push(() => rmSync(logDir, { recursive: true, force: true }));
+  const node = path.join(root, 'node_modules/.bin/node');
+  const operatorArgs = [
+    '--import',
+    'tsx',
+    path.join(root, 'src/main.ts'),
+    `--kubeconfig=${kubeconfigPath}`,
+    // Off: the defaults :8080 and :8081 may be taken on this machine, and the demo needs neither.
+    '--metrics-bind-address=0',
+    '--health-probe-bind-address=0',
+  ];
+  // On the real bed the export's link is https://virt-export-NAME.demo.svc/...: the
+  // operator resolves it as in a cluster, through the bed's hosts file.
+  const operatorCommand = kubevirt.hostsFile
+    ? withClusterDns(kubevirt.hostsFile, node, operatorArgs)
+    : { command: node, args: operatorArgs };
   const operator = startProcess(
-    path.join(root, 'node_modules/.bin/node'),
-    [
-      '--import',
-      'tsx',
-      path.join(root, 'src/main.ts'),
-      `--kubeconfig=${controlPlane.kubeconfigPath}`,
-      // Off: the defaults :8080 and :8081 may be taken on this machine, and the demo needs neither.
-      '--metrics-bind-address=0',
-      '--health-probe-bind-address=0',
-    ],
+    operatorCommand.command,
+    operatorCommand.args,
     path.join(logDir, 'operator.log'),
   );
   cleanups.push(() => operator.stop());
@@ -176,6 +225,8 @@ async function main(): Promise<void> {
     const args = names.flatMap((n) => ['-f', path.join(manifests, n)]);
     process.stdout.write(await kubectl('apply', '-n', NS, ...args));
   };
+  const kubevirtObjects = await watchKubevirtObjects(kc, NS);
+  cleanups.push(() => kubevirtObjects.stop());
   // The ServerImage before its VirtualMachine (as GitOps may apply them: in any order).
   // It waits in Queued for the VM, which step 6 applies while the CLI watches, so that
   // the whole of Queued -> Saving -> Active is seen, not only the part after the CLI started.
@@ -184,7 +235,7 @@ async function main(): Promise<void> {
   say('6/6 Following the ServerImage with the CLI (Queued -> Saving -> Active); the VM comes meanwhile');
   const name = serverImage.metadata.name as string;
   const serverimage = (args: string[], meanwhile?: Parameters<typeof runCli>[1]) =>
-    runCli([...args, '--kubeconfig', controlPlane.kubeconfigPath], meanwhile);
+    runCli([...args, '--kubeconfig', kubeconfigPath], meanwhile);
   // Once the CLI shows the image Queued (it is watching by then), the VM arrives.
   await serverimage(['wait', name, '-n', NS, '--timeout', '5m'], {
     line: /^\[\+\d+s\] Queued /m,
@@ -195,6 +246,14 @@ async function main(): Promise<void> {
     `\n$ kubectl get serverimages -n ${NS} -o wide\n${await kubectl('get', 'serverimages', '-n', NS, '-o', 'wide')}`,
   );
   await serverimage(['describe', name, '-n', NS]);
+  process.stdout.write(
+    `\nWhat KubeVirt made for it (now deleted by the operator):\n${kubevirtObjects.describe()}\n`,
+  );
+  if (real) {
+    process.stdout.write(
+      `\n$ kubectl get vm,vmi,datavolumes,pods -n ${NS}\n${await kubectl('get', 'vm,vmi,datavolumes,pods', '-n', NS)}`,
+    );
+  }
   const ref = await kubectl(
     'get',
     'serverimage',

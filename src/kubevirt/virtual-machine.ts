@@ -15,6 +15,9 @@ const diskSchema = z.looseObject({ name: z.string(), bootOrder: z.number().int()
 const virtualMachineSchema = z.looseObject({
   metadata: z.looseObject({ name: z.string(), namespace: z.string(), uid: z.string() }),
   spec: z.looseObject({
+    runStrategy: z.string().optional(),
+    /** Deprecated for runStrategy: true is Always, false Halted. */
+    running: z.boolean().optional(),
     template: z
       .looseObject({
         spec: z
@@ -57,6 +60,8 @@ export interface VirtualMachineView {
   name: string;
   uid: string;
   printableStatus: string;
+  /** spec.runStrategy, or the legacy spec.running as Always/Halted; undefined when neither is set. */
+  runStrategy?: string;
   snapshotInProgress?: string;
   /** Volumes in boot order: the boot disk first, then the rest in declaration order. */
   volumes: VmVolume[];
@@ -67,6 +72,16 @@ export const IMAGEABLE_STATES = ['Running', 'Stopped', 'Paused'] as const;
 
 export function isImageable(printableStatus: string): boolean {
   return (IMAGEABLE_STATES as readonly string[]).includes(printableStatus);
+}
+
+/**
+ * A VM shown Stopped that KubeVirt is about to start: with runStrategy Always,
+ * virt-controller reports Stopped whenever no VMI exists and it has not yet asked for one
+ * (seen right after a DataVolume of the VM became ready, before Starting), and it starts
+ * the VM on its next sync. Taking the image then would record Stopped and find it Running.
+ */
+export function isAboutToStart(vm: Pick<VirtualMachineView, 'printableStatus' | 'runStrategy'>): boolean {
+  return vm.printableStatus === 'Stopped' && vm.runStrategy === 'Always';
 }
 
 function bootOrder(volumes: VmVolume[], disks: { name: string; bootOrder?: number }[]): VmVolume[] {
@@ -102,6 +117,9 @@ export function viewVirtualMachine(object: unknown): VirtualMachineView {
     name: vm.metadata.name,
     uid: vm.metadata.uid,
     printableStatus: vm.status?.printableStatus ?? 'Unknown',
+    runStrategy:
+      vm.spec.runStrategy ??
+      (vm.spec.running === undefined ? undefined : vm.spec.running ? 'Always' : 'Halted'),
     snapshotInProgress: vm.status?.snapshotInProgress,
     volumes: bootOrder(volumes, templateSpec?.domain?.devices?.disks ?? []),
   };

@@ -1,5 +1,8 @@
 // The operator under test: in-process (fast, for most tests) or as a real process
 // (`node --import tsx src/main.ts`, for kill-and-restart tests). Both log JSON to a file.
+// On the real-controller bed a process resolves the bed's Service names through the
+// bed's hosts file (SERVERIMAGE_TESTBED_HOSTS, kubevirt/real/cluster-dns.ts), as the
+// in-process operator does through the bed's lookup hook.
 import { createWriteStream, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +14,8 @@ import {
   startServerImageController,
   type RunningServerImageController,
 } from '../../src/controllers/serverimage/controller.js';
+import { withClusterDns } from './kubevirt/real/cluster-dns.js';
+import { freePort } from './ports.js';
 import { startProcess, type ManagedProcess } from './process.js';
 import { kubeConfig, kubeconfigPath } from './testbed.js';
 
@@ -50,17 +55,48 @@ export async function startOperator(
 export function startOperatorProcess(flags: string[] = [], name = 'operator'): ManagedProcess {
   // node itself with tsx as a loader, not the tsx wrapper (which runs a child), so that a
   // signal reaches the operator.
-  return startProcess(
-    path.join(root, 'node_modules/.bin/node'),
+  const node = path.join(root, 'node_modules/.bin/node');
+  const args = [
+    '--import',
+    'tsx',
+    path.join(root, 'src/main.ts'),
+    `--kubeconfig=${kubeconfigPath()}`,
+    '--log-level=debug',
+    ...TEST_FLAGS,
+    ...flags,
+  ];
+  const hosts = process.env.SERVERIMAGE_TESTBED_HOSTS;
+  const run = hosts ? withClusterDns(hosts, node, args) : { command: node, args };
+  return startProcess(run.command, run.args, path.join(logDir, `${name}-${Date.now()}.log`));
+}
+
+export interface ProbedOperatorProcess {
+  process: ManagedProcess;
+  metrics(): Promise<{ status: number; text: string }>;
+  probe(path: '/healthz' | '/readyz'): Promise<{ status: number; text: string }>;
+}
+
+/** An operator process with its metrics and probe endpoints on ports of its own. */
+export async function startProbedOperatorProcess(
+  name: string,
+  flags: string[] = [],
+): Promise<ProbedOperatorProcess> {
+  const [metricsPort, probePort] = [await freePort(), await freePort()];
+  const proc = startOperatorProcess(
     [
-      '--import',
-      'tsx',
-      path.join(root, 'src/main.ts'),
-      `--kubeconfig=${kubeconfigPath()}`,
-      '--log-level=debug',
-      ...TEST_FLAGS,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${probePort}`,
       ...flags,
     ],
-    path.join(logDir, `${name}-${Date.now()}.log`),
+    name,
   );
+  const get = async (port: number, urlPath: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${urlPath}`);
+    return { status: res.status, text: await res.text() };
+  };
+  return {
+    process: proc,
+    metrics: () => get(metricsPort, '/metrics'),
+    probe: (urlPath) => get(probePort, urlPath),
+  };
 }

@@ -92,6 +92,23 @@ test('a Migrating VM that becomes Running in time is imaged', async () => {
   await waitForPhase(file.client, file.ns, 'migrating-image', 'Active');
 });
 
+test('a VM shown Stopped with runStrategy Always is about to start: waited for, imaged Running', async () => {
+  // virt-controller shows a VM Stopped until it has asked for its VMI (seen on the real
+  // controller right after the VM's DataVolume became ready): not a state to image.
+  await createVm(file.client, file.ns, 'starting', { annotations: { [Ann.printableStatus]: 'Stopped' } });
+  await createServerImage(file.client, serverImage(file.ns, 'starting-image', 'starting', file.registry));
+  const queued = await waitForPhase(file.client, file.ns, 'starting-image', 'Queued');
+  expect(conditionOf(queued, 'Ready')).toMatchObject({
+    reason: 'WaitingForServerState',
+    message: expect.stringContaining('Stopped with runStrategy Always (about to start)'),
+  });
+  await file.client.patch(VM, file.ns, 'starting', {
+    metadata: { annotations: { [Ann.printableStatus]: null } },
+  });
+  const si = await waitForPhase(file.client, file.ns, 'starting-image', 'Active');
+  expect(si.status.server).toEqual(expect.objectContaining({ statusAtRequest: 'Running', restored: true }));
+});
+
 test('a VM stuck Migrating ends in InvalidServerState', async () => {
   await createVm(file.client, file.ns, 'stuck', { annotations: { [Ann.printableStatus]: 'Migrating' } });
   await createServerImage(file.client, serverImage(file.ns, 'stuck-image', 'stuck', file.registry));

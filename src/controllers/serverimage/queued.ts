@@ -3,7 +3,12 @@
 // registry is one the operator may push to (no request made otherwise); the VM exists and
 // is in an imageable state; no other image of it goes first; its volumes' storage is
 // ready; the registry lets us push. Only then is anything made (the snapshot, in Saving).
-import { isImageable, viewVirtualMachine, type VirtualMachineView } from '../../kubevirt/virtual-machine.js';
+import {
+  isAboutToStart,
+  isImageable,
+  viewVirtualMachine,
+  type VirtualMachineView,
+} from '../../kubevirt/virtual-machine.js';
 import type { ReconcileResult } from '../../kube/index.js';
 import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
@@ -76,10 +81,12 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
     );
   }
   const vm = viewVirtualMachine(vmObject);
-  if (!isImageable(vm.printableStatus) || vm.snapshotInProgress) {
+  if (!isImageable(vm.printableStatus) || vm.snapshotInProgress || isAboutToStart(vm)) {
     const state = vm.snapshotInProgress
       ? `${vm.printableStatus} with a snapshot in progress`
-      : vm.printableStatus;
+      : isAboutToStart(vm)
+        ? `${vm.printableStatus} with runStrategy Always (about to start)`
+        : vm.printableStatus;
     return waitBounded(
       scope,
       deps.config.serverStateTimeout,

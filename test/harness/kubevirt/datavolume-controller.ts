@@ -6,6 +6,9 @@
 // conditions. Sources: blank (zeros), pvc (a copy of the source PVC's bytes) and registry
 // (a pluggable importer, registry-import.ts). A failed import keeps its phase, counts
 // restartCount and is retried with backoff, as CDI does with a failing importer pod.
+// Claim adoption (CDI's validatePVC): a DataVolume annotated allowClaimAdoption=true, as
+// virt-controller makes one for a dataVolumeTemplate whose PVC exists already, takes that
+// PVC (owner reference) as it is and is Succeeded without an import.
 // Deviations: no importer Pods, no volume populators (PVC prime), no StorageProfiles (the
 // `storage` API defaults to ReadWriteOnce/Filesystem), no filesystem overhead.
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -30,7 +33,11 @@ export const CdiAnn = {
   importEndpoint: 'cdi.kubevirt.io/storage.import.endpoint',
   cloneRequest: 'k8s.io/CloneRequest',
   podPhase: 'cdi.kubevirt.io/storage.pod.phase',
+  allowClaimAdoption: 'cdi.kubevirt.io/allowClaimAdoption',
 } as const;
+
+/** strconv.ParseBool's true, as CDI reads the adoption annotation. */
+const isGoTrue = (value: string | undefined) => /^(1|t|T|TRUE|true|True)$/.test(value ?? '');
 
 /** The Running condition: the importer/cloner pod's state. */
 interface Run {
@@ -145,6 +152,7 @@ export class DataVolumeController {
       pvc = await this.createPvc(dv, source);
       if (!pvc) return 1000; // clone source not there yet: CDI waits for it
     }
+    if (!ownedBy(pvc, dv.metadata.uid) && (await this.adopt(dv, pvc))) return;
     if (!ownedBy(pvc, dv.metadata.uid)) {
       return this.writeStatus(dv, 'Pending', pvc, {
         status: 'False',
@@ -170,6 +178,21 @@ export class DataVolumeController {
       this.jobs.delete(dv.metadata.uid);
       this.queue.add(key);
     });
+  }
+
+  /**
+   * CDI's claim adoption: the PVC, controlled by nothing else, becomes the DataVolume's and
+   * counts as populated (the PVC's update requeues the DataVolume, which is then Succeeded).
+   */
+  private async adopt(dv: Obj, pvc: k8s.V1PersistentVolumeClaim): Promise<boolean> {
+    if (!isGoTrue(dv.metadata.annotations?.[CdiAnn.allowClaimAdoption])) return false;
+    const owners = pvc.metadata?.ownerReferences ?? [];
+    if (owners.some((o) => o.controller)) return false;
+    this.populated.add(dv.metadata.uid);
+    await this.client.patchPvc(dv.metadata.namespace, dv.metadata.name, {
+      metadata: { ownerReferences: [...owners, ownerReference(dv, DATA_VOLUME)] },
+    });
+    return true;
   }
 
   /** The PVC as CDI renders it from spec.pvc (as is) or spec.storage (with defaults). */

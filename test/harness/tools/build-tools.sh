@@ -63,8 +63,28 @@ if [ ${#missing[@]} -eq 0 ]; then link_all; echo "$bin"; exit 0; fi
 exec 9>"$cache/.lock"
 if ! flock -n 9; then say "waiting for another build (lock $cache/.lock)"; flock 9; fi
 
+# A line every 30 s while a tool builds (a cold virt-controller takes ten minutes on 2
+# cores): whoever waits sees it is not stuck. Stopped after each tool, and on failure.
+ticker=
+start_ticker() {
+  local t=$1 since; since=$(date +%s)
+  # Its own sleep goes with it (a sleep left behind would hold our stdout open), and it
+  # writes only to stderr: stdout is the bin folder the caller reads.
+  (
+    trap - ERR
+    trap 'kill "$nap" 2>/dev/null || true; exit 0' TERM
+    while :; do
+      sleep 30 & nap=$!
+      wait "$nap" || true
+      say "still building $t: $(($(date +%s) - since)) s so far"
+    done
+  ) >/dev/null &
+  ticker=$!
+}
+stop_ticker() { [ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true; ticker=; }
+
 # A failed step prints the log's tail: the Go downloader's hundreds of lines stay there.
-on_error() { say "FAILED; last lines of $log:"; tail -n 40 "$log" | sed 's/^/  /' >&2; }
+on_error() { stop_ticker; say "FAILED; last lines of $log:"; tail -n 40 "$log" | sed 's/^/  /' >&2; }
 trap on_error ERR
 : >"$log"
 
@@ -230,7 +250,10 @@ for t in "${missing[@]}"; do
   built "$t" && continue # another process built it while we waited for the lock
   start=$SECONDS
   printf '\n=== %s %s\n' "$t" "$(version_of "$t")" >>"$log"
+  say "building $t $(version_of "$t")"
+  start_ticker "$t"
   build_one "$t"
+  stop_ticker
   say "built $t $(version_of "$t") in $((SECONDS - start)) s"
   made+=("$t")
 done

@@ -10,7 +10,9 @@
 // VolumeSnapshotClass `sim`, virt-controller, kube-scheduler, kube-controller-manager's
 // garbage collector, the kubelet stand-in (Node,
 // exporter Pods as real virt-exportserver processes), Service routing + cluster DNS for
-// this process, the simulator in nodeOnly mode, its virt-handler and virt-api's freeze API.
+// this process and, through a hosts file (SERVERIMAGE_TESTBED_HOSTS, cluster-dns.ts), for
+// the processes it starts, the simulator in nodeOnly mode, its virt-handler and virt-api's
+// freeze API.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +26,7 @@ import { installKubevirtCrds } from '../crds/install.js';
 import { startKubevirtSimulator, type KubevirtSimulator, type SimulatorOptions } from '../simulator.js';
 import { startGarbageCollector } from './garbage-collector.js';
 import { startKubeScheduler } from './kube-scheduler.js';
+import { HostsFile } from './cluster-dns.js';
 import { Kubelet } from './kubelet.js';
 import { ServiceRouting } from './service-routing.js';
 import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
@@ -40,6 +43,8 @@ export interface RealKubevirt extends KubevirtSimulator {
   dir: string;
   /** Every freeze/unfreeze virt-controller asked for through subresources.kubevirt.io, in order. */
   freezeCalls: FreezeCall[];
+  /** The cluster DNS of child processes: give it to withClusterDns() (cluster-dns.ts). */
+  hostsFile: string;
 }
 
 const quietLog = (message: string, err?: unknown) => {
@@ -85,12 +90,16 @@ export async function startRealKubevirt(
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'real-kubevirt-'));
+  // startOperatorProcess (../../operator.ts) runs the operator with it, as kubeconfigPath().
+  const hosts = new HostsFile(path.join(dir, 'cluster-dns'));
+  process.env.SERVERIMAGE_TESTBED_HOSTS = hosts.path;
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err) => log('stop', err));
     stops.length = 0;
     await controlPlane.stop();
     if (previousKubeconfig) process.env.SERVERIMAGE_TESTBED_KUBECONFIG = previousKubeconfig;
+    delete process.env.SERVERIMAGE_TESTBED_HOSTS;
     // SERVERIMAGE_KEEP_LOGS=1 keeps the logs of every process (virt-controller, scheduler, pods).
     if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };
@@ -130,6 +139,7 @@ export async function startRealKubevirt(
       kubelet,
       log,
       faultSources: (service) => faults.sourcesOf(service),
+      onHosts: (byHost) => hosts.write(byHost),
       // fault-vm-change at export-read, once per export: what a user or another
       // controller would do to the VM (virt-controller then acts on it as on a cluster).
       onRead: (service) => {
@@ -183,6 +193,7 @@ export async function startRealKubevirt(
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
       freezeCalls: subresources.calls,
+      hostsFile: hosts.path,
       stop,
     };
   } catch (err) {

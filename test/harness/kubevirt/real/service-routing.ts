@@ -7,7 +7,9 @@
 //  - names `SERVICE.NS.svc` (and `.svc.cluster.local`) resolve to that address through
 //    node:dns's lookup, which node:net calls for every connection by host name. The
 //    hook is installed in this process only: the in-process operator of the tests. The
-//    TLS name check is the real one (the server's certificate names the Service).
+//    TLS name check is the real one (the server's certificate names the Service);
+//  - `onHosts` gets every change of those names, for the hosts file that child
+//    processes resolve them through (cluster-dns.ts).
 import dns from 'node:dns';
 import { randomInt } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
@@ -31,6 +33,8 @@ export interface ServiceRoutingOptions {
   faultSources(service: k8s.V1Service): Array<Obj | undefined>;
   /** A connection through the Service carried more than 16 KiB from the server (fault-vm-change's export-read). */
   onRead?(service: k8s.V1Service): void;
+  /** The names routed now (`NAME.NS.svc` -> address), after every change. */
+  onHosts?(byHost: ReadonlyMap<string, string>): void;
   log: Logger;
 }
 
@@ -154,6 +158,7 @@ export class ServiceRouting {
         }
         this.routes.set(host, { uid, address, proxies });
         this.byHost.set(host, address);
+        this.options.onHosts?.(this.byHost);
         return;
       } catch (err) {
         // Another bed on this machine holds that address and port: take the next one.
@@ -168,6 +173,7 @@ export class ServiceRouting {
     if (!route) return;
     this.routes.delete(host);
     this.byHost.delete(host);
+    this.options.onHosts?.(this.byHost);
     await Promise.all(route.proxies.map((p) => p.stop()));
   }
 }

@@ -1,0 +1,31 @@
+// A VM in an imageable state that KubeVirt is about to start: virt-controller shows
+// Stopped for a VM with runStrategy Always until it has asked for its VMI (seen on the
+// real controller right after the VM's DataVolume became ready).
+import { isAboutToStart, viewVirtualMachine } from '../../../src/kubevirt/virtual-machine.js';
+
+const vm = (spec: object, printableStatus: string) =>
+  viewVirtualMachine({
+    metadata: { name: 'web-01', namespace: 'prod', uid: 'u1' },
+    spec,
+    status: { printableStatus },
+  });
+
+test.each([
+  [{ runStrategy: 'Always' }, 'Stopped', true],
+  [{ running: true }, 'Stopped', true],
+  [{ runStrategy: 'Always' }, 'Running', false],
+  // Stopped stays stopped: halted, started by hand, or finished and not to be rerun.
+  [{ runStrategy: 'Halted' }, 'Stopped', false],
+  [{ running: false }, 'Stopped', false],
+  [{ runStrategy: 'Manual' }, 'Stopped', false],
+  [{ runStrategy: 'RerunOnFailure' }, 'Stopped', false],
+  [{}, 'Stopped', false],
+])('%j shown %s: about to start %s', (spec, status, expected) => {
+  expect(isAboutToStart(vm(spec, status))).toBe(expected);
+});
+
+test('the legacy spec.running reads as a run strategy', () => {
+  expect(vm({ running: true }, 'Running').runStrategy).toBe('Always');
+  expect(vm({ running: false }, 'Stopped').runStrategy).toBe('Halted');
+  expect(vm({}, 'Stopped').runStrategy).toBeUndefined();
+});
