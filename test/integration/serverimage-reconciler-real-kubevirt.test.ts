@@ -4,46 +4,17 @@
 // exporter Pod runs as the real virt-exportserver behind the bed's Service routing, and
 // the operator reads links.internal (https://virt-export-NAME.NS.svc/...) as it is.
 // The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
-import * as k8s from '@kubernetes/client-node';
-import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
+import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { download, until } from '../harness/kubevirt/testing.js';
-import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { createNamespace } from '../harness/testbed.js';
+import { recordManagers } from './managed-fields-recorder.js';
 import { expectNothingLeftBehind, startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
 import { expectVmImaged } from './serverimage-reconciler-cases.js';
 
 let bed: ServerImageBed;
 let ns: string;
-
-/** Every manager that wrote an object of these kinds in `ns`, per kind and subresource (seen by a watch). */
-function recordManagers(namespace: string, resources: Resource[]) {
-  const seen = new Map<string, Set<string>>();
-  const informers = resources.map((r) => {
-    const kc = kubeConfig();
-    const api = kc.makeApiClient(k8s.CustomObjectsApi);
-    const informer = k8s.makeInformer<Obj>(
-      kc,
-      `/apis/${r.group}/${r.version}/namespaces/${namespace}/${r.plural}`,
-      () => api.listNamespacedCustomObject({ ...r, namespace }),
-    );
-    const note = (o: Obj) => {
-      for (const f of o.metadata.managedFields ?? []) {
-        const key = `${r.kind}${f.subresource ? `/${f.subresource}` : ''}`;
-        if (!seen.has(key)) seen.set(key, new Set());
-        seen.get(key)!.add(f.manager!);
-      }
-    };
-    informer.on('add', note);
-    informer.on('update', note);
-    return informer;
-  });
-  return {
-    start: () => Promise.all(informers.map((i) => i.start())),
-    stop: () => Promise.all(informers.map((i) => i.stop())),
-    managers: () => Object.fromEntries([...seen].map(([k, v]) => [k, [...v].sort()])),
-  };
-}
 
 beforeAll(async () => {
   bed = await startServerImageBed([], { realKubevirt: true });

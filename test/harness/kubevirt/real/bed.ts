@@ -81,7 +81,10 @@ export async function startRealKubevirt(
   const log = options.log ?? quietLog;
   const controlPlane = await startControlPlane();
   const previousKubeconfig = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
+  const previousAuditLog = process.env.SERVERIMAGE_TESTBED_AUDIT_LOG;
   process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
+  // Counting tests read the writes of this control plane, not of the shared one.
+  process.env.SERVERIMAGE_TESTBED_AUDIT_LOG = controlPlane.auditLogPath;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'real-kubevirt-'));
@@ -91,6 +94,7 @@ export async function startRealKubevirt(
     stops.length = 0;
     await controlPlane.stop();
     if (previousKubeconfig) process.env.SERVERIMAGE_TESTBED_KUBECONFIG = previousKubeconfig;
+    if (previousAuditLog) process.env.SERVERIMAGE_TESTBED_AUDIT_LOG = previousAuditLog;
     // SERVERIMAGE_KEEP_LOGS=1 keeps the logs of every process (virt-controller, scheduler, pods).
     if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };
