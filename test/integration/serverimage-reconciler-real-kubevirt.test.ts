@@ -4,7 +4,7 @@
 // exporter Pod runs as the real virt-exportserver behind the bed's Service routing, and
 // the operator reads links.internal (https://virt-export-NAME.NS.svc/...) as it is.
 // The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
-import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
+import { VM, VM_EXPORT, VM_SNAPSHOT, VOLUME_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { download, until } from '../harness/kubevirt/testing.js';
@@ -48,7 +48,7 @@ test.each([
 ])(
   '%s, snapshot and export made by the real virt-controller',
   async (_what, vm, options, indications, state) => {
-    const recorder = recordManagers(ns, [VM_SNAPSHOT, VM_EXPORT]);
+    const recorder = recordManagers(ns, [VM_SNAPSHOT, VM_EXPORT, VOLUME_SNAPSHOT]);
     await recorder.start();
     try {
       await expectVmImaged(bed, ns, vm, options, indications, state);
@@ -59,11 +59,14 @@ test.each([
     const thawed = (bed.sim as RealKubevirt).freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
     expect(thawed.map((c) => c.action)).toEqual(vm === 'run-agent' ? ['freeze', 'unfreeze'] : []);
     // The status of both was written by KubeVirt's controller only; the operator (our
-    // client's default manager name) created them, the simulator wrote nothing.
+    // client's default manager name) created them, the simulator wrote nothing. The
+    // VolumeSnapshots' status is the real snapshot-controller's (from the contents the
+    // simulator's CSI side made ready).
     expect(recorder.managers()).toEqual(
       expect.objectContaining({
         'VirtualMachineSnapshot/status': ['virt-controller'],
         'VirtualMachineExport/status': ['virt-controller'],
+        'VolumeSnapshot/status': ['snapshot-controller'],
       }),
     );
   },

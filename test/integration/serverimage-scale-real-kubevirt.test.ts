@@ -3,7 +3,7 @@
 // exporter Pod (a virt-exportserver process). 8 images, not the simulator suite's 20:
 // with 3 transfer slots, 8 already queue behind the limit, and each real image costs a
 // VMI, a virt-launcher Pod, an exporter Pod and a Go process on a shared 2-core machine.
-import { VM_EXPORT, VM_SNAPSHOT } from '../harness/kubevirt/api.js';
+import { VM_EXPORT, VM_SNAPSHOT, VOLUME_SNAPSHOT } from '../harness/kubevirt/api.js';
 import { recordManagers } from './managed-fields-recorder.js';
 import { SCALE_FLAGS, scaleCases } from './serverimage-scale-cases.js';
 import { serverImageTestFile } from './serverimage-fixtures.js';
@@ -18,9 +18,10 @@ scaleCases(bed, {
   // keep a deleted snapshot long enough that a reconcile seeing the export's deletion
   // first runs the clean-up once more (3 more deletes). See the kubevirt README, #19.
   maxWrites: 45,
-  // The status of every snapshot and export was written by KubeVirt's controller only.
+  // The status of every snapshot and export was written by KubeVirt's controller only, of
+  // every VolumeSnapshot by the real snapshot-controller.
   watchNamespace: async (ns) => {
-    const recorder = recordManagers(ns, [VM_SNAPSHOT, VM_EXPORT]);
+    const recorder = recordManagers(ns, [VM_SNAPSHOT, VM_EXPORT, VOLUME_SNAPSHOT]);
     await recorder.start();
     return async () => {
       await recorder.stop();
@@ -28,6 +29,7 @@ scaleCases(bed, {
         expect.objectContaining({
           'VirtualMachineSnapshot/status': ['virt-controller'],
           'VirtualMachineExport/status': ['virt-controller'],
+          'VolumeSnapshot/status': ['snapshot-controller'],
         }),
       );
     };

@@ -14,6 +14,16 @@ import { WorkQueue, type Logger } from './work-queue.js';
 
 const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
 
+/**
+ * How a claim whose bytes are ready is bound. Default: status Bound, no PersistentVolume
+ * (the simulator's bed); the real-controller bed gives each a CSI PV (real/csi-volumes.ts).
+ */
+export interface VolumeBinder {
+  bind(pvc: V1PersistentVolumeClaim, file: string): Promise<void>;
+  /** The claim is gone. */
+  released(pvc: V1PersistentVolumeClaim): Promise<void>;
+}
+
 export class PvcController {
   readonly queue: WorkQueue;
 
@@ -22,12 +32,14 @@ export class PvcController {
     private readonly informers: Informers,
     private readonly disks: DiskStore,
     log: Logger,
+    private readonly volumes?: VolumeBinder,
   ) {
     this.queue = new WorkQueue('pvc', (key) => this.reconcile(key), log);
     informers.pvcs.on('add', (o) => this.queue.add(keyOf(o)));
     informers.pvcs.on('update', (o) => this.queue.add(keyOf(o)));
     informers.pvcs.on('delete', (o) => {
       void this.disks.removeByUid('pvcs', o.metadata!.namespace!, o.metadata!.uid!);
+      void this.volumes?.released(o).catch((err) => log(`pvc ${keyOf(o)}: releasing its volume`, err));
     });
     // A restore waits for its VolumeSnapshot to be ready.
     informers.volumeSnapshots.on('update', (vs) => {
@@ -68,7 +80,9 @@ export class PvcController {
       // A DataVolume's PVC gets its bytes from the DataVolume (datavolume-controller.ts).
       await this.ensureBytes(pvc, file);
     }
-    if (pvc.status?.phase !== 'Bound') {
+    if (pvc.status?.phase !== 'Bound' && this.volumes) {
+      await this.volumes.bind(pvc, file);
+    } else if (pvc.status?.phase !== 'Bound') {
       const requested = pvc.spec?.resources?.requests?.storage ?? '0';
       await this.client.patchPvcStatus(namespace, name, {
         phase: 'Bound',

@@ -7,10 +7,11 @@
 //   ... sim.exportCaPem, sim.diskFile(ns, pvc) ...
 //   await sim.stop();
 // Started here: etcd + kube-apiserver, every KubeVirt/CDI CRD, StorageClass and
-// VolumeSnapshotClass `sim`, virt-controller, kube-scheduler, kube-controller-manager's
-// garbage collector, the kubelet stand-in (Node,
+// VolumeSnapshotClass `sim`, virt-controller, external-snapshotter's snapshot-controller,
+// kube-scheduler, kube-controller-manager's garbage collector, the kubelet stand-in (Node,
 // exporter Pods as real virt-exportserver processes), Service routing + cluster DNS for
-// this process, the simulator in nodeOnly mode, its virt-handler and virt-api's freeze API.
+// this process, the simulator in nodeOnly mode (PVs, the CSI snapshotter), its virt-handler
+// and virt-api's freeze API.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,7 @@ import { installKubevirtCrds } from '../crds/install.js';
 import { startKubevirtSimulator, type KubevirtSimulator, type SimulatorOptions } from '../simulator.js';
 import { startGarbageCollector } from './garbage-collector.js';
 import { startKubeScheduler } from './kube-scheduler.js';
+import { startSnapshotController } from './snapshot-controller.js';
 import { Kubelet } from './kubelet.js';
 import { ServiceRouting } from './service-routing.js';
 import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
@@ -76,7 +78,7 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 }
 
 export async function startRealKubevirt(
-  options: Omit<SimulatorOptions, 'kubeConfig' | 'nodeOnly' | 'installCrds'> = {},
+  options: Omit<SimulatorOptions, 'kubeConfig' | 'nodeOnly' | 'installCrds' | 'csiDriver'> = {},
 ): Promise<RealKubevirt> {
   const log = options.log ?? quietLog;
   const controlPlane = await startControlPlane();
@@ -105,6 +107,7 @@ export async function startRealKubevirt(
       ...options,
       kubeConfig: kc,
       nodeOnly: true,
+      csiDriver: CSI_DRIVER,
       installCrds: false,
       log,
     });
@@ -151,6 +154,8 @@ export async function startRealKubevirt(
     const handler = new VirtHandler(kc, log);
     await handler.start();
     stops.push(() => handler.stop());
+    const snapshotController = startSnapshotController({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
+    stops.push(() => snapshotController.stop());
     const gc = startGarbageCollector({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
     stops.push(() => gc.stop());
     const scheduler = await startKubeScheduler({ kubeconfigPath: controlPlane.kubeconfigPath, dir });

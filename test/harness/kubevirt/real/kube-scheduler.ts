@@ -1,8 +1,8 @@
 // The real kube-scheduler (k8s.io/kubernetes at the API server's version) binds the Pods
 // virt-controller makes (virt-launcher, exporter) to the bed's one Node, checking their
 // nodeSelectors and resource requests (KubeVirt's devices.kubevirt.io/* included) as in
-// a cluster. Its volume plugins are off: the bed's PVCs are Bound without
-// PersistentVolumes (no PV controller yet), which those plugins would refuse.
+// a cluster. Its volume plugins are off: they were refused while the bed's PVCs had no
+// PersistentVolumes, and are not tried yet with the PVs the simulator now makes.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../ports.js';
