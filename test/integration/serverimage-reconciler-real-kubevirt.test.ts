@@ -6,7 +6,7 @@
 // The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
 import { VM, VM_EXPORT, VM_SNAPSHOT, VOLUME_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
+import { CSI_DRIVER, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
 import { recordManagers } from './managed-fields-recorder.js';
@@ -141,4 +141,38 @@ test('fault-export=never-ready keeps the exporter Pod unready: virt-controller h
     await client.delete(VM_EXPORT, ns, 'unready');
     await client.delete(VM_SNAPSHOT, ns, 'unready');
   }
+});
+
+test('a PVC gets its PV from the simulator as CSI provisioner, bound by the real PV controller, and both go', async () => {
+  const { client } = bed;
+  await client.createDiskPvc(ns, 'provisioned', { size: '1Mi' });
+  const bound = await until('the PVC Bound', async () => {
+    const pvc = await client.core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'provisioned' });
+    return pvc.status?.phase === 'Bound' ? pvc : undefined;
+  });
+  const pvName = `pvc-${bound.metadata!.uid}`;
+  expect(bound.spec?.volumeName).toBe(pvName);
+  // kube-controller-manager asked our driver for the volume, and bound the claim to it.
+  expect(bound.metadata?.annotations).toEqual(
+    expect.objectContaining({
+      'volume.kubernetes.io/storage-provisioner': CSI_DRIVER,
+      'pv.kubernetes.io/bind-completed': 'yes',
+    }),
+  );
+  const statusManagers = (bound.metadata?.managedFields ?? [])
+    .filter((f) => f.subresource === 'status')
+    .map((f) => f.manager);
+  expect(statusManagers).toEqual(['kube-controller-manager']);
+  const pv = await client.core.readPersistentVolume({ name: pvName });
+  expect(pv.spec?.csi?.driver).toBe(CSI_DRIVER);
+  expect(pv.spec?.claimRef).toEqual(
+    expect.objectContaining({ name: 'provisioned', uid: bound.metadata!.uid }),
+  );
+  // Deleted: pvc-protection lets the claim go, the PV controller releases the PV, the
+  // provisioner deletes it (reclaim policy Delete), pv-protection lets it go.
+  await client.core.deleteNamespacedPersistentVolumeClaim({ namespace: ns, name: 'provisioned' });
+  await until(
+    'the PV gone',
+    async () => !(await client.core.readPersistentVolume({ name: pvName }).catch(() => undefined)),
+  );
 });

@@ -15,8 +15,9 @@ import { WorkQueue, type Logger } from './work-queue.js';
 const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
 
 /**
- * How a claim whose bytes are ready is bound. Default: status Bound, no PersistentVolume
- * (the simulator's bed); the real-controller bed gives each a CSI PV (real/csi-volumes.ts).
+ * How a claim whose bytes are ready is bound. Default: status Bound at once, no
+ * PersistentVolume (the simulator's bed). The real-controller bed's (real/csi-volumes.ts)
+ * provisions a CSI PV that kube-controller-manager's PV controller binds.
  */
 export interface VolumeBinder {
   bind(pvc: V1PersistentVolumeClaim, file: string): Promise<void>;
@@ -64,7 +65,8 @@ export class PvcController {
     const [namespace, name] = key.split('/') as [string, string];
     const pvc = this.informers.pvcs.get(name, namespace);
     if (!pvc) return;
-    if (pvc.metadata?.deletionTimestamp) return this.release(pvc);
+    // With PersistentVolumes, kube-controller-manager's pvc-protection lets the claim go.
+    if (pvc.metadata?.deletionTimestamp) return this.volumes ? undefined : this.release(pvc);
     const file = this.disks.pvcFile(namespace, name, pvc.metadata!.uid!);
 
     if (pvc.spec?.dataSource?.kind === 'VolumeSnapshot') {

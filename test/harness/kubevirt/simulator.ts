@@ -83,13 +83,10 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   const informers = makeInformers(options.kubeConfig);
   const disks = new DiskStore(dataDir);
   const csiDriver = options.csiDriver ?? 'sim.csi.serverimage.io';
-  const pvcs = new PvcController(
-    client,
-    informers,
-    disks,
-    log,
-    options.nodeOnly ? new CsiVolumes(client, disks, csiDriver) : undefined,
-  );
+  const volumes = options.nodeOnly
+    ? new CsiVolumes(options.kubeConfig, client, disks, csiDriver, log)
+    : undefined;
+  const pvcs = new PvcController(client, informers, disks, log, volumes);
   const hostAliases = options.hostAliases ?? {};
   const dataVolumes = new DataVolumeController(
     client,
@@ -102,6 +99,7 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   if (options.nodeOnly)
     return startNodeOnly(
       new CsiSnapshotter(options.kubeConfig, client, informers, disks, csiDriver, log),
+      volumes!,
       informers,
       pvcs,
       dataVolumes,
@@ -187,6 +185,7 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
 /** The node's side only (nodeOnly): storage, CSI snapshots and DataVolumes. */
 async function startNodeOnly(
   snapshots: CsiSnapshotter,
+  volumes: CsiVolumes,
   informers: ReturnType<typeof makeInformers>,
   pvcs: PvcController,
   dataVolumes: DataVolumeController,
@@ -197,6 +196,7 @@ async function startNodeOnly(
 ): Promise<KubevirtSimulator> {
   const stopInformers = await startInformers(informers, log);
   await snapshots.start();
+  await volumes.start();
   let stopped = false;
   return {
     exportCaPem: '',
@@ -216,6 +216,7 @@ async function startNodeOnly(
       if (stopped) return;
       stopped = true;
       await snapshots.stop();
+      await volumes.stop();
       await stopInformers();
       await Promise.all([pvcs.queue, dataVolumes.queue].map((q) => q.stop()));
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -224,7 +224,8 @@ build_one() {
   case $1 in
     etcd) build etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
     kube-apiserver | kubectl) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
-    # Only for its ClusterRole aggregation controller (test/integration/install-rbac.test.ts).
+    # Its ClusterRole aggregation controller (install-rbac.test.ts); the real-controller bed's
+    # garbage collector, PV controller and protection controllers (kubevirt/real/).
     kube-controller-manager) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     # Binds the exporter Pods virt-controller creates to the bed's Node (test/harness/kubevirt/kubelet).
     kube-scheduler) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;

@@ -8,9 +8,10 @@
 //   await sim.stop();
 // Started here: etcd + kube-apiserver, every KubeVirt/CDI CRD, StorageClass and
 // VolumeSnapshotClass `sim`, virt-controller, external-snapshotter's snapshot-controller,
-// kube-scheduler, kube-controller-manager's garbage collector, the kubelet stand-in (Node,
+// kube-scheduler, kube-controller-manager (garbage collector, PV controller, PV/PVC
+// protection), the kubelet stand-in (Node,
 // exporter Pods as real virt-exportserver processes), Service routing + cluster DNS for
-// this process, the simulator in nodeOnly mode (PVs, the CSI snapshotter), its virt-handler
+// this process, the simulator in nodeOnly mode (CSI provisioner and snapshotter), its virt-handler
 // and virt-api's freeze API.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -23,7 +24,7 @@ import { Ann, faultValue, vmChangeFor } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startKubevirtSimulator, type KubevirtSimulator, type SimulatorOptions } from '../simulator.js';
-import { startGarbageCollector } from './garbage-collector.js';
+import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { startSnapshotController } from './snapshot-controller.js';
 import { Kubelet } from './kubelet.js';
@@ -156,8 +157,11 @@ export async function startRealKubevirt(
     stops.push(() => handler.stop());
     const snapshotController = startSnapshotController({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
     stops.push(() => snapshotController.stop());
-    const gc = startGarbageCollector({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
-    stops.push(() => gc.stop());
+    const controllerManager = startKubeControllerManager({
+      kubeconfigPath: controlPlane.kubeconfigPath,
+      dir,
+    });
+    stops.push(() => controllerManager.stop());
     const scheduler = await startKubeScheduler({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
     stops.push(() => scheduler.stop());
     const virtController = await startVirtController({
