@@ -61,6 +61,44 @@ test('a snapshot whose VolumeSnapshot fails stays InProgress, ends in SnapshotTi
   );
 });
 
+test('a snapshot the CSI side never reports ready (hang): KubeVirt says Succeeded, not readyToUse; SnapshotTimeout says so', async () => {
+  await createVm(bed.client, bed.ns, 'snap-hangs', { annotations: { [Ann.faultSnapshot]: 'hang' } });
+  await createServerImage(bed.client, serverImage(bed.ns, 'snap-hangs-image', 'snap-hangs', bed.registry));
+  // The content has its snapshotHandle but readyToUse false; snapshot-controller says so
+  // on the VolumeSnapshot; virt-controller calls the snapshot Succeeded once every
+  // VolumeSnapshot has a creationTime (cut), ready or not (README #23).
+  const held = await until('a VolumeSnapshot cut (creationTime), not ready', async () => {
+    const list = (await bed.client.custom.listNamespacedCustomObject({
+      ...VOLUME_SNAPSHOT,
+      namespace: bed.ns,
+      labelSelector: 'snapshot.kubevirt.io/source-vm-name=snap-hangs',
+    })) as { items: Obj[] };
+    const status = list.items[0]?.status;
+    return status?.creationTime && status.readyToUse === false ? status : undefined;
+  });
+  const content = (await bed.client.custom.getClusterCustomObject({
+    ...VOLUME_SNAPSHOT,
+    plural: 'volumesnapshotcontents',
+    name: held.boundVolumeSnapshotContentName,
+  })) as Obj;
+  expect(content.status).toEqual(
+    expect.objectContaining({ snapshotHandle: expect.stringMatching(/^snapshot-/), readyToUse: false }),
+  );
+  await until('virt-controller to call the snapshot Succeeded, not ready', async () => {
+    const list = (await bed.client.custom.listNamespacedCustomObject({
+      ...VM_SNAPSHOT,
+      namespace: bed.ns,
+    })) as { items: Obj[] };
+    const status = list.items.find((o) => o.spec.source.name === 'snap-hangs')?.status;
+    return status?.phase === 'Succeeded' && status.readyToUse === false;
+  });
+  const si = await waitForPhase(bed.client, bed.ns, 'snap-hangs-image', 'Error');
+  expect(conditionOf(si, 'Ready')).toMatchObject({
+    reason: 'SnapshotTimeout',
+    message: expect.stringMatching(/is Succeeded, not yet readyToUse; gave up after/),
+  });
+});
+
 afterEach(async () => {
   // What virt-controller made for the exports goes with them (the garbage collector).
   await until(
