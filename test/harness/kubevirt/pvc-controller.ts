@@ -21,8 +21,6 @@ const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
  */
 export interface VolumeBinder {
   bind(pvc: V1PersistentVolumeClaim, file: string): Promise<void>;
-  /** The claim is gone. */
-  released(pvc: V1PersistentVolumeClaim): Promise<void>;
 }
 
 export class PvcController {
@@ -40,7 +38,6 @@ export class PvcController {
     informers.pvcs.on('update', (o) => this.queue.add(keyOf(o)));
     informers.pvcs.on('delete', (o) => {
       void this.disks.removeByUid('pvcs', o.metadata!.namespace!, o.metadata!.uid!);
-      void this.volumes?.released(o).catch((err) => log(`pvc ${keyOf(o)}: releasing its volume`, err));
     });
     // A restore waits for its VolumeSnapshot to be ready.
     informers.volumeSnapshots.on('update', (vs) => {

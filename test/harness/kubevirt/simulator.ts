@@ -96,10 +96,10 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
     hostAliases,
     log,
   );
-  if (options.nodeOnly)
+  if (volumes)
     return startNodeOnly(
       new CsiSnapshotter(options.kubeConfig, client, informers, disks, csiDriver, log),
-      volumes!,
+      volumes,
       informers,
       pvcs,
       dataVolumes,

@@ -18,7 +18,7 @@ import { startWatching } from './watch.js';
 export const STORAGE_PROVISIONER = 'volume.kubernetes.io/storage-provisioner';
 const PROVISIONED_BY = 'pv.kubernetes.io/provisioned-by';
 
-export const pvNameOf = (pvc: k8s.V1PersistentVolumeClaim): string => `pvc-${pvc.metadata!.uid}`;
+const pvNameOf = (pvc: k8s.V1PersistentVolumeClaim): string => `pvc-${pvc.metadata!.uid}`;
 
 export class CsiVolumes implements VolumeBinder {
   private readonly volumes: k8s.Informer<k8s.V1PersistentVolume> & k8s.ObjectCache<k8s.V1PersistentVolume>;
@@ -72,9 +72,6 @@ export class CsiVolumes implements VolumeBinder {
         if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
       });
   }
-
-  /** The PVC controller removes a gone claim's disk file; its PV waits for Released. */
-  async released(): Promise<void> {}
 
   /** DeleteVolume for a Released PV of ours whose policy is Delete (the file went with its claim). */
   private async reclaim(name: string): Promise<void> {
