@@ -12,7 +12,7 @@ const bed = serverImageTestFile({ operatorFlags: SCALE_FLAGS, simOptions: { real
 
 scaleCases(bed, {
   images: 8,
-  // 40 on the simulator (34 seen there every run); here 34-39 were seen: virt-controller
+  // 40 on the simulator (34-35 seen there); here 34-39 were seen: virt-controller
   // passes more states the operator mirrors in its condition message (an export Pending
   // PodPending, then Pending Unknown; a snapshot InProgress rewritten), and its finalizers
   // keep a deleted snapshot long enough that a reconcile seeing the export's deletion

@@ -14,8 +14,8 @@ export function startSnapshotController(options: { kubeconfigPath: string; dir: 
     [
       `--kubeconfig=${options.kubeconfigPath}`,
       '--leader-election=false',
-      // Its defaults (5 qps, burst 10) are a cluster's; a scale case here makes a handful
-      // of snapshots at once and every one takes ~8 writes.
+      // Its defaults (5 qps, burst 10) are a cluster's; a scale case here makes 8 snapshots
+      // at once, each several writes (finalizers, the content, the status).
       '--kube-api-qps=50',
       '--kube-api-burst=100',
       '--v=2',
