@@ -18,6 +18,7 @@ export type ToolName =
   | 'kubevirt-crds'
   | 'virt-exportserver'
   | 'virt-controller'
+  | 'snapshot-controller'
   | 'cdi-importer'
   | 'qemu-img';
 

@@ -1,8 +1,9 @@
 // The fault cases (serverimage-faults-cases.ts) on KubeVirt's real virt-controller
-// v1.8.4: snapshots, exports and their Pods, Services and Secrets are KubeVirt's; the
-// faults act at the bed's seams (Service proxy, kubelet and virt-handler stand-ins).
+// v1.8.4: snapshots, exports and their Pods, Services and Secrets are KubeVirt's, the
+// VolumeSnapshots' status the real snapshot-controller's; the faults act at the bed's seams
+// (Service proxy, kubelet, virt-handler and CSI sidecar stand-ins).
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { VM_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
+import { VM_SNAPSHOT, VOLUME_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { faultCases } from './serverimage-faults-cases.js';
 import {
@@ -37,6 +38,16 @@ test('a snapshot whose VolumeSnapshot fails stays InProgress, ends in SnapshotTi
     const status = list.items[0]?.status;
     return status?.phase === 'InProgress' && /csi driver: disk busy/.test(status?.error?.message ?? '');
   });
+  // The driver's error went from the VolumeSnapshotContent (the CSI sidecar's words) to the
+  // VolumeSnapshot through the real snapshot-controller.
+  const volumeSnapshots = (await bed.client.custom.listNamespacedCustomObject({
+    ...VOLUME_SNAPSHOT,
+    namespace: bed.ns,
+    labelSelector: 'snapshot.kubevirt.io/source-vm-name=snap-errors',
+  })) as { items: Obj[] };
+  expect(volumeSnapshots.items[0]?.status?.error?.message).toMatch(
+    /^Failed to create snapshot: failed to take snapshot of the volume .*rpc error: code = Internal desc = csi driver: disk busy/,
+  );
   const si = await waitForPhase(bed.client, bed.ns, 'snap-errors-image', 'Error');
   expect(conditionOf(si, 'Ready')).toMatchObject({
     reason: 'SnapshotTimeout',
@@ -48,6 +59,44 @@ test('a snapshot whose VolumeSnapshot fails stays InProgress, ends in SnapshotTi
       conditionOf((await bed.client.get(SERVERIMAGE, bed.ns, 'snap-errors-image'))!, 'Purged')?.status ===
       'True',
   );
+});
+
+test('a snapshot the CSI side never reports ready (hang): KubeVirt says Succeeded, not readyToUse; SnapshotTimeout says so', async () => {
+  await createVm(bed.client, bed.ns, 'snap-hangs', { annotations: { [Ann.faultSnapshot]: 'hang' } });
+  await createServerImage(bed.client, serverImage(bed.ns, 'snap-hangs-image', 'snap-hangs', bed.registry));
+  // The content has its snapshotHandle but readyToUse false; snapshot-controller says so
+  // on the VolumeSnapshot; virt-controller calls the snapshot Succeeded once every
+  // VolumeSnapshot has a creationTime (cut), ready or not (README #23).
+  const held = await until('a VolumeSnapshot cut (creationTime), not ready', async () => {
+    const list = (await bed.client.custom.listNamespacedCustomObject({
+      ...VOLUME_SNAPSHOT,
+      namespace: bed.ns,
+      labelSelector: 'snapshot.kubevirt.io/source-vm-name=snap-hangs',
+    })) as { items: Obj[] };
+    const status = list.items[0]?.status;
+    return status?.creationTime && status.readyToUse === false ? status : undefined;
+  });
+  const content = (await bed.client.custom.getClusterCustomObject({
+    ...VOLUME_SNAPSHOT,
+    plural: 'volumesnapshotcontents',
+    name: held.boundVolumeSnapshotContentName,
+  })) as Obj;
+  expect(content.status).toEqual(
+    expect.objectContaining({ snapshotHandle: expect.stringMatching(/^snapshot-/), readyToUse: false }),
+  );
+  await until('virt-controller to call the snapshot Succeeded, not ready', async () => {
+    const list = (await bed.client.custom.listNamespacedCustomObject({
+      ...VM_SNAPSHOT,
+      namespace: bed.ns,
+    })) as { items: Obj[] };
+    const status = list.items.find((o) => o.spec.source.name === 'snap-hangs')?.status;
+    return status?.phase === 'Succeeded' && status.readyToUse === false;
+  });
+  const si = await waitForPhase(bed.client, bed.ns, 'snap-hangs-image', 'Error');
+  expect(conditionOf(si, 'Ready')).toMatchObject({
+    reason: 'SnapshotTimeout',
+    message: expect.stringMatching(/is Succeeded, not yet readyToUse; gave up after/),
+  });
 });
 
 afterEach(async () => {

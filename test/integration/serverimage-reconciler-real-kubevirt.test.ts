@@ -6,14 +6,21 @@
 // The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { DATA_VOLUME, VM, VM_EXPORT, VM_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
+import {
+  DATA_VOLUME,
+  VM,
+  VM_EXPORT,
+  VM_SNAPSHOT,
+  VOLUME_SNAPSHOT,
+  type Obj,
+} from '../harness/kubevirt/api.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
+import { CSI_DRIVER, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { withClusterDns } from '../harness/kubevirt/real/cluster-dns.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
-import { expectStatusByVirtController, recordManagers } from './field-managers.js';
+import { recordManagers } from './field-managers.js';
 import {
   createServerImage,
   expectNothingLeftBehind,
@@ -78,7 +85,7 @@ test.each([
 ])(
   '%s, snapshot and export made by the real virt-controller',
   async (_what, vm, options, indications, state) => {
-    const recorder = recordManagers(ns);
+    const recorder = recordManagers(ns, [VM_SNAPSHOT, VM_EXPORT, VOLUME_SNAPSHOT]);
     await recorder.start();
     try {
       await expectVmImaged(bed, ns, vm, options, indications, state);
@@ -89,8 +96,16 @@ test.each([
     const thawed = (bed.sim as RealKubevirt).freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
     expect(thawed.map((c) => c.action)).toEqual(vm === 'run-agent' ? ['freeze', 'unfreeze'] : []);
     // The status of both was written by KubeVirt's controller only; the operator (our
-    // client's default manager name) created them, the simulator wrote nothing.
-    expectStatusByVirtController(recorder);
+    // client's default manager name) created them, the simulator wrote nothing. The
+    // VolumeSnapshots' status is the real snapshot-controller's (from the contents the
+    // simulator's CSI side made ready).
+    expect(recorder.managers()).toEqual(
+      expect.objectContaining({
+        'VirtualMachineSnapshot/status': ['virt-controller'],
+        'VirtualMachineExport/status': ['virt-controller'],
+        'VolumeSnapshot/status': ['snapshot-controller'],
+      }),
+    );
   },
 );
 
@@ -206,4 +221,38 @@ test('a VM applied after its ServerImage (as the demo does), its DataVolume adop
   expect(pvc.metadata?.ownerReferences).toEqual([
     expect.objectContaining({ kind: 'DataVolume', name: 'late-rootdisk', controller: true }),
   ]);
+});
+
+test('a PVC gets its PV from the simulator as CSI provisioner, bound by the real PV controller, and both go', async () => {
+  const { client } = bed;
+  await client.createDiskPvc(ns, 'provisioned', { size: '1Mi' });
+  const bound = await until('the PVC Bound', async () => {
+    const pvc = await client.core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'provisioned' });
+    return pvc.status?.phase === 'Bound' ? pvc : undefined;
+  });
+  const pvName = `pvc-${bound.metadata!.uid}`;
+  expect(bound.spec?.volumeName).toBe(pvName);
+  // kube-controller-manager asked our driver for the volume, and bound the claim to it.
+  expect(bound.metadata?.annotations).toEqual(
+    expect.objectContaining({
+      'volume.kubernetes.io/storage-provisioner': CSI_DRIVER,
+      'pv.kubernetes.io/bind-completed': 'yes',
+    }),
+  );
+  const statusManagers = (bound.metadata?.managedFields ?? [])
+    .filter((f) => f.subresource === 'status')
+    .map((f) => f.manager);
+  expect(statusManagers).toEqual(['kube-controller-manager']);
+  const pv = await client.core.readPersistentVolume({ name: pvName });
+  expect(pv.spec?.csi?.driver).toBe(CSI_DRIVER);
+  expect(pv.spec?.claimRef).toEqual(
+    expect.objectContaining({ name: 'provisioned', uid: bound.metadata!.uid }),
+  );
+  // Deleted: pvc-protection lets the claim go, the PV controller releases the PV, the
+  // provisioner deletes it (reclaim policy Delete), pv-protection lets it go.
+  await client.core.deleteNamespacedPersistentVolumeClaim({ namespace: ns, name: 'provisioned' });
+  await until(
+    'the PV gone',
+    async () => !(await client.core.readPersistentVolume({ name: pvName }).catch(() => undefined)),
+  );
 });

@@ -76,8 +76,12 @@ async function snapshotStep(scope: Scope, deps: Deps): Promise<Step<true>> {
   if (!snapshot.readyToUse) {
     // KubeVirt keeps a snapshot whose VolumeSnapshot errors InProgress until its own deadline,
     // with the error in status.error: say it while waiting and when giving up.
+    // KubeVirt also says Succeeded once every VolumeSnapshot is cut, before the storage
+    // reports them ready: only readyToUse means the bytes can be read.
     const why = snapshot.errorMessage ? `: ${snapshot.errorMessage}` : '';
-    return waitStep(scope, step, `VirtualMachineSnapshot ${name} is ${snapshot.phase || 'starting'}${why}`);
+    const state =
+      snapshot.phase === 'Succeeded' ? 'Succeeded, not yet readyToUse' : snapshot.phase || 'starting';
+    return waitStep(scope, step, `VirtualMachineSnapshot ${name} is ${state}${why}`);
   }
   if (scope.condition(step.condition)?.status !== 'True') {
     scope.status.snapshot = { name, indications: snapshot.indications };

@@ -14,6 +14,15 @@ import { WorkQueue, type Logger } from './work-queue.js';
 
 const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
 
+/**
+ * How a claim whose bytes are ready is bound. Default: status Bound at once, no
+ * PersistentVolume (the simulator's bed). The real-controller bed's (real/csi-volumes.ts)
+ * provisions a CSI PV that kube-controller-manager's PV controller binds.
+ */
+export interface VolumeBinder {
+  bind(pvc: V1PersistentVolumeClaim, file: string): Promise<void>;
+}
+
 export class PvcController {
   readonly queue: WorkQueue;
 
@@ -22,6 +31,7 @@ export class PvcController {
     private readonly informers: Informers,
     private readonly disks: DiskStore,
     log: Logger,
+    private readonly volumes?: VolumeBinder,
   ) {
     this.queue = new WorkQueue('pvc', (key) => this.reconcile(key), log);
     informers.pvcs.on('add', (o) => this.queue.add(keyOf(o)));
@@ -52,7 +62,8 @@ export class PvcController {
     const [namespace, name] = key.split('/') as [string, string];
     const pvc = this.informers.pvcs.get(name, namespace);
     if (!pvc) return;
-    if (pvc.metadata?.deletionTimestamp) return this.release(pvc);
+    // With PersistentVolumes, kube-controller-manager's pvc-protection lets the claim go.
+    if (pvc.metadata?.deletionTimestamp) return this.volumes ? undefined : this.release(pvc);
     const file = this.disks.pvcFile(namespace, name, pvc.metadata!.uid!);
 
     if (pvc.spec?.dataSource?.kind === 'VolumeSnapshot') {
@@ -68,7 +79,9 @@ export class PvcController {
       // A DataVolume's PVC gets its bytes from the DataVolume (datavolume-controller.ts).
       await this.ensureBytes(pvc, file);
     }
-    if (pvc.status?.phase !== 'Bound') {
+    if (pvc.status?.phase !== 'Bound' && this.volumes) {
+      await this.volumes.bind(pvc, file);
+    } else if (pvc.status?.phase !== 'Bound') {
       const requested = pvc.spec?.resources?.requests?.storage ?? '0';
       await this.client.patchPvcStatus(namespace, name, {
         phase: 'Bound',

@@ -19,6 +19,7 @@ import { ExportServers, type RunningExportServer } from './export-servers.js';
 import { makeInformers, startInformers } from './informers.js';
 import { PvcController } from './pvc-controller.js';
 import { CsiSnapshotter } from './real/csi-snapshotter.js';
+import { CsiVolumes } from './real/csi-volumes.js';
 import { craneImporter, type RegistryImporter } from './registry-import.js';
 import { SnapshotController } from './snapshot-controller.js';
 import { VmChangeFault } from './vm-change.js';
@@ -48,6 +49,8 @@ export interface SimulatorOptions {
    * it, with the virt-handler and kubelet stand-ins). Default false: the simulator plays all.
    */
   nodeOnly?: boolean;
+  /** nodeOnly: the CSI driver the simulator plays (its PVs' and VolumeSnapshotContents'). */
+  csiDriver?: string;
   log?: Logger;
 }
 
@@ -79,7 +82,11 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
   const client = new Client(options.kubeConfig);
   const informers = makeInformers(options.kubeConfig);
   const disks = new DiskStore(dataDir);
-  const pvcs = new PvcController(client, informers, disks, log);
+  const csiDriver = options.csiDriver ?? 'sim.csi.serverimage.io';
+  const volumes = options.nodeOnly
+    ? new CsiVolumes(options.kubeConfig, client, disks, csiDriver, log)
+    : undefined;
+  const pvcs = new PvcController(client, informers, disks, log, volumes);
   const hostAliases = options.hostAliases ?? {};
   const dataVolumes = new DataVolumeController(
     client,
@@ -89,8 +96,18 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
     hostAliases,
     log,
   );
-  if (options.nodeOnly)
-    return startNodeOnly(client, informers, disks, pvcs, dataVolumes, dataDir, ownDataDir, hostAliases, log);
+  if (volumes)
+    return startNodeOnly(
+      new CsiSnapshotter(options.kubeConfig, client, informers, disks, csiDriver, log),
+      volumes,
+      informers,
+      pvcs,
+      dataVolumes,
+      dataDir,
+      ownDataDir,
+      hostAliases,
+      log,
+    );
   const vms = new VmController(client, informers, options.transitionMs ?? 300, log);
   const vmChange = new VmChangeFault(informers, vms, log);
   const snapshots = new SnapshotController(
@@ -167,9 +184,9 @@ export async function startKubevirtSimulator(options: SimulatorOptions): Promise
 
 /** The node's side only (nodeOnly): storage, CSI snapshots and DataVolumes. */
 async function startNodeOnly(
-  client: Client,
+  snapshots: CsiSnapshotter,
+  volumes: CsiVolumes,
   informers: ReturnType<typeof makeInformers>,
-  disks: DiskStore,
   pvcs: PvcController,
   dataVolumes: DataVolumeController,
   dataDir: string,
@@ -177,8 +194,9 @@ async function startNodeOnly(
   hostAliases: Record<string, string>,
   log: Logger,
 ): Promise<KubevirtSimulator> {
-  const snapshots = new CsiSnapshotter(client, informers, disks, log);
   const stopInformers = await startInformers(informers, log);
+  await snapshots.start();
+  await volumes.start();
   let stopped = false;
   return {
     exportCaPem: '',
@@ -187,14 +205,20 @@ async function startNodeOnly(
     dataDir,
     diskFile: (namespace, pvcName) => pvcs.fileOf(namespace, pvcName),
     reconciles: (controller, key) => {
-      const queues = { pvc: pvcs.queue, datavolume: dataVolumes.queue, volumesnapshot: snapshots.queue };
+      const queues = {
+        pvc: pvcs.queue,
+        datavolume: dataVolumes.queue,
+        volumesnapshotcontent: snapshots.queue,
+      };
       return queues[controller as keyof typeof queues]?.runs.get(key) ?? 0;
     },
     async stop() {
       if (stopped) return;
       stopped = true;
+      await snapshots.stop();
+      await volumes.stop();
       await stopInformers();
-      await Promise.all([pvcs.queue, dataVolumes.queue, snapshots.queue].map((q) => q.stop()));
+      await Promise.all([pvcs.queue, dataVolumes.queue].map((q) => q.stop()));
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -2,7 +2,8 @@
 # Builds the real parts of the test bed at the versions pinned in versions.env, into a
 # cache folder outside the repo: from the Go module proxy etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubectl, the CNCF Distribution registry, crane, helm,
-# KubeVirt's virt-exportserver and virt-controller, CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
+# KubeVirt's virt-exportserver and virt-controller, external-snapshotter's snapshot-controller,
+# CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
 # and external-snapshotter's own CRDs); from Debian's archive qemu-img (which cdi-importer
 # runs), unpacked, not installed. Each tool is built once; later runs find it and return
 # at once. Prints the bin folder on stdout; on stderr one line per tool built, with its
@@ -23,7 +24,7 @@ mkdir -p "$bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
 all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl registry crane helm
-  kubevirt-crds virt-exportserver virt-controller cdi-importer qemu-img)
+  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img)
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
@@ -46,6 +47,7 @@ version_of() {
     helm) echo "$HELM_VERSION" ;;
     virt-exportserver | virt-controller) echo "$KUBEVIRT_VERSION" ;;
     cdi-importer) echo "$CDI_VERSION" ;;
+    snapshot-controller) echo "$SNAPSHOTTER_VERSION" ;;
     kubevirt-crds)
       echo "$KUBEVIRT_VERSION-$CDI_VERSION-$SNAPSHOTTER_VERSION-$crds_source" ;;
     qemu-img) echo "$QEMU_DEBIAN_RELEASE" ;;
@@ -168,6 +170,19 @@ build_kubevirt() {
   rm -rf "$dir"
 }
 
+# snapshot-controller: external-snapshotter's go.mod pins k8s.io/* in replace lines (copied)
+# and points its client module at ./client, which is not in the published module: the
+# client of the same tag (the one whose CRDs the bed installs) stands in for it.
+snapshotter_replaces() {
+  grep '^replace k8s.io/' "$1/go.mod"
+  echo "replace github.com/kubernetes-csi/external-snapshotter/client/v8 => github.com/kubernetes-csi/external-snapshotter/client/v8 $SNAPSHOTTER_VERSION"
+}
+build_snapshot_controller() {
+  local snap; snap=$(mod_dir "github.com/kubernetes-csi/external-snapshotter/v8@$SNAPSHOTTER_VERSION")
+  build snapshot-controller "github.com/kubernetes-csi/external-snapshotter/v8@$SNAPSHOTTER_VERSION" \
+    github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller "$(snapshotter_replaces "$snap")" "$snap/go.sum"
+}
+
 # cdi-importer: CDI's module with its replaces, its go.sum, and the libnbd stub (the
 # importer compiles against libnbd only for its VMware VDDK source).
 build_cdi_importer() {
@@ -229,7 +244,8 @@ build_one() {
   case $1 in
     etcd) build etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
     kube-apiserver | kubectl) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
-    # Only for its ClusterRole aggregation controller (test/integration/install-rbac.test.ts).
+    # Its ClusterRole aggregation controller (install-rbac.test.ts); the real-controller bed's
+    # garbage collector, PV controller and protection controllers (kubevirt/real/).
     kube-controller-manager) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     # Binds the exporter Pods virt-controller creates to the bed's Node (test/harness/kubevirt/kubelet).
     kube-scheduler) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
@@ -237,6 +253,8 @@ build_one() {
     crane) build crane "github.com/google/go-containerregistry@$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane ;;
     helm) build helm "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm ;;
     virt-exportserver | virt-controller) build_kubevirt "$1" ;;
+    # VolumeSnapshot -> VolumeSnapshotContent -> readyToUse, with the simulator as CSI driver.
+    snapshot-controller) build_snapshot_controller ;;
     cdi-importer) build_cdi_importer ;;
     kubevirt-crds) build_kubevirt_crds ;;
     qemu-img) build_qemu_img ;;

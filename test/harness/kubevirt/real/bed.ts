@@ -7,12 +7,13 @@
 //   ... sim.exportCaPem, sim.diskFile(ns, pvc) ...
 //   await sim.stop();
 // Started here: etcd + kube-apiserver, every KubeVirt/CDI CRD, StorageClass and
-// VolumeSnapshotClass `sim`, virt-controller, kube-scheduler, kube-controller-manager's
-// garbage collector, the kubelet stand-in (Node,
+// VolumeSnapshotClass `sim`, virt-controller, external-snapshotter's snapshot-controller,
+// kube-scheduler, kube-controller-manager (garbage collector, PV controller, PV/PVC
+// protection), the kubelet stand-in (Node,
 // exporter Pods as real virt-exportserver processes), Service routing + cluster DNS for
 // this process and, through a hosts file (SERVERIMAGE_TESTBED_HOSTS, cluster-dns.ts), for
-// the processes it starts, the simulator in nodeOnly mode, its virt-handler and virt-api's
-// freeze API.
+// the processes it starts, the simulator in nodeOnly mode (CSI provisioner and snapshotter),
+// its virt-handler and virt-api's freeze API.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,9 +25,10 @@ import { Ann, faultValue, vmChangeFor } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startKubevirtSimulator, type KubevirtSimulator, type SimulatorOptions } from '../simulator.js';
-import { startGarbageCollector } from './garbage-collector.js';
+import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { HostsFile } from './cluster-dns.js';
+import { startSnapshotController } from './snapshot-controller.js';
 import { Kubelet } from './kubelet.js';
 import { ServiceRouting } from './service-routing.js';
 import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
@@ -81,12 +83,15 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 }
 
 export async function startRealKubevirt(
-  options: Omit<SimulatorOptions, 'kubeConfig' | 'nodeOnly' | 'installCrds'> = {},
+  options: Omit<SimulatorOptions, 'kubeConfig' | 'nodeOnly' | 'installCrds' | 'csiDriver'> = {},
 ): Promise<RealKubevirt> {
   const log = options.log ?? quietLog;
   const controlPlane = await startControlPlane();
   const previousKubeconfig = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
+  const previousAuditLog = process.env.SERVERIMAGE_TESTBED_AUDIT_LOG;
   process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
+  // Counting tests read the writes of this control plane, not of the shared one.
+  process.env.SERVERIMAGE_TESTBED_AUDIT_LOG = controlPlane.auditLogPath;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(controlPlane.kubeconfigPath);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'real-kubevirt-'));
@@ -100,6 +105,7 @@ export async function startRealKubevirt(
     await controlPlane.stop();
     if (previousKubeconfig) process.env.SERVERIMAGE_TESTBED_KUBECONFIG = previousKubeconfig;
     delete process.env.SERVERIMAGE_TESTBED_HOSTS;
+    if (previousAuditLog) process.env.SERVERIMAGE_TESTBED_AUDIT_LOG = previousAuditLog;
     // SERVERIMAGE_KEEP_LOGS=1 keeps the logs of every process (virt-controller, scheduler, pods).
     if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };
@@ -110,6 +116,7 @@ export async function startRealKubevirt(
       ...options,
       kubeConfig: kc,
       nodeOnly: true,
+      csiDriver: CSI_DRIVER,
       installCrds: false,
       log,
     });
@@ -157,8 +164,13 @@ export async function startRealKubevirt(
     const handler = new VirtHandler(kc, log);
     await handler.start();
     stops.push(() => handler.stop());
-    const gc = startGarbageCollector({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
-    stops.push(() => gc.stop());
+    const snapshotController = startSnapshotController({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
+    stops.push(() => snapshotController.stop());
+    const controllerManager = startKubeControllerManager({
+      kubeconfigPath: controlPlane.kubeconfigPath,
+      dir,
+    });
+    stops.push(() => controllerManager.stop());
     const scheduler = await startKubeScheduler({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
     stops.push(() => scheduler.stop());
     const virtController = await startVirtController({

@@ -1,8 +1,8 @@
 // The real kube-scheduler (k8s.io/kubernetes at the API server's version) binds the Pods
 // virt-controller makes (virt-launcher, exporter) to the bed's one Node, checking their
 // nodeSelectors and resource requests (KubeVirt's devices.kubevirt.io/* included) as in
-// a cluster. Its volume plugins are off: the bed's PVCs are Bound without
-// PersistentVolumes (no PV controller yet), which those plugins would refuse.
+// a cluster, and their claims with its volume plugins (VolumeBinding: a Pod waits until its
+// PVCs are Bound to PVs, which kube-controller-manager's PV controller does here).
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../ports.js';
@@ -14,7 +14,6 @@ export async function startKubeScheduler(options: {
   dir: string;
 }): Promise<ManagedProcess> {
   const config = path.join(options.dir, 'kube-scheduler.yaml');
-  const volumePlugins = ['VolumeBinding', 'VolumeZone', 'VolumeRestrictions', 'NodeVolumeLimits'];
   writeFileSync(
     config,
     JSON.stringify({
@@ -22,12 +21,6 @@ export async function startKubeScheduler(options: {
       kind: 'KubeSchedulerConfiguration',
       clientConnection: { kubeconfig: options.kubeconfigPath },
       leaderElection: { leaderElect: false },
-      profiles: [
-        {
-          schedulerName: 'default-scheduler',
-          plugins: { multiPoint: { disabled: volumePlugins.map((name) => ({ name })) } },
-        },
-      ],
     }),
   );
   const port = await freePort();

@@ -1,0 +1,28 @@
+// The real kube-controller-manager, with the controllers the bed's storage and clean-up
+// need and nothing else: the garbage collector (KubeVirt deletes none of an export's
+// Pod, Service, Secrets, ConfigMap, restore PVCs itself: they go with their owner), the
+// PV controller (persistentvolume-binder: it asks the external provisioner, the
+// simulator's real/csi-volumes.ts, for a volume and binds the claim to it, and marks a
+// claim's PV Released when the claim is gone) and the PV/PVC protection controllers
+// (they let a claim go once no Pod uses it, a PV once no claim is bound to it). No
+// attach-detach controller: the kubelet stand-in mounts nothing.
+import path from 'node:path';
+import { startProcess, type ManagedProcess } from '../../process.js';
+import { toolPath } from '../../tools.js';
+
+const CONTROLLERS = ['garbagecollector', 'persistentvolume-binder', 'pv-protection', 'pvc-protection'];
+
+export function startKubeControllerManager(options: { kubeconfigPath: string; dir: string }): ManagedProcess {
+  return startProcess(
+    toolPath('kube-controller-manager'),
+    [
+      `--kubeconfig=${options.kubeconfigPath}`,
+      `--controllers=${CONTROLLERS.join(',')}`,
+      '--leader-elect=false',
+      '--secure-port=0',
+      `--cert-dir=${options.dir}`,
+      '--v=1',
+    ],
+    path.join(options.dir, 'kube-controller-manager.log'),
+  );
+}
