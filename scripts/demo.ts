@@ -1,12 +1,13 @@
 // The README's main job, on this machine alone: a real control plane and registry,
-// KubeVirt's own virt-controller (the test bed's real-controller bed: kube-scheduler, the
-// garbage collector, stand-ins for the node), the operator as its own process resolving
+// KubeVirt's own virt-controller (the test bed's real-controller bed: kube-scheduler,
+// snapshot-controller, kube-controller-manager, stand-ins for the node), the operator as its own process resolving
 // the export's Service name through the bed's cluster DNS, and examples/ applied with
 // kubectl, followed with the serverimage CLI until the VM is an Active image that crane
 // reads back. Cleans up on exit.
 //   npm run demo                  on KubeVirt's real virt-controller
 //   npm run demo -- --simulator   on the KubeVirt simulator instead: fewer tools to build
-//                                 (no virt-controller, kube-scheduler, controller-manager)
+//                                 (no virt-controller, kube-scheduler, snapshot-controller,
+//                                 controller-manager)
 //                                 and no mount namespace (unshare), e.g. without root
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -113,7 +114,9 @@ const TOOLS: ToolName[] = [
   'kubevirt-crds',
   // The real exporter behind every export, on either bed.
   'virt-exportserver',
-  ...(real ? (['virt-controller', 'kube-scheduler', 'kube-controller-manager'] as const) : []),
+  ...(real
+    ? (['virt-controller', 'kube-scheduler', 'snapshot-controller', 'kube-controller-manager'] as const)
+    : []),
 ];
 
 /**
@@ -123,7 +126,7 @@ const TOOLS: ToolName[] = [
 async function startKubevirt(): Promise<{ kubeconfigPath: string; hostsFile?: string }> {
   if (real) {
     say(
-      "2/6 Starting a real etcd and kube-apiserver, KubeVirt's own virt-controller v1.8.4, kube-scheduler, the garbage collector, and stand-ins for the node (kubelet, virt-handler, CSI)",
+      "2/6 Starting a real etcd and kube-apiserver, KubeVirt's own virt-controller v1.8.4, kube-scheduler, snapshot-controller, kube-controller-manager (garbage collector, PV binding), and stand-ins for the node (kubelet, virt-handler, CSI driver)",
     );
     const bed = await startRealKubevirt().catch((err: unknown) => {
       // virt-controller's export CA and the operator's /etc/hosts need mount namespaces.
@@ -147,7 +150,7 @@ async function startKubevirt(): Promise<{ kubeconfigPath: string; hostsFile?: st
 
 async function main(): Promise<void> {
   say(
-    `1/6 Finding or building the test bed's tools (${TOOLS.join(', ')}); the first time this takes minutes${real ? ' (virt-controller alone about ten on 2 cores)' : ''}`,
+    `1/6 Finding or building the test bed's tools (${TOOLS.join(', ')}); the first time this takes minutes${real ? ' (virt-controller and snapshot-controller about ten each on 2 cores)' : ''}`,
   );
   for (const tool of TOOLS) toolPath(tool);
 
