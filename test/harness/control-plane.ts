@@ -77,6 +77,13 @@ function apiserverReady(server: string, caPem: string, certPem: string, keyPem: 
   });
 }
 
+const AUDIT_LOG = 'audit.log';
+
+/** The audit log of the control plane whose kubeconfig this is (it sits beside it). */
+export function auditLogOf(kubeconfigPath: string): string {
+  return path.join(path.dirname(kubeconfigPath), AUDIT_LOG);
+}
+
 export async function startControlPlane(): Promise<ControlPlane> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-cp-'));
   const ca = createCertificateAuthority('serverimage-testbed-ca');
@@ -101,7 +108,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
   writeFileSync(files.saKey, sa.privateKey.export({ type: 'pkcs1', format: 'pem' }));
   writeFileSync(files.saPub, sa.publicKey.export({ type: 'spki', format: 'pem' }));
   const auditPolicy = path.join(dir, 'audit-policy.yaml');
-  const auditLogPath = path.join(dir, 'audit.log');
+  const auditLogPath = path.join(dir, AUDIT_LOG);
   writeFileSync(
     auditPolicy,
     JSON.stringify({
