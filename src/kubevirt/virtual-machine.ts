@@ -75,6 +75,16 @@ export function isImageable(printableStatus: string): boolean {
 }
 
 /**
+ * States in which virt-controller says the VM waits for a volume (a runStrategy Always VM
+ * whose PVC does not exist yet is ErrorPvcNotFound): what to report is the volume.
+ */
+const VOLUME_WAIT_STATES = ['ErrorPvcNotFound', 'WaitingForVolumeBinding'];
+
+export function isWaitingForVolume(printableStatus: string): boolean {
+  return VOLUME_WAIT_STATES.includes(printableStatus);
+}
+
+/**
  * A VM shown Stopped that KubeVirt is about to start: with runStrategy Always,
  * virt-controller reports Stopped whenever no VMI exists and it has not yet asked for one
  * (seen right after a DataVolume of the VM became ready, before Starting), and it starts

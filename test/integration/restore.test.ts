@@ -2,22 +2,32 @@
 // imaged, then restored into other namespaces - from its ServerImage, from -o yaml applied
 // with kubectl, and from a bare registry reference once the ServerImage is gone - and the
 // restored DataVolumes are imported by CDI's real importer from our registry.
+// On KubeVirt's real virt-controller: it makes the original's and every restored VM's
+// DataVolumes from their templates and runs the containerDisk VM; CDI (the simulator's
+// DataVolume controller with the real cdi-importer) and the node stay the simulator's.
 import { copyFile } from 'node:fs/promises';
 import { importWithCdi } from '../harness/cdi-importer.js';
-import { craneFor, type Crane } from '../harness/crane.js';
-import { installProjectCrds } from '../harness/crds.js';
+import type { Crane } from '../harness/crane.js';
 import { importedDisk } from '../harness/images.js';
 import { DATA_VOLUME, VM, type Obj } from '../harness/kubevirt/api.js';
 import type { RegistryImporter } from '../harness/kubevirt/registry-import.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
-import { SimTestClient, until } from '../harness/kubevirt/testing.js';
-import { startOperator, type InProcessOperator } from '../harness/operator.js';
+import type { KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { type SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { createNamespace, kubeConfig, kubectl } from '../harness/testbed.js';
+import { createNamespace, kubectl } from '../harness/testbed.js';
 import { cli } from './cli-fixtures.js';
-import { SERVERIMAGE, createServerImage, serverImage, waitForPhase } from './serverimage-fixtures.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
+import {
+  SERVERIMAGE,
+  createServerImage,
+  serverImage,
+  startServerImageBed,
+  waitForPhase,
+  type ServerImageBed,
+} from './serverimage-fixtures.js';
 
 const MiB = 2 ** 20;
+const INSTANCETYPE_API = { group: 'instancetype.kubevirt.io', version: 'v1beta1' };
 const MAC = '02:00:00:12:34:56';
 const UUID = '5d307ca9-b3ef-428c-8861-06e72d69f223';
 
@@ -39,9 +49,9 @@ const cdiImporter: RegistryImporter = async (job) => {
   }
 };
 
+let bed: ServerImageBed;
 let sim: KubevirtSimulator;
 let registry: TestRegistry;
-let operator: InProcessOperator;
 let crane: Crane;
 let client: SimTestClient;
 let ns: string;
@@ -51,13 +61,31 @@ let image: Obj;
 const disks: Record<string, { sha256: string; length: number }> = {};
 
 beforeAll(async () => {
-  await installProjectCrds();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig(), registryImporter: cdiImporter });
-  registry = await startRegistry();
-  operator = await startOperator([]);
-  crane = await craneFor(registry);
-  client = new SimTestClient(kubeConfig());
+  bed = await startServerImageBed([], { realKubevirt: true, registryImporter: cdiImporter });
+  ({ sim, registry, crane, client } = bed);
   ns = await createNamespace('restore-src');
+  // virt-controller expands a VM's instancetype and preference (KubeVirt's common
+  // u1.small and fedora), and makes no DataVolume of a VM whose instancetype it cannot find.
+  await client.custom.createClusterCustomObject({
+    ...INSTANCETYPE_API,
+    plural: 'virtualmachineclusterinstancetypes',
+    body: {
+      apiVersion: 'instancetype.kubevirt.io/v1beta1',
+      kind: 'VirtualMachineClusterInstancetype',
+      metadata: { name: 'u1.small' },
+      spec: { cpu: { guest: 1 }, memory: { guest: '2Gi' } },
+    },
+  });
+  await client.custom.createClusterCustomObject({
+    ...INSTANCETYPE_API,
+    plural: 'virtualmachineclusterpreferences',
+    body: {
+      apiVersion: 'instancetype.kubevirt.io/v1beta1',
+      kind: 'VirtualMachineClusterPreference',
+      metadata: { name: 'fedora' },
+      spec: { devices: { preferredDiskBus: 'virtio' } },
+    },
+  });
 
   await client.createDiskPvc(ns, 'web-rootdisk', { size: String(3 * MiB), seed: 'root' });
   await client.createDiskPvc(ns, 'golden', { size: String(2 * MiB), seed: 'golden' });
@@ -106,14 +134,19 @@ beforeAll(async () => {
     disks[volume] = { length, sha256: (await importedDisk(sim.diskFile(ns, pvc)!, length)).sha256 };
   }
 
-  await createServerImage(client, serverImage(ns, 'web-image', 'web', registry));
-  image = await waitForPhase(client, ns, 'web-image', 'Active', 120_000);
+  const recorder = recordManagers(ns);
+  await recorder.start();
+  try {
+    await createServerImage(client, serverImage(ns, 'web-image', 'web', registry));
+    image = await waitForPhase(client, ns, 'web-image', 'Active', 120_000);
+  } finally {
+    await recorder.stop();
+  }
+  expectStatusByVirtController(recorder);
 }, 300_000);
 
 afterAll(async () => {
-  await operator?.stop();
-  await sim?.stop();
-  await registry?.stop();
+  await bed?.stop();
   crane?.cleanup();
 });
 
@@ -141,6 +174,14 @@ function expectedSpec(name: string, options: { newIdentity?: boolean } = {}) {
     delete spec.template.spec.domain.devices.interfaces[0].macAddress;
   }
   return spec;
+}
+
+/**
+ * A restored VM once virt-controller has synced it (it has a printableStatus): what it
+ * writes into a VM's spec (#2) is there, so the comparison does not race it.
+ */
+async function synced(namespace: string, name: string): Promise<Obj> {
+  return client.waitFor(VM, namespace, name, (o) => Boolean(o.status?.printableStatus));
 }
 
 /** Each restored DataVolume imported by cdi-importer holds the original disk's bytes, then zeros. */
@@ -211,7 +252,7 @@ test('restore SERVERIMAGE into another namespace: CDI imports each disk, the spe
   process.stdout.write(
     `\n--- terminal capture ---\n$ serverimage restore web-image --from-namespace ${ns} -n ${target} --name web2\n${result.stdout}---\n`,
   );
-  const vm = (await client.get(VM, target, 'web2'))!;
+  const vm = await synced(target, 'web2');
   expect(vm.metadata.labels).toEqual({ app: 'web' });
   expect(vm.spec).toEqual(expectedSpec('web2'));
   await expectRestoredDisks(target, 'web2');
@@ -224,12 +265,16 @@ test('-o yaml applied with kubectl gives the same VM; --new-identity clears MAC 
   expect(await nothingIn(target)).toEqual({ vms: 0, secrets: 0 });
   const applied = await kubectl(['apply', '-f', '-'], printed.stdout);
   expect(applied).toMatchObject({ code: 0, stderr: '' });
-  expect((await client.get(VM, target, 'web2'))!.spec).toEqual(expectedSpec('web2'));
+  expect((await synced(target, 'web2')).spec).toEqual(expectedSpec('web2'));
 
   const fresh = await createNamespace('restore-id');
   const renewed = await restoreImage(fresh, '--new-identity');
   expect(renewed.code).toBe(0);
-  expect((await client.get(VM, fresh, 'web2'))!.spec).toEqual(expectedSpec('web2', { newIdentity: true }));
+  const renewedSpec = (await synced(fresh, 'web2')).spec;
+  // A VM without a firmware UUID may get a new one from virt-controller (#2), never the original's.
+  expect(renewedSpec.template.spec.domain.firmware.uuid).not.toBe(UUID);
+  delete renewedSpec.template.spec.domain.firmware.uuid;
+  expect(renewedSpec).toEqual(expectedSpec('web2', { newIdentity: true }));
 }, 120_000);
 
 test('--as containerdisk: an ephemeral VM booting the images by digest, applied with kubectl', async () => {
@@ -245,7 +290,7 @@ test('--as containerdisk: an ephemeral VM booting the images by digest, applied 
   );
   expect(printed).toMatchObject({ code: 0, stderr: '' });
   expect(await kubectl(['apply', '-f', '-'], printed.stdout)).toMatchObject({ code: 0, stderr: '' });
-  const vm = (await client.get(VM, target, 'web2'))!;
+  const vm = await synced(target, 'web2');
   const expected = structuredClone(original.spec);
   delete expected.dataVolumeTemplates;
   expected.runStrategy = 'Always';
@@ -254,6 +299,8 @@ test('--as containerdisk: an ephemeral VM booting the images by digest, applied 
     containerDisk: { image: `${registry.host}/vms/web@${i.digest}` },
   }));
   expect(vm.spec).toEqual(expected);
+  // virt-controller starts it: a VMI and virt-launcher Pod for the containerDisks, Running.
+  await client.waitForVmStatus(target, 'web2', 'Running');
 }, 120_000);
 
 test('bad references: one line, exit 1, nothing created', async () => {
@@ -311,6 +358,6 @@ test('restore from a bare registry reference, the ServerImage deleted, in a fres
   const target = await createNamespace('restore-ref');
   const result = await restore(boot(), target, 'web2', '--insecure');
   expect(result).toMatchObject({ code: 0, stderr: '' });
-  expect((await client.get(VM, target, 'web2'))!.spec).toEqual(expectedSpec('web2'));
+  expect((await synced(target, 'web2')).spec).toEqual(expectedSpec('web2'));
   await expectRestoredDisks(target, 'web2');
 }, 300_000);

@@ -3,6 +3,8 @@
 // crane reads the images back, QEMU's qemu-img checks the qcow2 file against the
 // VM's disk (the PVC's bytes in the simulator), and CDI's real importer (v1.65.0's
 // cmd/cdi-importer) turns the qcow2 and the zstd images back into the VM's disk.
+// On KubeVirt's real virt-controller: its snapshots and exports (the real exporter Pod,
+// behind the bed's Service routing, where the connection drops are made) feed both passes.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +13,6 @@ import path from 'node:path';
 import { importWithCdi } from '../harness/cdi-importer.js';
 import { imageDiskSha256, importedDisk } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { DiskStore } from '../harness/kubevirt/disk-store.js';
 import { qemuImg } from '../harness/qemu-img.js';
 import {
   createServerImage,
@@ -20,16 +21,31 @@ import {
   waitForPhase,
   serverImageTestFile,
 } from './serverimage-fixtures.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 
 const MiB = 1024 * 1024;
-const bed = serverImageTestFile({ namespace: 'si-formats', checkNothingLeftBehind: true });
+const bed = serverImageTestFile({
+  namespace: 'si-formats',
+  checkNothingLeftBehind: true,
+  simOptions: { realKubevirt: true },
+});
 let work: string;
+let recorder: ReturnType<typeof recordManagers> | undefined;
 
-beforeAll(() => {
+beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'si-formats-'));
+  recorder = recordManagers(bed.ns);
+  await recorder.start();
 });
 
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(async () => {
+  if (work) rmSync(work, { recursive: true, force: true });
+  if (recorder) {
+    await recorder.stop();
+    // Every snapshot and export of the file: their status was virt-controller's alone.
+    expectStatusByVirtController(recorder);
+  }
+});
 
 /**
  * A VM with a 9 MiB disk (a quarter random, a quarter text, half zeros in 2 MiB
@@ -45,13 +61,11 @@ async function imageWith(vm: string, format: object, annotations: Record<string,
   return { si, image, sha: shas.rootdisk!, mediaTypes: manifest.layers.map((l) => l.mediaType) };
 }
 
-/** The VM's disk as the simulator stores it: the raw bytes qemu-img compares the qcow2 file with. */
-async function vmDiskFile(vm: string): Promise<string> {
-  const pvc = await bed.client.core.readNamespacedPersistentVolumeClaim({
-    namespace: bed.ns,
-    name: `${vm}-rootdisk`,
-  });
-  return new DiskStore(bed.sim.dataDir).pvcFile(bed.ns, `${vm}-rootdisk`, pvc.metadata!.uid!);
+/** The VM's disk as the simulator (the node's storage) keeps it: the raw bytes qemu-img compares the qcow2 file with. */
+function vmDiskFile(vm: string): string {
+  const file = bed.sim.diskFile(bed.ns, `${vm}-rootdisk`);
+  if (!file) throw new Error(`no disk file for PVC ${vm}-rootdisk`);
+  return file;
 }
 
 /** disk/disk.img of the image (crane export), checked by qemu-img; returns its sha256. */
@@ -63,7 +77,7 @@ async function checkQcow2(reference: string, vm: string): Promise<string> {
   const check = qemuImg(['check', '-f', 'qcow2', file]);
   expect(check.stdout).toContain('No errors were found on the image.');
   expect(check.code).toBe(0);
-  const compare = qemuImg(['compare', '-f', 'raw', '-F', 'qcow2', await vmDiskFile(vm), file]);
+  const compare = qemuImg(['compare', '-f', 'raw', '-F', 'qcow2', vmDiskFile(vm), file]);
   expect(compare.stdout.trim()).toBe('Images are identical.');
   expect(compare.code).toBe(0);
   // Only the non-zero half of the disk, plus a few 64 KiB tables.

@@ -1,7 +1,8 @@
 // Preconditions before anything is touched (issue 9), applied with kubectl in the orders
 // GitOps tools use: storage that comes after the VM is waited for; the registry is checked
 // (Secret, reachability, credentials, allowed host) before any VirtualMachineSnapshot is
-// made, which the API server's audit log proves.
+// made, which the API server's audit log proves. On KubeVirt's real virt-controller, which
+// keeps the VMs' status while their volumes are missing and takes the snapshots.
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { type Crane } from '../harness/crane.js';
@@ -12,6 +13,7 @@ import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { freePort } from '../harness/ports.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubectl } from '../harness/testbed.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import {
   SERVERIMAGE,
   conditionOf,
@@ -32,11 +34,17 @@ let ns: string;
 /** Watched only by the operator with --allowed-registries. */
 let nsAllowed: string;
 let allowing: InProcessOperator | undefined;
+let watching: InProcessOperator | undefined;
+let recorder: ReturnType<typeof recordManagers> | undefined;
 
 beforeAll(async () => {
+  // The bed first (its own control plane), then the namespaces, then the operators watching them.
+  bed = await startServerImageBed(null, { realKubevirt: true });
   ns = await createNamespace('si-pre');
   nsAllowed = await createNamespace('si-allowed');
-  bed = await startServerImageBed([
+  recorder = recordManagers(ns);
+  await recorder.start();
+  watching = await startOperator([
     `--watch-namespaces=${ns}`,
     `--registry-retry-timeout=${RETRY_TIMEOUT_S}s`,
   ]);
@@ -46,10 +54,16 @@ beforeAll(async () => {
     `--watch-namespaces=${nsAllowed}`,
     '--allowed-registries=harbor.example.com,*.internal.example.com',
   ]);
-});
+}, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
+  if (recorder) {
+    await recorder.stop();
+    // The snapshots and exports of the images made here: their status was virt-controller's alone.
+    expectStatusByVirtController(recorder);
+  }
   await allowing?.stop();
+  await watching?.stop();
   await bed?.stop();
   await authRegistry?.stop();
 });
@@ -99,6 +113,7 @@ interface AuditEvent {
 
 /** VirtualMachineSnapshot creates the API server saw for `name`'s snapshot (name-<uid>). */
 function snapshotCreates(namespace: string, siName: string): AuditEvent[] {
+  // The real-controller bed's own API server's (the bed points this variable at it).
   return readFileSync(process.env.SERVERIMAGE_TESTBED_AUDIT_LOG!, 'utf8')
     .split('\n')
     .filter(Boolean)
@@ -141,6 +156,8 @@ test('kubectl apply of the ServerImage, then the VM, then its PVC seconds later:
   expect((await readyOf(ns, 'late-pvc-image'))?.message).toContain(
     'PersistentVolumeClaim late-pvc-rootdisk not found',
   );
+  // What virt-controller shows meanwhile (a state the operator reads as waiting for the volume).
+  await client.waitForVmStatus(ns, 'late-pvc', 'ErrorPvcNotFound');
   await new Promise((resolve) => setTimeout(resolve, 2000));
   await apply(pvcManifest(ns, 'late-pvc-rootdisk'));
   const sha = await client.pvcSha256(ns, 'late-pvc-rootdisk');

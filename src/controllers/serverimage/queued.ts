@@ -5,6 +5,7 @@
 // ready; the registry lets us push. Only then is anything made (the snapshot, in Saving).
 import {
   isAboutToStart,
+  isWaitingForVolume,
   isImageable,
   viewVirtualMachine,
   type VirtualMachineView,
@@ -82,6 +83,12 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
   }
   const vm = viewVirtualMachine(vmObject);
   if (!isImageable(vm.printableStatus) || vm.snapshotInProgress || isAboutToStart(vm)) {
+    // KubeVirt waits for a missing volume: so do we, saying which (WaitingForVolume, then
+    // VolumeNotReady), as for a stopped VM. Once it is there, the VM's state is waited for.
+    if (isWaitingForVolume(vm.printableStatus)) {
+      const selection = selectVolumes(vm, si.spec.volumes, deps.storage);
+      if (selection.kind === 'waiting') return waitForVolumes(scope, deps, selection.message);
+    }
     const state = vm.snapshotInProgress
       ? `${vm.printableStatus} with a snapshot in progress`
       : isAboutToStart(vm)

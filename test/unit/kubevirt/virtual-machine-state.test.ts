@@ -1,7 +1,11 @@
 // A VM in an imageable state that KubeVirt is about to start: virt-controller shows
 // Stopped for a VM with runStrategy Always until it has asked for its VMI (seen on the
 // real controller right after the VM's DataVolume became ready).
-import { isAboutToStart, viewVirtualMachine } from '../../../src/kubevirt/virtual-machine.js';
+import {
+  isAboutToStart,
+  isWaitingForVolume,
+  viewVirtualMachine,
+} from '../../../src/kubevirt/virtual-machine.js';
 
 const vm = (spec: object, printableStatus: string) =>
   viewVirtualMachine({
@@ -28,4 +32,16 @@ test('the legacy spec.running reads as a run strategy', () => {
   expect(vm({ running: true }, 'Running').runStrategy).toBe('Always');
   expect(vm({ running: false }, 'Stopped').runStrategy).toBe('Halted');
   expect(vm({}, 'Stopped').runStrategy).toBeUndefined();
+});
+
+// A runStrategy Always VM whose PVC is not there yet: the real virt-controller shows
+// ErrorPvcNotFound, and the operator reports the volume it waits for, not the state.
+test.each([
+  ['ErrorPvcNotFound', true],
+  ['WaitingForVolumeBinding', true],
+  ['Starting', false],
+  ['DataVolumeError', false],
+  ['Running', false],
+])('%s waits for a volume: %s', (status, expected) => {
+  expect(isWaitingForVolume(status)).toBe(expected);
 });
