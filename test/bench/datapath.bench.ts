@@ -134,9 +134,13 @@ function settle(): void {
   execFileSync('sync');
 }
 
-/** The `ours` child runs compiled JavaScript on plain Node, as the operator ships. */
+/**
+ * The `ours` child runs compiled JavaScript on plain Node, as the operator ships. It is
+ * compiled into the work tree's own .bench/ (tsconfig.child.json), not under node_modules:
+ * work trees that share one node_modules would overwrite each other's child mid-run.
+ */
 function compileChild(): string {
-  const outDir = path.join(here, '..', '..', 'node_modules', '.cache', 'serverimage-bench');
+  const outDir = path.join(here, '..', '..', '.bench');
   execFileSync(process.execPath, [
     path.join(here, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'),
     '-p',
