@@ -2,8 +2,11 @@
 // that run our code as the image would. test/unit/bench-image-runtime.test.ts checks that
 // the Dockerfile says the same.
 
-/** ENTRYPOINT's Node flags: a 1 MiB young generation keeps the heap, and so RSS, flat over long pushes. */
-export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=1'];
+/**
+ * ENTRYPOINT's Node flags: a 1 MiB young generation keeps the heap, and so RSS, flat over
+ * long pushes; gc() for the one collection after the transfers (src/idle-collection.ts).
+ */
+export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
 
 /**
  * ENV. MALLOC_MMAP_THRESHOLD_ matters where Node runs on glibc (the benches here, an image
