@@ -173,16 +173,15 @@ describe('compressInBlocks memory', () => {
     async function* source(): AsyncGenerator<Buffer> {
       for (let i = 0; i < 128; i++) yield piece; // 8 MiB, one buffer
     }
-    const before = process.memoryUsage().arrayBuffers;
+    const outputs = new Set<ArrayBufferLike>();
     let out = 0;
-    let held = 0;
     for await (const chunk of compressInBlocks(source(), { algorithm: 'gzip', concurrency: 4 })) {
       out += chunk.length;
-      held = Math.max(held, process.memoryUsage().arrayBuffers - before);
+      outputs.add(chunk.buffer);
     }
     expect(out).toBeGreaterThan(8 * 1024 * 1024);
-    // Blocks of 1 MiB in and ~1 MiB out were held (those in a worker count there); none is once the stream is done.
-    expect(held).toBeGreaterThanOrEqual(3 * 1024 * 1024);
-    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1024 * 1024);
+    // The blocks' output buffers, used in turn; detached (their memory freed) once the stream is done.
+    expect(outputs.size).toBeGreaterThanOrEqual(2);
+    for (const buffer of outputs) expect(buffer.byteLength).toBe(0);
   });
 });

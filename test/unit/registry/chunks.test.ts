@@ -51,13 +51,9 @@ describe('fixedSizeChunks with rotating buffers', () => {
       seen.add(chunk.buffer);
     expect(seen.size).toBe(2);
     expect(slots.map((s) => s.buffer)).toEqual([...seen]);
-    const before = process.memoryUsage().arrayBuffers;
-    const big: Buffer[] = [];
-    for await (const chunk of fixedSizeChunks([Buffer.alloc(1)], 4 << 20, { rotate: 2, slots: big }))
-      void chunk;
-    expect(process.memoryUsage().arrayBuffers - before).toBeGreaterThanOrEqual(4 << 20);
-    releaseChunks(big);
-    expect(big).toEqual([]);
-    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+    releaseChunks(slots);
+    expect(slots).toEqual([]);
+    // Detached: their memory is freed at once.
+    for (const buffer of seen) expect(buffer.byteLength).toBe(0);
   });
 });
