@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'crds/', 'charts/', 'deploy/'] },
+  { ignores: ['dist/', '.bench/', 'node_modules/', 'coverage/', 'crds/', 'charts/', 'deploy/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

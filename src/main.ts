@@ -16,14 +16,15 @@ import {
   type RunningScheduleController,
 } from './controllers/serverimageschedule/controller.js';
 import { serveEndpoints } from './http-server.js';
-import { LeaderElector } from './kube/index.js';
+import { LeaderElector, shareConnections } from './kube/index.js';
 import { OperatorMetrics } from './metrics.js';
 
+/** The cluster's client; all its API calls and watches share one connection pool (shared-connections.ts). */
 function kubeConfigFor(config: Config): KubeConfig {
   const kc = new KubeConfig();
   if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
   else kc.loadFromDefault();
-  return kc;
+  return shareConnections(kc);
 }
 
 /** The pod's namespace in a cluster (for the Lease), else "default". */

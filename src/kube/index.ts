@@ -44,6 +44,7 @@ export {
   type RateLimiter,
 } from './rate-limiter.js';
 export { type ResourceRef, apiVersionOf, collectionPath, groupOf } from './resource.js';
+export { shareConnections } from './shared-connections.js';
 export { type StatusPatchOptions, type StatusPatchTarget, changedFields, patchStatus } from './status.js';
 export { WorkQueue, type WorkQueueOptions } from './work-queue.js';
 export { withoutRuntimeHints } from './for-people.js';

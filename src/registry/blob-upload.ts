@@ -7,7 +7,7 @@
 //
 // Memory: the chunk in flight plus the next one being filled from the source.
 import { createHash } from 'node:crypto';
-import { fixedSizeChunks } from './chunks.js';
+import { fixedSizeChunks, releaseChunks } from './chunks.js';
 import { isRegistryError, RegistryError } from './errors.js';
 import { header } from './http-transport.js';
 import type { Logger } from '../logger.js';
@@ -72,7 +72,8 @@ export async function uploadBlobChunked(
   await options.onSessionStarted?.(location);
 
   // Two buffers in turn: one chunk on the wire, the next filling (see the loop below).
-  const chunks = fixedSizeChunks(source, options.chunkSize ?? DEFAULT_CHUNK_SIZE, { rotate: 2 });
+  const slots: Buffer[] = [];
+  const chunks = fixedSizeChunks(source, options.chunkSize ?? DEFAULT_CHUNK_SIZE, { rotate: 2, slots });
   try {
     const hash = createHash('sha256');
     let offset = 0;
@@ -88,6 +89,9 @@ export async function uploadBlobChunked(
       offset += item.value.length;
       options.onProgress?.(offset);
     }
+    // Every chunk has been sent and the source is done. (After a failure the buffers are
+    // left to the collector: a prefetch may still be filling one.)
+    releaseChunks(slots);
     const digest = `sha256:${hash.digest('hex')}`;
     if (options.expectedDigest && options.expectedDigest !== digest) {
       throw new RegistryError(

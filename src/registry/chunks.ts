@@ -8,6 +8,8 @@
 export interface ChunkOptions {
   /** Reuse this many buffers in turn instead of allocating one per chunk. */
   rotate?: number;
+  /** Where the rotation's buffers are put as they are made, for releaseChunks once done. */
+  slots?: Buffer[];
 }
 
 export async function* fixedSizeChunks(
@@ -17,7 +19,7 @@ export async function* fixedSizeChunks(
 ): AsyncGenerator<Buffer> {
   if (!Number.isInteger(size) || size <= 0)
     throw new Error(`chunk size must be a positive integer, got ${size}`);
-  const slots: Buffer[] = [];
+  const slots: Buffer[] = options.slots ?? [];
   let turn = 0;
   const nextBuffer = (): Buffer => {
     if (!options.rotate) return Buffer.allocUnsafe(size);
@@ -45,4 +47,14 @@ export async function* fixedSizeChunks(
     }
   }
   if (held > 0 && current) yield current.subarray(0, held);
+}
+
+/**
+ * Gives the rotation's buffers back to the allocator now rather than at V8's next
+ * collection of them (see releaseBlock in src/export/parallel-compress.ts): detached,
+ * they read as empty. Only once the generator is done and no chunk is on the wire.
+ */
+export function releaseChunks(slots: Buffer[]): void {
+  // (allocUnsafeSlow: each slot is the whole of an ArrayBuffer of its own.)
+  for (const slot of slots.splice(0)) (slot.buffer as ArrayBuffer).transfer(0);
 }

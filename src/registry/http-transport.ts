@@ -1,10 +1,12 @@
 // One HTTP exchange, nothing more: no redirects, no auth, no retries (the layers above
 // decide those). Built on undici with a keep-alive pool; a custom CA is added to the
-// public roots rather than replacing them. Network failures become RegistryUnavailable.
-import { rootCertificates } from 'node:tls';
+// public roots rather than replacing them (one SecureContext per bundle, shared: trust.ts).
+// Network failures become RegistryUnavailable.
+import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { Agent, request } from 'undici';
 import { withoutRuntimeHints } from '../kube/for-people.js';
 import { RegistryError } from './errors.js';
+import { trustingAlso } from './trust.js';
 
 export type Headers = Record<string, string>;
 
@@ -30,7 +32,7 @@ export class HttpTransport {
   constructor(options: HttpTransportOptions = {}) {
     const timeout = options.timeoutMs ?? 120_000;
     this.agent = new Agent({
-      connect: { ...(options.caPem ? { ca: [...rootCertificates, options.caPem] } : {}), timeout: 30_000 },
+      connect: { ...(options.caPem ? trustOptions(options.caPem) : {}), timeout: 30_000 },
       headersTimeout: timeout,
       bodyTimeout: timeout,
       keepAliveTimeout: 30_000,
@@ -82,6 +84,15 @@ export class HttpTransport {
 
   close(): Promise<void> {
     return this.agent.close();
+  }
+}
+
+/** The shared context; a bundle OpenSSL refuses is left to fail each connection, as it always did. */
+function trustOptions(caPem: string): ConnectionOptions {
+  try {
+    return { secureContext: trustingAlso(caPem) };
+  } catch {
+    return { ca: [...rootCertificates, caPem] };
   }
 }
 

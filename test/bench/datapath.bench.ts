@@ -27,6 +27,7 @@ import { toolPath } from '../harness/tools.js';
 import { serveDiskFile } from './disk-export.js';
 import { measure } from './measure.js';
 import { PEER_TITLES, runPeer, type PeerMethod } from './peers.js';
+import { IMAGE_ENV, IMAGE_NODE_FLAGS } from './image-runtime.js';
 import type { PushChildInput } from './push-child.js';
 import { makeRealDisk } from './real-disk.js';
 
@@ -65,14 +66,10 @@ const NEEDS: Partial<Record<Method, string[]>> = {
 const MiB = 1024 * 1024;
 const here = path.dirname(fileURLToPath(import.meta.url));
 /**
- * Node flags of the `ours` child: the ones the operator's image runs with (Dockerfile
- * ENTRYPOINT: a 1 MiB young generation keeps the heap, and so RSS, flat over long
- * pushes), plus BENCH_NODE_FLAGS, e.g. --cpu-prof to profile it.
+ * Node flags of the `ours` child: the ones the operator's image runs with
+ * (image-runtime.ts), plus BENCH_NODE_FLAGS, e.g. --cpu-prof to profile it.
  */
-const nodeFlags = [
-  '--max-semi-space-size=1',
-  ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-];
+const nodeFlags = [...IMAGE_NODE_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 
 interface DiskChoice {
   kind: 'real' | 'synthetic';
@@ -153,9 +150,13 @@ function settle(): void {
   execFileSync('sync');
 }
 
-/** The `ours` child runs compiled JavaScript on plain Node, as the operator ships. */
+/**
+ * The `ours` child runs compiled JavaScript on plain Node, as the operator ships. It is
+ * compiled into the work tree's own .bench/ (tsconfig.child.json), not under node_modules:
+ * work trees that share one node_modules would overwrite each other's child mid-run.
+ */
 function compileChild(): string {
-  const outDir = path.join(here, '..', '..', 'node_modules', '.cache', 'serverimage-bench');
+  const outDir = path.join(here, '..', '..', '.bench');
   execFileSync(process.execPath, [
     path.join(here, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'),
     '-p',
@@ -236,7 +237,10 @@ async function main() {
           };
           const ours = await medianOf(repeat, () => {
             settle();
-            return measure(process.execPath, [...nodeFlags, child, JSON.stringify(input)]);
+            return measure(process.execPath, [...nodeFlags, child, JSON.stringify(input)], {
+              ...process.env,
+              ...IMAGE_ENV,
+            });
           });
           const result = JSON.parse(ours.stdout.trim().split('\n').at(-1)!) as {
             layerSize: number;

@@ -21,6 +21,7 @@ import { parseByteQuantity } from '../harness/disks.js';
 import { startKubevirtSimulator } from '../harness/kubevirt/simulator.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { freePort } from '../harness/ports.js';
+import { IMAGE_ENV, IMAGE_NODE_FLAGS } from './image-runtime.js';
 import { startProcess } from '../harness/process.js';
 import { startRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
@@ -111,11 +112,11 @@ async function main() {
     const ns = await createNamespace('bench-operator');
 
     const metricsPort = await freePort();
-    // As the image runs it: Dockerfile's ENTRYPOINT flags, the Helm chart's settings.
+    // As the image runs it: Dockerfile's ENTRYPOINT flags and ENV (image-runtime.ts), the Helm chart's settings.
     const operator = startProcess(
       process.execPath,
       [
-        '--max-semi-space-size=1',
+        ...IMAGE_NODE_FLAGS,
         path.join(root, 'dist/main.js'),
         `--kubeconfig=${controlPlane.kubeconfigPath}`,
         `--max-concurrent-exports=${options.transfers}`,
@@ -124,7 +125,7 @@ async function main() {
         '--log-level=info',
       ],
       path.join(os.tmpdir(), `bench-operator-${process.pid}.log`),
-      { ...process.env, NODE_ENV: 'production' },
+      { ...process.env, ...IMAGE_ENV },
     );
     stopOperator = () => operator.stop();
     const pid = operator.child.pid!;
@@ -183,9 +184,10 @@ async function main() {
 
     // 3. Big transfers at once, beside the cached ones.
     const big = Array.from({ length: options.transfers }, (_, i) => `big-${i}`);
-    await Promise.all(
-      big.map((vm) => createVm(client, ns, vm, { disks: [{ volume: 'rootdisk', size: options.bigDisk }] })),
-    );
+    // One after the other: four 1 GiB disks written at once on a busy machine took longer
+    // than the harness waits for one.
+    for (const vm of big)
+      await createVm(client, ns, vm, { disks: [{ volume: 'rootdisk', size: options.bigDisk }] });
     console.error(`bench:operator: ${big.length} transfers of ${mib(options.bigDisk)} at once`);
     const transfers = sampler(pid);
     const transfersStarted = performance.now();
@@ -245,7 +247,11 @@ const mib = (bytes: number) => `${Math.round(bytes / MiB)} MiB`;
 
 function printTable(rows: { phase: string; rss: string; note: string }[], loadAtStart: number[]) {
   console.log(
-    `\nmachine: ${os.availableParallelism()} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, operator: dist/ (npm run build), node --max-semi-space-size=1; ` +
+    `\nmachine: ${os.availableParallelism()} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, operator: dist/ (npm run build), node ${IMAGE_NODE_FLAGS.join(' ')}, ${Object.entries(
+      IMAGE_ENV,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}; ` +
       `load average (1/5/15 min) at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${os
         .loadavg()
         .map((l) => l.toFixed(2))

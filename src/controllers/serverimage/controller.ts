@@ -44,6 +44,7 @@ import { TransferStatusWriter } from './transfer-status.js';
 import { type ServerImageObject } from './types.js';
 import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 import { EVENT_COMPONENT, SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
+import { IdleCollection } from '../../idle-collection.js';
 
 export interface ServerImageControllerOptions {
   kubeConfig: KubeConfig;
@@ -134,6 +135,7 @@ export async function startServerImageController(
       onUploadSession: (key, location) => statusWriter.recordUploadSession(key, location),
     },
     config.progressInterval,
+    new IdleCollection(),
   );
 
   const deps: Deps = {

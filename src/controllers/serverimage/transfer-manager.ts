@@ -74,6 +74,8 @@ export class TransferManager {
     private readonly events: TransferEvents,
     /** Least time between two progress reports of one transfer. */
     private readonly progressIntervalMs: number,
+    /** Told when the first slot is taken and when the last is given back (src/idle-collection.ts). */
+    private readonly activity?: { busy(): void; idle(): void },
   ) {}
 
   state(key: string): TransferState | undefined {
@@ -103,6 +105,7 @@ export class TransferManager {
     this.waiting.delete(key);
     this.slots.add(key);
     this.peak = Math.max(this.peak, this.slots.size);
+    this.activity?.busy();
     return true;
   }
 
@@ -110,6 +113,7 @@ export class TransferManager {
   release(key: string): void {
     this.waiting.delete(key);
     if (!this.slots.delete(key)) return;
+    if (this.slots.size === 0) this.activity?.idle();
     for (const waiter of this.waiting) this.events.wake(waiter);
   }
 

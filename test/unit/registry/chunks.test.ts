@@ -1,4 +1,4 @@
-import { fixedSizeChunks } from '../../../src/registry/chunks.js';
+import { fixedSizeChunks, releaseChunks } from '../../../src/registry/chunks.js';
 
 async function collect(source: Iterable<Buffer> | AsyncIterable<Buffer>, size: number): Promise<Buffer[]> {
   const out: Buffer[] = [];
@@ -42,5 +42,18 @@ describe('fixedSizeChunks with rotating buffers', () => {
     expect(seen[0]!.buffer).toBe(seen[2]!.buffer);
     expect(seen[1]!.buffer).toBe(seen[3]!.buffer);
     expect(seen[0]!.buffer).not.toBe(seen[1]!.buffer);
+  });
+
+  it('rotates the buffers it hands to the caller, who releases them once done', async () => {
+    const slots: Buffer[] = [];
+    const seen = new Set<ArrayBufferLike>();
+    for await (const chunk of fixedSizeChunks([Buffer.alloc(10 * 1024)], 1024, { rotate: 2, slots }))
+      seen.add(chunk.buffer);
+    expect(seen.size).toBe(2);
+    expect(slots.map((s) => s.buffer)).toEqual([...seen]);
+    releaseChunks(slots);
+    expect(slots).toEqual([]);
+    // Detached: their memory is freed at once.
+    for (const buffer of seen) expect(buffer.byteLength).toBe(0);
   });
 });
