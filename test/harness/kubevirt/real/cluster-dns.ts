@@ -16,6 +16,7 @@
 // every other name.
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { withEtcOverlay } from './etc-overlay.js';
 
 /** The hosts file the bed keeps current; `path` is what a process's /etc/hosts points at. */
 export class HostsFile {
@@ -41,11 +42,7 @@ export class HostsFile {
   }
 }
 
-/**
- * `command args` as a process whose /etc/hosts is the file at `hostsPath`: the command
- * line to start instead. The process keeps its pid (unshare and sh exec into it), so a
- * signal sent to the child reaches `command` itself.
- */
+/** `command args` as a process whose /etc/hosts is the file at `hostsPath`: the command line to start instead. */
 export function withClusterDns(
   hostsPath: string,
   command: string,
@@ -54,14 +51,6 @@ export function withClusterDns(
   // An overlay's upper and work folders serve one mount: a pair per process.
   const etc = mkdtempSync(path.join(path.dirname(hostsPath), 'etc-'));
   mkdirSync(path.join(etc, 'upper'));
-  mkdirSync(path.join(etc, 'work'));
   symlinkSync(hostsPath, path.join(etc, 'upper', 'hosts'));
-  const script = [
-    `mount -t overlay overlay -o lowerdir=/etc,upperdir=${etc}/upper,workdir=${etc}/work /etc`,
-    'exec "$0" "$@"',
-  ].join(' && ');
-  return {
-    command: 'unshare',
-    args: ['--mount', '--propagation=private', 'sh', '-c', script, command, ...args],
-  };
+  return withEtcOverlay(etc, command, args);
 }

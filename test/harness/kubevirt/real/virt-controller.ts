@@ -14,6 +14,7 @@ import { freePort } from '../../ports.js';
 import { startProcess, waitFor, type ManagedProcess } from '../../process.js';
 import { toolPath } from '../../tools.js';
 import { isApiError } from '../api.js';
+import { withEtcOverlay } from './etc-overlay.js';
 
 export const KUBEVIRT_NAMESPACE = 'kubevirt';
 /** The image names virt-controller writes into the Pods it makes; nothing pulls them here. */
@@ -98,32 +99,18 @@ export async function startVirtController(options: {
 }): Promise<VirtController> {
   const etc = path.join(options.dir, 'etc-overlay');
   const ca = exportCa(path.join(etc, 'upper/virt-controller/exportca'));
-  mkdirSync(path.join(etc, 'work'), { recursive: true });
   await installKubevirtInstall(options.kc, ca.certPem);
   const port = await freePort();
-  const script = [
-    `mount -t overlay overlay -o lowerdir=/etc,upperdir=${etc}/upper,workdir=${etc}/work /etc`,
-    `exec "$0" "$@"`,
-  ].join(' && ');
-  const proc = startProcess(
-    'unshare',
-    [
-      '--mount',
-      '--propagation=private',
-      'sh',
-      '-c',
-      script,
-      toolPath('virt-controller'),
-      `--kubeconfig=${options.kubeconfigPath}`,
-      '--listen=127.0.0.1',
-      `--port=${port}`,
-      `--launcher-image=${LAUNCHER_IMAGE}`,
-      `--exporter-image=${EXPORTER_IMAGE}`,
-      // The bed's machine is small: a few threads each.
-      '--snapshot-controller-resync-period=1m',
-    ],
-    path.join(options.dir, 'virt-controller.log'),
-  );
+  const run = withEtcOverlay(etc, toolPath('virt-controller'), [
+    `--kubeconfig=${options.kubeconfigPath}`,
+    '--listen=127.0.0.1',
+    `--port=${port}`,
+    `--launcher-image=${LAUNCHER_IMAGE}`,
+    `--exporter-image=${EXPORTER_IMAGE}`,
+    // The bed's machine is small: a few threads each.
+    '--snapshot-controller-resync-period=1m',
+  ]);
+  const proc = startProcess(run.command, run.args, path.join(options.dir, 'virt-controller.log'));
   writeFileSync(path.join(options.dir, 'virt-controller.port'), String(port));
   // It takes the lease "virt-controller" in its namespace once its informers synced.
   const leases = options.kc.makeApiClient(k8s.CoordinationV1Api);
