@@ -82,7 +82,8 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
     );
   }
   const vm = viewVirtualMachine(vmObject);
-  if (!isImageable(vm.printableStatus) || vm.snapshotInProgress || isAboutToStart(vm)) {
+  const aboutToStart = isAboutToStart(vm);
+  if (!isImageable(vm.printableStatus) || vm.snapshotInProgress || aboutToStart) {
     // KubeVirt waits for a missing volume: so do we, saying which (WaitingForVolume, then
     // VolumeNotReady), as for a stopped VM. Once it is there, the VM's state is waited for.
     if (isWaitingForVolume(vm.printableStatus)) {
@@ -91,7 +92,7 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
     }
     const state = vm.snapshotInProgress
       ? `${vm.printableStatus} with a snapshot in progress`
-      : isAboutToStart(vm)
+      : aboutToStart
         ? `${vm.printableStatus} with runStrategy Always (about to start)`
         : vm.printableStatus;
     return waitBounded(
