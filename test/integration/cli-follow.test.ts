@@ -1,6 +1,8 @@
 // The CLI's watch (src/cli/follow.ts) across watch ends: with watches that the API server
 // closes after one second, a ServerImage is still followed from creation to Active,
 // every change seen once, in order, and each reopened watch picks up where the last ended.
+// On KubeVirt's real virt-controller (kubevirt/real/bed.ts); the transfer is paced at the
+// export's Service proxy.
 import { followServerImage } from '../../src/cli/follow.js';
 import { ServerImageClient, type StoredServerImage } from '../../src/cli/server-image-client.js';
 import { waitFor } from '../../src/cli/wait.js';
@@ -8,6 +10,7 @@ import { Ann } from '../harness/kubevirt/annotations.js';
 import type { SimTestClient } from '../harness/kubevirt/testing.js';
 import type { TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import {
   createServerImage,
   createVm,
@@ -21,20 +24,24 @@ let registry: TestRegistry;
 let client: SimTestClient;
 let images: ServerImageClient;
 let ns: string;
+let recorder: ReturnType<typeof recordManagers>;
 
 beforeAll(async () => {
-  bed = await startServerImageBed();
+  bed = await startServerImageBed([], { realKubevirt: true });
   ({ registry, client } = bed);
   images = new ServerImageClient(kubeConfig());
   ns = await createNamespace('cli-follow');
+  recorder = recordManagers(ns);
+  await recorder.start();
   // About four seconds of transfer: several one-second watches.
   await createVm(client, ns, 'vm', {
     disks: [{ volume: 'rootdisk', size: 4 * 2 ** 20 }],
     annotations: { [Ann.faultBytesPerSecond]: String(2 ** 20) },
   });
-});
+}, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
+  await recorder?.stop();
   await bed?.stop();
   bed?.crane.cleanup();
 });
@@ -93,3 +100,7 @@ test('a wait for a deleted object ends as gone; an interrupt ends a wait at once
     kind: 'gone',
   });
 }, 20_000);
+
+test("every snapshot's and export's status above was written by virt-controller only", () => {
+  expectStatusByVirtController(recorder);
+});

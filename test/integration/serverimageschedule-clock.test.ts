@@ -2,7 +2,8 @@
 // real (in-process) ServerImage controller turning its backups Active: a nightly schedule
 // in Europe/Berlin stepped across the 2027 spring-forward change in seconds. Its due times
 // are the instants the zone's rules give (01:30Z, then 01:00Z = 03:00 CEST for the 02:30
-// that does not exist, then 00:30Z), and rotation keeps the newest two.
+// that does not exist, then 00:30Z), and rotation keeps the newest two. On KubeVirt's real
+// virt-controller (kubevirt/real/bed.ts): each backup's snapshot and export are KubeVirt's.
 import { FakeClock } from '../unit/kube/fake-clock.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { loadConfig } from '../../src/config.js';
@@ -12,17 +13,20 @@ import {
 } from '../../src/controllers/serverimageschedule/controller.js';
 import { silentLogger } from '../../src/kube/index.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import { startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
 import { SCHEDULE, backupsOf, createFleet, createSchedule, phaseOf } from './serverimageschedule-fixtures.js';
 
 let bed: ServerImageBed;
 let scheduling: RunningScheduleController | undefined;
+let recorder: ReturnType<typeof recordManagers> | undefined;
 
 beforeAll(async () => {
-  bed = await startServerImageBed([]);
-});
+  bed = await startServerImageBed([], { realKubevirt: true });
+}, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
+  await recorder?.stop();
   await scheduling?.stop();
   await bed?.stop();
 });
@@ -36,6 +40,8 @@ class SettableClock extends FakeClock {
 
 test('a nightly Berlin schedule across spring forward, on an injected clock', async () => {
   const ns = await createNamespace('sis-clock');
+  recorder = recordManagers(ns);
+  await recorder.start();
   await createFleet(bed.client, ns, ['web-01'], 'nightly');
   await createSchedule(bed.client, ns, 'berlin', bed.registry, {
     schedule: '30 2 * * *',
@@ -88,4 +94,5 @@ test('a nightly Berlin schedule across spring forward, on an injected clock', as
   });
   expect(names).toEqual(['berlin-web-01-20270328-010000', 'berlin-web-01-20270329-003000']);
   expect((await status()).lastScheduleTime).toBe('2027-03-29T00:30:00Z');
+  expectStatusByVirtController(recorder);
 }, 120_000);
