@@ -1,5 +1,5 @@
 // The operator as users run it, a process: probes and metrics that move. Its kills,
-// restarts and leader hand-over are serverimage-restart-cases.ts.
+// restarts and leader hand-over are serverimage-restart.test.ts.
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startProbedOperatorProcess } from '../harness/operator.js';
 import type { ManagedProcess } from '../harness/process.js';
