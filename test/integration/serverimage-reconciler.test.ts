@@ -448,8 +448,8 @@ test('a VM applied after its ServerImage (as the demo does), its DataVolume adop
   // As the demo applies examples/: the ServerImage first, then the disk and a VM whose
   // dataVolumeTemplate names it. virt-controller makes the DataVolume anyway (with
   // allowClaimAdoption, CDI then adopts the PVC), and may show the VM Stopped for a moment
-  // between the DataVolume's Succeeded and its VMI: the operator waits that out (the
-  // simulator's suite has that case on purpose; here it is a matter of timing).
+  // between the DataVolume's Succeeded and its VMI: the operator waits that out (here a matter of
+  // timing; the "Stopped with runStrategy Always" case above holds that state on purpose).
   await createServerImage(client, serverImage(ns, 'late-image', 'late', registry));
   const sha = await client.createDiskPvc(ns, 'late-rootdisk', { size: '1Mi' });
   await client.create(VM, ns, {
