@@ -1,10 +1,13 @@
 // The operator as users run it, a process: probes and metrics that move. Its kills,
-// restarts and leader hand-over are serverimage-restart-cases.ts.
+// restarts and leader hand-over are serverimage-restart-cases.ts. On KubeVirt's real
+// virt-controller: the process reaches the exporter by its Service name through the bed's
+// cluster DNS (kubevirt/real/cluster-dns.ts), as serverimage-restart-real-kubevirt does.
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startProbedOperatorProcess } from '../harness/operator.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { type TestRegistry } from '../harness/registry.js';
 import { createNamespace } from '../harness/testbed.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import {
   createServerImage,
   createVm,
@@ -21,9 +24,9 @@ let client: SimTestClient;
 const processes: ManagedProcess[] = [];
 
 beforeAll(async () => {
-  bed = await startServerImageBed(null);
+  bed = await startServerImageBed(null, { realKubevirt: true });
   ({ registry, client } = bed);
-});
+}, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
   for (const p of processes) await p.stop();
@@ -44,6 +47,8 @@ function sample(text: string, series: string): number | undefined {
 
 test('probes answer and metrics move as an image is made', async () => {
   const ns = await createNamespace('si-process');
+  const recorder = recordManagers(ns);
+  await recorder.start();
   // Only this namespace: objects other test files left behind must not move the counters.
   const op = await operator('metrics', [`--watch-namespaces=${ns}`]);
   await until('healthz', async () => (await op.probe('/healthz')).status === 200);
@@ -75,4 +80,6 @@ test('probes answer and metrics move as an image is made', async () => {
   expect(after).toContain('process_resident_memory_bytes');
   await expectNothingLeftBehind(client, ns, [registry]);
   await op.process.stop();
+  await recorder.stop();
+  expectStatusByVirtController(recorder);
 });
