@@ -239,6 +239,11 @@ test('an operator process: probes answer and metrics move as an image is made', 
       return sample(m.text, 'serverimage_images{phase="Active",reason="Active"}') === 1 ? m : undefined;
     })
   ).text;
+  const counted = [
+    'controller_runtime_reconcile_total{controller="serverimage",result="success"}',
+    'workqueue_adds_total{name="serverimage",controller="serverimage"}',
+  ].map((k) => `${k} ${sample(after, k)}`);
+  process.stderr.write(`\n[metrics after one image]\n${counted.join('\n')}\n`);
   expect(
     sample(after, 'controller_runtime_reconcile_total{controller="serverimage",result="success"}'),
   ).toBeGreaterThan(3);
