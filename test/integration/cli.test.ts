@@ -195,12 +195,19 @@ describe('wait for a ServerImage made elsewhere', () => {
   });
 
   test('a wait past --timeout exits 3, the image goes on', async () => {
-    await apply('ghost-timeout', 'not-there-yet');
-    const result = await cli(['wait', 'ghost-timeout', '-n', ns, '--timeout', '1s']);
+    // Of the VM 'slow' (create --wait's timeout case above), paced to 16 KiB/s: its image
+    // cannot end within the wait however long the CLI takes to start. An image of a missing
+    // VM ends in Error after the operator's --server-wait-timeout (4s), which a CLI starting
+    // slowly on a loaded machine outwaited (exit 1).
+    await apply('slow-timeout', 'slow');
+    const result = await cli(['wait', 'slow-timeout', '-n', ns, '--timeout', '1s']);
     expect(result.code).toBe(3);
     expect(result.stderr).toContain(
-      `error: timed out after 1s waiting for ServerImage ${ns}/ghost-timeout to be Active: still`,
+      `error: timed out after 1s waiting for ServerImage ${ns}/slow-timeout to be Active: still`,
     );
+    expect((await client.get(SERVERIMAGE, ns, 'slow-timeout'))?.metadata.deletionTimestamp).toBeUndefined();
+    const deleted = await cli(['delete', 'slow-timeout', '-n', ns, '--wait', '--timeout', '60s']);
+    expect(deleted).toEqual(expect.objectContaining({ code: 0 }));
   });
 });
 
