@@ -3,32 +3,21 @@
 // snapshot-controller, kube-controller-manager, stand-ins for the node), the operator as its own process resolving
 // the export's Service name through the bed's cluster DNS, and examples/ applied with
 // kubectl, followed with the serverimage CLI until the VM is an Active image that crane
-// reads back. Cleans up on exit.
-//   npm run demo                  on KubeVirt's real virt-controller
-//   npm run demo -- --simulator   on the KubeVirt simulator instead: fewer tools to build
-//                                 (no virt-controller, kube-scheduler, snapshot-controller,
-//                                 controller-manager)
-//                                 and no mount namespace (unshare), e.g. without root
+// reads back. Cleans up on exit. Needs mount namespaces (`unshare --mount`, as root).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
-import { startControlPlane } from '../test/harness/control-plane.js';
 import { craneFor } from '../test/harness/crane.js';
 import { imageDiskSha256 } from '../test/harness/images.js';
 import { startRealKubevirt } from '../test/harness/kubevirt/real/bed.js';
 import { withClusterDns } from '../test/harness/kubevirt/real/cluster-dns.js';
-import { startKubevirtSimulator } from '../test/harness/kubevirt/simulator.js';
 import { startProcess } from '../test/harness/process.js';
 import { startRegistry } from '../test/harness/registry.js';
 import { toolPath, type ToolName } from '../test/harness/tools.js';
 import { watchKubevirtObjects } from './demo-kubevirt-objects.js';
-
-const { values: options } = parseArgs({ options: { simulator: { type: 'boolean', default: false } } });
-const real = !options.simulator;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NS = 'demo';
@@ -112,45 +101,31 @@ const TOOLS: ToolName[] = [
   'registry',
   'crane',
   'kubevirt-crds',
-  // The real exporter behind every export, on either bed.
+  // The real exporter behind every export.
   'virt-exportserver',
-  ...(real
-    ? (['virt-controller', 'kube-scheduler', 'snapshot-controller', 'kube-controller-manager'] as const)
-    : []),
+  'virt-controller',
+  'kube-scheduler',
+  'snapshot-controller',
+  'kube-controller-manager',
 ];
 
-/**
- * The control plane and KubeVirt: KubeVirt's virt-controller with the bed's node
- * stand-ins (real/bed.ts starts its own etcd + kube-apiserver), or the simulator.
- */
-async function startKubevirt(): Promise<{ kubeconfigPath: string; hostsFile?: string }> {
-  if (real) {
-    say(
-      "2/6 Starting a real etcd and kube-apiserver, KubeVirt's own virt-controller v1.8.4, kube-scheduler, snapshot-controller, kube-controller-manager (garbage collector, PV binding), and stand-ins for the node (kubelet, virt-handler, CSI driver)",
-    );
-    const bed = await startRealKubevirt().catch((err: unknown) => {
-      // virt-controller's export CA and the operator's /etc/hosts need mount namespaces.
-      const message = err instanceof Error ? err.message : String(err);
-      throw new Error(
-        `${message}\nThe real-controller bed needs mount namespaces (unshare --mount, as root); without them, npm run demo -- --simulator runs the demo on the KubeVirt simulator.`,
-      );
-    });
-    cleanups.push(() => bed.stop());
-    return { kubeconfigPath: bed.kubeconfigPath, hostsFile: bed.hostsFile };
-  }
-  say('2/6 Starting a real etcd and kube-apiserver, and the KubeVirt simulator');
-  const controlPlane = await startControlPlane();
-  cleanups.push(() => controlPlane.stop());
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(controlPlane.kubeconfigPath);
-  const simulator = await startKubevirtSimulator({ kubeConfig: kc });
-  cleanups.push(() => simulator.stop());
-  return { kubeconfigPath: controlPlane.kubeconfigPath };
+/** The control plane and KubeVirt's virt-controller with the bed's node stand-ins (real/bed.ts). */
+async function startKubevirt(): Promise<{ kubeconfigPath: string; hostsFile: string }> {
+  say(
+    "2/6 Starting a real etcd and kube-apiserver, KubeVirt's own virt-controller v1.8.4, kube-scheduler, snapshot-controller, kube-controller-manager (garbage collector, PV binding), and stand-ins for the node (kubelet, virt-handler, CSI driver)",
+  );
+  const bed = await startRealKubevirt().catch((err: unknown) => {
+    // virt-controller's export CA and the operator's /etc/hosts need mount namespaces.
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(`${message}\nThe test bed needs mount namespaces (unshare --mount, as root).`);
+  });
+  cleanups.push(() => bed.stop());
+  return { kubeconfigPath: bed.kubeconfigPath, hostsFile: bed.hostsFile };
 }
 
 async function main(): Promise<void> {
   say(
-    `1/6 Finding or building the test bed's tools (${TOOLS.join(', ')}); the first time this takes minutes${real ? ' (virt-controller and snapshot-controller about ten each on 2 cores)' : ''}`,
+    `1/6 Finding or building the test bed's tools (${TOOLS.join(', ')}); the first time this takes minutes (virt-controller and snapshot-controller about ten each on 2 cores)`,
   );
   for (const tool of TOOLS) toolPath(tool);
 
@@ -170,7 +145,7 @@ async function main(): Promise<void> {
   process.stdout.write(await kubectl('apply', '--server-side', '-f', path.join(root, 'crds')));
 
   say(
-    `4/6 Starting the operator: node src/main.ts${kubevirt.hostsFile ? ", in a mount namespace whose /etc/hosts is the bed's cluster DNS" : ''}`,
+    "4/6 Starting the operator: node src/main.ts, in a mount namespace whose /etc/hosts is the bed's cluster DNS",
   );
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-demo-'));
   cleanups.push(() => rmSync(logDir, { recursive: true, force: true }));
@@ -184,11 +159,9 @@ async function main(): Promise<void> {
     '--metrics-bind-address=0',
     '--health-probe-bind-address=0',
   ];
-  // On the real bed the export's link is https://virt-export-NAME.demo.svc/...: the
-  // operator resolves it as in a cluster, through the bed's hosts file.
-  const operatorCommand = kubevirt.hostsFile
-    ? withClusterDns(kubevirt.hostsFile, node, operatorArgs)
-    : { command: node, args: operatorArgs };
+  // The export's link is https://virt-export-NAME.demo.svc/...: the operator resolves it
+  // as in a cluster, through the bed's hosts file.
+  const operatorCommand = withClusterDns(kubevirt.hostsFile, node, operatorArgs);
   const operator = startProcess(
     operatorCommand.command,
     operatorCommand.args,
@@ -252,11 +225,9 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nWhat KubeVirt made for it (now deleted by the operator):\n${kubevirtObjects.describe()}\n`,
   );
-  if (real) {
-    process.stdout.write(
-      `\n$ kubectl get vm,vmi,datavolumes,pods -n ${NS}\n${await kubectl('get', 'vm,vmi,datavolumes,pods', '-n', NS)}`,
-    );
-  }
+  process.stdout.write(
+    `\n$ kubectl get vm,vmi,datavolumes,pods -n ${NS}\n${await kubectl('get', 'vm,vmi,datavolumes,pods', '-n', NS)}`,
+  );
   const ref = await kubectl(
     'get',
     'serverimage',

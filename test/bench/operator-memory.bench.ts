@@ -1,7 +1,8 @@
 // `npm run bench:operator [-- --images 150 --transfers 4 --big-disk 1G]`: the operator's own
 // memory as its image runs it (compiled JavaScript from `npm run build`, plain Node with the
-// image's flags), not under tsx, on the test bed's real kube-apiserver + etcd, the KubeVirt
-// simulator (the real virt-exportserver behind every export) and a real registry:
+// image's flags), not under tsx, on the real-KubeVirt test bed (kube-apiserver + etcd,
+// KubeVirt's virt-controller making the snapshots and exports, the real virt-exportserver
+// behind every export; test/harness/kubevirt/real/bed.ts) and a real registry:
 //   1. `images` VMs with 1 MiB disks and a ServerImage each, all at once, with
 //      --max-concurrent-exports=`transfers`: most wait for a slot; peak RSS until all are Active
 //   2. idle with those ServerImages (and their VMs, snapshots gone) in the informers' caches:
@@ -15,10 +16,10 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startControlPlane } from '../harness/control-plane.js';
 import { installProjectCrds } from '../harness/crds.js';
 import { parseByteQuantity } from '../harness/disks.js';
-import { startKubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { startRealKubevirt } from '../harness/kubevirt/real/bed.js';
+import { withClusterDns } from '../harness/kubevirt/real/cluster-dns.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { freePort } from '../harness/ports.js';
 import { IMAGE_ENV, IMAGE_NODE_FLAGS } from './image-runtime.js';
@@ -96,16 +97,13 @@ async function main() {
       stdio: 'inherit',
     },
   );
-  const controlPlane = await startControlPlane();
-  process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
+  // Its own control plane, to which it points SERVERIMAGE_TESTBED_KUBECONFIG (kubeConfig()).
+  const sim = await startRealKubevirt();
   const rows: { phase: string; rss: string; note: string }[] = [];
   let stopOperator: (() => Promise<void>) | undefined;
-  let stopSim: (() => Promise<void>) | undefined;
   let stopRegistry: (() => Promise<void>) | undefined;
   try {
     await installProjectCrds();
-    const sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
-    stopSim = () => sim.stop();
     const registry = await startRegistry({ proxy: false });
     stopRegistry = () => registry.stop();
     const client = new SimTestClient(kubeConfig());
@@ -113,17 +111,20 @@ async function main() {
 
     const metricsPort = await freePort();
     // As the image runs it: Dockerfile's ENTRYPOINT flags and ENV (image-runtime.ts), the Helm chart's settings.
+    // Under the bed's cluster DNS, to reach the exporters' virt-export-NAME.NS.svc; the
+    // mount namespace's unshare and sh exec into node, so the pid is the operator's.
+    const run = withClusterDns(sim.hostsFile, process.execPath, [
+      ...IMAGE_NODE_FLAGS,
+      path.join(root, 'dist/main.js'),
+      `--kubeconfig=${sim.kubeconfigPath}`,
+      `--max-concurrent-exports=${options.transfers}`,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      '--health-probe-bind-address=127.0.0.1:0',
+      '--log-level=info',
+    ]);
     const operator = startProcess(
-      process.execPath,
-      [
-        ...IMAGE_NODE_FLAGS,
-        path.join(root, 'dist/main.js'),
-        `--kubeconfig=${controlPlane.kubeconfigPath}`,
-        `--max-concurrent-exports=${options.transfers}`,
-        `--metrics-bind-address=127.0.0.1:${metricsPort}`,
-        '--health-probe-bind-address=127.0.0.1:0',
-        '--log-level=info',
-      ],
+      run.command,
+      run.args,
       path.join(os.tmpdir(), `bench-operator-${process.pid}.log`),
       { ...process.env, ...IMAGE_ENV },
     );
@@ -220,9 +221,8 @@ async function main() {
     target(`${big.length} transfers at once`, transfersMemory.high, 450);
   } finally {
     await stopOperator?.();
-    await stopSim?.();
     await stopRegistry?.();
-    await controlPlane.stop();
+    await sim.stop();
   }
 }
 

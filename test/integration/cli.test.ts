@@ -1,5 +1,6 @@
 // The serverimage CLI end to end, as a child process, on the real bed: control plane,
-// KubeVirt simulator, Distribution registry and the in-process operator.
+// KubeVirt's real virt-controller (its snapshots, with the guest agent's freeze, and
+// exports; the node's part simulated), Distribution registry and the in-process operator.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Crane } from '../harness/crane.js';
@@ -8,6 +9,7 @@ import type { SimTestClient } from '../harness/kubevirt/testing.js';
 import type { TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubectl, kubeconfigPath } from '../harness/testbed.js';
 import { cli, kubeconfigWithNamespace, root } from './cli-fixtures.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import {
   SERVERIMAGE,
   createVm,
@@ -23,13 +25,16 @@ let crane: Crane;
 let client: SimTestClient;
 let ns: string;
 let repository: string;
+let recorder: ReturnType<typeof recordManagers> | undefined;
 
 const MiB = 2 ** 20;
 
 beforeAll(async () => {
-  bed = await startServerImageBed();
+  bed = await startServerImageBed([], { realKubevirt: true });
   ({ registry, crane, client } = bed);
   ns = await createNamespace('cli');
+  recorder = recordManagers(ns);
+  await recorder.start();
   repository = `${registry.host}/vms/{vm}`;
   // Paced so that the transfer spans several progress reports (200 ms apart in tests).
   await createVm(client, ns, 'web-01', {
@@ -37,9 +42,14 @@ beforeAll(async () => {
     disks: [{ volume: 'rootdisk', size: 4 * MiB }],
     annotations: { [Ann.faultBytesPerSecond]: String(2 * MiB) },
   });
-});
+}, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
+  if (recorder) {
+    await recorder.stop();
+    // Every snapshot and export of the file: their status was virt-controller's alone.
+    expectStatusByVirtController(recorder);
+  }
   await bed?.stop();
   crane?.cleanup();
 });
@@ -185,12 +195,19 @@ describe('wait for a ServerImage made elsewhere', () => {
   });
 
   test('a wait past --timeout exits 3, the image goes on', async () => {
-    await apply('ghost-timeout', 'not-there-yet');
-    const result = await cli(['wait', 'ghost-timeout', '-n', ns, '--timeout', '1s']);
+    // Of the VM 'slow' (create --wait's timeout case above), paced to 16 KiB/s: its image
+    // cannot end within the wait however long the CLI takes to start. An image of a missing
+    // VM ends in Error after the operator's --server-wait-timeout (4s), which a CLI starting
+    // slowly on a loaded machine outwaited (exit 1).
+    await apply('slow-timeout', 'slow');
+    const result = await cli(['wait', 'slow-timeout', '-n', ns, '--timeout', '1s']);
     expect(result.code).toBe(3);
     expect(result.stderr).toContain(
-      `error: timed out after 1s waiting for ServerImage ${ns}/ghost-timeout to be Active: still`,
+      `error: timed out after 1s waiting for ServerImage ${ns}/slow-timeout to be Active: still`,
     );
+    expect((await client.get(SERVERIMAGE, ns, 'slow-timeout'))?.metadata.deletionTimestamp).toBeUndefined();
+    const deleted = await cli(['delete', 'slow-timeout', '-n', ns, '--wait', '--timeout', '60s']);
+    expect(deleted).toEqual(expect.objectContaining({ code: 0 }));
   });
 });
 

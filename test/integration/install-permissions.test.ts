@@ -1,7 +1,9 @@
 // The ClusterRole of deploy/ is enough, shown by doing the work with it: the operator
 // talks to the API server with a token of its ServiceAccount (TokenRequest, as a pod's
 // projected token is) and a ServerImage with registry credentials reaches Active;
-// leader election on its Lease works with the same token.
+// leader election on its Lease works with the same token. On KubeVirt's real
+// virt-controller (the bed's own control plane, where deploy/ is applied): the snapshots
+// and exports the ServiceAccount creates are taken and served by KubeVirt's controllers.
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,12 +13,13 @@ import { startScheduleController } from '../../src/controllers/serverimageschedu
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { craneFor } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import { startRealKubevirt, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import { LeaderElector } from '../../src/kube/index.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import { OPERATOR_NAMESPACE, OPERATOR_SA, applyDeploy, canI, OPERATOR_USER } from './install-fixtures.js';
 import {
   SERVERIMAGE,
@@ -28,7 +31,7 @@ import {
 } from './serverimage-fixtures.js';
 import { SCHEDULE, backupsOf, createSchedule } from './serverimageschedule-fixtures.js';
 
-let sim: KubevirtSimulator;
+let sim: RealKubevirt;
 let registry: TestRegistry;
 let operator: InProcessOperator | undefined;
 let asOperator: KubeConfig;
@@ -52,11 +55,12 @@ async function serviceAccountKubeConfig(): Promise<KubeConfig> {
 }
 
 beforeAll(async () => {
+  // The bed first: it points kubeConfig() and kubectl at its own control plane.
+  sim = await startRealKubevirt();
   await applyDeploy();
-  sim = await startKubevirtSimulator({ kubeConfig: kubeConfig() });
   registry = await startRegistry({ auth: 'basic' });
   asOperator = await serviceAccountKubeConfig();
-});
+}, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
   await operator?.stop();
@@ -72,6 +76,8 @@ test('the token really is the ServiceAccount, not an admin', async () => {
 
 test('with only its ClusterRole the operator takes a VM to an Active image, reading the credentials Secret', async () => {
   const ns = await createNamespace('as-sa');
+  const recorder = recordManagers(ns);
+  await recorder.start();
   const client = new SimTestClient(kubeConfig());
   const shas = await createVm(client, ns, 'web');
   await client.core.createNamespacedSecret({
@@ -102,6 +108,8 @@ test('with only its ClusterRole the operator takes a VM to an Active image, read
   );
   await expectNothingLeftBehind(client, ns, [registry]);
   expect(readFileSync(operator.logFile, 'utf8')).not.toMatch(/forbidden/i);
+  await recorder.stop();
+  expectStatusByVirtController(recorder);
 });
 
 test('with only its ClusterRole the schedule controller stamps, rotates and writes status', async () => {

@@ -2,6 +2,10 @@
 // DataVolume importing it with the real cdi-importer (the simulator's registry importer),
 // a VM on that DataVolume, and the operator's image of the VM: it holds exactly the disk
 // CDI wrote (the source disk, then the zeros CDI grows it with to the PVC's usable size).
+// On KubeVirt's real virt-controller: it gives the VM its status from the DataVolume and
+// takes the snapshot and export; CDI's part (the import) stays the simulator's, run by the
+// real cdi-importer. The DataVolume's disk is also cdi-importer.test.ts's check of the
+// harness's importer as a DataVolume's registry importer.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +16,7 @@ import { Ann } from '../harness/kubevirt/annotations.js';
 import { DATA_VOLUME } from '../harness/kubevirt/api.js';
 import { cdiRegistryImporter } from '../harness/kubevirt/cdi-registry-importer.js';
 import { createNamespace, kubectl } from '../harness/testbed.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import {
   createServerImage,
   expectNothingLeftBehind,
@@ -25,14 +30,22 @@ const MiB = 1024 * 1024;
 let bed: ServerImageBed;
 let ns: string;
 let work: string;
+let recorder: ReturnType<typeof recordManagers> | undefined;
 
 beforeAll(async () => {
-  bed = await startServerImageBed([], { registryImporter: cdiRegistryImporter() });
+  bed = await startServerImageBed([], { realKubevirt: true, registryImporter: cdiRegistryImporter() });
   ns = await createNamespace('si-cdi');
   work = mkdtempSync(path.join(os.tmpdir(), 'si-cdi-'));
-});
+  recorder = recordManagers(ns);
+  await recorder.start();
+}, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
+  if (recorder) {
+    await recorder.stop();
+    // The snapshot and export of the image: their status was virt-controller's alone.
+    expectStatusByVirtController(recorder);
+  }
   await bed?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
 });

@@ -1,16 +1,27 @@
 // Failures a person can read (issue 9): a phase that fails on an API error shows why in
 // `kubectl describe` (the operator runs as a ServiceAccount missing one RBAC rule), and the
 // operator's JSON logs follow an image through an export resume and a registry retry,
-// with its namespace/name on each line and no credential or token in any.
+// with its namespace/name on each line and no credential or token in any. And the operator
+// as users run it, a process: probes and metrics that move as an image is made (its kills,
+// restarts and leader hand-over are serverimage-restart-cases.ts).
+// On KubeVirt's real virt-controller: the snapshot is its, the export's connections are
+// dropped at the bed's Service proxy in front of the real exporter Pod, and the operator
+// process reaches that Service by name through the bed's cluster DNS.
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
-import { startOperator, startOperatorProcess, type InProcessOperator } from '../harness/operator.js';
+import {
+  startOperator,
+  startOperatorProcess,
+  startProbedOperatorProcess,
+  type InProcessOperator,
+} from '../harness/operator.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig, kubectl } from '../harness/testbed.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import { DEPLOY_DIR } from './install-fixtures.js';
 import {
   SERVERIMAGE,
@@ -31,10 +42,10 @@ let limited: InProcessOperator | undefined;
 const processes: ManagedProcess[] = [];
 
 beforeAll(async () => {
-  bed = await startServerImageBed(null);
+  bed = await startServerImageBed(null, { realKubevirt: true });
   ({ client } = bed);
   tokenRegistry = await startRegistry({ auth: 'token' });
-});
+}, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
   await limited?.stop();
@@ -125,6 +136,8 @@ test('a phase failing on an API error (no RBAC to create Secrets) says so in kub
 
 test('JSON logs: one line for an export resume and one for a registry retry, with the name; no secret anywhere', async () => {
   const ns = await createNamespace('si-logs');
+  const recorder = recordManagers(ns);
+  await recorder.start();
   await createVm(client, ns, 'logged', {
     disks: [{ volume: 'rootdisk', size: 3 * 1024 * 1024 }],
     annotations: { [Ann.faultDropAfterBytes]: String(1024 * 1024) },
@@ -191,4 +204,57 @@ test('JSON logs: one line for an export resume and one for a registry retry, wit
     for (const secret of secrets) expect(line.includes(secret)).toBe(false);
   }
   expect(text).not.toMatch(/authorization/i);
+  await recorder.stop();
+  expectStatusByVirtController(recorder);
+});
+
+/** The value of one sample line of Prometheus text, e.g. 'workqueue_adds_total{name="serverimage",controller="serverimage"}'. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('an operator process: probes answer and metrics move as an image is made', async () => {
+  const ns = await createNamespace('si-process');
+  const recorder = recordManagers(ns);
+  await recorder.start();
+  // Only this namespace: the images of the tests above must not move the counters.
+  const op = await startProbedOperatorProcess('metrics', [`--watch-namespaces=${ns}`]);
+  processes.push(op.process);
+  await until('healthz', async () => (await op.probe('/healthz')).status === 200);
+  await until('readyz', async () => (await op.probe('/readyz')).status === 200);
+  const before = (await op.metrics()).text;
+  expect(
+    sample(before, 'controller_runtime_reconcile_total{controller="serverimage",result="success"}'),
+  ).toBe(0);
+
+  const size = 2 * 1024 * 1024;
+  await createVm(client, ns, 'measured', { disks: [{ volume: 'rootdisk', size }] });
+  await createServerImage(client, serverImage(ns, 'measured-image', 'measured', bed.registry));
+  await waitForPhase(client, ns, 'measured-image', 'Active');
+
+  const after = (
+    await until('the Active image counted', async () => {
+      const m = await op.metrics();
+      return sample(m.text, 'serverimage_images{phase="Active",reason="Active"}') === 1 ? m : undefined;
+    })
+  ).text;
+  const counted = [
+    'controller_runtime_reconcile_total{controller="serverimage",result="success"}',
+    'workqueue_adds_total{name="serverimage",controller="serverimage"}',
+  ].map((k) => `${k} ${sample(after, k)}`);
+  process.stderr.write(`\n[metrics after one image]\n${counted.join('\n')}\n`);
+  expect(
+    sample(after, 'controller_runtime_reconcile_total{controller="serverimage",result="success"}'),
+  ).toBeGreaterThan(3);
+  expect(sample(after, 'workqueue_adds_total{name="serverimage",controller="serverimage"}')).toBeGreaterThan(
+    3,
+  );
+  expect(sample(after, 'serverimage_pushed_bytes_total')).toBe(size);
+  expect(sample(after, 'serverimage_push_duration_seconds_count')).toBe(1);
+  expect(after).toContain('process_resident_memory_bytes');
+  await expectNothingLeftBehind(client, ns, [bed.registry]);
+  await op.process.stop();
+  await recorder.stop();
+  expectStatusByVirtController(recorder);
 });

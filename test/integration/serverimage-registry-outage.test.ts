@@ -2,12 +2,15 @@
 // restarted; every image still reaches Active with its bytes, no upload session is left
 // open in the registry's storage, no completed blob goes up twice, and the images waiting
 // for the dead registry back off together instead of hammering it in turn.
+// On KubeVirt's real virt-controller: six running VMs, their snapshots and exports its
+// (the exports paced at the bed's Service proxy in front of the real exporter Pods).
 import { createHash } from 'node:crypto';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { type ProxiedRequest } from '../harness/fault-proxy.js';
 import { createNamespace } from '../harness/testbed.js';
+import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import {
   SERVERIMAGE,
   createServerImage,
@@ -26,6 +29,7 @@ const bed = serverImageTestFile({
     '--export-timeout=60s',
     '--snapshot-timeout=60s',
   ],
+  simOptions: { realKubevirt: true },
 });
 
 /** Blob uploads the registry completed (PUT ...?digest= answered 201), by digest. */
@@ -71,6 +75,8 @@ test('a layer completed before a failure is not sent again: HEAD, then only the 
 
 test('the bed.registry killed mid-upload and restarted: all Active, no session left open, no blob sent twice', async () => {
   const ns = await createNamespace('si-outage');
+  const recorder = recordManagers(ns);
+  await recorder.start();
   const vms = Array.from({ length: 6 }, (_, i) => `outage-${i}`);
   const shas = await Promise.all(
     vms.map((vm) =>
@@ -136,4 +142,6 @@ test('the bed.registry killed mid-upload and restarted: all Active, no session l
   // Backing off together: well under the ~5.6 requests/s of images taking turns.
   expect(rate).toBeLessThan(3);
   await expectNothingLeftBehind(bed.client, ns, [bed.registry]);
+  await recorder.stop();
+  expectStatusByVirtController(recorder);
 }, 300_000);

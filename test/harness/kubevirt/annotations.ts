@@ -15,7 +15,10 @@ export const Ann = {
   paused: `${P}paused`,
   /** VM: "true" = a guest agent is connected (condition AgentConnected while the VM runs). */
   guestAgent: `${P}guest-agent`,
-  /** VM: forces status.printableStatus to this value (e.g. Migrating, Unknown); remove to return. */
+  /**
+   * VM: forces status.printableStatus to this value (e.g. Migrating, Unknown); remove to return.
+   * On the real-controller bed only Migrating: the virt-handler stand-in plays a migration.
+   */
   printableStatus: `${P}printable-status`,
   /** StorageClass: "true" = no VolumeSnapshotClass exists for it (volumes on it are not snapshottable). */
   noVolumeSnapshotClass: `${P}no-volume-snapshot-class`,

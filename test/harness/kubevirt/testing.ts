@@ -5,6 +5,7 @@ import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import type * as k8s from '@kubernetes/client-node';
+import { parseByteQuantity } from '../disks.js';
 import { Ann } from './annotations.js';
 import { Client, VM, type Obj, type Resource } from './api.js';
 
@@ -87,18 +88,23 @@ export class SimTestClient extends Client {
         },
       },
     });
-    return this.pvcSha256(namespace, name);
+    // Writing and hashing a big disk takes its time: 20 s, and 40 s more per GiB.
+    return this.pvcSha256(namespace, name, 20_000 + (parseByteQuantity(opts.size) / 2 ** 30) * 40_000);
   }
 
   /** The sha256 the simulator wrote on the PVC for its current seed. */
-  pvcSha256(namespace: string, name: string): Promise<string> {
-    return until(`disk of PVC ${namespace}/${name}`, async () => {
-      const pvc = await this.core.readNamespacedPersistentVolumeClaim({ namespace, name });
-      const a = pvc.metadata?.annotations ?? {};
-      const seed = a[Ann.diskSeed] ?? `${namespace}/${name}`;
-      const fresh = a[Ann.diskGenerated]?.endsWith(`:${seed}`);
-      return pvc.status?.phase === 'Bound' && fresh ? a[Ann.diskSha256] : undefined;
-    });
+  pvcSha256(namespace: string, name: string, timeoutMs?: number): Promise<string> {
+    return until(
+      `disk of PVC ${namespace}/${name}`,
+      async () => {
+        const pvc = await this.core.readNamespacedPersistentVolumeClaim({ namespace, name });
+        const a = pvc.metadata?.annotations ?? {};
+        const seed = a[Ann.diskSeed] ?? `${namespace}/${name}`;
+        const fresh = a[Ann.diskGenerated]?.endsWith(`:${seed}`);
+        return pvc.status?.phase === 'Bound' && fresh ? a[Ann.diskSha256] : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   async createVm(

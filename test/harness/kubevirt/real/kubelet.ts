@@ -291,6 +291,23 @@ export class Kubelet {
           ? { running: { startedAt: pod.status?.startTime ?? now } }
           : { terminated: { exitCode: 0, reason: 'Completed', finishedAt: now } },
     }));
+    // Init containers ran to completion before the Pod started, except native sidecars
+    // (restartPolicy Always, as virt-launcher's guest-console-log), which run beside the
+    // containers and count in kubectl's READY column.
+    const initContainers = (pod.spec!.initContainers ?? []).map((c) => {
+      const sidecar = c.restartPolicy === 'Always' && phase === 'Running';
+      return {
+        name: c.name,
+        image: c.image!,
+        imageID: c.image!,
+        ready: sidecar && ready,
+        started: sidecar,
+        restartCount: 0,
+        state: sidecar
+          ? { running: { startedAt: pod.status?.startTime ?? now } }
+          : { terminated: { exitCode: 0, reason: 'Completed', finishedAt: pod.status?.startTime ?? now } },
+      };
+    });
     await this.core.patchNamespacedPodStatus(
       {
         namespace: pod.metadata!.namespace!,
@@ -312,6 +329,7 @@ export class Kubelet {
               { type: 'Ready', status: status(ready && phase === 'Running'), lastTransitionTime: now },
             ],
             containerStatuses: containers,
+            initContainerStatuses: initContainers,
           },
         },
       },

@@ -5,12 +5,15 @@
 // The guest's state comes from the VM's switches (../annotations.ts), standing in for
 // what virt-handler sees in the domain: `paused=true` (a user's `virtctl pause`, which
 // goes through virt-api to virt-handler) gives the VMI Paused=True PausedByUser;
-// `guest-agent=true` gives AgentConnected=True. There is no freeze/thaw (virt-api's
-// subresources are not served): virt-controller calls freeze only for a running VM with
-// an agent, and that snapshot fails here.
+// `guest-agent=true` gives AgentConnected=True; `printable-status=Migrating` plays a live
+// migration: the VMI's status.migrationState gets a startTimestamp (as the source
+// virt-handler writes it when the migration begins) and, once the switch is removed, an
+// endTimestamp and completed. virt-controller computes the VM's printableStatus Migrating
+// from those timestamps itself (migrations.IsMigrating); no other forced printableStatus
+// has a seam here. Freeze/thaw is virt-api's subresource (subresources-api.ts).
 // The VMI CRD has no status subresource: virt-handler updates the object itself.
 import * as k8s from '@kubernetes/client-node';
-import { Ann, isTrue } from '../annotations.js';
+import { Ann, annotation, isTrue } from '../annotations.js';
 import { keyOf, type Obj } from '../api.js';
 import { WorkQueue, type Logger } from '../work-queue.js';
 import { NODE_NAME } from './kubelet.js';
@@ -45,6 +48,30 @@ function guestConditions(vm: Obj | undefined): Condition[] {
   if (isTrue(vm, Ann.guestAgent))
     out.push({ type: 'AgentConnected', status: 'True', lastProbeTime: null, lastTransitionTime: now });
   return out;
+}
+
+/** Now as Kubernetes writes a metav1.Time (seconds). */
+const kubeNow = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * The migrationState to write for the VM's switch, or undefined when it stays as it is: a
+ * migration starts while the VM asks for Migrating, and ends (completed) once it does not.
+ */
+function migrationChange(vm: Obj | undefined, vmi: Obj): object | undefined {
+  const state = vmi.status?.migrationState as { startTimestamp?: string; endTimestamp?: string } | undefined;
+  const migrating = Boolean(state?.startTimestamp && !state.endTimestamp);
+  const wanted = annotation(vm, Ann.printableStatus) === 'Migrating';
+  if (wanted && !migrating)
+    return {
+      startTimestamp: kubeNow(),
+      endTimestamp: null, // a merge patch: a previous migration's end goes
+      sourceNode: NODE_NAME,
+      targetNode: NODE_NAME,
+      mode: 'PreCopy',
+      completed: false,
+    };
+  if (!wanted && migrating) return { ...state, endTimestamp: kubeNow(), completed: true };
+  return undefined;
 }
 
 export class VirtHandler {
@@ -89,14 +116,16 @@ export class VirtHandler {
       next = phase === 'Succeeded' || phase === 'Failed' ? phase : 'Succeeded';
     else if (phase === 'Scheduled') next = 'Running';
     const current: Condition[] = vmi.status?.conditions ?? [];
-    const ours = next === 'Running' ? guestConditions(this.vms.get(name, namespace)) : [];
+    const vm = this.vms.get(name, namespace);
+    const ours = next === 'Running' ? guestConditions(vm) : [];
+    const migrationState = next === 'Running' ? migrationChange(vm, vmi) : undefined;
     const owned = (c: Condition) => c.type === 'Paused' || c.type === 'AgentConnected';
     const kept = current.filter((c) => !owned(c));
     const before = current.filter(owned);
     const same =
       before.length === ours.length &&
       ours.every((c) => before.some((b) => b.type === c.type && b.status === c.status));
-    if (next === phase && same) return;
+    if (next === phase && same && !migrationState) return;
     const conditions = [
       ...kept,
       ...ours.map((c) => before.find((b) => b.type === c.type && b.status === c.status) ?? c),
@@ -108,7 +137,7 @@ export class VirtHandler {
         name,
         body: {
           metadata: { resourceVersion: vmi.metadata.resourceVersion },
-          status: { phase: next, conditions },
+          status: { phase: next, conditions, ...(migrationState ? { migrationState } : {}) },
         },
         fieldManager: 'serverimage-sim-virt-handler',
       },
