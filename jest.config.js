@@ -27,8 +27,6 @@ export default {
       globalSetup: '<rootDir>/test/harness/jest-global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/jest-global-teardown.ts',
     },
-    // k3s through testcontainers: needs a Docker engine, skips (and says so) without one.
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
   ],
   testTimeout: 120000,
   reporters: ['default', '<rootDir>/test/harness/summary-reporter.js'],

@@ -30,7 +30,7 @@ let recorder: ReturnType<typeof recordManagers> | undefined;
 const MiB = 2 ** 20;
 
 beforeAll(async () => {
-  bed = await startServerImageBed([], { realKubevirt: true });
+  bed = await startServerImageBed([]);
   ({ registry, crane, client } = bed);
   ns = await createNamespace('cli');
   recorder = recordManagers(ns);

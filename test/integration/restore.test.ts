@@ -11,7 +11,7 @@ import type { Crane } from '../harness/crane.js';
 import { importedDisk } from '../harness/images.js';
 import { DATA_VOLUME, VM, type Obj } from '../harness/kubevirt/api.js';
 import type { RegistryImporter } from '../harness/kubevirt/registry-import.js';
-import type { KubevirtSimulator } from '../harness/kubevirt/simulator.js';
+import type { RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { type SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubectl } from '../harness/testbed.js';
@@ -50,7 +50,7 @@ const cdiImporter: RegistryImporter = async (job) => {
 };
 
 let bed: ServerImageBed;
-let sim: KubevirtSimulator;
+let sim: RealKubevirt;
 let registry: TestRegistry;
 let crane: Crane;
 let client: SimTestClient;
@@ -61,7 +61,7 @@ let image: Obj;
 const disks: Record<string, { sha256: string; length: number }> = {};
 
 beforeAll(async () => {
-  bed = await startServerImageBed([], { realKubevirt: true, registryImporter: cdiImporter });
+  bed = await startServerImageBed([], { registryImporter: cdiImporter });
   ({ sim, registry, crane, client } = bed);
   ns = await createNamespace('restore-src');
   // virt-controller expands a VM's instancetype and preference (KubeVirt's common

@@ -33,7 +33,7 @@ let work: string;
 let recorder: ReturnType<typeof recordManagers> | undefined;
 
 beforeAll(async () => {
-  bed = await startServerImageBed([], { realKubevirt: true, registryImporter: cdiRegistryImporter() });
+  bed = await startServerImageBed([], { registryImporter: cdiRegistryImporter() });
   ns = await createNamespace('si-cdi');
   work = mkdtempSync(path.join(os.tmpdir(), 'si-cdi-'));
   recorder = recordManagers(ns);

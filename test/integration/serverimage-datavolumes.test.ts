@@ -45,7 +45,7 @@ let work: string;
 let recorder: ReturnType<typeof recordManagers>;
 
 beforeAll(async () => {
-  bed = await startServerImageBed([], { realKubevirt: true });
+  bed = await startServerImageBed([]);
   // The examples name KubeVirt's development registry; here it is the bed's registry.
   bed.sim.hostAliases['registry:5000'] = bed.registry.host;
   ns = await createNamespace('si-dv');

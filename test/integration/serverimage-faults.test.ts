@@ -20,7 +20,7 @@ import {
   waitForPhase,
 } from './serverimage-fixtures.js';
 
-const bed = serverImageTestFile({ namespace: 'si-faults', simOptions: { realKubevirt: true } });
+const bed = serverImageTestFile({ namespace: 'si-faults' });
 
 let authRegistry: TestRegistry;
 

@@ -1,15 +1,11 @@
-// Shared by the ServerImage reconciler tests: a VM with disks in the simulator, a
+// Shared by the ServerImage tests: a VM with disks on the KubeVirt bed, a
 // ServerImage of it, waiting for a phase, and the "nothing left behind" check.
 import { craneFor, type Crane } from '../harness/crane.js';
 import { installProjectCrds } from '../harness/crds.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
-import {
-  startKubevirtSimulator,
-  type KubevirtSimulator,
-  type SimulatorOptions,
-} from '../harness/kubevirt/simulator.js';
-import { startRealKubevirt } from '../harness/kubevirt/real/bed.js';
+import type { NodeSimulatorOptions } from '../harness/kubevirt/node-simulator.js';
+import { startRealKubevirt, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
@@ -142,7 +138,7 @@ export async function expectNothingLeftBehind(client: SimTestClient, ns: string,
 export { VM };
 
 export interface ServerImageBed {
-  sim: KubevirtSimulator;
+  sim: RealKubevirt;
   registry: TestRegistry;
   crane: Crane;
   client: SimTestClient;
@@ -151,29 +147,21 @@ export interface ServerImageBed {
   stop(): Promise<void>;
 }
 
-export interface BedOptions extends Omit<SimulatorOptions, 'kubeConfig'> {
-  /**
-   * KubeVirt's real virt-controller makes VMIs, snapshots and exports, on a control plane
-   * of this test file's own (harness/kubevirt/real/bed.ts); the simulator keeps the node's
-   * part. Default false: the simulator plays KubeVirt's controllers on the shared one.
-   */
-  realKubevirt?: boolean;
-}
+/** The node simulator's options (the registry importer, host aliases, a data folder). */
+export type BedOptions = Omit<NodeSimulatorOptions, 'kubeConfig' | 'csiDriver'>;
 
 /**
- * What a ServerImage test file stands on: our CRDs, the KubeVirt simulator (or the real
- * virt-controller, `realKubevirt`), an anonymous registry read back by crane, a client,
- * and the in-process operator with `operatorFlags` (none when null).
+ * What a ServerImage test file stands on: our CRDs, the KubeVirt bed (KubeVirt's real
+ * virt-controller on a control plane of this test file's own, harness/kubevirt/real/bed.ts),
+ * an anonymous registry read back by crane, a client, and the in-process operator with
+ * `operatorFlags` (none when null).
  */
 export async function startServerImageBed(
   operatorFlags: string[] | null = [],
   bedOptions: BedOptions = {},
 ): Promise<ServerImageBed> {
-  const { realKubevirt, ...simOptions } = bedOptions;
-  // The real bed first: it points kubeConfig() at its own control plane.
-  const sim = realKubevirt
-    ? await startRealKubevirt(simOptions)
-    : await startKubevirtSimulator({ kubeConfig: kubeConfig(), ...simOptions });
+  // The bed first: it points kubeConfig() at its own control plane.
+  const sim = await startRealKubevirt(bedOptions);
   await installProjectCrds();
   const registry = await startRegistry();
   const operator = operatorFlags ? await startOperator(operatorFlags) : undefined;
@@ -194,7 +182,7 @@ export async function startServerImageBed(
 /** A test file's bed and namespace, set once its beforeAll has run. */
 export interface ServerImageTestFile {
   readonly bed: ServerImageBed;
-  readonly sim: KubevirtSimulator;
+  readonly sim: RealKubevirt;
   readonly operator: InProcessOperator | undefined;
   readonly registry: TestRegistry;
   readonly crane: Crane;

@@ -27,7 +27,6 @@ const MiB = 1024 * 1024;
 const bed = serverImageTestFile({
   namespace: 'si-formats',
   checkNothingLeftBehind: true,
-  simOptions: { realKubevirt: true },
 });
 let work: string;
 let recorder: ReturnType<typeof recordManagers> | undefined;

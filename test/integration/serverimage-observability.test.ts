@@ -42,7 +42,7 @@ let limited: InProcessOperator | undefined;
 const processes: ManagedProcess[] = [];
 
 beforeAll(async () => {
-  bed = await startServerImageBed(null, { realKubevirt: true });
+  bed = await startServerImageBed(null);
   ({ client } = bed);
   tokenRegistry = await startRegistry({ auth: 'token' });
 }, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine

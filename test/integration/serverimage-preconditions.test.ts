@@ -39,7 +39,7 @@ let recorder: ReturnType<typeof recordManagers> | undefined;
 
 beforeAll(async () => {
   // The bed first (its own control plane), then the namespaces, then the operators watching them.
-  bed = await startServerImageBed(null, { realKubevirt: true });
+  bed = await startServerImageBed(null);
   ns = await createNamespace('si-pre');
   nsAllowed = await createNamespace('si-allowed');
   recorder = recordManagers(ns);

@@ -128,7 +128,7 @@ async function downloadInChildProcess(hostsFile: string, url: string, ca: string
 }
 
 beforeAll(async () => {
-  bed = await startServerImageBed([], { realKubevirt: true });
+  bed = await startServerImageBed([]);
   ns = await createNamespace('si-real');
 }, 180_000);
 

@@ -29,7 +29,6 @@ const bed = serverImageTestFile({
     '--export-timeout=60s',
     '--snapshot-timeout=60s',
   ],
-  simOptions: { realKubevirt: true },
 });
 
 /** Blob uploads the registry completed (PUT ...?digest= answered 201), by digest. */

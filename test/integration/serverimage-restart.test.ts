@@ -30,7 +30,6 @@ import {
 const bed = serverImageTestFile({
   namespace: 'si-restart',
   operatorFlags: null,
-  simOptions: { realKubevirt: true },
 });
 
 let recorder: ReturnType<typeof recordManagers>;

@@ -45,7 +45,7 @@ const IMAGES = 8;
  */
 const MAX_WRITES = 45;
 
-const bed = serverImageTestFile({ operatorFlags: SCALE_FLAGS, simOptions: { realKubevirt: true } });
+const bed = serverImageTestFile({ operatorFlags: SCALE_FLAGS });
 
 /**
  * Watches the VirtualMachineExports of a namespace (a real watch, every event) and keeps

@@ -1,4 +1,4 @@
-// Every switch of the simulator, in one place. They are annotations so that a test,
+// Every switch of the bed's stand-ins, in one place. They are annotations so that a test,
 // the demo or a person with kubectl can flip them on live objects, e.g.
 //   kubectl annotate vm web-01 sim.serverimage.io/paused=true
 //   kubectl annotate vm web-01 sim.serverimage.io/fault-snapshot=fail
@@ -11,17 +11,12 @@ const P = 'sim.serverimage.io/';
 
 export const Ann = {
   // ---- state switches -------------------------------------------------------
-  /** VM: "true" pauses a running VM (printableStatus Paused, condition Paused/PausedByUser). */
+  /** VM: "true" pauses a running VM: the virt-handler stand-in gives its VMI Paused/PausedByUser. */
   paused: `${P}paused`,
   /** VM: "true" = a guest agent is connected (condition AgentConnected while the VM runs). */
   guestAgent: `${P}guest-agent`,
-  /**
-   * VM: forces status.printableStatus to this value (e.g. Migrating, Unknown); remove to return.
-   * On the real-controller bed only Migrating: the virt-handler stand-in plays a migration.
-   */
+  /** VM: "Migrating": the virt-handler stand-in plays a live migration until removed. */
   printableStatus: `${P}printable-status`,
-  /** StorageClass: "true" = no VolumeSnapshotClass exists for it (volumes on it are not snapshottable). */
-  noVolumeSnapshotClass: `${P}no-volume-snapshot-class`,
 
   // ---- disks (PVC bytes) -----------------------------------------------------
   /** PVC: size of the simulated disk ("4Mi", "2Gi", bytes). Default: spec.resources.requests.storage, all zeros. */
@@ -34,30 +29,33 @@ export const Ann = {
   diskGenerated: `${P}disk-generated`,
 
   // ---- faults ------------------------------------------------------------------
-  /** VMSnapshot or VM: "fail" -> phase Failed with an error; "hang" -> stays InProgress (until failureDeadline). */
+  /**
+   * VolumeSnapshotContent or VM, at the CSI sidecar stand-in: "fail" -> the content's
+   * status.error (virt-controller keeps the snapshot InProgress until its failureDeadline);
+   * "hang" -> cut but never readyToUse.
+   */
   faultSnapshot: `${P}fault-snapshot`,
-  /** VMSnapshot or VM: the error message of fault-snapshot=fail. */
+  /** VolumeSnapshotContent or VM: the error message of fault-snapshot=fail. */
   faultSnapshotMessage: `${P}fault-snapshot-message`,
-  /** VMExport or VM: "never-ready" -> the export stays Pending (Ready=False, PodPending). */
+  /** VMExport or VM: "never-ready" -> the exporter Pod's readiness probe never passes (the export stays Pending). */
   faultExport: `${P}fault-export`,
-  /** VMExport or VM: the export server cuts every response's connection after N body bytes. */
+  /** VMExport or VM: the Service proxy cuts every connection after N bytes. */
   faultDropAfterBytes: `${P}fault-drop-after-bytes`,
-  /** VMExport or VM: the export server sends at most N bytes per second per response. */
+  /** VMExport or VM: the Service proxy passes at most N bytes per second per connection. */
   faultBytesPerSecond: `${P}fault-bytes-per-second`,
   /** VMExport or VM: the next K requests for this export get an HTTP error (see fault-http-status). Remove and set again to re-arm. */
   faultHttpErrors: `${P}fault-http-errors`,
   /** VMExport or VM: the status code of fault-http-errors (default 503). */
   faultHttpStatus: `${P}fault-http-status`,
   /**
-   * VM: "<when>=<what>[,<when>=<what>...]" changes the VM once, mid-way through the
-   * operator's work. when: snapshot-start | snapshot-done | export-ready | export-read
-   * (first body byte served). what: Stopped (runStrategy Halted), Running (Always),
-   * Paused, Deleted (the VM is deleted), or any other printableStatus (forced, e.g. Migrating).
+   * VM: "export-read=<what>" changes the VM once, when the Service proxy passes the first
+   * byte of an export download. what: Stopped (runStrategy Halted), Running (Always),
+   * Paused, Deleted (the VM is deleted).
    */
   faultVmChange: `${P}fault-vm-change`,
 } as const;
 
-export type VmChangeWhen = 'snapshot-start' | 'snapshot-done' | 'export-ready' | 'export-read';
+export type VmChangeWhen = 'export-read';
 
 export function annotation(o: Obj | undefined, name: string): string | undefined {
   return o?.metadata.annotations?.[name];

@@ -101,7 +101,6 @@ const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergeP
  * (or misplaced) fails loudly rather than vanishing (and making every later compare differ).
  */
 const STRICT = { fieldValidation: 'Strict' } as const;
-const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
 
 /** Thin wrappers over the generated clients, in the shapes the controllers use. */
 export class Client {
@@ -123,24 +122,6 @@ export class Client {
       body: full,
       ...STRICT,
     })) as Obj;
-  }
-
-  /** Creates, or returns the existing object of that name. */
-  async ensure(
-    r: Resource,
-    namespace: string,
-    body: { metadata: { name: string; [k: string]: unknown }; [k: string]: unknown },
-  ): Promise<Obj> {
-    try {
-      return await this.create(r, namespace, body);
-    } catch (err) {
-      if (!isApiError(err, 409)) throw err;
-      return (await this.custom.getNamespacedCustomObject({
-        ...r,
-        namespace,
-        name: body.metadata.name,
-      })) as Obj;
-    }
   }
 
   async get(r: Resource, namespace: string, name: string): Promise<Obj | undefined> {
@@ -165,50 +146,7 @@ export class Client {
     await ignoreNotFound(this.custom.deleteNamespacedCustomObject({ ...r, namespace, name }));
   }
 
-  /** Adds a finalizer unless present (JSON patch with a test, like KubeVirt does). */
-  async addFinalizer(r: Resource, o: Obj, finalizer: string): Promise<void> {
-    const current = o.metadata.finalizers ?? [];
-    if (current.includes(finalizer)) return;
-    await this.custom.patchNamespacedCustomObject(
-      {
-        ...r,
-        namespace: o.metadata.namespace,
-        name: o.metadata.name,
-        body: current.length
-          ? [{ op: 'add', path: '/metadata/finalizers/-', value: finalizer }]
-          : [{ op: 'add', path: '/metadata/finalizers', value: [finalizer] }],
-      },
-      jsonPatch,
-    );
-  }
-
-  async removeFinalizer(r: Resource, o: Obj, finalizer: string): Promise<void> {
-    const current = o.metadata.finalizers ?? [];
-    if (!current.includes(finalizer)) return;
-    await ignoreNotFound(
-      this.custom.patchNamespacedCustomObject(
-        {
-          ...r,
-          namespace: o.metadata.namespace,
-          name: o.metadata.name,
-          body: [
-            { op: 'test', path: '/metadata/finalizers', value: current },
-            { op: 'replace', path: '/metadata/finalizers', value: current.filter((f) => f !== finalizer) },
-          ],
-        },
-        jsonPatch,
-      ),
-    );
-  }
-
   async patchPvc(namespace: string, name: string, body: object): Promise<void> {
     await this.core.patchNamespacedPersistentVolumeClaim({ namespace, name, body, ...STRICT }, mergePatch);
-  }
-
-  async patchPvcStatus(namespace: string, name: string, status: object): Promise<void> {
-    await this.core.patchNamespacedPersistentVolumeClaimStatus(
-      { namespace, name, body: { status }, ...STRICT },
-      mergePatch,
-    );
   }
 }

@@ -19,7 +19,6 @@ import type * as k8s from '@kubernetes/client-node';
 import { parseByteQuantity, sha256File } from '../disks.js';
 import { Ann } from './annotations.js';
 import { DATA_VOLUME, isApiError, keyOf, ownedBy, ownerReference, type Client, type Obj } from './api.js';
-import { now } from './conditions.js';
 import type { DiskStore } from './disk-store.js';
 import type { Informers } from './informers.js';
 import { reachableRegistryUrl, type RegistryImporter } from './registry-import.js';
@@ -75,6 +74,9 @@ function sourceOf(dv: Obj): Source | undefined {
   }
   return undefined;
 }
+
+/** An API time: RFC 3339 in whole seconds, as Go's metav1.Time encodes it. */
+const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** CDI's condition update: times move only when the status does (conditions.go, updateCondition). */
 function conditionsFor(previous: DvCondition[] | undefined, next: DvCondition[]): DvCondition[] {

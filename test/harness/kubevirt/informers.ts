@@ -1,28 +1,15 @@
-// List+watch caches of every kind the simulator reacts to, shared by its controllers.
+// List+watch caches of every kind the node simulator reacts to, shared by its controllers.
 // client-node's informer stops on a watch error; here it restarts after a second.
 import * as k8s from '@kubernetes/client-node';
-import {
-  DATA_VOLUME,
-  VM,
-  VM_EXPORT,
-  VM_SNAPSHOT,
-  VM_SNAPSHOT_CONTENT,
-  VOLUME_SNAPSHOT,
-  type Obj,
-  type Resource,
-} from './api.js';
+import { DATA_VOLUME, VM, VOLUME_SNAPSHOT, type Obj, type Resource } from './api.js';
 
 export type Informer<T extends k8s.KubernetesObject> = k8s.Informer<T> & k8s.ObjectCache<T>;
 
 export interface Informers {
   vms: Informer<Obj>;
-  snapshots: Informer<Obj>;
-  contents: Informer<Obj>;
-  exports: Informer<Obj>;
   volumeSnapshots: Informer<Obj>;
   dataVolumes: Informer<Obj>;
   pvcs: Informer<k8s.V1PersistentVolumeClaim>;
-  storageClasses: Informer<k8s.V1StorageClass>;
 }
 
 function customInformer(kc: k8s.KubeConfig, r: Resource): Informer<Obj> {
@@ -34,19 +21,12 @@ function customInformer(kc: k8s.KubeConfig, r: Resource): Informer<Obj> {
 
 export function makeInformers(kc: k8s.KubeConfig): Informers {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  const storage = kc.makeApiClient(k8s.StorageV1Api);
   return {
     vms: customInformer(kc, VM),
-    snapshots: customInformer(kc, VM_SNAPSHOT),
-    contents: customInformer(kc, VM_SNAPSHOT_CONTENT),
-    exports: customInformer(kc, VM_EXPORT),
     volumeSnapshots: customInformer(kc, VOLUME_SNAPSHOT),
     dataVolumes: customInformer(kc, DATA_VOLUME),
     pvcs: k8s.makeInformer(kc, '/api/v1/persistentvolumeclaims', () =>
       core.listPersistentVolumeClaimForAllNamespaces(),
-    ),
-    storageClasses: k8s.makeInformer(kc, '/apis/storage.k8s.io/v1/storageclasses', () =>
-      storage.listStorageClass(),
     ),
   };
 }

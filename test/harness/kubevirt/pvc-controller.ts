@@ -1,10 +1,11 @@
-// Plays the storage side (provisioner + CSI driver): binds every PVC, gives it bytes,
-// and restores PVCs whose dataSource is a VolumeSnapshot from the snapshot's frozen
-// file. A PVC's bytes come from its annotations (see annotations.ts): disk-size and
+// Plays the storage side's bytes: gives every PVC a disk file, restores PVCs whose
+// dataSource is a VolumeSnapshot from the snapshot's frozen file, then has the CSI
+// provisioner stand-in (real/csi-volumes.ts) make its PV, which kube-controller-manager's
+// PV controller binds. A PVC's bytes come from its annotations (see annotations.ts): disk-size and
 // disk-seed make a deterministic disk (disks.ts) and the simulator writes the sha256
 // back as disk-sha256; without disk-size the disk is all zeros of the requested size.
 import { existsSync } from 'node:fs';
-import { PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { parseByteQuantity, writeDisk } from '../disks.js';
 import { Ann } from './annotations.js';
 import { keyOf, type Client } from './api.js';
@@ -12,13 +13,7 @@ import type { DiskStore } from './disk-store.js';
 import type { Informers } from './informers.js';
 import { WorkQueue, type Logger } from './work-queue.js';
 
-const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
-
-/**
- * How a claim whose bytes are ready is bound. Default: status Bound at once, no
- * PersistentVolume (the simulator's bed). The real-controller bed's (real/csi-volumes.ts)
- * provisions a CSI PV that kube-controller-manager's PV controller binds.
- */
+/** How a claim whose bytes are ready gets its volume (real/csi-volumes.ts: a CSI PV). */
 export interface VolumeBinder {
   bind(pvc: V1PersistentVolumeClaim, file: string): Promise<void>;
 }
@@ -31,7 +26,7 @@ export class PvcController {
     private readonly informers: Informers,
     private readonly disks: DiskStore,
     log: Logger,
-    private readonly volumes?: VolumeBinder,
+    private readonly volumes: VolumeBinder,
   ) {
     this.queue = new WorkQueue('pvc', (key) => this.reconcile(key), log);
     informers.pvcs.on('add', (o) => this.queue.add(keyOf(o)));
@@ -62,8 +57,8 @@ export class PvcController {
     const [namespace, name] = key.split('/') as [string, string];
     const pvc = this.informers.pvcs.get(name, namespace);
     if (!pvc) return;
-    // With PersistentVolumes, kube-controller-manager's pvc-protection lets the claim go.
-    if (pvc.metadata?.deletionTimestamp) return this.volumes ? undefined : this.release(pvc);
+    // kube-controller-manager's pvc-protection lets a deleted claim go.
+    if (pvc.metadata?.deletionTimestamp) return;
     const file = this.disks.pvcFile(namespace, name, pvc.metadata!.uid!);
 
     if (pvc.spec?.dataSource?.kind === 'VolumeSnapshot') {
@@ -79,41 +74,7 @@ export class PvcController {
       // A DataVolume's PVC gets its bytes from the DataVolume (datavolume-controller.ts).
       await this.ensureBytes(pvc, file);
     }
-    if (pvc.status?.phase !== 'Bound' && this.volumes) {
-      await this.volumes.bind(pvc, file);
-    } else if (pvc.status?.phase !== 'Bound') {
-      const requested = pvc.spec?.resources?.requests?.storage ?? '0';
-      await this.client.patchPvcStatus(namespace, name, {
-        phase: 'Bound',
-        accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
-        capacity: { storage: requested },
-      });
-    }
-  }
-
-  /**
-   * The API server adds kubernetes.io/pvc-protection to every PVC; kube-controller-manager
-   * (absent here) removes it once no pod uses the claim. The simulator has no pods, so it
-   * lets a deleted claim go at once.
-   */
-  private async release(pvc: V1PersistentVolumeClaim): Promise<void> {
-    const finalizers = pvc.metadata?.finalizers ?? [];
-    if (!finalizers.includes(PVC_PROTECTION)) return;
-    await this.client.core.patchNamespacedPersistentVolumeClaim(
-      {
-        namespace: pvc.metadata!.namespace!,
-        name: pvc.metadata!.name!,
-        body: [
-          { op: 'test', path: '/metadata/finalizers', value: finalizers },
-          {
-            op: 'replace',
-            path: '/metadata/finalizers',
-            value: finalizers.filter((f) => f !== PVC_PROTECTION),
-          },
-        ],
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-    );
+    if (pvc.status?.phase !== 'Bound') await this.volumes.bind(pvc, file);
   }
 
   /** Makes (or remakes, when size/seed changed) the PVC's disk file. */

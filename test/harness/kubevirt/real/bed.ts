@@ -1,9 +1,9 @@
-// The real-controller bed: KubeVirt's own virt-controller makes the VMIs, snapshots and
-// exports; the simulator keeps only what needs a node. A control plane of its own (the
-// shared one's other test files run the simulator's controllers, which would fight
-// virt-controller over every VM), whose kubeconfig this test file's process then uses
+// The KubeVirt bed: KubeVirt's own virt-controller makes the VMIs, snapshots and exports;
+// the simulator keeps only what needs a node. A control plane of its own (each test file
+// gets a fresh virt-controller, and tests that count API writes read their own audit log),
+// whose kubeconfig this test file's process then uses
 // (SERVERIMAGE_TESTBED_KUBECONFIG: kubeConfig(), kubectl and createNamespace follow).
-//   const sim = await startRealKubevirt();   // the same KubevirtSimulator shape
+//   const sim = await startRealKubevirt();
 //   ... sim.exportCaPem, sim.diskFile(ns, pvc) ...
 //   await sim.stop();
 // Started here: etcd + kube-apiserver, every KubeVirt/CDI CRD, StorageClass and
@@ -12,8 +12,9 @@
 // protection), the kubelet stand-in (Node,
 // exporter Pods as real virt-exportserver processes), Service routing + cluster DNS for
 // this process and, through a hosts file (SERVERIMAGE_TESTBED_HOSTS, cluster-dns.ts), for
-// the processes it starts, the simulator in nodeOnly mode (CSI provisioner and snapshotter),
-// its virt-handler and virt-api's freeze API.
+// the processes it starts, the node simulator (../node-simulator.ts: PVC bytes, the CSI
+// provisioner and snapshotter, CDI's DataVolumes), the virt-handler stand-in and virt-api's
+// freeze API.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +25,7 @@ import type { Obj } from '../api.js';
 import { Ann, faultValue, vmChangeFor } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
-import { startKubevirtSimulator, type KubevirtSimulator, type SimulatorOptions } from '../simulator.js';
+import { startNodeSimulator, type NodeSimulator, type NodeSimulatorOptions } from '../node-simulator.js';
 import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { HostsFile } from './cluster-dns.js';
@@ -39,7 +40,11 @@ import { startWatching } from './watch.js';
 export const STORAGE_CLASS = 'sim';
 export const CSI_DRIVER = 'sim.csi.serverimage.io';
 
-export interface RealKubevirt extends KubevirtSimulator {
+export interface RealKubevirt extends NodeSimulator {
+  /** The CA of every exporter's certificate (what links.internal.cert carries). */
+  exportCaPem: string;
+  /** The exporter Pods' virt-exportserver processes running now. */
+  exportServers(): Array<{ namespace: string; name: string; pid: number; url: string }>;
   kubeconfigPath: string;
   /** Where every process's log is (virt-controller.log, kube-scheduler.log, pods/NS/NAME/...). */
   dir: string;
@@ -83,7 +88,7 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 }
 
 export async function startRealKubevirt(
-  options: Omit<SimulatorOptions, 'kubeConfig' | 'nodeOnly' | 'installCrds' | 'csiDriver'> = {},
+  options: Omit<NodeSimulatorOptions, 'kubeConfig' | 'csiDriver'> = {},
 ): Promise<RealKubevirt> {
   const log = options.log ?? quietLog;
   const controlPlane = await startControlPlane();
@@ -112,14 +117,7 @@ export async function startRealKubevirt(
   try {
     await installKubevirtCrds(kc, { all: true });
     await installStorage(kc);
-    const sim = await startKubevirtSimulator({
-      ...options,
-      kubeConfig: kc,
-      nodeOnly: true,
-      csiDriver: CSI_DRIVER,
-      installCrds: false,
-      log,
-    });
+    const sim = await startNodeSimulator({ ...options, kubeConfig: kc, csiDriver: CSI_DRIVER, log });
     stops.push(() => sim.stop());
     const client = new Client(kc);
     const kubelet = new Kubelet(
@@ -201,7 +199,6 @@ export async function startRealKubevirt(
             pid: p.process!.child.pid!,
             url: `https://127.0.0.1:${p.port}`,
           })),
-      reconciles: sim.reconciles,
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
       freezeCalls: subresources.calls,
