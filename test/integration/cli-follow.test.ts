@@ -27,7 +27,7 @@ let ns: string;
 let recorder: ReturnType<typeof recordManagers>;
 
 beforeAll(async () => {
-  bed = await startServerImageBed([], { realKubevirt: true });
+  bed = await startServerImageBed([]);
   ({ registry, client } = bed);
   images = new ServerImageClient(kubeConfig());
   ns = await createNamespace('cli-follow');

@@ -22,7 +22,7 @@ let scheduling: RunningScheduleController | undefined;
 let recorder: ReturnType<typeof recordManagers> | undefined;
 
 beforeAll(async () => {
-  bed = await startServerImageBed([], { realKubevirt: true });
+  bed = await startServerImageBed([]);
 }, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {

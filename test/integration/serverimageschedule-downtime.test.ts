@@ -28,7 +28,7 @@ let bed: ServerImageBed;
 const stops: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  bed = await startServerImageBed(null, { realKubevirt: true });
+  bed = await startServerImageBed(null);
 }, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {

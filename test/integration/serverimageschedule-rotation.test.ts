@@ -41,7 +41,7 @@ let metrics: () => Promise<string>;
 let recorder: ReturnType<typeof recordManagers> | undefined;
 
 beforeAll(async () => {
-  bed = await startServerImageBed(null, { realKubevirt: true });
+  bed = await startServerImageBed(null);
   ns = await createNamespace('sis-rotation');
   recorder = recordManagers(ns);
   await recorder.start();
