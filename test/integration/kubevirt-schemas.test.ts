@@ -1,6 +1,6 @@
 // The bed runs on KubeVirt's, CDI's and the CSI snapshotter's own CRDs (printed by
 // tools/kubevirt-crds from the projects' generators): the API server itself refuses what
-// the real schemas refuse, for users' manifests and for the simulator's status writes.
+// the real schemas refuse, for users' manifests and for the bed's stand-ins' strict status writes.
 import * as k8s from '@kubernetes/client-node';
 import { VM } from '../harness/kubevirt/api.js';
 import { installKubevirtCrds } from '../harness/kubevirt/crds/install.js';
@@ -40,7 +40,7 @@ test('kubectl apply of a VM with cpu.cores "two" is refused by the real schema, 
   expect(accepted.code).toBe(0);
 });
 
-describe('status writes of the simulator', () => {
+describe('strict status writes, as the stand-ins make them', () => {
   beforeAll(async () => {
     await client.createVm(ns, 'written');
   });
