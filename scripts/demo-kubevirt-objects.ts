@@ -1,7 +1,6 @@
 // For the demo: what KubeVirt made for the image while it lived (the operator deletes its
 // snapshot and export once the image is Active), seen by a watch: who wrote each one's
-// status (managedFields: virt-controller on the real bed, the simulator's manager
-// otherwise), its last phase, and for an export the link the operator read.
+// status (managedFields: virt-controller), its last phase, and for an export the link the operator read.
 import * as k8s from '@kubernetes/client-node';
 import { VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../test/harness/kubevirt/api.js';
 import { startWatching } from '../test/harness/kubevirt/real/watch.js';

@@ -1,5 +1,5 @@
-// One disk file served by the real virt-exportserver (KubeVirt's exporter, as the
-// simulator runs it for every Ready export: ../harness/kubevirt/export-endpoint.ts),
+// One disk file served by the real virt-exportserver (KubeVirt's exporter, as the bed's
+// kubelet stand-in runs it for every exporter Pod: ../harness/kubevirt/export-endpoint.ts),
 // without the control plane around it: the benchmark and the data path tests need the
 // server, not the VirtualMachineExport objects. `url` goes through the fault proxy,
 // `directUrl` reaches the server itself (the benchmark measures there).

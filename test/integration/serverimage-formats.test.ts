@@ -1,7 +1,7 @@
 // spec.format end to end: ServerImages asking for zstd and for qcow2 reach Active on
-// the real control plane with the simulator's export server and the real registry;
+// the KubeVirt bed (virt-controller's exports, the real virt-exportserver) and the real registry;
 // crane reads the images back, QEMU's qemu-img checks the qcow2 file against the
-// VM's disk (the PVC's bytes in the simulator), and CDI's real importer (v1.65.0's
+// VM's disk (the PVC's bytes, kept by the node simulator), and CDI's real importer (v1.65.0's
 // cmd/cdi-importer) turns the qcow2 and the zstd images back into the VM's disk.
 // On KubeVirt's real virt-controller: its snapshots and exports (the real exporter Pod,
 // behind the bed's Service routing, where the connection drops are made) feed both passes.

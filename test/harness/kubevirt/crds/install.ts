@@ -1,7 +1,7 @@
 // Installs KubeVirt's, CDI's and the CSI snapshotter's real CRDs (real-crds.ts) with a
 // server-side apply (the VirtualMachine CRD is too big for a client-side apply's
 // last-applied annotation) and waits until the API server reports every one Established.
-// Applying the same definitions again (every test file starts a simulator) changes nothing.
+// Applying the same definitions again changes nothing.
 import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from '../../process.js';

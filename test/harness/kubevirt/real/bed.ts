@@ -213,7 +213,7 @@ export async function startRealKubevirt(
 
 /**
  * The caches the fault switches are read from: a Service's faults are on its
- * VirtualMachineExport (its owner), then on the export's VM (as in the simulator).
+ * VirtualMachineExport (its owner), then on the export's VM.
  */
 async function faultCaches(kc: k8s.KubeConfig) {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -242,8 +242,8 @@ async function faultCaches(kc: k8s.KubeConfig) {
 
 /**
  * fault-vm-change's changes that a real cluster has a way to make: runStrategy, the
- * virt-handler stand-in's pause switch, deleting the VM. A forced printableStatus is the
- * simulator's own (virt-controller writes the status here) and is refused.
+ * virt-handler stand-in's pause switch, deleting the VM. A forced printableStatus is
+ * refused: virt-controller writes the VM's status.
  */
 async function changeVm(client: Client, vm: Obj, what: string): Promise<void> {
   const { namespace, name } = vm.metadata;
