@@ -6,7 +6,7 @@
 // import or clone) and the node stay the simulator's, whose DataVolume phases are asserted
 // here too. And the bed itself: idle, its stand-ins write nothing.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,6 +29,7 @@ import {
   waitForPhase,
   type ServerImageBed,
 } from './serverimage-fixtures.js';
+import { byClientNode, completedRequests, type AuditEvent } from '../harness/audit-log.js';
 
 const EXAMPLES = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -98,26 +99,11 @@ async function apply(file: string) {
   expect(applied.code).toBe(0);
 }
 
-interface AuditEvent {
-  verb: string;
-  stage: string;
-  userAgent?: string;
-  requestReceivedTimestamp: string;
-  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
-}
-
 /** The writes of client-node clients (the bed's stand-ins, the in-process operator) since `since`. */
 function clientNodeWritesSince(since: number): AuditEvent[] {
-  return readFileSync(process.env.SERVERIMAGE_TESTBED_AUDIT_LOG!, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as AuditEvent)
-    .filter(
-      (e) =>
-        e.stage === 'ResponseComplete' &&
-        e.userAgent?.startsWith('kubernetes-client-javascript/') &&
-        new Date(e.requestReceivedTimestamp).getTime() >= since,
-    );
+  return completedRequests().filter(
+    (e) => byClientNode(e) && new Date(e.requestReceivedTimestamp).getTime() >= since,
+  );
 }
 
 /** A PVC with a disk of the bed's through kubectl (not client-node: the quiet case counts those). */

@@ -3,7 +3,6 @@
 // (Secret, reachability, credentials, allowed host) before any VirtualMachineSnapshot is
 // made, which the API server's audit log proves. On KubeVirt's real virt-controller, which
 // keeps the VMs' status while their volumes are missing and takes the snapshots.
-import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
@@ -23,6 +22,7 @@ import {
   startServerImageBed,
   type ServerImageBed,
 } from './serverimage-fixtures.js';
+import { completedRequests, type AuditEvent } from '../harness/audit-log.js';
 
 const RETRY_TIMEOUT_S = 15;
 let bed: ServerImageBed;
@@ -104,28 +104,15 @@ const basicAuthSecret = (namespace: string, name: string, username: string, pass
   stringData: { username, password },
 });
 
-interface AuditEvent {
-  verb: string;
-  stage: string;
-  requestReceivedTimestamp: string;
-  objectRef?: { resource?: string; namespace?: string; name?: string };
-}
-
 /** VirtualMachineSnapshot creates the API server saw for `name`'s snapshot (name-<uid>). */
 function snapshotCreates(namespace: string, siName: string): AuditEvent[] {
-  // The real-controller bed's own API server's (the bed points this variable at it).
-  return readFileSync(process.env.SERVERIMAGE_TESTBED_AUDIT_LOG!, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as AuditEvent)
-    .filter(
-      (e) =>
-        e.stage === 'ResponseComplete' &&
-        e.verb === 'create' &&
-        e.objectRef?.resource === 'virtualmachinesnapshots' &&
-        e.objectRef.namespace === namespace &&
-        (e.objectRef.name ?? '').startsWith(`${siName}-`),
-    );
+  return completedRequests().filter(
+    (e) =>
+      e.verb === 'create' &&
+      e.objectRef?.resource === 'virtualmachinesnapshots' &&
+      e.objectRef.namespace === namespace &&
+      (e.objectRef.name ?? '').startsWith(`${siName}-`),
+  );
 }
 
 /** The audit log is written in batches of up to 1 s: what it says after those landed. */

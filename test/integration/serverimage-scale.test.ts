@@ -1,7 +1,6 @@
 // Many images at once, and what one image costs the API server, on KubeVirt's real
 // virt-controller v1.8.4: every VM, snapshot and export of them is KubeVirt's, each export
 // served by its own exporter Pod (a virt-exportserver process).
-import { readFileSync } from 'node:fs';
 import { Watch } from '@kubernetes/client-node';
 import { VM_EXPORT, VM_SNAPSHOT, VOLUME_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
 import { until } from '../harness/kubevirt/testing.js';
@@ -15,6 +14,7 @@ import {
   waitForPhase,
   serverImageTestFile,
 } from './serverimage-fixtures.js';
+import { byClientNode, completedRequests, type AuditEvent } from '../harness/audit-log.js';
 
 const EXPORT_LIMIT = 3;
 
@@ -67,13 +67,6 @@ async function watchExportCount(ns: string) {
   return { peak: () => peak, stop: () => request.abort() };
 }
 
-interface AuditEvent {
-  verb: string;
-  stage: string;
-  userAgent?: string;
-  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
-}
-
 /**
  * The operator's kinds of writes. By resource: the bed's stand-ins write PVC and VMI
  * status, the test its ServerImage. By client: virt-controller, the garbage collector and
@@ -81,7 +74,7 @@ interface AuditEvent {
  * (like the stand-ins and the test) is client-node.
  */
 function operatorWrite(event: AuditEvent): boolean {
-  if (!event.userAgent?.startsWith('kubernetes-client-javascript/')) return false;
+  if (!byClientNode(event)) return false;
   const ref = event.objectRef ?? {};
   if (ref.resource === 'serverimages') return event.verb !== 'create';
   // KubeVirt patches their status and finalizers; the operator creates and deletes them.
@@ -147,14 +140,7 @@ test('the API writes one image takes from Queued to Active', async () => {
   await createServerImage(client, serverImage(ns, 'counted-image', 'counted', registry));
   await waitForPhase(client, ns, 'counted-image', 'Active');
   await expectNothingLeftBehind(client, ns, [registry]);
-  // The control plane's audit log (the bed points this at its own).
-  const auditLog = process.env.SERVERIMAGE_TESTBED_AUDIT_LOG!;
-  const writesIn = () =>
-    readFileSync(auditLog, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as AuditEvent)
-      .filter((e) => e.stage === 'ResponseComplete' && e.objectRef?.namespace === ns && operatorWrite(e));
+  const writesIn = () => completedRequests().filter((e) => e.objectRef?.namespace === ns && operatorWrite(e));
   // The audit log is written in batches; wait for the clean-up's deletes to land.
   const writes = await until('the deletes in the audit log', async () => {
     const all = writesIn();

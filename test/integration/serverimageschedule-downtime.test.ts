@@ -23,6 +23,7 @@ import {
   sleepUntil,
   vmOf,
 } from './serverimageschedule-fixtures.js';
+import { completedRequests } from '../harness/audit-log.js';
 
 let bed: ServerImageBed;
 const stops: (() => Promise<void>)[] = [];
@@ -115,13 +116,6 @@ test('down across two due times: one catch-up within the deadline, none past it'
   await op.process.stop();
 }, 120_000);
 
-interface AuditEvent {
-  verb: string;
-  stage: string;
-  objectRef?: { resource?: string; namespace?: string };
-  responseStatus?: { code?: number };
-}
-
 test('a leader killed at a due time: its successor finishes the run, each backup is created once', async () => {
   const ns = await createNamespace('sis-leader');
   const recorder = recordManagers(ns);
@@ -174,18 +168,13 @@ test('a leader killed at a due time: its successor finishes the run, each backup
 
   // The API server's own record: one successful create per backup, whoever tried.
   const creates = () =>
-    readFileSync(process.env.SERVERIMAGE_TESTBED_AUDIT_LOG!, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as AuditEvent)
-      .filter(
-        (e) =>
-          e.stage === 'ResponseComplete' &&
-          e.verb === 'create' &&
-          e.objectRef?.resource === 'serverimages' &&
-          e.objectRef.namespace === ns &&
-          e.responseStatus?.code === 201,
-      );
+    completedRequests().filter(
+      (e) =>
+        e.verb === 'create' &&
+        e.objectRef?.resource === 'serverimages' &&
+        e.objectRef.namespace === ns &&
+        e.responseStatus?.code === 201,
+    );
   await until('the creates in the audit log', async () => creates().length >= fleet.length);
   const backups = await backupsOf(bed.client, ns, 'ha');
   expect(creates()).toHaveLength(backups.length);
