@@ -21,7 +21,7 @@ import { startWatching } from './watch.js';
 
 const VMI = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
 const VM = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
 
 interface Condition {
   type: string;
@@ -64,7 +64,6 @@ function migrationChange(vm: Obj | undefined, vmi: Obj): object | undefined {
   if (wanted && !migrating)
     return {
       startTimestamp: kubeNow(),
-      endTimestamp: null, // a merge patch: a previous migration's end goes
       sourceNode: NODE_NAME,
       targetNode: NODE_NAME,
       mode: 'PreCopy',
@@ -130,18 +129,24 @@ export class VirtHandler {
       ...kept,
       ...ours.map((c) => before.find((b) => b.type === c.type && b.status === c.status) ?? c),
     ];
+    // A JSON patch, as virt-handler's own: values are stored as given. A merge patch would
+    // drop the null times of virt-controller's conditions (null means "remove" there), and
+    // virt-controller's next JSON patch, whose `test` holds the conditions it last saw with
+    // those nulls, would then fail for good (seen: the VMI stuck Ready=False GuestNotRunning).
     await this.custom.patchNamespacedCustomObject(
       {
         ...VMI,
         namespace,
         name,
-        body: {
-          metadata: { resourceVersion: vmi.metadata.resourceVersion },
-          status: { phase: next, conditions, ...(migrationState ? { migrationState } : {}) },
-        },
+        body: [
+          { op: 'test', path: '/metadata/resourceVersion', value: vmi.metadata.resourceVersion },
+          { op: 'add', path: '/status/phase', value: next },
+          { op: 'add', path: '/status/conditions', value: conditions },
+          ...(migrationState ? [{ op: 'add', path: '/status/migrationState', value: migrationState }] : []),
+        ],
         fieldManager: 'serverimage-sim-virt-handler',
       },
-      mergePatch,
+      jsonPatch,
     );
   }
 }
