@@ -13,7 +13,12 @@ const volumeSchema = z.looseObject({
 const diskSchema = z.looseObject({ name: z.string(), bootOrder: z.number().int().optional() });
 
 const virtualMachineSchema = z.looseObject({
-  metadata: z.looseObject({ name: z.string(), namespace: z.string(), uid: z.string() }),
+  metadata: z.looseObject({
+    name: z.string(),
+    namespace: z.string(),
+    uid: z.string(),
+    deletionTimestamp: z.unknown().optional(),
+  }),
   spec: z.looseObject({
     runStrategy: z.string().optional(),
     /** Deprecated for runStrategy: true is Always, false Halted. */
@@ -59,6 +64,12 @@ export interface VirtualMachineView {
   namespace: string;
   name: string;
   uid: string;
+  /**
+   * Being deleted (a deletionTimestamp): KubeVirt holds a VM that a snapshot has locked
+   * (finalizer snapshot.kubevirt.io/snapshot-source-protection) until the snapshot is done
+   * or deleted, so a deleted VM can linger while its snapshot still runs.
+   */
+  deleting: boolean;
   printableStatus: string;
   /** spec.runStrategy, or the legacy spec.running as Always/Halted; undefined when neither is set. */
   runStrategy?: string;
@@ -126,6 +137,7 @@ export function viewVirtualMachine(object: unknown): VirtualMachineView {
     namespace: vm.metadata.namespace,
     name: vm.metadata.name,
     uid: vm.metadata.uid,
+    deleting: vm.metadata.deletionTimestamp !== undefined && vm.metadata.deletionTimestamp !== null,
     printableStatus: vm.status?.printableStatus ?? 'Unknown',
     runStrategy:
       vm.spec.runStrategy ??

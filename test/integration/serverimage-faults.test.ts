@@ -4,11 +4,13 @@
 // (Service proxy, kubelet, virt-handler and CSI sidecar stand-ins). Each ends as Nova would
 // (Error with a reason, everything purged) or recovers (retry), and never leaves a
 // snapshot, an export or an upload session behind.
+import * as k8s from '@kubernetes/client-node';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { VM_SNAPSHOT, VOLUME_SNAPSHOT, type Obj } from '../harness/kubevirt/api.js';
+import { VM, VM_SNAPSHOT, VOLUME_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { kubeConfig } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
   conditionOf,
@@ -46,6 +48,22 @@ afterEach(async () => {
 });
 
 const faulty = (annotation: string, value: string) => ({ annotations: { [annotation]: value } });
+
+/** Every version of the namespace's objects of a kind that a watch sees, in order (what `pick` keeps of each). */
+async function recordVersions<T>(r: Resource, pick: (o: Obj) => T) {
+  const kc = kubeConfig();
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const informer = k8s.makeInformer<Obj>(
+    kc,
+    `/apis/${r.group}/${r.version}/namespaces/${bed.ns}/${r.plural}`,
+    () => api.listNamespacedCustomObject({ ...r, namespace: bed.ns }),
+  );
+  const seen: T[] = [];
+  informer.on('add', (o) => seen.push(pick(o)));
+  informer.on('update', (o) => seen.push(pick(o)));
+  await informer.start();
+  return { seen, stop: () => informer.stop() };
+}
 
 test('an export that never gets ready ends in ExportTimeout after the deadline, and is purged', async () => {
   await createVm(bed.client, bed.ns, 'export-stuck', faulty(Ann.faultExport, 'never-ready'));
@@ -115,6 +133,106 @@ test('a VM deleted mid-way ends in ServerDeleted, and is purged', async () => {
   const si = await waitForPhase(bed.client, bed.ns, 'vanishes-image', 'Error');
   expect(conditionOf(si, 'Ready')?.reason).toBe('ServerDeleted');
   expect(si.status.images ?? []).toEqual([]);
+});
+
+// fault-vm-change at the CSI sidecar's snapshot-start: the VM is deleted after
+// virt-controller locked it for the snapshot (status.snapshotInProgress and the finalizer
+// snapshot.kubevirt.io/snapshot-source-protection), before the volume is cut. KubeVirt
+// holds the VM Terminating (its VMI stopped) until the snapshot is done or deleted, then
+// unlocks it and it goes; nothing fails the snapshot for it (README #35). The operator:
+// ServerDeleted (it counts a VM being deleted as deleted), and purged.
+test('a VM deleted when its snapshot starts is held by the snapshot lock; ServerDeleted, purged, and the VM goes', async () => {
+  const vms = await recordVersions(VM, (o) => ({
+    name: o.metadata.name,
+    deleting: Boolean(o.metadata.deletionTimestamp),
+    finalizers: o.metadata.finalizers ?? [],
+    snapshotInProgress: o.status?.snapshotInProgress as string | undefined,
+  }));
+  const snapshots = await recordVersions(VM_SNAPSHOT, (o) => ({
+    source: o.spec.source.name as string,
+    phase: o.status?.phase as string | undefined,
+  }));
+  try {
+    await createVm(bed.client, bed.ns, 'snap-gone', faulty(Ann.faultVmChange, 'snapshot-start=Deleted'));
+    await createServerImage(bed.client, serverImage(bed.ns, 'snap-gone-image', 'snap-gone', bed.registry));
+    const si = await waitForPhase(bed.client, bed.ns, 'snap-gone-image', 'Error');
+    expect(conditionOf(si, 'Ready')).toMatchObject({
+      reason: 'ServerDeleted',
+      message: expect.stringMatching(/VirtualMachine snap-gone was deleted while its image was being saved/),
+    });
+    expect(si.status.images ?? []).toEqual([]);
+    await until('the VM gone', async () => !(await bed.client.get(VM, bed.ns, 'snap-gone')));
+    const mine = vms.seen.filter((v) => v.name === 'snap-gone');
+    // Deleted while locked: Terminating, the lock's finalizer holding it.
+    expect(mine).toContainEqual(
+      expect.objectContaining({
+        deleting: true,
+        snapshotInProgress: expect.any(String),
+        finalizers: expect.arrayContaining(['snapshot.kubevirt.io/snapshot-source-protection']),
+      }),
+    );
+    expect(snapshots.seen.filter((s) => s.source === 'snap-gone').map((s) => s.phase)).not.toContain(
+      'Failed',
+    );
+  } finally {
+    await vms.stop();
+    await snapshots.stop();
+  }
+});
+
+// The same with a CSI driver that errs: KubeVirt keeps the snapshot InProgress until its
+// deadline (#18) and the VM Terminating with it. The operator does not wait on a VM being
+// deleted (ServerDeleted, not SnapshotTimeout); its purge deletes the snapshot, which
+// unlocks the VM, and the user's deletion completes.
+test('a VM deleted when its snapshot starts, while the VolumeSnapshot errs: ServerDeleted at once, and the VM goes', async () => {
+  const vms = await recordVersions(VM, (o) => ({
+    name: o.metadata.name,
+    deleting: Boolean(o.metadata.deletionTimestamp),
+    finalizers: o.metadata.finalizers ?? [],
+  }));
+  try {
+    await createVm(bed.client, bed.ns, 'snap-gone-errs', {
+      annotations: { [Ann.faultVmChange]: 'snapshot-start=Deleted', [Ann.faultSnapshot]: 'fail' },
+    });
+    await createServerImage(
+      bed.client,
+      serverImage(bed.ns, 'snap-gone-errs-image', 'snap-gone-errs', bed.registry),
+    );
+    const si = await waitForPhase(bed.client, bed.ns, 'snap-gone-errs-image', 'Error');
+    expect(conditionOf(si, 'Ready')?.reason).toBe('ServerDeleted');
+    expect(conditionOf(si, 'Snapshotted')?.status).not.toBe('True');
+    await until('the VM gone', async () => !(await bed.client.get(VM, bed.ns, 'snap-gone-errs')));
+    expect(vms.seen).toContainEqual({
+      name: 'snap-gone-errs',
+      deleting: true,
+      finalizers: expect.arrayContaining(['snapshot.kubevirt.io/snapshot-source-protection']),
+    });
+  } finally {
+    await vms.stop();
+  }
+});
+
+// fault-vm-change at the kubelet's export-ready: the snapshot is done (the VM unlocked),
+// the export serves the snapshot's restored volumes, so stopping the VM changes nothing for
+// the image; the operator pushes it and says the VM did not come back to its state.
+test('a VM stopped when its export gets ready: the image is Active with the snapshot bytes, ServerStateChanged', async () => {
+  const shas = await createVm(
+    bed.client,
+    bed.ns,
+    'export-stop',
+    faulty(Ann.faultVmChange, 'export-ready=Stopped'),
+  );
+  await createServerImage(bed.client, serverImage(bed.ns, 'export-stop-image', 'export-stop', bed.registry));
+  const si = await waitForPhase(bed.client, bed.ns, 'export-stop-image', 'Active');
+  expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(shas.rootdisk);
+  expect(conditionOf(si, 'ServerRestored')).toMatchObject({
+    status: 'False',
+    reason: 'ServerStateChanged',
+    message: 'VirtualMachine export-stop was Running when the image was requested and is Stopped now',
+  });
+  expect(si.status.server.restored).toBe(false);
+  const vm = await bed.client.get(VM, bed.ns, 'export-stop');
+  expect(vm).toMatchObject({ spec: { runStrategy: 'Halted' }, status: { printableStatus: 'Stopped' } });
 });
 
 describe('deleting a ServerImage', () => {

@@ -123,7 +123,11 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<Reconci
   const si = scope.object;
   const vmName = si.spec.serverRef.name;
   const vmObject = deps.vms.get(vmName, si.metadata.namespace);
-  if (!vmObject || vmObject.metadata?.uid !== scope.status.server?.uid) {
+  const vm = vmObject && viewVirtualMachine(vmObject);
+  // A VM being deleted counts as deleted: KubeVirt keeps one that our snapshot locked until
+  // the snapshot is done or deleted (a snapshot in error: until its deadline), so waiting
+  // would hold the user's deletion up; our purge deletes the snapshot, which lets it go.
+  if (!vm || vm.uid !== scope.status.server?.uid || vm.deleting) {
     const message = `VirtualMachine ${vmName} was deleted while its image was being saved`;
     scope.fail(ConditionType.ServerReady, Reason.ServerDeleted, message);
     return;
@@ -145,7 +149,6 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<Reconci
   const exported = await exportStep(scope, deps);
   if ('stop' in exported) return exported.stop;
 
-  const vm = viewVirtualMachine(vmObject);
   const selection = selectVolumes(vm, si.spec.volumes);
   if (selection.kind !== 'selected') {
     scope.fail(ConditionType.ServerReady, Reason.UnsupportedVolume, selection.message);

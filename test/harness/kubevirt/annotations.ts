@@ -48,14 +48,17 @@ export const Ann = {
   /** VMExport or VM: the status code of fault-http-errors (default 503). */
   faultHttpStatus: `${P}fault-http-status`,
   /**
-   * VM: "export-read=<what>" changes the VM once, when the Service proxy passes the first
-   * byte of an export download. what: Stopped (runStrategy Halted), Running (Always),
-   * Paused, Deleted (the VM is deleted).
+   * VM: "<when>=<what>[,<when>=<what>]" changes the VM once per snapshot or export at that
+   * moment (real/vm-changes.ts). when: snapshot-start (the CSI sidecar stand-in sees a
+   * VolumeSnapshotContent of the VM's snapshot, before it cuts), snapshot-done (right after
+   * it wrote readyToUse), export-ready (the kubelet stand-in first reports the exporter Pod
+   * Ready), export-read (the Service proxy passes the first bytes of an export download).
+   * what: Stopped (runStrategy Halted), Running (Always), Paused, Deleted (the VM is deleted).
    */
   faultVmChange: `${P}fault-vm-change`,
 } as const;
 
-export type VmChangeWhen = 'export-read';
+export type VmChangeWhen = 'snapshot-start' | 'snapshot-done' | 'export-ready' | 'export-read';
 
 export function annotation(o: Obj | undefined, name: string): string | undefined {
   return o?.metadata.annotations?.[name];

@@ -16,6 +16,7 @@ import { makeInformers, startInformers } from './informers.js';
 import { PvcController } from './pvc-controller.js';
 import { CsiSnapshotter } from './real/csi-snapshotter.js';
 import { CsiVolumes } from './real/csi-volumes.js';
+import type { VmChanges } from './real/vm-changes.js';
 import { craneImporter, type RegistryImporter } from './registry-import.js';
 import type { Logger } from './work-queue.js';
 
@@ -33,6 +34,8 @@ export interface NodeSimulatorOptions {
    */
   hostAliases?: Record<string, string>;
   log?: Logger;
+  /** fault-vm-change at the CSI sidecar's moments (snapshot-start, snapshot-done); none: not armed. */
+  vmChanges?: VmChanges;
 }
 
 export interface NodeSimulator {
@@ -64,7 +67,15 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
     hostAliases,
     log,
   );
-  const snapshots = new CsiSnapshotter(options.kubeConfig, client, informers, disks, options.csiDriver, log);
+  const snapshots = new CsiSnapshotter(
+    options.kubeConfig,
+    client,
+    informers,
+    disks,
+    options.csiDriver,
+    log,
+    options.vmChanges,
+  );
   const stopInformers = await startInformers(informers, log);
   await snapshots.start();
   await volumes.start();

@@ -45,3 +45,21 @@ test.each([
 ])('%s waits for a volume: %s', (status, expected) => {
   expect(isWaitingForVolume(status)).toBe(expected);
 });
+
+// A VM deleted while a snapshot has it locked stays, with a deletionTimestamp, until the
+// snapshot is done (KubeVirt's snapshot-source-protection finalizer): the operator treats
+// it as deleted (ServerDeleted) instead of waiting on it.
+test('a VM with a deletionTimestamp reads as being deleted', () => {
+  const base = { metadata: { name: 'web-01', namespace: 'prod', uid: 'u1' }, spec: {} };
+  expect(viewVirtualMachine(base).deleting).toBe(false);
+  expect(
+    viewVirtualMachine({
+      ...base,
+      metadata: {
+        ...base.metadata,
+        deletionTimestamp: '2026-12-01T20:50:46Z',
+        finalizers: ['snapshot.kubevirt.io/snapshot-source-protection'],
+      },
+    }).deleting,
+  ).toBe(true);
+});

@@ -22,7 +22,7 @@ import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../../control-plane.js';
 import { waitFor } from '../../process.js';
 import type { Obj } from '../api.js';
-import { Ann, faultValue, vmChangeFor } from '../annotations.js';
+import { Ann, faultValue } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startNodeSimulator, type NodeSimulator, type NodeSimulatorOptions } from '../node-simulator.js';
@@ -35,6 +35,7 @@ import { ServiceRouting } from './service-routing.js';
 import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
 import { startVirtController } from './virt-controller.js';
 import { VirtHandler } from './virt-handler.js';
+import { VmChanges } from './vm-changes.js';
 import { startWatching } from './watch.js';
 
 export const STORAGE_CLASS = 'sim';
@@ -88,7 +89,7 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 }
 
 export async function startRealKubevirt(
-  options: Omit<NodeSimulatorOptions, 'kubeConfig' | 'csiDriver'> = {},
+  options: Omit<NodeSimulatorOptions, 'kubeConfig' | 'csiDriver' | 'vmChanges'> = {},
 ): Promise<RealKubevirt> {
   const log = options.log ?? quietLog;
   const controlPlane = await startControlPlane();
@@ -117,9 +118,17 @@ export async function startRealKubevirt(
   try {
     await installKubevirtCrds(kc, { all: true });
     await installStorage(kc);
-    const sim = await startNodeSimulator({ ...options, kubeConfig: kc, csiDriver: CSI_DRIVER, log });
-    stops.push(() => sim.stop());
     const client = new Client(kc);
+    // fault-vm-change: one bookkeeping of "once" for every moment (vm-changes.ts).
+    const vmChanges = new VmChanges(client, log);
+    const sim = await startNodeSimulator({
+      ...options,
+      kubeConfig: kc,
+      csiDriver: CSI_DRIVER,
+      log,
+      vmChanges,
+    });
+    stops.push(() => sim.stop());
     const kubelet = new Kubelet(
       kc,
       dir,
@@ -135,10 +144,15 @@ export async function startRealKubevirt(
     await kubelet.start();
     stops.push(() => kubelet.stop());
     const faults = await faultCaches(kc);
-    const fired = new Set<string>();
     stops.push(() => faults.stop());
     kubelet.neverReady = (pod) =>
       faultValue(Ann.faultExport, ...faults.sourcesOfOwned(pod)) === 'never-ready';
+    // fault-vm-change at export-ready, once per export: when the kubelet first reports its
+    // exporter Pod Ready (virt-controller then calls the export Ready).
+    kubelet.onReady = async (pod) => {
+      const [vmExport, vm] = faults.sourcesOfOwned(pod);
+      await vmChanges.fire(vm, 'export-ready', vmExport?.metadata.uid);
+    };
     const routing = new ServiceRouting({
       kc,
       kubelet,
@@ -149,12 +163,7 @@ export async function startRealKubevirt(
       // controller would do to the VM (virt-controller then acts on it as on a cluster).
       onRead: (service) => {
         const [vmExport, vm] = faults.sourcesOf(service);
-        const what = vmChangeFor(vm, 'export-read');
-        const id = `${vmExport?.metadata.uid}:export-read`;
-        if (!vm || !what || fired.has(id)) return;
-        fired.add(id);
-        log(`fault: VM ${vm.metadata.namespace}/${vm.metadata.name} -> ${what} at export-read`);
-        void changeVm(client, vm, what).catch((err) => log('vm change', err));
+        void vmChanges.fire(vm, 'export-read', vmExport?.metadata.uid);
       },
     });
     await routing.start();
@@ -238,34 +247,4 @@ async function faultCaches(kc: k8s.KubeConfig) {
     sourcesOfOwned,
     stop: () => Promise.all(stops.map((s) => s())).then(() => undefined),
   };
-}
-
-/**
- * fault-vm-change's changes that a real cluster has a way to make: runStrategy, the
- * virt-handler stand-in's pause switch, deleting the VM. A forced printableStatus is
- * refused: virt-controller writes the VM's status.
- */
-async function changeVm(client: Client, vm: Obj, what: string): Promise<void> {
-  const { namespace, name } = vm.metadata;
-  switch (what) {
-    case 'Stopped':
-      return void (await client.patch(VM, namespace, name, {
-        spec: { runStrategy: 'Halted', running: null },
-      }));
-    case 'Running':
-      return void (await client.patch(VM, namespace, name, {
-        spec: { runStrategy: 'Always', running: null },
-        metadata: { annotations: { [Ann.paused]: null } },
-      }));
-    case 'Paused':
-      return void (await client.patch(VM, namespace, name, {
-        metadata: { annotations: { [Ann.paused]: 'true' } },
-      }));
-    case 'Deleted':
-      return void (await client.delete(VM, namespace, name));
-    default:
-      throw new Error(
-        `fault-vm-change ${what}: a forced printableStatus is not supported with the real virt-controller`,
-      );
-  }
 }

@@ -5,6 +5,8 @@
 // ../disk-store.ts) and writes the content's status as the sidecar does (snapshotHandle,
 // readyToUse, creationTime in ns, restoreSize in bytes); snapshot-controller then fills the
 // VolumeSnapshot's. A content being deleted loses its snapshot and then its finalizer.
+// fault-vm-change (vm-changes.ts): snapshot-start when it first sees a content of a VM's
+// VolumeSnapshot, before it cuts; snapshot-done right after it wrote readyToUse.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -13,6 +15,7 @@ import type { Client, Obj } from '../api.js';
 import type { DiskStore } from '../disk-store.js';
 import type { Informers } from '../informers.js';
 import { WorkQueue, type Logger } from '../work-queue.js';
+import type { VmChanges } from './vm-changes.js';
 import { startWatching } from './watch.js';
 
 const CONTENTS = {
@@ -45,6 +48,7 @@ export class CsiSnapshotter {
     private readonly disks: DiskStore,
     private readonly driver: string,
     log: Logger,
+    private readonly vmChanges?: VmChanges,
   ) {
     this.queue = new WorkQueue('csi-snapshotter', (name) => this.sync(name), log);
     const api = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -93,6 +97,9 @@ export class CsiSnapshotter {
     const vs = this.informers.volumeSnapshots.get(ref.name, ref.namespace);
     const vmName = vs?.metadata.labels?.['snapshot.kubevirt.io/source-vm-name'];
     const vm = vmName ? this.informers.vms.get(vmName, ref.namespace) : undefined;
+    // fault-vm-change, once per VM snapshot (the VolumeSnapshots' owner, its content).
+    const vmSnapshotUid = vs?.metadata.ownerReferences?.[0]?.uid ?? ref.uid;
+    if (!content.status?.snapshotHandle) await this.vmChanges?.fire(vm, 'snapshot-start', vmSnapshotUid);
     const fault = faultValue(Ann.faultSnapshot, vs, vm);
     const snapshotHandle = `snapshot-${ref.uid}`; // the name the sidecar gives CreateSnapshot
     if (fault === 'fail') {
@@ -123,6 +130,7 @@ export class CsiSnapshotter {
       restoreSize: statSync(from).size,
       error: ready ? null : content.status?.error,
     });
+    if (ready) await this.vmChanges?.fire(vm, 'snapshot-done', vmSnapshotUid);
     return ready ? undefined : RECHECK_MS;
   }
 

@@ -68,6 +68,8 @@ export class Kubelet {
   onChange: () => void = () => undefined;
   /** True while a Pod's readiness probe is to fail (the fault switch fault-export=never-ready). */
   neverReady: (pod: k8s.V1Pod) => boolean = () => false;
+  /** Called once an exporter Pod is first reported Ready (fault-vm-change at export-ready). */
+  onReady: (pod: k8s.V1Pod) => Promise<void> = async () => undefined;
 
   constructor(
     kc: k8s.KubeConfig,
@@ -225,6 +227,7 @@ export class Kubelet {
         running.ready = true;
         await this.writeStatus(pod, 'Running', true);
         this.onChange();
+        await this.onReady(pod);
       } else return PROBE_MS;
     } else if (!this.statusSays(pod, running.ready)) {
       await this.writeStatus(pod, 'Running', running.ready);
