@@ -98,7 +98,9 @@ async function expectCdiImportsVmDisk(reference: string, sha: string) {
     filesystemOverhead: 0,
   });
   try {
-    expect({ succeeded: run.succeeded, message: run.message }).toMatchObject({ succeeded: true });
+    // On failure, say why: the importer's exit code, termination message and log tail.
+    if (!run.succeeded)
+      throw new Error(`cdi-importer failed (exit ${run.exitCode}): ${run.message}\n${run.log.slice(-3000)}`);
     expect(JSON.parse(run.message)).toMatchObject({ message: 'Import Complete' });
     expect(await importedDisk(run.diskFile, 9 * MiB)).toEqual({
       size: 16 * MiB,
