@@ -18,7 +18,7 @@ import {
 import { importWithCdi } from '../harness/cdi-importer.js';
 import { importedDisk, imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import { CSI_DRIVER, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
+import { CSI_DRIVER } from '../harness/kubevirt/real/bed.js';
 import { withClusterDns } from '../harness/kubevirt/real/cluster-dns.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
@@ -167,7 +167,7 @@ test.each([
       await recorder.stop();
     }
     // Through the real API server's aggregator: freeze before the volumes, thaw after.
-    const thawed = (bed.sim as RealKubevirt).freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
+    const thawed = bed.sim.freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
     expect(thawed.map((c) => c.action)).toEqual(vm === 'run-agent' ? ['freeze', 'unfreeze'] : []);
     // The status of both was written by KubeVirt's controller only; the operator (our
     // client's default manager name) created them, the simulator wrote nothing. The
@@ -366,19 +366,35 @@ async function expectProxyFaults(url: string, cert: string, token: string, sha: 
   await bed.client.annotate(VM_EXPORT, ns, 'routed', { [Ann.faultBytesPerSecond]: null });
 }
 
+/**
+ * A stopped VM with a 1 MiB disk, its VirtualMachineSnapshot (waited until Succeeded) and an
+ * export of that snapshot, all named `name`, made by hand as a user would; the disk's sha256.
+ */
+async function exportOfSnapshot(
+  name: string,
+  annotations: { vm?: Record<string, string>; export?: Record<string, string> } = {},
+): Promise<string> {
+  const { client } = bed;
+  const sha = await client.createDiskPvc(ns, `${name}-rootdisk`, { size: '1Mi' });
+  await client.createVm(ns, name, {
+    annotations: annotations.vm,
+    volumes: [{ name: 'rootdisk', persistentVolumeClaim: { claimName: `${name}-rootdisk` } }],
+  });
+  await client.waitForVmStatus(ns, name, 'Stopped');
+  const source = { apiGroup: 'kubevirt.io', kind: 'VirtualMachine', name };
+  await client.create(VM_SNAPSHOT, ns, { metadata: { name }, spec: { source } });
+  await client.waitFor(VM_SNAPSHOT, ns, name, (o) => o.status?.phase === 'Succeeded');
+  await client.create(VM_EXPORT, ns, {
+    metadata: { name, annotations: annotations.export },
+    spec: { source: { apiGroup: 'snapshot.kubevirt.io', kind: 'VirtualMachineSnapshot', name } },
+  });
+  return sha;
+}
+
 test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, here and in processes it starts, with the fault switches at its proxy (errors, drops, pacing)', async () => {
   const { client } = bed;
-  const sha = await client.createDiskPvc(ns, 'routed-rootdisk', { size: '1Mi' });
-  await client.createVm(ns, 'routed', {
-    volumes: [{ name: 'rootdisk', persistentVolumeClaim: { claimName: 'routed-rootdisk' } }],
-  });
-  await client.waitForVmStatus(ns, 'routed', 'Stopped');
-  const source = { apiGroup: 'kubevirt.io', kind: 'VirtualMachine', name: 'routed' };
-  await client.create(VM_SNAPSHOT, ns, { metadata: { name: 'routed' }, spec: { source } });
-  await client.waitFor(VM_SNAPSHOT, ns, 'routed', (o) => o.status?.phase === 'Succeeded');
-  await client.create(VM_EXPORT, ns, {
-    metadata: { name: 'routed', annotations: { [Ann.faultHttpErrors]: '1', [Ann.faultHttpStatus]: '502' } },
-    spec: { source: { apiGroup: 'snapshot.kubevirt.io', kind: 'VirtualMachineSnapshot', name: 'routed' } },
+  const sha = await exportOfSnapshot('routed', {
+    export: { [Ann.faultHttpErrors]: '1', [Ann.faultHttpStatus]: '502' },
   });
   try {
     const ready = await client.waitFor(VM_EXPORT, ns, 'routed', (o) => o.status?.phase === 'Ready');
@@ -400,9 +416,7 @@ test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, here and in pr
     await expectProxyFaults(raw.url, cert, token, sha);
     // A process the bed starts (as the operator process) resolves the name through its
     // own /etc/hosts, not through this process's lookup hook.
-    expect(await downloadInChildProcess((bed.sim as RealKubevirt).hostsFile, raw.url, cert, token)).toBe(
-      `200 ${sha}`,
-    );
+    expect(await downloadInChildProcess(bed.sim.hostsFile, raw.url, cert, token)).toBe(`200 ${sha}`);
   } finally {
     await client.delete(VM_EXPORT, ns, 'routed');
     await client.delete(VM_SNAPSHOT, ns, 'routed');
@@ -411,19 +425,7 @@ test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, here and in pr
 
 test('fault-export=never-ready keeps the exporter Pod unready: virt-controller holds the export Pending', async () => {
   const { client } = bed;
-  await client.createDiskPvc(ns, 'unready-rootdisk', { size: '1Mi' });
-  await client.createVm(ns, 'unready', {
-    annotations: { [Ann.faultExport]: 'never-ready' },
-    volumes: [{ name: 'rootdisk', persistentVolumeClaim: { claimName: 'unready-rootdisk' } }],
-  });
-  await client.waitForVmStatus(ns, 'unready', 'Stopped');
-  const source = { apiGroup: 'kubevirt.io', kind: 'VirtualMachine', name: 'unready' };
-  await client.create(VM_SNAPSHOT, ns, { metadata: { name: 'unready' }, spec: { source } });
-  await client.waitFor(VM_SNAPSHOT, ns, 'unready', (o) => o.status?.phase === 'Succeeded');
-  await client.create(VM_EXPORT, ns, {
-    metadata: { name: 'unready' },
-    spec: { source: { apiGroup: 'snapshot.kubevirt.io', kind: 'VirtualMachineSnapshot', name: 'unready' } },
-  });
+  await exportOfSnapshot('unready', { vm: { [Ann.faultExport]: 'never-ready' } });
   try {
     const readyReason = (o: Obj) =>
       (o.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready')?.reason;
