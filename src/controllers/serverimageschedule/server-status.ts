@@ -1,7 +1,7 @@
 // The per-VM part of a schedule's status, and the "no backup within two periods" check
 // behind the BackupsOverdue condition and the last-success metric.
 import type { ScheduledServerStatus } from '../../api/serverimageschedule.js';
-import { metaTime } from '../../kube/conditions.js';
+import { metaTime } from '../../kube/index.js';
 import { type Backup, completedAt, phaseOf } from './backups.js';
 
 export interface ServerBackups {
