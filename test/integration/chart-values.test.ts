@@ -22,14 +22,14 @@ const WRONG: [string, string, RegExp][] = [
   ['an unknown key', 'replicaCont=2', /replicaCont\b.*not allowed|not allowed.*replicaCont\b/s],
   ['an unknown nested key', 'metrics.serviceMonitor.enable=true', /serviceMonitor.*enable\b/s],
   ['a bad enum', 'logLevel=verbose', /logLevel.*(trace|one of)/s],
-  ['beyond the flag table range', 'workers=65', /workers.*64/s],
+  ['beyond the flag table range', 'workers=65', /workers.*want 64/s],
   ['a bad pull policy', 'image.pullPolicy=Sometimes', /pullPolicy/],
   ['a bad anti-affinity preset', 'podAntiAffinity=strict', /podAntiAffinity/],
   ['a misspelt extra flag', 'extraArgs={--export-timout=20m}', /extraArgs/],
   ['a flag the chart sets, in extraArgs', 'extraArgs={--workers=8}', /extraArgs/],
   ['a namespace that is not a DNS label', 'watchNamespaces={Prod}', /watchNamespaces/],
   ['a budget that is not a number or percentage', 'podDisruptionBudget.minAvailable=most', /minAvailable/],
-  ['a Prometheus duration without a unit', 'metrics.serviceMonitor.interval=30', /interval/],
+  ['a Prometheus duration without a unit', 'metrics.serviceMonitor.interval=30s0', /interval/],
 ];
 
 describe.each(WRONG)('%s (--set %s)', (_what, set, names) => {
