@@ -84,6 +84,9 @@ export class OperatorMetrics {
   workQueue(controller = this.controller): WorkQueueMetrics {
     const m = (this.queueMetrics ??= this.makeQueueMetrics());
     const labels = { name: controller, controller };
+    // At 0 from the start, so rate() and the dashboard see a series before the first retry.
+    m.adds.inc(labels, 0);
+    m.retries.inc(labels, 0);
     return {
       depth: (n) => m.depth.set(labels, n),
       added: () => m.adds.inc(labels),

@@ -1,7 +1,7 @@
 // The metric names a PromQL expression reads, found by Prometheus' own grammar
 // (@prometheus-io/lezer-promql, what its web UI parses with): the Identifier of each vector
 // selector, so function names, label names, keywords and `by (...)` lists never count. And
-// the names a /metrics page exposes, with a histogram's _bucket/_sum/_count series.
+// the names a /metrics page declares (a histogram's _bucket/_sum/_count too) or has samples of.
 import { parser } from '@prometheus-io/lezer-promql';
 
 /** Grafana's variables replaced by what Prometheus would see, so the query parses. */
@@ -35,7 +35,17 @@ export function metricNames(expr: string): string[] {
   return [...names];
 }
 
-/** Every series name a Prometheus text page offers, from its # TYPE lines. */
+/** The names of the series that have at least one sample on a Prometheus text page. */
+export function sampledNames(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line);
+    if (match) names.add(match[1]!);
+  }
+  return names;
+}
+
+/** Every series name a Prometheus text page declares, from its # TYPE lines, sampled or not. */
 export function exposedNames(text: string): Set<string> {
   const names = new Set<string>();
   for (const line of text.split('\n')) {
