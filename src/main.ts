@@ -63,6 +63,7 @@ async function main(): Promise<void> {
   let standingBy = false;
   // Ready: informers synced; a replica waiting for the lease is ready too (it can take over).
   const ready = () => ((running?.hasSynced() ?? false) && (scheduling?.hasSynced() ?? false)) || standingBy;
+  metrics.countReadiness(ready);
   await serveEndpoints(config.healthProbeBindAddress, { ready });
   await serveEndpoints(config.metricsBindAddress, { metrics: metrics.registry });
 
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
     return;
   }
   standingBy = true;
+  const leading = metrics.leadership(config.leaderElectionId);
   const elector = new LeaderElector({
     kubeConfig,
     namespace: config.leaderElectionNamespace ?? ownNamespace(),
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
     onStartedLeading: (signal) => {
       logger.info({ identity }, 'became leader');
       standingBy = false;
+      leading(true);
       signal.addEventListener('abort', () => void stopWork());
       void startWork().catch((err: unknown) => {
         logger.error({ err }, 'controller failed to start');
@@ -115,6 +118,7 @@ async function main(): Promise<void> {
     onStoppedLeading: () => {
       // Losing the lease stops the work at once; a fresh process is the clean way back.
       logger.warn({ identity }, 'lost leadership; exiting');
+      leading(false);
       void stopWork().then(() => process.exit(shutdown.signal.aborted ? 0 : 1));
     },
   });

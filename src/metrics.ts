@@ -43,6 +43,38 @@ export class OperatorMetrics {
     });
   }
 
+  /**
+   * serverimage_operator_ready: 1 while /readyz answers 200, read at each scrape. The
+   * metrics port answers when the probe port's answer is "not ready", so an alert sees a
+   * replica stuck unsynced (RBAC, an unreachable API) and not only one that is gone.
+   */
+  countReadiness(ready: () => boolean): void {
+    new Gauge({
+      name: 'serverimage_operator_ready',
+      help: 'Whether this replica is ready: informers synced, or standing by for leadership (1 or 0)',
+      registers: [this.registry],
+      collect() {
+        this.set(ready() ? 1 : 0);
+      },
+    });
+  }
+
+  /**
+   * leader_election_master_status{name}: client-go's name, 1 while this replica holds the
+   * Lease `name`, so the dashboards and alerts written for controller-runtime operators
+   * read it too. One series per replica.
+   */
+  leadership(lease: string): (leading: boolean) => void {
+    const gauge = new Gauge({
+      name: 'leader_election_master_status',
+      help: 'Whether this replica is the leader of the Lease (1 or 0)',
+      labelNames: ['name'],
+      registers: [this.registry],
+    });
+    gauge.set({ name: lease }, 0);
+    return (leading) => gauge.set({ name: lease }, leading ? 1 : 0);
+  }
+
   pushed(bytes: number, seconds: number): void {
     this.pushedBytes.inc(bytes);
     this.pushSeconds.observe(seconds);
@@ -52,6 +84,9 @@ export class OperatorMetrics {
   workQueue(controller = this.controller): WorkQueueMetrics {
     const m = (this.queueMetrics ??= this.makeQueueMetrics());
     const labels = { name: controller, controller };
+    // At 0 from the start, so rate() and the dashboard see a series before the first retry.
+    m.adds.inc(labels, 0);
+    m.retries.inc(labels, 0);
     return {
       depth: (n) => m.depth.set(labels, n),
       added: () => m.adds.inc(labels),

@@ -74,6 +74,8 @@ export interface ProbedOperatorProcess {
   process: ManagedProcess;
   metrics(): Promise<{ status: number; text: string }>;
   probe(path: '/healthz' | '/readyz'): Promise<{ status: number; text: string }>;
+  /** The readiness URL, for a client other than probe() (the chart's helm test script). */
+  readyzUrl: string;
 }
 
 /** An operator process with its metrics and probe endpoints on ports of its own. */
@@ -98,5 +100,6 @@ export async function startProbedOperatorProcess(
     process: proc,
     metrics: () => get(metricsPort, '/metrics'),
     probe: (urlPath) => get(probePort, urlPath),
+    readyzUrl: `http://127.0.0.1:${probePort}/readyz`,
   };
 }

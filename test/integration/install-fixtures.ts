@@ -31,14 +31,16 @@ export interface Manifest {
   [field: string]: unknown;
 }
 
-/** Runs the real helm; throws with its stderr on a non-zero exit. */
+/** Runs the real helm; throws with its stderr and stdout (where `helm lint` says what failed) on a non-zero exit. */
 export async function helm(args: string[]): Promise<string> {
   try {
     const { stdout } = await execFileAsync(toolPath('helm'), args, { maxBuffer: 64 * 1024 * 1024 });
     return stdout;
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`helm ${args.join(' ')} failed: ${e.stderr ?? e.message}`, { cause: err });
+    const e = err as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`helm ${args.join(' ')} failed: ${e.stderr ?? e.message}${e.stdout ?? ''}`, {
+      cause: err,
+    });
   }
 }
 

@@ -162,9 +162,12 @@ describe('helm template | kubectl apply --dry-run=server', () => {
       'CustomResourceDefinition/serverimages.serverimage.io',
       'CustomResourceDefinition/serverimageschedules.serverimage.io',
       'Deployment/serverimage-operator',
+      'Pod/serverimage-operator-test-ready',
+      'PodDisruptionBudget/serverimage-operator',
       'Role/serverimage-operator-leader-election',
       'RoleBinding/serverimage-operator-leader-election',
       'Service/serverimage-operator-metrics',
+      'Service/serverimage-operator-test-ready',
       'ServiceAccount/serverimage-operator',
     ]);
     const applied = await serverDryRun(manifests);
@@ -181,6 +184,28 @@ describe('helm template | kubectl apply --dry-run=server', () => {
     expect(pod.stderr).toBe('');
   });
 
+  test('the dashboard ConfigMap, a maxUnavailable budget and required anti-affinity are accepted', async () => {
+    const manifests = await renderChart('extras', ns, [
+      'dashboards.enabled=true',
+      'podDisruptionBudget.maxUnavailable=50%',
+      'podAntiAffinity=hard',
+      'image.digest=sha256:' + '0'.repeat(64),
+    ]);
+    const applied = await serverDryRun(manifests);
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout).toContain(
+      'configmap/extras-serverimage-operator-dashboard created (server dry run)',
+    );
+    expect(applied.stdout).toContain(
+      'poddisruptionbudget.policy/extras-serverimage-operator created (server dry run)',
+    );
+    const budget = manifests.find((m) => m.kind === 'PodDisruptionBudget') as Manifest & {
+      spec: { maxUnavailable: string; minAvailable?: number };
+    };
+    expect(budget.spec.maxUnavailable).toBe('50%');
+    expect(budget.spec.minAvailable).toBeUndefined();
+  });
+
   test('a ServiceMonitor that selects the metrics Service and its port', async () => {
     const manifests = await renderChart('so', ns, [
       'metrics.serviceMonitor.enabled=true',
@@ -193,7 +218,9 @@ describe('helm template | kubectl apply --dry-run=server', () => {
         endpoints: { port: string; path: string }[];
       };
     };
-    const service = manifests.find((m) => m.kind === 'Service') as Manifest & {
+    const service = manifests.find(
+      (m) => m.kind === 'Service' && m.metadata.name === 'so-serverimage-operator-metrics',
+    ) as Manifest & {
       spec: { ports: { name: string }[] };
     };
     expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
@@ -273,9 +300,12 @@ describe('helm template | kubectl apply --dry-run=server', () => {
     expect(applied.code).toBe(0);
   });
 
-  test('metrics off: no Service, the metrics server disabled', async () => {
+  test('metrics off: no metrics Service, the metrics server disabled', async () => {
     const manifests = await renderChart('nometrics', ns, ['metrics.enabled=false']);
-    expect(manifests.map((m) => m.kind)).not.toContain('Service');
+    // Only the helm test's Service (a hook, created by `helm test`) is left.
+    expect(manifests.filter((m) => m.kind === 'Service').map((m) => m.metadata.name)).toEqual([
+      'nometrics-serverimage-operator-test-ready',
+    ]);
     const deployment = manifests.find((m) => m.kind === 'Deployment') as Deployment;
     expectOperatorPod(deployment.spec.template);
     expect(deployment.spec.template.spec.containers[0]!.ports.map((p) => p.name)).toEqual(['probes']);

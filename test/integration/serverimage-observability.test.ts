@@ -7,9 +7,12 @@
 // On KubeVirt's real virt-controller: the snapshot is its, the export's connections are
 // dropped at the bed's Service proxy in front of the real exporter Pod, and the operator
 // process reaches that Service by name through the bed's cluster DNS.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { VM } from '../harness/kubevirt/api.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import {
@@ -18,11 +21,14 @@ import {
   startProbedOperatorProcess,
   type InProcessOperator,
 } from '../harness/operator.js';
+import { dashboardQueries, ruleQueries } from '../harness/chart-queries.js';
+import { freePort } from '../harness/ports.js';
 import type { ManagedProcess } from '../harness/process.js';
+import { metricNames, sampledNames, withoutGrafanaVariables } from '../harness/promql.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig, kubectl } from '../harness/testbed.js';
 import { expectStatusByVirtController, recordManagers } from './field-managers.js';
-import { DEPLOY_DIR } from './install-fixtures.js';
+import { DEPLOY_DIR, renderChart } from './install-fixtures.js';
 import {
   SERVERIMAGE,
   conditionOf,
@@ -34,6 +40,7 @@ import {
   startServerImageBed,
   type ServerImageBed,
 } from './serverimage-fixtures.js';
+import { SCHEDULE, backupsOf, createSchedule, phaseOf } from './serverimageschedule-fixtures.js';
 
 let bed: ServerImageBed;
 let client: SimTestClient;
@@ -257,4 +264,97 @@ test('an operator process: probes answer and metrics move as an image is made', 
   await op.process.stop();
   await recorder.stop();
   expectStatusByVirtController(recorder);
+});
+
+test("the chart's dashboard and alerts read only series this operator exports, after one image and one schedule run", async () => {
+  const ns = await createNamespace('si-dashboard');
+  // Leader election on, as the chart runs it: leader_election_master_status exists only then.
+  const op = await startProbedOperatorProcess('dashboard', [
+    `--watch-namespaces=${ns}`,
+    '--leader-elect=true',
+    `--leader-election-namespace=${ns}`,
+    '--leader-election-id=dashboard',
+  ]);
+  processes.push(op.process);
+  await createVm(client, ns, 'dashed', { disks: [{ volume: 'rootdisk', size: 1024 * 1024 }] });
+  await client.patch(VM, ns, 'dashed', { metadata: { labels: { backup: 'dashed' } } });
+  await createServerImage(client, serverImage(ns, 'dashed-image', 'dashed', bed.registry));
+  await waitForPhase(client, ns, 'dashed-image', 'Active', 90_000);
+  await createSchedule(client, ns, 'nightly', bed.registry, {
+    schedule: '*/10 * * * * *',
+    serverSelector: { matchLabels: { backup: 'dashed' } },
+  });
+  await until(
+    'one Active scheduled backup',
+    async () => (await backupsOf(client, ns, 'nightly')).some((si) => phaseOf(si) === 'Active'),
+    90_000,
+  );
+  const text = (
+    await until('the schedule gauges and leadership on /metrics', async () => {
+      const m = await op.metrics();
+      return /^serverimage_schedule_last_success_timestamp_seconds\{/m.test(m.text) &&
+        /^leader_election_master_status\{name="dashboard"\} 1$/m.test(m.text)
+        ? m
+        : undefined;
+    })
+  ).text;
+  // A sample, not only a # TYPE line: a series a panel reads must have a value to show.
+  const exposed = sampledNames(text);
+  // Only now: a suspended schedule has no next run, and so no next-run series.
+  await client.patch(SCHEDULE, ns, 'nightly', { spec: { suspend: true } });
+
+  const [rule] = (await renderChart('dashboard', ns, ['metrics.prometheusRule.enabled=true'])).filter(
+    (m) => m.kind === 'PrometheusRule',
+  );
+  const queries = [
+    ...dashboardQueries(),
+    ...ruleQueries(rule as unknown as Parameters<typeof ruleQueries>[0]),
+  ];
+  const read = new Set<string>();
+  const missing: string[] = [];
+  for (const { where, expr } of queries) {
+    for (const name of metricNames(withoutGrafanaVariables(expr))) {
+      read.add(name);
+      if (!exposed.has(name)) missing.push(`${where}: ${name}`);
+    }
+  }
+  process.stderr.write(
+    `\n[series the dashboard and alerts read, each with a sample on /metrics]\n${[...read].sort().join('\n')}\n`,
+  );
+  expect(read.size).toBeGreaterThan(15);
+  expect(missing).toEqual([]);
+  await op.process.stop();
+});
+
+const execFileAsync = promisify(execFile);
+
+test("the helm test's check passes against a ready operator and says why it fails against none", async () => {
+  const ns = await createNamespace('si-helmtest');
+  const op = await startProbedOperatorProcess('helmtest', [`--watch-namespaces=${ns}`]);
+  processes.push(op.process);
+  await until('readyz', async () => (await op.probe('/readyz')).status === 200);
+  // The script exactly as the rendered test Pod runs it: `node -e <args[0]>`.
+  const [pod] = (await renderChart('helmtest', ns)).filter(
+    (m) => m.kind === 'Pod' && m.metadata.name === 'helmtest-serverimage-operator-test-ready',
+  ) as unknown as {
+    spec: { containers: { command: string[]; args: string[]; env: { name: string; value: string }[] }[] };
+  }[];
+  const container = pod!.spec.containers[0]!;
+  expect(container.command).toEqual(['node', '-e']);
+  expect(container.env.find((e) => e.name === 'READYZ_URL')!.value).toMatch(
+    /^http:\/\/helmtest-serverimage-operator-test-ready\..+:8081\/readyz$/,
+  );
+  const run = (url: string) =>
+    execFileAsync(process.execPath, ['-e', container.args[0]!], {
+      env: { ...process.env, READYZ_URL: url, READYZ_WAIT_MS: '0' },
+    }).then(
+      ({ stdout }) => ({ code: 0, out: stdout }),
+      (err: { code: number; stderr: string }) => ({ code: err.code, out: err.stderr }),
+    );
+  const ready = await run(op.readyzUrl);
+  expect(ready).toEqual({ code: 0, out: expect.stringContaining('an operator replica is ready') });
+  const nobody = await run(`http://127.0.0.1:${await freePort()}/readyz`);
+  expect(nobody.code).toBe(1);
+  expect(nobody.out).toMatch(/^no ready operator replica answered http:.*: ECONNREFUSED\n$/);
+  await op.process.stop();
 });

@@ -32,3 +32,25 @@ test('the ServerImage and the schedule controller each get their own series', as
   expect(value('workqueue_adds_total{name="serverimage",controller="serverimage"}')).toBe(1);
   expect(value('workqueue_adds_total{name="serverimageschedule",controller="serverimageschedule"}')).toBe(2);
 });
+
+test('readiness is read at each scrape; leadership follows the Lease', async () => {
+  const metrics = new OperatorMetrics();
+  let ready = false;
+  metrics.countReadiness(() => ready);
+  const leading = metrics.leadership('serverimage-operator');
+  const value = async (series: string) =>
+    Number(
+      (await metrics.registry.metrics())
+        .split('\n')
+        .find((l) => l.startsWith(`${series} `))
+        ?.slice(series.length + 1),
+    );
+  expect(await value('serverimage_operator_ready')).toBe(0);
+  expect(await value('leader_election_master_status{name="serverimage-operator"}')).toBe(0);
+  ready = true;
+  leading(true);
+  expect(await value('serverimage_operator_ready')).toBe(1);
+  expect(await value('leader_election_master_status{name="serverimage-operator"}')).toBe(1);
+  leading(false);
+  expect(await value('leader_election_master_status{name="serverimage-operator"}')).toBe(0);
+});

@@ -87,3 +87,35 @@ a ClusterRole (all namespaces) or in a Role per watched namespace.
   resources: [events]
   verbs: [create, patch]
 {{- end }}
+
+{{/* The operator's image, by digest when one is given. */}}
+{{- define "serverimage-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* Replicas on different nodes unless `affinity` says otherwise (podAntiAffinity: soft|hard|none). */}}
+{{- define "serverimage-operator.affinity" -}}
+{{- if .Values.affinity }}
+{{- toYaml .Values.affinity }}
+{{- else if eq .Values.podAntiAffinity "soft" }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "serverimage-operator.selectorLabels" . | nindent 12 }}
+{{- else if eq .Values.podAntiAffinity "hard" }}
+podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- include "serverimage-operator.selectorLabels" . | nindent 10 }}
+{{- end }}
+{{- end }}
