@@ -1,11 +1,12 @@
 // The bed's container images (tools/build-images.sh builds them once and tags each by a
 // hash of its inputs): their references, and containers of them through testcontainers.
 import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GenericContainer } from 'testcontainers';
 
-export type ImageName = 'node-base' | 'operator' | 'exporter';
+export type ImageName = 'node-base' | 'operator' | 'exporter' | 'pause';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-images.sh');
 const refs = new Map<ImageName, string>();
@@ -29,6 +30,14 @@ export function imageRef(name: ImageName): string {
     if (!ref) throw new Error(`build-images.sh ${name} printed no reference for it:\n${out}`);
   }
   return ref;
+}
+
+/** The image's `docker save` tarball (for runtimes other than the engine's). */
+export function imageTarball(name: ImageName): string {
+  const key = imageRef(name).split(':').pop()!;
+  const cache =
+    process.env.SERVERIMAGE_TOOLS_CACHE ?? path.join(os.homedir(), '.cache/serverimage-operator/tools');
+  return path.join(cache, 'images', `${name}-${key}.tar`);
 }
 
 // testcontainers reaches the engine through its socket; these describe this machine's: there

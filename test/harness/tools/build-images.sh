@@ -7,6 +7,7 @@
 #              upstream node:24 alpine image by default)
 #   exporter   KubeVirt's virt-exportserver (built by build-tools.sh) in a root fs as KubeVirt
 #              ships it: the static binary in /usr/bin, its nonroot user 1001, nothing else
+#   pause      the Pod sandbox's image for the bed's containerd: tools/pause/main.go alone
 # Each image is tagged serverimage-testbed/NAME:KEY, KEY a hash of its inputs (for the
 # operator: the Dockerfile, package files and src/), and saved as a tarball in
 # $cache/images (for runtimes other than the engine's, and to reload after the engine's
@@ -30,7 +31,7 @@ log="$dir/build.log"
 mkdir -p "$dir"
 say() { printf '[build-images] %s\n' "$*" >&2; }
 
-all_images=(node-base operator exporter)
+all_images=(node-base operator exporter pause)
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=("${all_images[@]}")
 for i in "${images[@]}"; do
@@ -104,6 +105,17 @@ build_exporter() {
   rm -rf "$rootfs"
 }
 
+# What registry.k8s.io/pause holds: one static binary as the entrypoint, user 65535.
+build_pause() {
+  local ref=$1 rootfs bin
+  bin=$(bash "$here/build-tools.sh" pause)/pause
+  rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
+  install -m 0755 "$(readlink -f "$bin")" "$rootfs/pause"
+  tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 65535:65535' \
+    --change 'ENTRYPOINT ["/pause"]' - "$ref"
+  rm -rf "$rootfs"
+}
+
 # ---- keys ----
 hash() { sha256sum | cut -c1-16; }
 declare -A keys
@@ -117,6 +129,7 @@ compute_key() {
       cd "$root" && find Dockerfile .dockerignore package.json package-lock.json tsconfig.json \
         tsconfig.build.json src -type f -print0 | sort -z | xargs -0 sha256sum; } | hash ;;
     exporter) { declare -f build_exporter; echo "$KUBEVIRT_VERSION"; } | hash ;;
+    pause) { declare -f build_pause; cat "$here/pause/main.go"; } | hash ;;
   esac
 }
 for i in "${images[@]}"; do keys[$i]=$(compute_key "$i"); done
