@@ -71,6 +71,13 @@ function shimPids(socket: string): number[] {
 }
 
 export async function startContainerd(dir: string, sandboxImage: string): Promise<Containerd> {
+  const missing = ['containerd', 'ctr', 'runc'].filter(
+    (cmd) => !process.env.PATH?.split(':').some((d) => existsSync(path.join(d, cmd))),
+  );
+  if (missing.length > 0)
+    throw new Error(
+      `${missing.join(', ')} not found on PATH: \`npm run testbed:images\` installs Debian's docker.io, which brings containerd and runc`,
+    );
   mkdirSync(path.join(dir, 'cni/net.d'), { recursive: true });
   mkdirSync(path.join(dir, 'cni/bin'), { recursive: true });
   const file = path.join(dir, 'containerd.toml');

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real parts of the test bed at the versions pinned in versions.env, into a
 # cache folder outside the repo: from the Go module proxy etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, the CNCF Distribution registry, crane, helm,
+# kube-controller-manager, kube-scheduler, kubectl, kubelet, the CNCF Distribution registry, crane, helm,
 # KubeVirt's virt-exportserver and virt-controller, external-snapshotter's snapshot-controller,
 # CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
 # and external-snapshotter's own CRDs); from Debian's archive qemu-img (which cdi-importer
@@ -24,9 +24,9 @@ mkdir -p "$bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
 all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl registry crane helm
-  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img)
-# Built only when asked for (the bed's real node, build-images.sh's pause image).
-extra_tools=(kubelet pause)
+  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img kubelet)
+# Built only when asked for (build-images.sh's pause image).
+extra_tools=(pause)
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
