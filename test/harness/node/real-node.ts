@@ -31,10 +31,15 @@ export async function startRealNode(options: {
   images: ImageName[];
 }): Promise<RealNode> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-node-'));
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(options.kubeconfigPath);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
   const containerd = await startContainerd(path.join(dir, 'containerd'), runtimeName('pause'));
   let kubelet: ManagedProcess | undefined;
   const stop = async () => {
     await kubelet?.stop();
+    // Its Node goes too, as when a node leaves a cluster: the control plane may serve other tests.
+    await core.deleteNode({ name: options.nodeName }).catch(() => undefined);
     await containerd.stop();
     // The kubelet's Secret volumes (tmpfs), its root dir (bind-mounted onto itself) and
     // containerd's sandbox mounts: deepest first.
@@ -54,9 +59,6 @@ export async function startRealNode(options: {
       runtimeEndpoint: containerd.endpoint,
       ...(await kubeletPorts()),
     });
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(options.kubeconfigPath);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
     const k = kubelet;
     await waitFor(
       `Node ${options.nodeName} registered by the kubelet`,

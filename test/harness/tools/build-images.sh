@@ -180,12 +180,13 @@ prune() {
 }
 
 total=$SECONDS
-made=()
+made=() loaded=()
 for i in "${missing[@]}"; do
   ref=$(ref_of "$i") tarball=$(tarball_of "$i")
   if ! in_engine "$i" && [ -f "$tarball" ]; then
     say "loading $ref from $tarball"
     docker load -i "$tarball" >>"$log" 2>&1
+    loaded+=("$i")
   fi
   if ! in_engine "$i"; then
     start=$SECONDS
@@ -203,5 +204,5 @@ for i in "${missing[@]}"; do
     prune "$i"
   fi
 done
-say "${#made[@]} built in $((SECONDS - total)) s (${made[*]:-none}); $((${#images[@]} - ${#made[@]})) already there; log $log"
+say "${#made[@]} built in $((SECONDS - total)) s (${made[*]:-none}), ${#loaded[@]} loaded from their tarballs; $((${#images[@]} - ${#made[@]} - ${#loaded[@]})) already there; log $log"
 print_refs
