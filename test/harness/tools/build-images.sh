@@ -147,6 +147,8 @@ if [ ${#missing[@]} -eq 0 ]; then print_refs; exit 0; fi
 
 exec 9>"$dir/.lock"
 if ! flock -n 9; then say "waiting for another build (lock $dir/.lock)"; flock 9; fi
+# A root fs left by a build that failed or was killed (under the lock, none is in use).
+rm -rf "$dir"/rootfs.*
 
 ticker=
 start_ticker() {
