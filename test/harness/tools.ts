@@ -20,7 +20,8 @@ export type ToolName =
   | 'virt-controller'
   | 'snapshot-controller'
   | 'cdi-importer'
-  | 'qemu-img';
+  | 'qemu-img'
+  | 'kubelet';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-tools.sh');
 const built = new Map<ToolName, string>();

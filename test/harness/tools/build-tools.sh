@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real parts of the test bed at the versions pinned in versions.env, into a
 # cache folder outside the repo: from the Go module proxy etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, the CNCF Distribution registry, crane, helm,
+# kube-controller-manager, kube-scheduler, kubectl, kubelet, the CNCF Distribution registry, crane, helm,
 # KubeVirt's virt-exportserver and virt-controller, external-snapshotter's snapshot-controller,
 # CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
 # and external-snapshotter's own CRDs); from Debian's archive qemu-img (which cdi-importer
@@ -24,13 +24,15 @@ mkdir -p "$bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
 all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl registry crane helm
-  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img)
+  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img kubelet)
+# Built only when asked for (build-images.sh's pause image).
+extra_tools=(pause)
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
 say() { printf '[build-tools] %s\n' "$*" >&2; }
 for t in "${tools[@]}"; do
-  case " ${all_tools[*]} " in *" $t "*) ;; *) say "unknown tool $t (known: ${all_tools[*]})"; exit 2 ;; esac
+  case " ${all_tools[*]} ${extra_tools[*]} " in *" $t "*) ;; *) say "unknown tool $t (known: ${all_tools[*]} ${extra_tools[*]})"; exit 2 ;; esac
 done
 
 # kubevirt-crds is our source: its file carries the source's hash (taken once, up front).
@@ -41,7 +43,8 @@ crds_source=$(sha256sum <"$here/kubevirt-crds/main.go" | cut -c1-8)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) echo "$KUBERNETES_VERSION" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) echo "$KUBERNETES_VERSION" ;;
+    pause) echo "$(sha256sum <"$here/pause/main.go" | cut -c1-8)" ;;
     registry) echo "$DISTRIBUTION_VERSION" ;;
     crane) echo "$CRANE_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
@@ -236,8 +239,19 @@ build_qemu_img() {
   "$bin/qemu-img-$QEMU_DEBIAN_RELEASE" --version >>"$log"
 }
 
+# pause: tools/pause/main.go, a static program with no dependencies.
+build_pause() {
+  local dir; dir=$(mktemp -d)
+  printf 'module serverimage.io/testbed/pause\n\ngo 1.24\n' >"$dir/go.mod"
+  cp "$here/pause/main.go" "$dir/main.go"
+  local out; out="$bin/pause-$(version_of pause)"
+  (cd "$dir" && go build -trimpath -ldflags=-s -o "$out.tmp" .) >>"$log" 2>&1
+  mv "$out.tmp" "$out"
+  rm -rf "$dir"
+}
+
 need_kube=
-for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) need_kube=1 ;; esac; done
+for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) need_kube=1 ;; esac; done
 replaces=; [ -z "$need_kube" ] || replaces=$(kube_replaces)
 
 build_one() {
@@ -249,6 +263,10 @@ build_one() {
     kube-controller-manager) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     # Binds the exporter Pods virt-controller creates to the bed's Node (test/harness/kubevirt/kubelet).
     kube-scheduler) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
+    # The bed's real node: runs Pods through containerd's CRI plugin (test/harness/node/).
+    kubelet) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kubelet" "$replaces" ;;
+    # The Pod sandbox's process: our own, since no registry serves registry.k8s.io/pause.
+    pause) build_pause ;;
     registry) build registry "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;
     crane) build crane "github.com/google/go-containerregistry@$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane ;;
     helm) build helm "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm ;;

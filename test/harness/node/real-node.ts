@@ -1,0 +1,81 @@
+// A real node for the bed: containerd with the bed's images imported, and the real kubelet
+// registered as Node `nodeName` with the bed's API server.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { imageRef, imageTarball, type ImageName } from '../container-images.js';
+import { waitFor, type ManagedProcess } from '../process.js';
+import { startContainerd, type Containerd } from './containerd.js';
+import { kubeletPorts, startKubelet } from './kubelet.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface RealNode {
+  nodeName: string;
+  containerd: Containerd;
+  kubelet: ManagedProcess;
+  /** The name a Pod's `image` gives for a bed image (as containerd imported it). */
+  image(name: ImageName): string;
+  stop(): Promise<void>;
+}
+
+/** What containerd calls an image saved as `serverimage-testbed/NAME:KEY`. */
+const runtimeName = (name: ImageName) => `docker.io/${imageRef(name)}`;
+
+export async function startRealNode(options: {
+  nodeName: string;
+  kubeconfigPath: string;
+  images: ImageName[];
+}): Promise<RealNode> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-node-'));
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(options.kubeconfigPath);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const containerd = await startContainerd(path.join(dir, 'containerd'), runtimeName('pause'));
+  let kubelet: ManagedProcess | undefined;
+  const stop = async () => {
+    await kubelet?.stop();
+    // Its Node goes too, as when a node leaves a cluster: the control plane may serve other tests.
+    await core.deleteNode({ name: options.nodeName }).catch(() => undefined);
+    await containerd.stop();
+    // The kubelet's Secret volumes (tmpfs), its root dir (bind-mounted onto itself) and
+    // containerd's sandbox mounts: deepest first.
+    await execFileAsync('sh', [
+      '-c',
+      `grep -o ' ${dir}/[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`,
+    ]).catch(() => undefined);
+    if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const name of new Set<ImageName>(['pause', ...options.images]))
+      await containerd.importImage(imageTarball(name));
+    kubelet = startKubelet({
+      dir: path.join(dir, 'kubelet'),
+      nodeName: options.nodeName,
+      kubeconfigPath: options.kubeconfigPath,
+      runtimeEndpoint: containerd.endpoint,
+      ...(await kubeletPorts()),
+    });
+    const k = kubelet;
+    await waitFor(
+      `Node ${options.nodeName} registered by the kubelet`,
+      async () => {
+        if (k.child.exitCode !== null) throw new Error(`kubelet exited ${k.child.exitCode}`);
+        return core.readNode({ name: options.nodeName }).then(
+          () => true,
+          () => false,
+        );
+      },
+      60_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nkubelet log:\n${k.tail(40)}`);
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { nodeName: options.nodeName, containerd, kubelet, image: runtimeName, stop };
+}
