@@ -93,6 +93,19 @@ export interface PushedDiskImage {
   diffId: string;
   /** `sha256:<hex>` of the raw disk, when asked for. */
   diskSha256?: string;
+  /** A chunked (incremental) push: what was new and what was reused (src/export/chunked). */
+  chunked?: ChunkedPushStats;
+}
+
+export interface ChunkedPushStats {
+  chunkSize: number;
+  chunks: number;
+  zeroChunks: number;
+  newChunks: number;
+  reusedChunks: number;
+  newBytes: number;
+  reusedBytes: number;
+  diskSha256: string;
 }
 
 /**

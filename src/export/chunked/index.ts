@@ -29,3 +29,4 @@ export {
   type ChunkedDisk,
   type VerifiedChunkedDisk,
 } from './read-chunked-disk.js';
+export { pushChunkedExport, type PushChunkedExportOptions } from './push-chunked-export.js';
