@@ -30,3 +30,4 @@ export {
   type VerifiedChunkedDisk,
 } from './read-chunked-disk.js';
 export { pushChunkedExport, type PushChunkedExportOptions } from './push-chunked-export.js';
+export { materializeChunkedDisk, type MaterializeOptions, type MaterializedImage } from './materialize.js';

@@ -2,7 +2,7 @@
 // chunked artifact, reported in the shape of a containerDisk push (so status.images and
 // the VM artifact treat both alike) with what was new and what was reused.
 import type { PushDiskImageOptions, PushedDiskImage } from '../push-disk-image.js';
-import { openExportSource } from '../source.js';
+import { openExportSource, type ExportSourceOptions } from '../source.js';
 import { pushChunkedDisk } from './push-chunked-disk.js';
 
 export interface PushChunkedExportOptions extends Pick<
@@ -21,6 +21,7 @@ export interface PushChunkedExportOptions extends Pick<
   | 'progressIntervalMs'
   | 'signal'
 > {
+  source: ExportSourceOptions;
   /** Earlier backups in the repository (digests) whose chunks may be reused. */
   previous: string[];
   chunkSize?: number;
