@@ -95,6 +95,8 @@ export interface RestoreCommand {
   caSecret?: string;
   insecure: boolean;
   output?: 'yaml';
+  /** An incremental backup is first turned into containerDisk images under this tag (default <tag>-disk). */
+  materializeTag?: string;
 }
 
 export interface HelpCommand {

@@ -236,7 +236,10 @@ imaged (stored in the registry beside the boot image), its disks from the regist
 digest. SERVERIMAGE is an Active ServerImage (its registry credentials and CA are copied
 for CDI); REGISTRY_REFERENCE is host/repository:tag or @sha256:... of a boot image, from
 any cluster, read with --credentials / --ca-secret / --insecure. A bad reference (no such
-tag, no VM definition, credentials refused) is one line and exit 1; nothing is created.`,
+tag, no VM definition, credentials refused) is one line and exit 1; nothing is created.
+An incremental backup (format.layout chunked) is first materialized: its chunks are read
+back, checked and pushed as a containerDisk image beside it (tag --materialize-tag, default
+<tag>-disk), which CDI then imports; the VM is not read again.`,
   flags: [
     ['name', 'name of the new VirtualMachine (required)', 'NEW_VM'],
     ['from-namespace', 'namespace of the ServerImage (default: -n)'],
@@ -258,6 +261,10 @@ tag, no VM definition, credentials refused) is one line and exit 1; nothing is c
     ['ca-secret', "(reference only) Secret in -n with the registry's CA under ca.crt"],
     ['insecure', '(reference only) plain HTTP to the registry (labs only)'],
     ['output', 'print the manifests instead of creating them'],
+    [
+      'materialize-tag',
+      'tag of the containerDisk image an incremental backup is turned\ninto first (default <tag>-disk; other volumes TAG-<volume>)',
+    ],
   ],
   outputs: ['yaml'],
   exitCodes: true,
@@ -289,6 +296,7 @@ tag, no VM definition, credentials refused) is one line and exit 1; nothing is c
       ...given('caSecret', values['ca-secret']),
       insecure: values.insecure ?? false,
       ...(values.output !== undefined ? { output: 'yaml' as const } : {}),
+      ...given('materializeTag', values['materialize-tag']),
     };
   },
   run: restoreCommand,
