@@ -27,7 +27,7 @@ import { silentLogger } from '../../src/kube/index.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { cli } from './cli-fixtures.js';
 import { createVm, startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
-import { backupsOf, createSchedule, phaseOf } from './serverimageschedule-fixtures.js';
+import { SCHEDULE, backupsOf, createSchedule, phaseOf } from './serverimageschedule-fixtures.js';
 
 const MiB = 2 ** 20;
 const DISK = 64 * MiB;
@@ -137,6 +137,11 @@ test(`a chunked schedule, ${NIGHTS} nights, rotation ${ROTATION}: increments, re
     if (night > 1) changeDisk(diskFile);
     const expectedSha = `sha256:${sha256(readFileSync(diskFile))}`;
     const due = `2027-01-0${night + 1}T02:00:00Z`;
+    // The schedule has seen this night as its next run before the clock reaches it.
+    await until(
+      `night ${night} due next`,
+      async () => (await bed.client.get(SCHEDULE, ns, 'nightly'))?.status?.nextScheduleTime === due,
+    );
     clock.advance(Date.parse(due) - clock.now());
     scheduling.controller.enqueue(`${ns}/nightly`);
     const name = `nightly-web-01-2027010${night + 1}-020000`;
@@ -147,7 +152,17 @@ test(`a chunked schedule, ${NIGHTS} nights, rotation ${ROTATION}: increments, re
         return found && phaseOf(found) === 'Active' ? found : undefined;
       },
       90_000,
-    );
+    ).catch(async (err: Error) => {
+      const all = await backupsOf(bed.client, ns, 'nightly');
+      const schedule = await bed.client.get(SCHEDULE, ns, 'nightly');
+      throw new Error(
+        `${err.message}\nbackups: ${JSON.stringify(
+          all.map((b) => ({ name: b.metadata.name, status: b.status })),
+          null,
+          1,
+        )}` + `\nschedule status: ${JSON.stringify(schedule?.status, null, 1)}`,
+      );
+    });
     const image = si.status.images[0] as { digest: string; chunked: Night['stats'] & { diskSha256: string } };
     expect(image.chunked.diskSha256).toBe(expectedSha);
     const opened = await openChunkedDisk(registry, image.digest);
