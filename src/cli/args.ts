@@ -99,6 +99,20 @@ export interface RestoreCommand {
   materializeTag?: string;
 }
 
+/** An incremental backup turned into bootable containerDisk images, without a restore. */
+export interface MaterializeCommand {
+  command: 'materialize';
+  cluster: ClusterOptions;
+  /** A ServerImage name, or host/repository[:tag|@digest] (it has a slash). */
+  source: string;
+  fromNamespace?: string;
+  /** Tag of the first volume's image (the others TAG-<volume>); default <tag>-disk. */
+  tag?: string;
+  credentials?: string;
+  caSecret?: string;
+  insecure: boolean;
+}
+
 export interface HelpCommand {
   command: 'help';
   topic?: CommandName;
@@ -116,6 +130,7 @@ export type ParsedCommand =
   | DescribeCommand
   | DeleteCommand
   | RestoreCommand
+  | MaterializeCommand
   | HelpCommand
   | VersionCommand;
 

@@ -7,6 +7,7 @@
 // back byte-exact, and `serverimage restore` materializes it and CDI's real importer
 // imports it into a PVC holding exactly the seventh night's bytes.
 // On KubeVirt's real virt-controller (kubevirt/real/bed.ts) with the in-process operator.
+import { execFileSync } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { openSync, readFileSync, writeSync, closeSync } from 'node:fs';
@@ -226,6 +227,17 @@ test(`a chunked schedule, ${NIGHTS} nights, rotation ${ROTATION}: increments, re
   expect(storedChunks).toEqual(keptChunks);
   const seventh = nights[NIGHTS - 1]!;
   expect((await verifyChunkedDisk(registry, seventh.digest)).diskSha256).toBe(seventh.diskSha256);
+
+  // `serverimage materialize` alone: the sixth night as a containerDisk image, read by crane.
+  const sixth = nights[NIGHTS - 2]!;
+  const made = await cli(['materialize', sixth.name, '-n', ns, '--tag', 'night6-disk']);
+  expect({ code: made.code, stdout: made.stdout }).toEqual({
+    code: 0,
+    stdout: `rootdisk: ${bed.registry.host}/backups/web-01:night6-disk (from ${bed.registry.host}/backups/web-01:${sixth.name})\n`,
+  });
+  const tar = await bed.crane.exportTar(`${bed.registry.host}/backups/web-01:night6-disk`);
+  const diskImg = execFileSync('tar', ['-xOf', '-', 'disk/disk.img'], { input: tar, maxBuffer: 1 << 30 });
+  expect(`sha256:${sha256(diskImg)}`).toBe(sixth.diskSha256);
 
   // Restore: the CLI materializes the chunked backup as a containerDisk image, then
   // CDI's real importer fills the new VM's PVC from it.

@@ -16,7 +16,11 @@ import {
 } from '../restore/restore-source.js';
 import type { CommandContext } from './context.js';
 
-async function resolveSource(command: RestoreCommand, ctx: CommandContext): Promise<RestoreSource> {
+/** The image a restore (or a materialize) reads: a ServerImage, or a bare registry reference. */
+export async function resolveSource(
+  command: Pick<RestoreCommand, 'source' | 'fromNamespace' | 'credentials' | 'caSecret' | 'insecure'>,
+  ctx: CommandContext,
+): Promise<RestoreSource> {
   const { kubeConfig } = ctx.client;
   if (isRegistryReference(command.source)) {
     return sourceFromReference(kubeConfig, command.source, {
