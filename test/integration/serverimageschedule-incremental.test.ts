@@ -265,4 +265,6 @@ test(`a chunked schedule, ${NIGHTS} nights, rotation ${ROTATION}: increments, re
   const restored = await importedDisk(bed.sim.diskFile(ns, 'restored-rootdisk')!, DISK);
   expect(`sha256:${restored.sha256}`).toBe(seventh.diskSha256);
   expect(restored.zeroTail).toBe(true);
+  // Hundreds of one-request chunk uploads, and none left open.
+  expect(bed.registry.openUploads()).toEqual([]);
 }, 900_000);
