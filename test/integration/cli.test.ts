@@ -71,7 +71,7 @@ describe('create --wait', () => {
     const ref = `${registry.host}/vms/web-01:web-01-first`;
     const lines = result.stdout.split('\n');
     expect(lines[0]).toBe(
-      `serverimage.serverimage.io/web-01-first created in namespace ${ns}; waiting up to 1h00m for Active`,
+      `serverimage.serverimage.io/web-01-first created in namespace ${ns}; waiting up to 2h00m for Active`,
     );
     // Not a terminal: one plain line per change, through the steps, with bytes, rate and ETA.
     expect(result.stdout).not.toContain('\x1b[');
@@ -121,6 +121,22 @@ describe('create --wait', () => {
       new RegExp(`^error: ServerImage ${ns}/missing-vm failed: ServerNotFound: .*no-such-vm`, 'm'),
     );
     expect(result.stdout).toContain('WaitingForServer');
+    // Nothing had been made for it (no VM, no snapshot): Purged says only that.
+    const purged = (await client.get(SERVERIMAGE, ns, 'missing-vm'))?.status?.conditions?.find(
+      (c: { type: string }) => c.type === 'Purged',
+    );
+    expect(purged).toEqual(
+      expect.objectContaining({ status: 'True', message: 'Nothing had been made; nothing to remove' }),
+    );
+  });
+
+  test('wait on an image already in Error says the error once, on stderr, without "waiting up to"', async () => {
+    const result = await cli(['wait', 'missing-vm', '-n', ns]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(
+      new RegExp(`^error: ServerImage ${ns}/missing-vm failed: ServerNotFound: [^\\n]*no-such-vm[^\\n]*\\n$`),
+    );
   });
 
   test('a wait past --timeout exits 3 and leaves the ServerImage going', async () => {
@@ -159,7 +175,7 @@ describe('wait for a ServerImage made elsewhere', () => {
     const lines = result.stdout.split('\n');
     expect(lines[0]).toMatch(
       new RegExp(
-        `^serverimage\\.serverimage\\.io/web-02-applied in namespace ${ns} is (Queued|Saving|not yet seen by the operator); waiting up to 1h00m for Active$`,
+        `^serverimage\\.serverimage\\.io/web-02-applied in namespace ${ns} is (Queued|Saving|not yet seen by the operator); waiting up to 2h00m for Active$`,
       ),
     );
     expect(lines.some((l) => /^\[\+\d+s\] Saving +\d+% \d+\.\d\/4\.0 MiB/.test(l))).toBe(true);
