@@ -90,6 +90,10 @@ function statusMessage(body: unknown): { reason?: string; message?: string } {
 export function describeClientError(err: unknown): string {
   const errors = chain(err);
   if (errors.length === 0) return String(err);
+  // Our own errors (RegistryError, DataPathError, ApiCallError) carry a condition reason and
+  // a message already written for people, naming what failed: keep it.
+  const own = errors[0] as ErrorLike & { reason?: unknown };
+  if (typeof own.reason === 'string' && text(own.message)) return withoutRuntimeHints(own.message as string);
   for (const e of errors) {
     if (e instanceof ApiException) {
       const { reason, message } = statusMessage(e.body);

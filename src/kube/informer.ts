@@ -213,7 +213,7 @@ export class Informer<T extends KubernetesObject> {
     try {
       fn();
     } catch (err) {
-      this.logger.error({ kind: this.resource.kind, err }, 'informer handler threw');
+      this.logger.error({ kind: this.resource.kind, err }, 'informer handler threw'); // a bug of ours: keep the stack
     }
   }
 }

@@ -424,10 +424,13 @@ test('restore into a namespace without the VM namespaced instancetype and prefer
   expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: '' });
   expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
   expect(refused.stderr).toContain(
-    `the VM names VirtualMachineInstancetype team-small and VirtualMachinePreference team-linux, which namespace ${target} does not have`,
+    `the VM names VirtualMachineInstancetype team-small and VirtualMachinePreference team-linux, which namespace ${target} does not have, and KubeVirt would make nothing for it`,
   );
   expect(refused.stderr).toContain(`Nothing was created: copy them into namespace ${target} first`);
-  expect(refused.stderr).toMatch(/or make the original VM name cluster-wide ones/);
+  expect(refused.stderr).toContain(
+    `(kubectl get virtualmachineinstancetype/team-small virtualmachinepreference/team-linux -n ${ns} -o yaml, then create them in ${target}`,
+  );
+  expect(refused.stderr).toMatch(/or have the VM name cluster-wide ones/);
   process.stdout.write(
     `$ serverimage restore team-image --from-namespace ${ns} -n ${target} --name team2\n${refused.stderr}`,
   );

@@ -68,19 +68,15 @@ export async function missingInstancetypes(
 export function refuseMissing(missing: MissingReference[], namespace: string, from?: string): CliError {
   const list = missing.map((m) => `${m.kind} ${m.name}`).join(' and ');
   const namespaced = missing.filter((m) => !m.kind.includes('Cluster'));
-  const copy = namespaced
-    .map(
-      (m) =>
-        `kubectl get ${m.kind.toLowerCase()} ${m.name}${from ? ` -n ${from}` : ''} -o yaml | ` +
-        `kubectl create -n ${namespace} -f - (after removing metadata.namespace, uid and resourceVersion)`,
-    )
-    .join('; ');
+  const them = namespaced.length > 1 ? 'them' : 'it';
+  const objects = namespaced.map((m) => `${m.kind.toLowerCase()}/${m.name}`).join(' ');
   const how = namespaced.length
-    ? `copy ${namespaced.length > 1 ? 'them' : 'it'} into namespace ${namespace} first (${copy}), ` +
-      `or make the original VM name cluster-wide ones (VirtualMachineClusterInstancetype, VirtualMachineClusterPreference)`
-    : 'create them, or restore with -o yaml and edit spec.instancetype / spec.preference';
+    ? `copy ${them} into namespace ${namespace} first (kubectl get ${objects}${from ? ` -n ${from}` : ''} -o yaml, ` +
+      `then create ${them} in ${namespace} without metadata.namespace, uid and resourceVersion), ` +
+      'or have the VM name cluster-wide ones (VirtualMachineClusterInstancetype, VirtualMachineClusterPreference)'
+    : 'create them, or restore with -o yaml and change spec.instancetype and spec.preference';
   return new CliError(
-    `the VM names ${list}, which namespace ${namespace} does not have; KubeVirt would make nothing for it. ` +
+    `the VM names ${list}, which namespace ${namespace} does not have, and KubeVirt would make nothing for it. ` +
       `Nothing was created: ${how}`,
   );
 }
