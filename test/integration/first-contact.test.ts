@@ -8,7 +8,9 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
+import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { freePort } from '../harness/ports.js';
+import { startProcess, waitFor } from '../harness/process.js';
 import { kubeconfigPath } from '../harness/testbed.js';
 import { root } from './cli-fixtures.js';
 
@@ -179,5 +181,82 @@ const OLD_NODE = ['/usr/bin/node', '/usr/local/bin/node'].find((candidate) => {
   ])('%s says it needs Node.js 24, exit 1', async (program, script, args) => {
     const result = await run(OLD_NODE!, script, args as string[]);
     expectOneLine(result, 1, new RegExp(`^${program}: needs Node\\.js 24 or newer; this is Node\\.js \\d+`));
+  });
+});
+
+describe('an API server still warming up', () => {
+  let proxy: FaultProxy | undefined;
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  test('429 "storage is (re)initializing" at start-up: one short line while the operator waits, no client dump', async () => {
+    // The bed's real API server behind a fault proxy that knows it as its admin (client
+    // certificate) and answers the first requests as a warming-up server does.
+    const bed = parse(readFileSync(kubeconfigPath(), 'utf8')) as {
+      clusters: { cluster: Record<string, string> }[];
+      users: { user: Record<string, string> }[];
+    };
+    const b64 = (v: string) => Buffer.from(v, 'base64').toString('utf8');
+    proxy = await startFaultProxy({
+      upstream: bed.clusters[0]!.cluster.server!,
+      upstreamTls: {
+        caPem: b64(bed.clusters[0]!.cluster['certificate-authority-data']!),
+        certPem: b64(bed.users[0]!.user['client-certificate-data']!),
+        keyPem: b64(bed.users[0]!.user['client-key-data']!),
+      },
+    });
+    const warmingUp = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'storage is (re)initializing',
+      reason: 'TooManyRequests',
+      details: { retryAfterSeconds: 1 },
+      code: 429,
+    };
+    proxy.respond(429, { times: 4 }, { body: warmingUp, headers: { 'Retry-After': '1' } });
+    const kubeconfig = path.join(mkdtempSync(path.join(os.tmpdir(), 'warm-up-')), 'config');
+    writeFileSync(
+      kubeconfig,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'proxy', cluster: { server: proxy.url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'proxied', user: {} }],
+        contexts: [{ name: 'proxy', context: { cluster: 'proxy', user: 'proxied' } }],
+        'current-context': 'proxy',
+      }),
+    );
+    const operator = startProcess(
+      NODE,
+      ['--import', 'tsx', OPERATOR, `--kubeconfig=${kubeconfig}`, ...NO_PORTS],
+      path.join(path.dirname(kubeconfig), 'operator.log'),
+      bareEnv(),
+    );
+    try {
+      // Past the warm-up: the proxy answered its 429s and then let a request through.
+      await waitFor(
+        'the operator to get past the warm-up',
+        async () => proxy!.requests.some((r) => !r.injected && r.status === 200),
+        60_000,
+        () => operator.tail(),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    } finally {
+      await operator.stop();
+    }
+    expect(proxy.requests.filter((r) => r.injected).length).toBe(4);
+    const log = readFileSync(operator.logFile, 'utf8');
+    const lines = log.trimEnd().split('\n');
+    const aboutWarmUp = lines.filter((l) => /storage is \(re\)initializing/.test(l));
+    expect(aboutWarmUp).toHaveLength(1);
+    expect(aboutWarmUp[0]).toContain('waiting for the API server to be ready');
+    expect(aboutWarmUp[0]).toContain(
+      'the API server answered 429 (TooManyRequests): storage is (re)initializing',
+    );
+    expect(aboutWarmUp[0]!.length).toBeLessThan(300);
+    expect(log).not.toMatch(/HTTP-Code|Headers:|^ {4}at /m);
   });
 });
