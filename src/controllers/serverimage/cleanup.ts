@@ -67,7 +67,7 @@ export async function deletePushedImages(
       } catch (err) {
         const e = err as { reason?: string; status?: number; message?: string };
         if (e.status === 404 || e.reason === 'RegistryNotFound') continue;
-        failures.push(`${image.reference}: ${e.message ?? String(err)}`);
+        failures.push(`${image.reference}: ${describeClientError(err)}`);
       }
     }
   }).catch((err: unknown) => failures.push(`registry not reachable: ${describeClientError(err)}`));
