@@ -101,11 +101,7 @@ export class ConfigError extends Error {
 /** Reads `--flag value` / `--flag=value` and FLAG environment variables (KUBECONFIG, LOG_LEVEL ...). */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const keys = Object.keys(configSchema.shape) as Key[];
-  const { values } = parseArgs({
-    args: argv,
-    options: Object.fromEntries(keys.map((k) => [flagName(k), { type: 'string' as const }])),
-    strict: true,
-  });
+  const values = parseFlags(argv, keys);
   const raw = Object.fromEntries(
     keys
       .map((k) => [k, (values[flagName(k)] as string | undefined) ?? env[envName(k)]])
@@ -118,6 +114,31 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     );
   }
   return parsed.data;
+}
+
+/** Node's parseArgs, its errors (unknown flag, missing value, stray argument) as ConfigErrors. */
+function parseFlags(argv: string[], keys: Key[]): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({
+      args: argv,
+      options: Object.fromEntries(keys.map((k) => [flagName(k), { type: 'string' as const }])),
+      strict: true,
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    const flag = /'(-[^']*)'/.exec(e.message ?? '')?.[1];
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+      throw new ConfigError(`${flag ?? 'a flag'}: unknown flag`);
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+      throw new ConfigError(`${flag ?? 'a flag'}: needs a value`);
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const arg = /'([^']*)'/.exec(e.message ?? '')?.[1];
+      throw new ConfigError(
+        `${arg ?? 'an argument'}: unexpected argument; flags look like --name value or --name=value`,
+      );
+    }
+    throw err;
+  }
 }
 
 export function usage(): string {

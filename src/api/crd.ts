@@ -9,7 +9,8 @@ export function serverImageCrd(): Record<string, unknown> {
     kind: SERVERIMAGE_KIND,
     plural: SERVERIMAGE_PLURAL,
     singular: 'serverimage',
-    shortNames: ['simg'],
+    // Short names are the kinds' initials (si, sis); simg stays as the older alias.
+    shortNames: ['si', 'simg'],
     printerColumns: [
       {
         name: 'Server',
@@ -36,6 +37,28 @@ export function serverImageCrd(): Record<string, unknown> {
         description: 'Why it is (not) ready',
       },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      // -o wide (priority 1): where it goes and what is happening, in the operator's words.
+      {
+        name: 'Repository',
+        type: 'string',
+        jsonPath: '.spec.registry.repository',
+        description: 'The repository the images are pushed to',
+        priority: 1,
+      },
+      {
+        name: 'Snapshot',
+        type: 'string',
+        jsonPath: '.status.snapshot.name',
+        description: 'The VirtualMachineSnapshot taken',
+        priority: 1,
+      },
+      {
+        name: 'Message',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+        description: 'The Ready condition message',
+        priority: 1,
+      },
     ],
     description:
       'ServerImage turns a KubeVirt VirtualMachine into bootable containerDisk images in an OCI registry: ' +

@@ -49,6 +49,8 @@ export const Reason = {
   ServerNotFound: 'ServerNotFound',
   ServerDeleted: 'ServerDeleted',
   InvalidServerState: 'InvalidServerState',
+  /** KubeVirt marks the VM failed (its Failure condition): its snapshot cannot be exported. */
+  ServerFailed: 'ServerFailed',
   UnsupportedVolume: 'UnsupportedVolume',
   /** WaitingForVolume past --server-state-timeout. */
   VolumeNotReady: 'VolumeNotReady',

@@ -8,6 +8,7 @@ export function serverImageScheduleCrd(): Record<string, unknown> {
     kind: SERVERIMAGESCHEDULE_KIND,
     plural: SERVERIMAGESCHEDULE_PLURAL,
     singular: 'serverimageschedule',
+    // The kind's initials, as si for ServerImage.
     shortNames: ['sis'],
     printerColumns: [
       {
@@ -36,6 +37,42 @@ export function serverImageScheduleCrd(): Record<string, unknown> {
         description: 'The next due time (UTC)',
       },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      // -o wide (priority 1).
+      {
+        name: 'Server',
+        type: 'string',
+        jsonPath: '.spec.serverRef.name',
+        description: 'The VirtualMachine (empty when a serverSelector picks them)',
+        priority: 1,
+      },
+      {
+        name: 'Type',
+        type: 'string',
+        jsonPath: '.spec.backupType',
+        description: 'The backupType (rotation group)',
+        priority: 1,
+      },
+      {
+        name: 'Rotation',
+        type: 'integer',
+        jsonPath: '.spec.rotation',
+        description: 'Active backups kept per VM',
+        priority: 1,
+      },
+      {
+        name: 'Last Success',
+        type: 'date',
+        jsonPath: '.status.lastSuccessfulTime',
+        description: 'How long ago the newest Active backup became Active',
+        priority: 1,
+      },
+      {
+        name: 'Message',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+        description: 'The Ready condition message',
+        priority: 1,
+      },
     ],
     description:
       "ServerImageSchedule stamps out ServerImages on a cron schedule and keeps the newest `rotation` Active ones per VM: OpenStack Nova's createBackup, declarative, for one VM or a fleet.",

@@ -88,7 +88,7 @@ code is 1.`,
     ['volume', 'volume to image, repeatable (default: every snapshottable volume)'],
     ['deletion-policy', 'Retain (default) or Delete the tags when the ServerImage is deleted'],
     ['wait', 'follow the ServerImage until Active or Error, with progress'],
-    ['timeout', 'how long --wait waits, e.g. 90s, 30m, 2h (default: 1h)'],
+    ['timeout', 'how long --wait waits, e.g. 90s, 30m, 2h (default: 2h)'],
     ['output', 'print the ServerImage (with --wait: as it ended; progress goes to stderr)'],
   ],
   outputs: ['json', 'yaml'],
@@ -130,7 +130,7 @@ without --wait), until it is Active or Error, with the same progress and exit co
 create --wait. An image that is already Active or Error is reported at once. A name
 that does not exist is the API server's NotFound (exit 1).`,
   flags: [
-    ['timeout', 'how long to wait, e.g. 90s, 30m, 2h (default: 1h)'],
+    ['timeout', 'how long to wait, e.g. 90s, 30m, 2h (default: 2h)'],
     ['output', 'print the ServerImage as it ended (progress goes to stderr)'],
   ],
   outputs: ['json', 'yaml'],
@@ -215,7 +215,7 @@ const del: CommandSpec<DeleteCommand> = {
 from the registry (Delete) or kept (Retain).`,
   flags: [
     ['wait', 'wait until the operator has finished and the object is gone'],
-    ['timeout', 'how long --wait waits (default: 1h)'],
+    ['timeout', 'how long --wait waits (default: 2h)'],
   ],
   outputs: [],
   exitCodes: true,

@@ -58,7 +58,13 @@ export interface ClusterOptions {
 }
 
 export const REPOSITORY_ENV = 'SERVERIMAGE_REPOSITORY';
-export const DEFAULT_TIMEOUT = '1h';
+/**
+ * --timeout's default: longer than the operator's own deadlines at their defaults taken
+ * together (server 5m, state 10m, snapshot 15m, export 10m, registry retries 30m = 70m),
+ * so a wait ends with the operator's verdict (Active, or Error with its reason), not a
+ * timeout of its own a second before it.
+ */
+export const DEFAULT_TIMEOUT = '2h';
 
 /** The argv read against FLAGS: the values by flag name, and the positionals. */
 export function readArgs(argv: string[]) {

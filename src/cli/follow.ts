@@ -4,6 +4,7 @@
 // reopened from the last resourceVersion seen (bookmarks included), so no change is
 // missed and none is seen twice. Only when the server says that version is gone (410)
 // is the object read again.
+import { describeClientError } from '../kube/client-error.js';
 import { ApiException, Watch } from '@kubernetes/client-node';
 import { isNotFoundError } from './api-error.js';
 import { ServerImageClient, type StoredServerImage } from './server-image-client.js';
@@ -54,7 +55,7 @@ export async function followServerImage(
       } catch (err) {
         if (isNotFoundError(err)) return 'gone';
         if (!isTransient(err)) throw err;
-        options.onReconnect?.(`read failed: ${(err as Error).message}`);
+        options.onReconnect?.(`read failed: ${describeClientError(err)}`);
         await pause(options.retryDelayMs ?? 1000, signal);
         continue;
       }
@@ -67,7 +68,7 @@ export async function followServerImage(
       continue;
     }
     const failed = end.error && (end.error as Error).name !== 'TimeoutError';
-    options.onReconnect?.(end.error ? `watch ended: ${(end.error as Error).message}` : 'watch ended');
+    options.onReconnect?.(end.error ? `watch ended: ${describeClientError(end.error)}` : 'watch ended');
     if (failed) await pause(options.retryDelayMs ?? 1000, signal);
   }
   return 'aborted';

@@ -1,13 +1,7 @@
 #!/usr/bin/env node
-// The `serverimage` command; installed also as `kubectl-serverimage`, which kubectl runs
-// for `kubectl serverimage ...`. Ctrl-C while waiting stops the wait, not the ServerImage.
-import { processIo } from './io.js';
-import { runCli } from './run.js';
-import { programName } from './usage.js';
+// The `serverimage` command's entry: check the Node.js version first, then load the CLI
+// (its imports break on an older Node before any code of ours could say why).
+import { requireNode } from '../node-version.js';
 
-const interrupt = new AbortController();
-process.once('SIGINT', () => interrupt.abort());
-
-const code = await runCli(process.argv.slice(2), processIo(), programName(process.argv[1]), interrupt.signal);
-// Exit at once: a watch or keep-alive socket must not hold the process open.
-process.exit(code);
+requireNode('serverimage');
+await import('./cli.js');

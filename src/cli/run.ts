@@ -3,9 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { parseCommandLine, type ParsedCommand } from './args.js';
 import { apiErrorMessage } from './api-error.js';
+import { describeClientError, isUnreachable, unreachableMessage } from '../kube/client-error.js';
+import { serverOf } from '../kube/cluster-config.js';
 import { COMMAND_TABLE, type CommandSpec } from './command-table.js';
 import type { CommandContext } from './commands/context.js';
-import { CliError, ExitCode, type ExitCodeValue } from './exit-codes.js';
+import { CliError, ExitCode, UsageError, type ExitCodeValue } from './exit-codes.js';
 import type { CliIo } from './io.js';
 import { loadKubeTarget } from './kube-context.js';
 import { ServerImageClient } from './server-image-client.js';
@@ -19,7 +21,18 @@ function version(): string {
   return pkg.version;
 }
 
-async function dispatch(parsed: ParsedCommand, io: CliIo, program: string, interrupt: AbortSignal) {
+/** The API server's address once the kubeconfig is read, for a message when it cannot be reached. */
+interface Reached {
+  server?: string;
+}
+
+async function dispatch(
+  parsed: ParsedCommand,
+  io: CliIo,
+  program: string,
+  interrupt: AbortSignal,
+  reached: Reached,
+) {
   switch (parsed.command) {
     case 'help':
       io.stdout.write(helpText(program, parsed.topic));
@@ -29,6 +42,7 @@ async function dispatch(parsed: ParsedCommand, io: CliIo, program: string, inter
       return ExitCode.Ok;
   }
   const target = loadKubeTarget(parsed.cluster);
+  reached.server = serverOf(target.kubeConfig);
   const ctx: CommandContext = {
     io,
     client: new ServerImageClient(target.kubeConfig),
@@ -47,20 +61,25 @@ export async function runCli(
   program: string,
   interrupt: AbortSignal = new AbortController().signal,
 ): Promise<ExitCodeValue> {
+  const reached: Reached = {};
   try {
-    return await dispatch(parseCommandLine(argv, io.env), io, program, interrupt);
+    return await dispatch(parseCommandLine(argv, io.env), io, program, interrupt, reached);
   } catch (err) {
     const api = apiErrorMessage(err);
     if (api) {
       io.stderr.write(`${api}\n`);
       return ExitCode.Failed;
     }
+    if (isUnreachable(err)) {
+      io.stderr.write(`error: ${unreachableMessage(reached.server ?? 'the API server', err)}\n`);
+      return ExitCode.Failed;
+    }
     if (err instanceof CliError) {
-      const hint = err.exitCode === ExitCode.Usage ? `\nSee '${program} --help'.` : '';
+      const hint = err instanceof UsageError ? `\nSee '${program} --help'.` : '';
       io.stderr.write(`error: ${err.message}${hint}\n`);
       return err.exitCode;
     }
-    io.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`error: ${describeClientError(err)}\n`);
     return ExitCode.Failed;
   }
 }

@@ -2,6 +2,7 @@
 // status, token in the x-kubevirt-export-token header). KubeVirt's raw endpoint
 // sends Content-Length and honours Range, so a dropped connection is resumed
 // from the last byte we consumed instead of starting a multi-GiB read again.
+import { describeClientError } from '../kube/client-error.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import { DataPathError } from './errors.js';
@@ -121,7 +122,7 @@ function giveUp(url: string, consumed: number, size: number, retries: number, er
   if (error instanceof DataPathError) return error;
   return new DataPathError(
     'ExportTruncated',
-    `export ${redact(url)} delivered ${consumed} of ${size} bytes; gave up after ${retries} resumes: ${error.message}`,
+    `export ${redact(url)} delivered ${consumed} of ${size} bytes; gave up after ${retries} resumes: ${describeClientError(error)}`,
     { retryable: true, cause: error },
   );
 }
@@ -150,7 +151,7 @@ async function request(
     const error = err as Error;
     throw new DataPathError(
       'ExportUnavailable',
-      `cannot read export ${redact(options.url)}: ${error.message}`,
+      `cannot read export ${redact(options.url)}: ${describeClientError(error)}`,
       {
         retryable: true,
         cause: error,

@@ -2,6 +2,7 @@
 // the API server said ("creating Secret prod/x: secrets is forbidden: User ... cannot
 // create ..."), instead of client-node's "HTTP-Code: 403 Message: ... Headers: ...". The
 // reconciler shows it in the Ready condition when a phase throws.
+import { describeClientError } from './client-error.js';
 import { apiStatusCode } from './errors.js';
 
 export class ApiCallError extends Error {
@@ -24,7 +25,7 @@ export function apiServerMessage(err: unknown): string {
   if (typeof message === 'string' && message !== '') return message;
   const code = apiStatusCode(err);
   if (code !== undefined) return `the API server answered ${code}`;
-  return err instanceof Error ? err.message : String(err);
+  return describeClientError(err);
 }
 
 function parseJson(text: string): unknown {

@@ -3,6 +3,7 @@
 // ServerImage that cannot succeed says so in its Error phase), { requeueAfter } waits
 // that long (a timed wait, not an error), success forgets the key's backoff. stop() lets
 // reconciles in flight finish.
+import { describeClientError } from './client-error.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type ReconcileMetrics, type ReconcileResultLabel, noopReconcileMetrics } from './metrics.js';
@@ -115,7 +116,12 @@ export class Controller {
     this.metrics.errored();
     this.queue.addRateLimited(key);
     this.logger.error(
-      { controller: this.name, [this.keyField]: key, err, retries: this.queue.numRequeues(key) },
+      {
+        controller: this.name,
+        [this.keyField]: key,
+        error: describeClientError(err),
+        retries: this.queue.numRequeues(key),
+      },
       'reconcile failed; retrying with backoff',
     );
   }

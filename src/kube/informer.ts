@@ -12,6 +12,7 @@
 // 30 s timer is an inactivity timer reset by every chunk, so a busy
 // watch lives on, and a silent one reconnects from its resourceVersion (not a relist).
 // test/integration/kube-informer-long-watch.test.ts checks this on a real API server.
+import { describeClientError, isTransientApiError } from './client-error.js';
 import {
   CustomObjectsApi,
   KubernetesObjectApi,
@@ -62,6 +63,8 @@ export class Informer<T extends KubernetesObject> {
   private restartCount = 0;
   private connectCount = 0;
   private lastError: unknown;
+  /** Whether the one "API server not ready yet" line was logged. */
+  private toldWarmingUp = false;
 
   constructor(options: InformerOptions) {
     this.resource = options.resource;
@@ -171,10 +174,14 @@ export class Informer<T extends KubernetesObject> {
     if (!this.running) return;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
-    this.logger.warn(
-      { kind: this.resource.kind, err, restartInMs: delay },
-      'list/watch failed; restarting with backoff',
-    );
+    const fields = { kind: this.resource.kind, error: describeClientError(err), restartInMs: delay };
+    if (!this.synced && isTransientApiError(err)) {
+      // An API server still warming up (429 "storage is (re)initializing"): one line, then quiet.
+      if (!this.toldWarmingUp) this.logger.info(fields, 'API server not ready yet; waiting');
+      this.toldWarmingUp = true;
+    } else {
+      this.logger.warn(fields, 'list/watch failed; restarting with backoff');
+    }
     this.restartTimer?.cancel();
     this.restartTimer = this.clock.setTimer(() => {
       this.restartTimer = undefined;
@@ -206,7 +213,7 @@ export class Informer<T extends KubernetesObject> {
     try {
       fn();
     } catch (err) {
-      this.logger.error({ kind: this.resource.kind, err }, 'informer handler threw');
+      this.logger.error({ kind: this.resource.kind, err }, 'informer handler threw'); // a bug of ours: keep the stack
     }
   }
 }

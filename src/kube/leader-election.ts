@@ -10,6 +10,7 @@
 // - leaseDuration > renewDeadline > 1.2 x retryPeriod; defaults 15 s / 10 s / 2 s;
 // - on a requested stop the leader releases the Lease (no holder, 1 s duration) so a
 //   standby takes over without waiting for expiry.
+import { describeClientError } from './client-error.js';
 import {
   CoordinationV1Api,
   type KubeConfig,
@@ -104,7 +105,9 @@ export class LeaderElector {
     try {
       void Promise.resolve()
         .then(() => this.options.onStartedLeading(leadership.signal))
-        .catch((err: unknown) => this.logger.error({ err }, 'onStartedLeading failed'));
+        .catch((err: unknown) =>
+          this.logger.error({ error: describeClientError(err) }, 'onStartedLeading failed'),
+        );
       const lost = await this.renewUntilLost(signal);
       leadership.abort(lost ?? new LeaseLostError('leader election stopped'));
     } finally {
@@ -226,7 +229,10 @@ export class LeaderElector {
         },
       });
     } catch (err) {
-      this.logger.warn({ err, lease: this.options.name }, 'could not release the lease');
+      this.logger.warn(
+        { error: describeClientError(err), lease: this.options.name },
+        'could not release the lease',
+      );
     }
   }
 
@@ -250,7 +256,8 @@ export class LeaderElector {
   }
 
   private failed(err: unknown, what: string): Attempt {
-    if (!isConflict(err)) this.logger.warn({ err, lease: this.options.name }, `lease ${what} failed`);
+    if (!isConflict(err))
+      this.logger.warn({ error: describeClientError(err), lease: this.options.name }, `lease ${what} failed`);
     return 'failed';
   }
 

@@ -40,6 +40,16 @@ const virtualMachineSchema = z.looseObject({
     .looseObject({
       printableStatus: z.string().optional(),
       snapshotInProgress: z.string().optional(),
+      conditions: z
+        .array(
+          z.looseObject({
+            type: z.string(),
+            status: z.string(),
+            reason: z.string().optional(),
+            message: z.string().optional(),
+          }),
+        )
+        .optional(),
       volumeSnapshotStatuses: z
         .array(z.looseObject({ name: z.string(), enabled: z.boolean(), reason: z.string().optional() }))
         .optional(),
@@ -71,6 +81,13 @@ export interface VirtualMachineView {
    */
   deleting: boolean;
   printableStatus: string;
+  /** Whether KubeVirt has written a printableStatus yet (a VM created a moment ago has none). */
+  stateReported: boolean;
+  /**
+   * KubeVirt's words when it marks the VM failed (condition Failure=True), e.g. a spec that
+   * conflicts with its instancetype: no snapshot export of it will ever be made.
+   */
+  failure?: string;
   /** spec.runStrategy, or the legacy spec.running as Always/Halted; undefined when neither is set. */
   runStrategy?: string;
   snapshotInProgress?: string;
@@ -139,10 +156,21 @@ export function viewVirtualMachine(object: unknown): VirtualMachineView {
     uid: vm.metadata.uid,
     deleting: vm.metadata.deletionTimestamp !== undefined && vm.metadata.deletionTimestamp !== null,
     printableStatus: vm.status?.printableStatus ?? 'Unknown',
+    stateReported: vm.status?.printableStatus !== undefined,
+    ...failureOf(vm.status?.conditions),
     runStrategy:
       vm.spec.runStrategy ??
       (vm.spec.running === undefined ? undefined : vm.spec.running ? 'Always' : 'Halted'),
     snapshotInProgress: vm.status?.snapshotInProgress,
     volumes: bootOrder(volumes, templateSpec?.domain?.devices?.disks ?? []),
   };
+}
+
+function failureOf(
+  conditions: { type: string; status: string; reason?: string; message?: string }[] | undefined,
+): { failure?: string } {
+  const failed = conditions?.find((c) => c.type === 'Failure' && c.status === 'True');
+  if (!failed) return {};
+  const words = [failed.reason, failed.message].filter((w) => w !== undefined && w !== '');
+  return { failure: words.length > 0 ? words.join(': ') : 'no reason given' };
 }

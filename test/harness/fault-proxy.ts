@@ -36,10 +36,17 @@ export interface FaultScope extends FaultMatch {
 interface Fault extends FaultScope {
   kind: 'status' | 'drop';
   status: number;
+  /** The answer's body (JSON) and extra headers; a registry-style error by default. */
+  answer?: FaultAnswer;
   /** Drop only after this many bytes of the request body arrived (default 0). */
   afterBytes: number;
   until: number;
   left: number;
+}
+
+export interface FaultAnswer {
+  body: unknown;
+  headers?: Record<string, string>;
 }
 
 export interface FaultProxy {
@@ -47,7 +54,7 @@ export interface FaultProxy {
   host: string;
   requests: ProxiedRequest[];
   /** Answer `status` instead of the registry. Give `times` and/or `forMs`. */
-  respond(status: number, scope: FaultScope): void;
+  respond(status: number, scope: FaultScope, answer?: FaultAnswer): void;
   /** Destroy the client connection (after `afterBytes` of request body, default 0). */
   drop(scope: FaultScope & { afterBytes?: number }): void;
   clear(): void;
@@ -59,6 +66,11 @@ export interface FaultProxyOptions {
   upstream: string;
   /** Serve TLS with this certificate (and reach an https upstream trusting `caPem`). */
   tls?: { certPem: string; keyPem: string; caPem: string };
+  /**
+   * Reach an https upstream trusting `caPem`, presenting a client certificate if given (in
+   * front of a kube-apiserver that knows its clients by certificate).
+   */
+  upstreamTls?: { caPem: string; certPem?: string; keyPem?: string };
   /** Other plain-HTTP upstreams by path prefix (e.g. the token server at /token). */
   routes?: { pathPrefix: string; upstream: string }[];
 }
@@ -74,7 +86,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const upstream = new URL(options.upstream);
   const requests: ProxiedRequest[] = [];
   let faults: Fault[] = [];
-  const agentOptions = { keepAlive: true, ...(options.tls ? { ca: options.tls.caPem } : {}) };
+  const upstreamTls = options.upstreamTls
+    ? {
+        ca: options.upstreamTls.caPem,
+        ...(options.upstreamTls.certPem
+          ? { cert: options.upstreamTls.certPem, key: options.upstreamTls.keyPem }
+          : {}),
+      }
+    : options.tls
+      ? { ca: options.tls.caPem }
+      : {};
+  const agentOptions = { keepAlive: true, ...upstreamTls };
   const agent = upstream.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
 
   function takeFault(req: http.IncomingMessage): Fault | undefined {
@@ -120,8 +142,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       // Read the body first so the client sees the answer, not a reset.
       req.resume();
       req.on('end', () => {
-        res.writeHead(fault.status, { 'Content-Type': 'application/json', Connection: 'close' });
-        res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] }));
+        res.writeHead(fault.status, {
+          'Content-Type': 'application/json',
+          Connection: 'close',
+          ...fault.answer?.headers,
+        });
+        res.end(
+          JSON.stringify(
+            fault.answer?.body ?? { errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] },
+          ),
+        );
       });
       return;
     }
@@ -157,7 +187,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const { port } = server.address() as AddressInfo;
   const host = `127.0.0.1:${port}`;
 
-  function add(kind: Fault['kind'], status: number, scope: FaultScope, afterBytes = 0): void {
+  function add(
+    kind: Fault['kind'],
+    status: number,
+    scope: FaultScope,
+    afterBytes = 0,
+    answer?: FaultAnswer,
+  ): void {
     if (scope.times === undefined && scope.forMs === undefined)
       throw new Error('a fault needs times or forMs');
     faults.push({
@@ -165,6 +201,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       kind,
       status,
       afterBytes,
+      ...(answer ? { answer } : {}),
       left: scope.times ?? Number.POSITIVE_INFINITY,
       until: scope.forMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + scope.forMs,
     });
@@ -174,7 +211,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     url: `${options.tls ? 'https' : 'http'}://${host}`,
     host,
     requests,
-    respond: (status, scope) => add('status', status, scope),
+    respond: (status, scope, answer) => add('status', status, scope, 0, answer),
     drop: (scope) => add('drop', 0, scope, scope.afterBytes),
     clear: () => {
       faults = [];

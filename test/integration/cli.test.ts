@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Crane } from '../harness/crane.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
-import type { SimTestClient } from '../harness/kubevirt/testing.js';
+import { type SimTestClient, until } from '../harness/kubevirt/testing.js';
 import type { TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubectl, kubeconfigPath } from '../harness/testbed.js';
 import { cli, kubeconfigWithNamespace, root } from './cli-fixtures.js';
@@ -54,6 +54,11 @@ afterAll(async () => {
   crane?.cleanup();
 });
 
+const purgedCondition = async (name: string) =>
+  ((await client.get(SERVERIMAGE, ns, name))?.status?.conditions ?? []).find(
+    (c: { type: string }) => c.type === 'Purged',
+  ) as { status: string; message: string } | undefined;
+
 const create = (vm: string, ...flags: string[]) =>
   cli(['create', vm, '-n', ns, '--repository', repository, '--insecure', ...flags]);
 
@@ -71,7 +76,7 @@ describe('create --wait', () => {
     const ref = `${registry.host}/vms/web-01:web-01-first`;
     const lines = result.stdout.split('\n');
     expect(lines[0]).toBe(
-      `serverimage.serverimage.io/web-01-first created in namespace ${ns}; waiting up to 1h00m for Active`,
+      `serverimage.serverimage.io/web-01-first created in namespace ${ns}; waiting up to 2h00m for Active`,
     );
     // Not a terminal: one plain line per change, through the steps, with bytes, rate and ETA.
     expect(result.stdout).not.toContain('\x1b[');
@@ -121,6 +126,21 @@ describe('create --wait', () => {
       new RegExp(`^error: ServerImage ${ns}/missing-vm failed: ServerNotFound: .*no-such-vm`, 'm'),
     );
     expect(result.stdout).toContain('WaitingForServer');
+    // Nothing had been made for it (no VM, no snapshot): Purged says only that (the purge
+    // is the reconcile after Error, so it may land a moment after the wait ended).
+    await until('the purge recorded', async () => (await purgedCondition('missing-vm'))?.status === 'True');
+    expect(await purgedCondition('missing-vm')).toEqual(
+      expect.objectContaining({ status: 'True', message: 'Nothing had been made; nothing to remove' }),
+    );
+  });
+
+  test('wait on an image already in Error says the error once, on stderr, without "waiting up to"', async () => {
+    const result = await cli(['wait', 'missing-vm', '-n', ns]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(
+      new RegExp(`^error: ServerImage ${ns}/missing-vm failed: ServerNotFound: [^\\n]*no-such-vm[^\\n]*\\n$`),
+    );
   });
 
   test('a wait past --timeout exits 3 and leaves the ServerImage going', async () => {
@@ -159,7 +179,7 @@ describe('wait for a ServerImage made elsewhere', () => {
     const lines = result.stdout.split('\n');
     expect(lines[0]).toMatch(
       new RegExp(
-        `^serverimage\\.serverimage\\.io/web-02-applied in namespace ${ns} is (Queued|Saving|not yet seen by the operator); waiting up to 1h00m for Active$`,
+        `^serverimage\\.serverimage\\.io/web-02-applied in namespace ${ns} is (Queued|Saving|not yet seen by the operator); waiting up to 2h00m for Active$`,
       ),
     );
     expect(lines.some((l) => /^\[\+\d+s\] Saving +\d+% \d+\.\d\/4\.0 MiB/.test(l))).toBe(true);
@@ -172,8 +192,9 @@ describe('wait for a ServerImage made elsewhere', () => {
     const result = await cli(['wait', 'web-02-applied', '-n', ns, '-o', 'json']);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout).status.phase).toBe('Active');
-    expect(result.stderr).toMatch(/^serverimage\.serverimage\.io\/web-02-applied in namespace .* is Active;/);
-    expect(result.stderr).toContain(`ServerImage ${ns}/web-02-applied is Active`);
+    // Nothing to wait for: the summary at once, no "waiting up to".
+    expect(result.stderr).toMatch(new RegExp(`^ServerImage ${ns}/web-02-applied is Active`));
+    expect(result.stderr).not.toContain('waiting up to');
   });
 
   test('an image that ends in Error exits 1 with the reason', async () => {

@@ -361,3 +361,122 @@ test('restore from a bare registry reference, the ServerImage deleted, in a fres
   expect((await synced(target, 'web2')).spec).toEqual(expectedSpec('web2'));
   await expectRestoredDisks(target, 'web2');
 }, 300_000);
+
+/** A VM named `name` in `namespace` on a fresh 1 MiB disk, with `spec` merged in (instancetype, template). */
+type Json = Record<string, unknown>;
+interface Cond {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+async function createSmallVm(namespace: string, name: string, spec: Json, domain: Json = {}) {
+  await client.createDiskPvc(namespace, `${name}-rootdisk`, { size: String(MiB), seed: name });
+  await client.create(VM, namespace, {
+    metadata: { name },
+    spec: {
+      runStrategy: 'Halted',
+      ...spec,
+      template: {
+        spec: {
+          domain: { ...domain, devices: { disks: [{ name: 'rootdisk', disk: { bus: 'virtio' } }] } },
+          volumes: [{ name: 'rootdisk', persistentVolumeClaim: { claimName: `${name}-rootdisk` } }],
+        },
+      },
+    },
+  });
+}
+
+test('restore into a namespace without the VM namespaced instancetype and preference: refused, what to do said, nothing created', async () => {
+  const namespaced = {
+    instancetype: { apiVersion: 'instancetype.kubevirt.io/v1beta1', kind: 'VirtualMachineInstancetype' },
+    preference: { apiVersion: 'instancetype.kubevirt.io/v1beta1', kind: 'VirtualMachinePreference' },
+  };
+  const instancetype = (namespace: string) => ({
+    ...namespaced.instancetype,
+    metadata: { name: 'team-small', namespace },
+    spec: { cpu: { guest: 1 }, memory: { guest: '1Gi' } },
+  });
+  const preference = (namespace: string) => ({
+    ...namespaced.preference,
+    metadata: { name: 'team-linux', namespace },
+    spec: { devices: { preferredDiskBus: 'virtio' } },
+  });
+  const create = async (namespace: string) => {
+    for (const [plural, body] of [
+      ['virtualmachineinstancetypes', instancetype(namespace)],
+      ['virtualmachinepreferences', preference(namespace)],
+    ] as const)
+      await client.custom.createNamespacedCustomObject({ ...INSTANCETYPE_API, namespace, plural, body });
+  };
+  await create(ns);
+  await createSmallVm(ns, 'team', {
+    instancetype: { name: 'team-small', kind: 'VirtualMachineInstancetype' },
+    preference: { name: 'team-linux', kind: 'VirtualMachinePreference' },
+  });
+  await client.waitForVmStatus(ns, 'team', 'Stopped');
+  await createServerImage(client, serverImage(ns, 'team-image', 'team', registry));
+  await waitForPhase(client, ns, 'team-image', 'Active', 120_000);
+
+  const target = await createNamespace('restore-nsit');
+  const refused = await restore('team-image', target, 'team2', '--from-namespace', ns);
+  expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: '' });
+  expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(refused.stderr).toContain(
+    `the VM names VirtualMachineInstancetype team-small and VirtualMachinePreference team-linux, which namespace ${target} does not have, and KubeVirt would make nothing for it`,
+  );
+  expect(refused.stderr).toContain(`Nothing was created: copy them into namespace ${target} first`);
+  expect(refused.stderr).toContain(
+    `(kubectl get virtualmachineinstancetype/team-small virtualmachinepreference/team-linux -n ${ns} -o yaml, then create them in ${target}`,
+  );
+  expect(refused.stderr).toMatch(/or have the VM name cluster-wide ones/);
+  process.stdout.write(
+    `$ serverimage restore team-image --from-namespace ${ns} -n ${target} --name team2\n${refused.stderr}`,
+  );
+  expect(await nothingIn(target)).toEqual({ vms: 0, secrets: 0 });
+
+  // Copied as the message says: the restore goes through.
+  await create(target);
+  const restored = await restore('team-image', target, 'team2', '--from-namespace', ns);
+  expect(restored).toMatchObject({ code: 0, stderr: '' });
+  expect(restored.stdout).toContain(`virtualmachine/team2 created in namespace ${target}`);
+}, 180_000);
+
+test('a VM whose spec conflicts with its instancetype: virt-controller marks it failed; the image ends at once in its words', async () => {
+  // u1.small sets the guest's CPUs; a VM that sets them too is refused by virt-controller
+  // (virt-api's webhook, which would refuse it at create time, does not run here).
+  await createSmallVm(
+    ns,
+    'conflict',
+    { instancetype: { name: 'u1.small', kind: 'VirtualMachineClusterInstancetype' } },
+    { cpu: { sockets: 2 } },
+  );
+  const failed = await client.waitFor(VM, ns, 'conflict', (o) =>
+    (o.status?.conditions ?? []).some((c: Cond) => c.type === 'Failure' && c.status === 'True'),
+  );
+  const failure = (failed.status.conditions as Cond[]).find((c) => c.type === 'Failure')!;
+  process.stdout.write(`\n[virt-controller's Failure condition] ${failure.reason}: ${failure.message}\n`);
+
+  const started = Date.now();
+  await createServerImage(client, serverImage(ns, 'conflict-image', 'conflict', registry));
+  const si = await waitForPhase(client, ns, 'conflict-image', 'Error', 60_000);
+  const tookMs = Date.now() - started;
+  const ready = (si.status.conditions as Cond[]).find((c) => c.type === 'Ready')!;
+  expect(ready).toMatchObject({
+    reason: 'ServerFailed',
+    message: `KubeVirt marks VirtualMachine conflict failed (${failure.reason}: ${failure.message}); no image can be made of it until that is fixed`,
+  });
+  // It ended in Queued: no snapshot was taken, no export waited for.
+  expect(si.status.snapshot).toBeUndefined();
+  const snapshots = (await client.custom.listNamespacedCustomObject({
+    group: 'snapshot.kubevirt.io',
+    version: 'v1beta1',
+    namespace: ns,
+    plural: 'virtualmachinesnapshots',
+  })) as { items: Obj[] };
+  expect(snapshots.items.filter((s) => s.spec.source.name === 'conflict')).toEqual([]);
+  process.stdout.write(
+    `[ServerImage conflict-image] Error after ${tookMs} ms: ${ready.reason}: ${ready.message}\n`,
+  );
+}, 120_000);

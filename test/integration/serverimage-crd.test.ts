@@ -227,10 +227,18 @@ describe('a valid ServerImage', () => {
   });
 
   test('is listed with its printer columns and short name', async () => {
-    const result = await kubectl(['get', 'simg', '-n', namespace]);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^NAME\s+SERVER\s+PHASE\s+IMAGE\s+REASON\s+AGE/);
-    expect(result.stdout).toContain('web-01');
+    for (const shortName of ['si', 'simg']) {
+      const result = await kubectl(['get', shortName, '-n', namespace]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^NAME\s+SERVER\s+PHASE\s+IMAGE\s+REASON\s+AGE\n/);
+      expect(result.stdout).toContain('web-01');
+    }
+    // -o wide adds the repository, the snapshot and the Ready message.
+    const wide = await kubectl(['get', 'si', '-n', namespace, '-o', 'wide']);
+    expect(wide.code).toBe(0);
+    expect(wide.stdout).toMatch(
+      /^NAME\s+SERVER\s+PHASE\s+IMAGE\s+REASON\s+AGE\s+REPOSITORY\s+SNAPSHOT\s+MESSAGE\n/,
+    );
   });
 
   test('accepts a status written through the status subresource', async () => {

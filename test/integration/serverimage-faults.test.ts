@@ -315,6 +315,9 @@ test('a snapshot whose VolumeSnapshot fails stays InProgress, ends in SnapshotTi
       conditionOf((await bed.client.get(SERVERIMAGE, bed.ns, 'snap-errors-image'))!, 'Purged')?.status ===
       'True',
   );
+  // It says what there was: the snapshot (and no export, no image: none had been made).
+  const purged = conditionOf((await bed.client.get(SERVERIMAGE, bed.ns, 'snap-errors-image'))!, 'Purged');
+  expect(purged?.message).toMatch(/^Removed VirtualMachineSnapshot [^,]+$/);
 });
 
 test('a snapshot the CSI side never reports ready (hang): KubeVirt says Succeeded, not readyToUse; SnapshotTimeout says so', async () => {

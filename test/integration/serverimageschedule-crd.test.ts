@@ -193,5 +193,12 @@ describe('a valid ServerImageSchedule', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^NAME\s+SCHEDULE\s+SUSPEND\s+LAST\s+NEXT\s+AGE/);
     expect(result.stdout).toMatch(/nightly\s+30 2 \* \* \*\s+false/);
+    // -o wide adds the VM, the backup type, the rotation, the last success and the message.
+    const wide = await kubectl(['get', 'sis', '-n', namespace, '-o', 'wide']);
+    expect(wide.code).toBe(0);
+    expect(wide.stdout).toMatch(
+      /^NAME\s+SCHEDULE\s+SUSPEND\s+LAST\s+NEXT\s+AGE\s+SERVER\s+TYPE\s+ROTATION\s+LAST SUCCESS\s+MESSAGE\n/,
+    );
+    expect(wide.stdout.split('\n')[0]!.length).toBeGreaterThan(result.stdout.split('\n')[0]!.length);
   });
 });

@@ -14,6 +14,7 @@ import {
   sourceFromServerImage,
   type RestoreSource,
 } from '../restore/restore-source.js';
+import { missingInstancetypes, refuseMissing } from '../restore/instancetype-check.js';
 import type { CommandContext } from './context.js';
 
 /** The image a restore (or a materialize) reads: a ServerImage, or a bare registry reference. */
@@ -59,6 +60,11 @@ export async function restoreCommand(command: RestoreCommand, ctx: CommandContex
     ctx.io.stdout.write(manifests.map((m) => stringify(m)).join('---\n'));
     return ExitCode.Ok;
   }
+  const vm = manifests.find((m) => m.kind === 'VirtualMachine');
+  const missing = vm
+    ? await missingInstancetypes(ctx.client.kubeConfig, vm.spec as Record<string, unknown>, ctx.namespace)
+    : [];
+  if (missing.length > 0) throw refuseMissing(missing, ctx.namespace, source.document.source.namespace);
   await createAll(KubernetesObjectApi.makeApiClient(ctx.client.kubeConfig), manifests);
   ctx.io.stdout.write(`Restoring from ${source.origin}\n`);
   for (const m of manifests)

@@ -24,6 +24,11 @@ export class RateEstimator {
     if (first > 1) this.samples = this.samples.slice(first - 1);
   }
 
+  /** Forgets every sample: the next rate is measured from scratch. */
+  reset(): void {
+    this.samples = [];
+  }
+
   /** Bytes per second over the window, or undefined until two samples span some time. */
   bytesPerSecond(): number | undefined {
     const first = this.samples[0];

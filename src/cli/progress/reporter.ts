@@ -19,6 +19,7 @@ abstract class BaseReporter implements ProgressReporter {
   protected view: ProgressView | undefined;
   private readonly rate = new RateEstimator();
   private readonly startedAt: number;
+  private measuredTotal: number | undefined;
 
   constructor(
     protected readonly out: OutputStream,
@@ -29,6 +30,10 @@ abstract class BaseReporter implements ProgressReporter {
 
   update(image: StoredServerImage): void {
     const view = progressView(image);
+    // The operator's total grows by a volume when it starts the next one, after a pause
+    // (the next export's setup) that says nothing about the transfer rate: measure anew.
+    if (view.bytesTotal !== this.measuredTotal) this.rate.reset();
+    this.measuredTotal = view.bytesTotal;
     if (view.bytesDone !== undefined) this.rate.add(this.clock(), view.bytesDone);
     this.show(view);
   }

@@ -3,6 +3,7 @@
 // artifact found through the referrers of the image, with access given on the command
 // line). Either way the definition comes from the registry, and anything wrong (no such
 // tag, no artifact, credentials refused) is one line before anything is created.
+import { describeClientError } from '../../kube/client-error.js';
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { findVmArtifact, readVmArtifact, type VmArtifactDocument } from '../../export/vm-artifact.js';
 import { credentialsFromSecret, RegistryClient, type Credentials } from '../../registry/index.js';
@@ -81,7 +82,8 @@ async function fromRegistry<T>(
         : reason === 'RegistryUnauthorized' || reason === 'RegistryForbidden'
           ? 'the registry refused the credentials'
           : undefined;
-    throw new CliError(`${what}: ${hint ? `${hint} (${(err as Error).message})` : (err as Error).message}`);
+    const why = describeClientError(err);
+    throw new CliError(`${what}: ${hint ? `${hint} (${why})` : why}`);
   } finally {
     await client.close();
   }

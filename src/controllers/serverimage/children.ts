@@ -103,42 +103,38 @@ export class ChildObjects {
   }
 
   /** Removes the export and its token; the snapshot too unless `keepSnapshot`. */
-  async delete(si: ServerImageObject, keepSnapshot = false): Promise<void> {
+  /** Deletes the children; returns what was there to delete ("VirtualMachineExport ns/x", ...). */
+  async delete(si: ServerImageObject, keepSnapshot = false): Promise<string[]> {
     const { namespace } = si.metadata;
     const names = this.names(si);
-    const deletions: Promise<unknown>[] = [
-      apiCall(
-        `deleting VirtualMachineExport ${namespace}/${names.export}`,
-        () =>
-          this.custom.deleteNamespacedCustomObject({
-            group: EXPORT_GROUP,
-            version: this.exportVersion,
-            plural: EXPORT_PLURAL,
-            namespace,
-            name: names.export,
-          }),
-        isNotFound,
+    // apiCall resolves undefined for an object that was not there (404 tolerated).
+    const remove = async (what: string, call: () => Promise<unknown>) =>
+      (await apiCall(`deleting ${what}`, call, isNotFound)) === undefined ? undefined : what;
+    const deletions: Promise<string | undefined>[] = [
+      remove(`VirtualMachineExport ${namespace}/${names.export}`, () =>
+        this.custom.deleteNamespacedCustomObject({
+          group: EXPORT_GROUP,
+          version: this.exportVersion,
+          plural: EXPORT_PLURAL,
+          namespace,
+          name: names.export,
+        }),
       ),
-      apiCall(
-        `deleting Secret ${namespace}/${names.exportToken}`,
-        () => this.core.deleteNamespacedSecret({ namespace, name: names.exportToken }),
-        isNotFound,
+      remove(`Secret ${namespace}/${names.exportToken}`, () =>
+        this.core.deleteNamespacedSecret({ namespace, name: names.exportToken }),
       ),
     ];
     if (!keepSnapshot) {
       deletions.push(
-        apiCall(
-          `deleting VirtualMachineSnapshot ${namespace}/${names.snapshot}`,
-          () =>
-            this.custom.deleteNamespacedCustomObject({
-              ...VIRTUAL_MACHINE_SNAPSHOT,
-              namespace,
-              name: names.snapshot,
-            }),
-          isNotFound,
+        remove(`VirtualMachineSnapshot ${namespace}/${names.snapshot}`, () =>
+          this.custom.deleteNamespacedCustomObject({
+            ...VIRTUAL_MACHINE_SNAPSHOT,
+            namespace,
+            name: names.snapshot,
+          }),
         ),
       );
     }
-    await Promise.all(deletions);
+    return (await Promise.all(deletions)).filter((what): what is string => what !== undefined);
   }
 }

@@ -2,6 +2,7 @@
 // (VirtualMachines, our snapshots and exports), the work queue and workers, and the
 // disk transfers. Children map back to their ServerImage through owner references; a
 // VirtualMachine to every ServerImage that names it.
+import { describeClientError } from '../../kube/client-error.js';
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -169,7 +170,8 @@ export async function startServerImageController(
     component: EVENT_COMPONENT,
     instance: options.instance,
     clock,
-    onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
+    onError: (err, event) =>
+      logger.warn({ error: describeClientError(err), reason: event.reason }, 'event not recorded'),
   });
   const reconciler = new ServerImageReconciler(deps, custom, objects, recorder);
   const byOwner = enqueueOwner(SERVERIMAGE_OWNER_KIND, enqueue);

@@ -12,14 +12,15 @@ const SESSION_RETRY_MS = 15_000;
 
 export async function reconcileError(scope: Scope, deps: Deps): Promise<ReconcileResult | void> {
   if (scope.condition(PURGED)?.status === 'True') return;
-  const sessionLeft = await removeChildren(scope, deps);
+  const removed: string[] = [];
+  const sessionLeft = await removeChildren(scope, deps, false, removed);
   if (sessionLeft !== undefined) {
     // Retried until the registry confirms it gone: no upload session is left open for good.
     const message = `The upload session is not cancelled yet (${sessionLeft}); trying again in ${SESSION_RETRY_MS / 1000}s`;
     scope.setCondition(PURGED, 'False', Reason.UploadSessionNotCancelled, message);
     return { requeueAfter: SESSION_RETRY_MS };
   }
-  const failures = await deletePushedImages(scope, deps);
+  const failures = await deletePushedImages(scope, deps, removed);
   if (failures.length > 0) {
     const message = `Could not delete pushed images: ${failures.join('; ')}`;
     scope.setCondition(PURGED, 'False', Reason.ImagesNotDeleted, message);
@@ -27,6 +28,11 @@ export async function reconcileError(scope: Scope, deps: Deps): Promise<Reconcil
     return;
   }
   scope.status.images = [];
-  scope.setCondition(PURGED, 'True', Reason.Purged, 'Snapshot, export and partly pushed images removed');
+  scope.setCondition(PURGED, 'True', Reason.Purged, purgedMessage(removed));
   return;
+}
+
+/** Says only what there was to remove: an image that failed before its snapshot made nothing. */
+export function purgedMessage(removed: string[]): string {
+  return removed.length === 0 ? 'Nothing had been made; nothing to remove' : `Removed ${removed.join(', ')}`;
 }

@@ -82,6 +82,10 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
     );
   }
   const vm = viewVirtualMachine(vmObject);
+  if (vm.failure) {
+    scope.fail(ConditionType.ServerReady, Reason.ServerFailed, serverFailedMessage(vmName, vm.failure));
+    return;
+  }
   const aboutToStart = isAboutToStart(vm);
   if (!isImageable(vm.printableStatus) || vm.snapshotInProgress || aboutToStart) {
     // KubeVirt waits for a missing volume: so do we, saying which (WaitingForVolume, then
@@ -89,6 +93,15 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
     if (isWaitingForVolume(vm.printableStatus)) {
       const selection = selectVolumes(vm, si.spec.volumes, deps.storage);
       if (selection.kind === 'waiting') return waitForVolumes(scope, deps, selection.message);
+    }
+    if (!vm.stateReported) {
+      return waitBounded(
+        scope,
+        deps.config.serverStateTimeout,
+        Reason.WaitingForServerState,
+        Reason.InvalidServerState,
+        `KubeVirt has not reported the state of VirtualMachine ${vmName} yet`,
+      );
     }
     const state = vm.snapshotInProgress
       ? `${vm.printableStatus} with a snapshot in progress`
@@ -165,4 +178,9 @@ function startSaving(scope: Scope, vm: VirtualMachineView, volumes: string): voi
     Reason.Saving,
     `Saving volumes ${volumes} of VirtualMachine ${vm.name} (${vm.printableStatus})`,
   );
+}
+
+/** KubeVirt's own words for a VM it marks failed, and what that means for the image. */
+export function serverFailedMessage(vmName: string, failure: string): string {
+  return `KubeVirt marks VirtualMachine ${vmName} failed (${failure}); no image can be made of it until that is fixed`;
 }

@@ -1,6 +1,7 @@
 // What every retried step of a ServerImage does with a failure: Error at once when a
 // retry cannot help; otherwise the attempt is counted in status.retry (so a restart
 // continues the budget) with backoff, and Error once the retry deadline has passed.
+import { describeClientError } from '../../kube/client-error.js';
 import { formatDuration } from './durations.js';
 import { recordFailure, retryDelay, type FailedAttempt } from './retry-budget.js';
 import type { Scope } from './scope.js';
@@ -23,7 +24,7 @@ export function describeFailure(error: unknown): Failure {
   return {
     reason: Reason.TransferFailed,
     retryable: true,
-    message: error instanceof Error ? error.message : String(error),
+    message: describeClientError(error),
   };
 }
 

@@ -10,6 +10,7 @@ import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { Scope } from './scope.js';
 import { pushStep } from './push-step.js';
+import { serverFailedMessage } from './queued.js';
 import { vmArtifactStep } from './vm-artifact-step.js';
 import { selectVolumes } from './volume-selection.js';
 
@@ -133,6 +134,12 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<Reconci
     return;
   }
 
+  // KubeVirt will not export a snapshot of a VM it marks failed (the export never gets a
+  // status): say so now, in its words, rather than waiting out --export-timeout.
+  if (vm.failure && scope.condition(ConditionType.Exported)?.status !== 'True') {
+    scope.fail(ConditionType.Exported, Reason.ServerFailed, serverFailedMessage(vmName, vm.failure));
+    return;
+  }
   const snapshotted = await snapshotStep(scope, deps);
   if ('stop' in snapshotted) return snapshotted.stop;
   // The export (an exporter Pod, a restored PVC per volume) only once a transfer slot is

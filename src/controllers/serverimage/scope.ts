@@ -2,6 +2,7 @@
 // the phase functions edit, and the events they raise. The reconciler writes the draft
 // back once, at the end, and only the top-level status fields that changed, so it never
 // overwrites what a running transfer wrote meanwhile (images, progress).
+import { describeClientError } from '../../kube/client-error.js';
 import type { ServerImageStatus, Phase } from '../../api/serverimage.js';
 import {
   type ConditionInput,
@@ -33,8 +34,7 @@ export function describeReconcileError(err: unknown): { reason: string; message:
     return { reason: e.reason, message: String(e.message) };
   }
   const name = err instanceof Error ? err.name : 'Error';
-  const message = err instanceof Error ? err.message : String(err);
-  return { reason: Reason.ReconcileError, message: `${name}: ${message}`.slice(0, 32768) };
+  return { reason: Reason.ReconcileError, message: `${name}: ${describeClientError(err)}`.slice(0, 32768) };
 }
 
 export interface PendingEvent {

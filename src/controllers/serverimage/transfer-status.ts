@@ -2,6 +2,7 @@
 // write: the byte progress, each pushed volume in status.images, and the open upload
 // session's Location (so a restarted operator cancels it). Each is its own small patch of
 // one field, so none overwrites what the reconciler or another volume wrote.
+import { describeClientError } from '../../kube/client-error.js';
 import {
   type CustomObjectsApi,
   type KubernetesObject,
@@ -28,7 +29,9 @@ export class TransferStatusWriter {
       statusTarget(key),
       { progress: { bytesDone, bytesTotal } },
       { fieldManager: FIELD_MANAGER },
-    ).catch((err: unknown) => this.logger.warn({ serverimage: key, err }, 'progress not written'));
+    ).catch((err: unknown) =>
+      this.logger.warn({ serverimage: key, error: describeClientError(err) }, 'progress not written'),
+    );
   }
 
   /** Adds a pushed volume to status.images (read fresh, so no other volume's entry is lost). */

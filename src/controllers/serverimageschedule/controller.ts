@@ -3,6 +3,7 @@
 // evaluated at each run), a work queue on the injected clock, and the reconciler. A
 // backup maps back to its schedule through its label, not an owner reference: deleting
 // a schedule leaves its backups (as deleting a backup policy does not delete the backups).
+import { describeClientError } from '../../kube/client-error.js';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Config } from '../../config.js';
 import type { OperatorMetrics } from '../../metrics.js';
@@ -74,7 +75,8 @@ export async function startScheduleController(
     component: EVENT_COMPONENT,
     instance: options.instance,
     clock,
-    onError: (err, event) => logger.warn({ err, reason: event.reason }, 'event not recorded'),
+    onError: (err, event) =>
+      logger.warn({ error: describeClientError(err), reason: event.reason }, 'event not recorded'),
   });
   const reconciler = new ScheduleReconciler(
     { clock, logger, custom: kubeConfig.makeApiClient(CustomObjectsApi), schedules, backups, vms },
@@ -91,7 +93,10 @@ export async function startScheduleController(
       try {
         return await reconciler.reconcile(key);
       } catch (err) {
-        logger.warn({ serverimageschedule: key, err }, 'reconcile failed; retrying with backoff');
+        logger.warn(
+          { serverimageschedule: key, error: describeClientError(err) },
+          'reconcile failed; retrying with backoff',
+        );
         throw err;
       }
     },

@@ -72,7 +72,7 @@ describe('create', () => {
     });
   });
 
-  test('defaults: no wait, one hour, repository from SERVERIMAGE_REPOSITORY', () => {
+  test('defaults: no wait, two hours, repository from SERVERIMAGE_REPOSITORY', () => {
     expect(parseCommandLine(['create', 'vm1'], { SERVERIMAGE_REPOSITORY: 'r.example.com/x/{vm}' })).toEqual({
       command: 'create',
       cluster: {},
@@ -82,7 +82,7 @@ describe('create', () => {
       insecure: false,
       volumes: [],
       wait: false,
-      timeoutMs: 3_600_000,
+      timeoutMs: 7_200_000,
     });
   });
 
@@ -144,12 +144,12 @@ describe('wait', () => {
     });
   });
 
-  test('defaults: one hour, no -o', () => {
+  test('defaults: two hours, no -o', () => {
     expect(parseCommandLine(['wait', 'img-1'])).toEqual({
       command: 'wait',
       cluster: {},
       name: 'img-1',
-      timeoutMs: 3_600_000,
+      timeoutMs: 7_200_000,
     });
   });
 

@@ -60,3 +60,23 @@ test('the kind follows isTTY', () => {
   expect(plain).toBeInstanceOf(PlainReporter);
   tty.stop();
 });
+
+test('the next volume starts a fresh rate: the pause between volumes is not a slow transfer', () => {
+  const out = recorder(false);
+  const time = clock();
+  const reporter = new PlainReporter(out, time.now);
+  // The first volume (32 MiB) at 8 MiB/s; the total then covers it alone.
+  for (let done = 0; done <= 32 * MiB; done += 8 * MiB) {
+    reporter.update(savingImage(done, 32 * MiB));
+    time.advance(1000);
+  }
+  // 40 s of setting up the second export, then the total grows by its 64 MiB and bytes flow again.
+  time.advance(40_000);
+  reporter.update(savingImage(32 * MiB, 96 * MiB));
+  time.advance(1000);
+  reporter.update(savingImage(40 * MiB, 96 * MiB));
+  const lines = out.text().trim().split('\n');
+  // Without the reset this line said "0 B/s" and the next a rate diluted by the pause.
+  expect(lines.at(-2)).toMatch(/ 33% 32\.0\/96\.0 MiB$/);
+  expect(lines.at(-1)).toMatch(/40\.0\/96\.0 MiB 8\.0 MiB\/s ETA 7s$/);
+});

@@ -63,3 +63,37 @@ test('a VM with a deletionTimestamp reads as being deleted', () => {
     }).deleting,
   ).toBe(true);
 });
+
+// A VM created a moment ago has no status yet: "Unknown" would read as KubeVirt's own
+// Unknown state (a VMI whose node stopped reporting); the view tells the two apart.
+test('a VM KubeVirt has not written a status for yet is told apart from its Unknown state', () => {
+  const fresh = viewVirtualMachine({ metadata: { name: 'web-01', namespace: 'prod', uid: 'u1' }, spec: {} });
+  expect({ state: fresh.printableStatus, reported: fresh.stateReported }).toEqual({
+    state: 'Unknown',
+    reported: false,
+  });
+  expect(vm({}, 'Unknown').stateReported).toBe(true);
+});
+
+// virt-controller's words, as it wrote them on the real bed for a VM whose spec conflicts
+// with its instancetype (test/integration/restore.test.ts).
+test("KubeVirt's Failure condition is read with its reason and message; a False one is not a failure", () => {
+  const withConditions = (conditions: object[]) =>
+    viewVirtualMachine({
+      metadata: { name: 'web-01', namespace: 'prod', uid: 'u1' },
+      spec: {},
+      status: { printableStatus: 'Stopped', conditions },
+    });
+  const message =
+    'error encountered while storing instancetype.kubevirt.io controllerRevisions: VM field(s) spec.template.spec.domain.cpu.sockets conflicts with selected instance type';
+  expect(
+    withConditions([
+      { type: 'Ready', status: 'False', reason: 'VMINotExists' },
+      { type: 'Failure', status: 'True', reason: 'FailedCreate', message },
+    ]).failure,
+  ).toBe(`FailedCreate: ${message}`);
+  expect(
+    withConditions([{ type: 'Failure', status: 'False', reason: 'FailedCreate' }]).failure,
+  ).toBeUndefined();
+  expect(withConditions([]).failure).toBeUndefined();
+});
