@@ -20,7 +20,10 @@ export type ToolName =
   | 'virt-controller'
   | 'snapshot-controller'
   | 'cdi-importer'
-  | 'qemu-img';
+  | 'qemu-img'
+  // Bench-only (build-tools.sh builds them only when named).
+  | 'kopia'
+  | 'restic';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-tools.sh');
 const built = new Map<ToolName, string>();
