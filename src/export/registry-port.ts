@@ -28,11 +28,13 @@ export interface RegistryPort {
   ): Promise<BlobUploadResult>;
   /** HEAD: is the blob in the repository? */
   blobExists(digest: string): Promise<boolean>;
-  /** Uploads a small blob (skipped if the registry already has it). */
-  uploadBlobBytes(bytes: Buffer): Promise<BlobUploadResult>;
+  /** Uploads a small blob (skipped, and so told, if the registry already has it). */
+  uploadBlobBytes(bytes: Buffer): Promise<BlobUploadResult & { skipped?: boolean }>;
   /** Puts a manifest under a tag or digest; returns the digest the registry reports. */
   putManifest(reference: string, manifest: Buffer, mediaType: string): Promise<string>;
   getManifest(reference: string): Promise<StoredManifest>;
+  /** Reads a blob whole, its digest checked (a chunk, a config: small blobs only). */
+  getBlob(digest: string): Promise<Buffer>;
   /** `host[:port]/path` of the repository, for the image reference. */
   readonly repository: string;
 }
