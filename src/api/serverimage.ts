@@ -96,8 +96,29 @@ export const imageFormatSchema = z
         'Format of disk/disk.img: raw (default) or qcow2 (only the clusters that are not all zeros: ' +
           'a mostly empty disk unpacks to its used size on every node; read from the export twice).',
       ),
+    layout: z
+      .enum(['containerDisk', 'chunked'])
+      .default('containerDisk')
+      .describe(
+        'How a disk is stored: containerDisk (default; one bootable image per disk) or chunked ' +
+          '(an incremental backup: fixed-size zstd chunks, one registry blob each, so a backup uploads and ' +
+          'stores only the chunks earlier backups in the repository do not hold; restored with ' +
+          '`serverimage restore`, not bootable as a containerDisk; needs compression: zstd and disk: raw).',
+      ),
   })
-  .describe('Layer compression and disk format of the images.');
+  .meta({
+    'x-kubernetes-validations': [
+      cel(
+        "self.layout != 'chunked' || self.compression == 'zstd'",
+        'layout chunked stores zstd chunks: set compression: zstd',
+      ),
+      cel(
+        "self.layout != 'chunked' || self.disk == 'raw'",
+        'layout chunked stores raw disk bytes: set disk: raw',
+      ),
+    ],
+  })
+  .describe('Layer compression, disk format and layout of the images.');
 
 export const serverImageSpecSchema = z
   .object({
@@ -146,7 +167,7 @@ export const serverImageSpecSchema = z
           'The first volume in boot order (lowest bootOrder, else declaration order) among those imaged ' +
           'gets the bare tag <tag>; every other one <tag>-<volume>. With volumes: [data] alone, data gets the bare tag.',
       ),
-    format: imageFormatSchema.default({ compression: 'gzip', disk: 'raw' }),
+    format: imageFormatSchema.default({ compression: 'gzip', disk: 'raw', layout: 'containerDisk' }),
     deletionPolicy: z
       .enum(['Retain', 'Delete'])
       .default('Retain')
@@ -170,6 +191,22 @@ export type Phase = (typeof PHASES)[number];
 const quantity = (description: string) => z.number().int().min(0).describe(description);
 const timestamp = (description: string) => z.string().describe(description).meta({ format: 'date-time' });
 
+/** What an incremental (chunked) backup of one volume stored, and what it reused. */
+export const chunkedStatusSchema = z
+  .object({
+    chunkSize: quantity('Bytes of disk per chunk.'),
+    chunks: quantity('Chunks of the disk, all-zero ones included.'),
+    zeroChunks: quantity('All-zero chunks: not stored.'),
+    newChunks: quantity('Chunks compressed and uploaded by this backup.'),
+    reusedChunks: quantity(
+      'Chunks the repository already held (from earlier backups): referenced, not sent.',
+    ),
+    newBytes: quantity('Compressed bytes this backup uploaded.'),
+    reusedBytes: quantity('Compressed bytes this backup references that the repository already held.'),
+    diskSha256: z.string().describe('sha256 of the whole raw disk, checked when it is read back.'),
+  })
+  .describe('An incremental backup (format.layout chunked): what was new and what was reused.');
+
 export const imageStatusSchema = z
   .object({
     volume: z.string().describe('Name of the VirtualMachine volume this image holds.'),
@@ -183,6 +220,7 @@ export const imageStatusSchema = z
       "Bytes of the virtual disk inside the image, the volume's raw size (Glance: virtual_size).",
     ).optional(),
     diskFormat: z.string().describe('Format of the disk inside the image, raw or qcow2.'),
+    chunked: chunkedStatusSchema.optional(),
   })
   .describe('One pushed image.');
 

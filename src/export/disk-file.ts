@@ -33,7 +33,8 @@ export interface DiskFileHooks {
 export async function openDiskFile(
   format: DiskFormat,
   source: ExportSource,
-  sourceOptions: ExportSourceOptions,
+  /** Where to read again (qcow2's second pass); without it, only raw can be made. */
+  sourceOptions: ExportSourceOptions | undefined,
   hooks: DiskFileHooks,
 ): Promise<DiskFile> {
   let done = 0;
@@ -58,6 +59,8 @@ export async function openDiskFile(
     return { format, size: source.size, dataOffset: 0, body: raw() };
   }
 
+  if (!sourceOptions)
+    throw new Error('a qcow2 disk file needs an export to read twice; this source is read once');
   const map = await mapNonZeroClusters(counted(source.body), source.size, {
     onChunk: hooks.diskDigest && ((chunk) => hooks.diskDigest!.update(chunk)),
   });

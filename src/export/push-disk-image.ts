@@ -11,10 +11,11 @@ import { imageConfig, imageManifest, MEDIA_TYPE, type Descriptor } from './image
 import { compressInBlocks, DEFAULT_BLOCK_SIZE, type Compression } from './parallel-compress.js';
 import { throttledProgress, type ProgressCallback } from './progress.js';
 import type { RegistryPort } from './registry-port.js';
-import { openExportSource, type ExportSourceOptions } from './source.js';
+import { openExportSource, type ExportSource, type ExportSourceOptions } from './source.js';
 
 export interface PushDiskImageOptions {
-  source: ExportSourceOptions;
+  /** The export to read, or a raw disk opened already (a chunked backup reassembled: raw only). */
+  source: ExportSourceOptions | { opened: ExportSource };
   registry: RegistryPort;
   tag: string;
   /** Nova's createImage "name": the title annotation. */
@@ -93,6 +94,19 @@ export interface PushedDiskImage {
   diffId: string;
   /** `sha256:<hex>` of the raw disk, when asked for. */
   diskSha256?: string;
+  /** A chunked (incremental) push: what was new and what was reused (src/export/chunked). */
+  chunked?: ChunkedPushStats;
+}
+
+export interface ChunkedPushStats {
+  chunkSize: number;
+  chunks: number;
+  zeroChunks: number;
+  newChunks: number;
+  reusedChunks: number;
+  newBytes: number;
+  reusedBytes: number;
+  diskSha256: string;
 }
 
 /**
@@ -175,18 +189,24 @@ export async function pushDiskImage(options: PushDiskImageOptions): Promise<Push
 /** Streams the export through tar and compression into a layer blob. */
 async function uploadLayer(options: PushDiskImageOptions, created: Date): Promise<UploadedLayer> {
   const compression = options.compression ?? 'gzip';
-  const source = await openExportSource(options.source);
+  const given = options.source;
+  const source = 'opened' in given ? given.opened : await openExportSource(given);
   const progress = throttledProgress(source.size, options.onProgress, options.progressIntervalMs);
 
   const diskDigest = options.diskSha256 ? new StreamDigest() : undefined;
   const diffId = new StreamDigest();
 
   // Progress is in disk bytes: the share of the export's reads done (both passes for qcow2).
-  const file = await openDiskFile(options.diskFormat ?? 'raw', source, options.source, {
-    onRead: (done, total) => progress.update(Math.floor((source.size * done) / total)),
-    diskDigest,
-    signal: options.signal,
-  });
+  const file = await openDiskFile(
+    options.diskFormat ?? 'raw',
+    source,
+    'opened' in given ? undefined : given,
+    {
+      onRead: (done, total) => progress.update(Math.floor((source.size * done) / total)),
+      diskDigest,
+      signal: options.signal,
+    },
+  );
   // The layer's mtimes are the image's creation time: deterministic for a given request.
   const layerTar = diskLayerTar(file.body, { size: file.size, mtime: created });
   // compressInBlocks reads ahead into its own fixed buffers while the uploader

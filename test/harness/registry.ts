@@ -5,6 +5,7 @@
 // By default a fault proxy (fault-proxy.ts) stands in front of it: `host`/`url` point at
 // the proxy, which logs requests and can answer 503 or drop connections on demand.
 // `directHost`/`directUrl` reach Distribution itself.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -12,6 +13,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './fault-proxy.js';
 import { freePort } from './ports.js';
@@ -75,10 +77,18 @@ export interface TestRegistry {
   kill(): Promise<void>;
   /** Starts Distribution again on the same port and storage, after kill(). */
   restart(): Promise<void>;
+  /**
+   * Distribution's own `registry garbage-collect` on this storage: Distribution is stopped
+   * first (GC needs no writer) and started again after. Returns GC's output.
+   */
+  garbageCollect(options?: { deleteUntagged?: boolean }): Promise<string>;
+  /** Digests (sha256:...) of every blob in the storage. */
+  storedBlobs(): string[];
   stop(): Promise<void>;
 }
 
 const REALM = 'serverimage-test';
+const execFileAsync = promisify(execFile);
 
 function registryConfig(params: {
   port: number;
@@ -118,6 +128,17 @@ function probe(url: string, caPem: string | undefined): Promise<boolean> {
     });
     req.on('error', () => resolve(false));
   });
+}
+
+function listBlobs(rootDir: string): string[] {
+  const root = path.join(rootDir, 'docker', 'registry', 'v2', 'blobs', 'sha256');
+  const found: string[] = [];
+  for (const prefix of existsSync(root) ? readdirSync(root) : []) {
+    for (const hex of readdirSync(path.join(root, prefix))) {
+      if (existsSync(path.join(root, prefix, hex, 'data'))) found.push(`sha256:${hex}`);
+    }
+  }
+  return found;
 }
 
 function listOpenUploads(rootDir: string, repository?: string): string[] {
@@ -277,6 +298,20 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     async restart() {
       proc = await serve();
     },
+    async garbageCollect(gc = {}) {
+      await proc.stop();
+      const args = ['garbage-collect', ...(gc.deleteUntagged ? ['--delete-untagged'] : []), configFile];
+      try {
+        const { stdout, stderr } = await execFileAsync(toolPath('registry'), args, {
+          env,
+          maxBuffer: 64 << 20,
+        });
+        return stdout + stderr;
+      } finally {
+        proc = await serve();
+      }
+    },
+    storedBlobs: () => listBlobs(rootDir),
     async stop() {
       await faults?.stop();
       await proc.stop();

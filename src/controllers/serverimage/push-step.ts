@@ -10,6 +10,7 @@ import type { ReconcileResult } from '../../kube/index.js';
 import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
+import { previousChunkedBackups } from './previous-backups.js';
 import { registryHostOf } from './registry-host.js';
 import { clearRetry, untilNextAttempt, waitingFor } from './retry-budget.js';
 import { describeFailure, retryOrGiveUp, type Failure } from './retry-or-give-up.js';
@@ -121,7 +122,9 @@ async function transferPlan(
     configLabels: instancetypeHints(vmSpecOf(deps.vms.get(si.spec.serverRef.name, si.metadata.namespace))),
     created: toDate(scope.status.startTime) ?? scope.now,
     // Objects stored before spec.format existed get its defaults from the API server.
-    format: si.spec.format ?? { compression: 'gzip', disk: 'raw' },
+    format: si.spec.format ?? { compression: 'gzip', disk: 'raw', layout: 'containerDisk' },
+    previousBackups:
+      si.spec.format?.layout === 'chunked' ? previousChunkedBackups(si, deps.serverImages) : undefined,
     staleUploadSession: si.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION],
     log: scope.log,
     onRegistryAnswered: () => deps.registryBackoff.succeeded(registryHostOf(si.spec.registry.repository)),

@@ -8,6 +8,7 @@
 // export is deleted, so exports (exporter Pods, restored PVCs) never outnumber the slots:
 // images waiting for a slot hold only their snapshot (issue 9: 142 idle exports for 4 slots).
 import type { ImageFormat } from '../../api/serverimage.js';
+import { pushChunkedExport } from '../../export/chunked/index.js';
 import { pushDiskImage, type PushedDiskImage, type UploadedLayer } from '../../export/index.js';
 import type { Logger } from '../../kube/index.js';
 import type { RegistryClient } from '../../registry/index.js';
@@ -29,8 +30,10 @@ export interface TransferPlan {
   /** The VM's instancetype/preference hints for each image config (issue 13). */
   configLabels?: Record<string, string>;
   created: Date;
-  /** spec.format: layer compression and disk format. */
+  /** spec.format: layer compression, disk format and layout. */
   format: ImageFormat;
+  /** Layout chunked: earlier backups in the repository (manifest digests) whose chunks are reused. */
+  previousBackups?: string[];
   /** An upload session left open (a killed predecessor, a cancel that failed): cancelled first. */
   staleUploadSession?: string;
   /** Lines about this ServerImage's transfer (export resumes, registry retries). */
@@ -177,17 +180,42 @@ export class TransferManager {
         const layers = this.layers.get(key) ?? new Map<string, UploadedLayer>();
         this.layers.set(key, layers);
         const known = layers.get(volume.volume);
+        const source = {
+          url: volume.url,
+          caPem: plan.caPem,
+          token: plan.token,
+          onResume: ({ offset, attempt, error }: { offset: number; attempt: number; error: Error }) =>
+            plan.log.warn(
+              { volume: volume.volume, offset, attempt, error: error.message },
+              'export stream dropped; resuming at offset',
+            ),
+        };
+        const onProgress = ({ bytesDone, bytesTotal }: { bytesDone: number; bytesTotal: number }) =>
+          this.events.onProgress(key, finishedBytes + bytesDone, finishedBytes + bytesTotal);
+        if (plan.format.layout === 'chunked') {
+          const image = await pushChunkedExport({
+            source,
+            registry,
+            tag: volume.tag,
+            imageName: plan.imageName,
+            sourceVm: plan.sourceVm,
+            volume: volume.volume,
+            metadata: plan.metadata,
+            configLabels: plan.configLabels,
+            created: plan.created,
+            previous: plan.previousBackups ?? [],
+            signal,
+            progressIntervalMs: this.progressIntervalMs,
+            onProgress,
+          });
+          plan.onRegistryAnswered?.();
+          plan.log.info({ volume: volume.volume, ...image.chunked }, 'chunked backup pushed');
+          finishedBytes += image.size;
+          await this.events.onVolumePushed(key, volume.volume, image, (performance.now() - started) / 1000);
+          continue;
+        }
         const image = await pushDiskImage({
-          source: {
-            url: volume.url,
-            caPem: plan.caPem,
-            token: plan.token,
-            onResume: ({ offset, attempt, error }) =>
-              plan.log.warn(
-                { volume: volume.volume, offset, attempt, error: error.message },
-                'export stream dropped; resuming at offset',
-              ),
-          },
+          source,
           registry,
           tag: volume.tag,
           imageName: plan.imageName,
@@ -209,8 +237,7 @@ export class TransferManager {
           // image recorded moves the ServerImage to Active.
           onUploadClosed: () => this.events.onUploadSession(key, undefined),
           progressIntervalMs: this.progressIntervalMs,
-          onProgress: ({ bytesDone, bytesTotal }) =>
-            this.events.onProgress(key, finishedBytes + bytesDone, finishedBytes + bytesTotal),
+          onProgress,
         });
         if (known && layers.get(volume.volume) === known) {
           plan.log.info(

@@ -48,6 +48,7 @@ export class TransferStatusWriter {
       size: image.layerSize,
       diskSize: image.size,
       diskFormat: image.diskFormat,
+      ...(image.chunked ? { chunked: image.chunked } : {}),
     });
     await patchStatus(this.custom, statusTarget(key), { images }, { fieldManager: FIELD_MANAGER });
   }

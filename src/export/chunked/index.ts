@@ -29,3 +29,5 @@ export {
   type ChunkedDisk,
   type VerifiedChunkedDisk,
 } from './read-chunked-disk.js';
+export { pushChunkedExport, type PushChunkedExportOptions } from './push-chunked-export.js';
+export { materializeChunkedDisk, type MaterializeOptions, type MaterializedImage } from './materialize.js';

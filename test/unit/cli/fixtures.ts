@@ -18,7 +18,7 @@ export function storedImage(
       serverRef: { name: 'web-01' },
       registry: { repository: 'reg.example.com/vms/web-01', insecure: false },
       deletionPolicy: 'Retain',
-      format: { compression: 'gzip', disk: 'raw' },
+      format: { compression: 'gzip', disk: 'raw', layout: 'containerDisk' },
       ...extra,
     },
     ...(status ? { status } : {}),

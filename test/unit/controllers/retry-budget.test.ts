@@ -15,7 +15,7 @@ const object = (status?: ServerImageObject['status']): ServerImageObject => ({
   spec: {
     serverRef: { name: 'vm' },
     registry: { repository: 'r/x', insecure: false },
-    format: { compression: 'gzip', disk: 'raw' },
+    format: { compression: 'gzip', disk: 'raw', layout: 'containerDisk' },
     deletionPolicy: 'Retain',
   },
   status,
