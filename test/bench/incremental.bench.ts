@@ -7,8 +7,8 @@
 //   full     ours today: pushDiskImage, raw + zstd, one containerDisk image a day, into
 //            a registry of its own (the real Distribution), through the real
 //            virt-exportserver
-//   chunked  ours incremental: pushChunkedDisk into another registry, the earlier days'
-//            tags as its dedup index, through the same export server
+//   chunked  ours incremental: pushChunkedDisk into another registry, the three latest
+//            days' tags as its dedup index (as the operator), through the same export server
 //   kopia, restic   snapshot the folder holding the disk file into a local repository
 //            (backup-peers.ts)
 // Our pushes run in child processes on compiled JavaScript with the operator image's Node
@@ -170,7 +170,8 @@ export async function runIncrementalBench(argv: string[]): Promise<void> {
             ...source,
             repository: `${chunked.host}/bench/week`,
             tag,
-            previous: [...tags].reverse(),
+            // As the operator does: up to three earlier backups, newest first.
+            previous: tags.slice(-3).reverse(),
           };
           const { m, result } = await runChild(path.join(children, 'chunked-push-child.js'), input);
           row.runs.chunked = run(m, {
