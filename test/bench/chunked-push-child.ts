@@ -16,6 +16,7 @@ export interface ChunkedPushChildInput {
   tag: string;
   /** Tags of the earlier backups in the repository (newest first). */
   previous: string[];
+  chunkSize?: number;
 }
 
 const input = JSON.parse(process.argv[2]!) as ChunkedPushChildInput;
@@ -28,5 +29,6 @@ const result = await pushChunkedDisk({
   tag: input.tag,
   imageName: `bench ${input.tag}`,
   previous: input.previous,
+  chunkSize: input.chunkSize,
 });
 process.stdout.write(JSON.stringify({ ...result, memoryAtPeak: memoryAtPeak(), io: processIo() }) + '\n');

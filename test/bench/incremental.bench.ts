@@ -1,5 +1,5 @@
 // `npm run bench -- --incremental [--disk real:1G] [--days 7] [--seed week] [--share 0.02]
-// [--only full,chunked,kopia,restic]` (also `npm run bench:incremental`): a week of
+// [--only full,chunked,kopia,restic] [--chunk-size 4M]` (also `npm run bench:incremental`): a week of
 // nightly backups of one real ext4 disk (real-disk.ts) that changes a little every day
 // (day-of-change.ts: about 2% of the used bytes rewritten, changed in place, added;
 // some files deleted; on the loop-mounted image). Day 1 backs up the fresh disk; before
@@ -47,6 +47,8 @@ interface Args {
   seed: string;
   share: number;
   only: Set<Method>;
+  /** Asked chunk size of the chunked push (its default when absent). */
+  chunkSize?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -66,6 +68,9 @@ function parseArgs(argv: string[]): Args {
     } else if (argv[i] === '--days') args.days = Math.max(2, Number(value()));
     else if (argv[i] === '--seed') args.seed = value();
     else if (argv[i] === '--share') args.share = Number(value());
+    // `--chunk-size 1M`: the chunked push's chunk size, to choose it by measurement.
+    else if (argv[i] === '--chunk-size')
+      args.chunkSize = parseByteQuantity(value().replace(/^(\d+)([KMG])$/, '$1$2i'));
     else if (argv[i] === '--only') {
       const only = value().split(',') as Method[];
       const unknown = only.filter((m) => !METHODS.includes(m));
@@ -128,7 +133,7 @@ export async function runIncrementalBench(argv: string[]): Promise<void> {
     console.error(`bench: making a ${args.size / 1024 ** 3} GiB ext4 disk with mke2fs -d`);
     const real = makeRealDisk(file, args.size, { work });
     const describe = `ext4 ${(args.size / 1024 ** 3).toFixed(2)} GiB, ${(real.filesBytes / 1024 ** 2).toFixed(0)} MiB of files from ${real.sources.join(' ')}`;
-    const chunkSize = chunkSizeFor(args.size);
+    const chunkSize = chunkSizeFor(args.size, args.chunkSize);
     const seen = new Set<string>();
     const tags: string[] = [];
 
@@ -172,6 +177,7 @@ export async function runIncrementalBench(argv: string[]): Promise<void> {
             tag,
             // As the operator does: up to three earlier backups, newest first.
             previous: tags.slice(-3).reverse(),
+            chunkSize,
           };
           const { m, result } = await runChild(path.join(children, 'chunked-push-child.js'), input);
           row.runs.chunked = run(m, {
