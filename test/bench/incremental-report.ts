@@ -16,7 +16,7 @@ export interface Run {
   chunks?: { total: number; zero: number; uploaded: number; reused: number };
 }
 
-export type Method = 'full' | 'chunked' | 'kopia' | 'restic';
+export type Method = 'read' | 'full' | 'chunked' | 'kopia' | 'restic';
 
 export interface DayRow {
   day: number;
@@ -74,6 +74,7 @@ export function printIncrementalReport(report: IncrementalReport): void {
         'day',
         'change (written / deleted)',
         'changed chunks, compressed',
+        'read floor: curl export > /dev/null',
         `${title('full')}: wall, RSS, layer`,
         `${title('chunked')}: wall, RSS`,
         'chunked: uploaded (own count / all written)',
@@ -87,6 +88,7 @@ export function printIncrementalReport(report: IncrementalReport): void {
           String(r.day),
           r.change ? `${mib(r.change.writtenBytes)} / ${mib(r.change.deleted.bytes)}` : 'fresh disk',
           `${r.changed.chunks}, ${mib(r.changed.compressedBytes)}`,
+          secs(r.runs.read),
           r.runs.full
             ? `${secs(r.runs.full)}, ${rss(r.runs.full)}, ${mib(r.runs.full.uploadedBytes)}`
             : 'n/a',

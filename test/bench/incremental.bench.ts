@@ -1,5 +1,5 @@
 // `npm run bench -- --incremental [--disk real:1G] [--days 7] [--seed week] [--share 0.02]
-// [--only full,chunked,kopia,restic] [--chunk-size 4M]` (also `npm run bench:incremental`): a week of
+// [--only read,full,chunked,kopia,restic] [--chunk-size 4M]` (also `npm run bench:incremental`): a week of
 // nightly backups of one real ext4 disk (real-disk.ts) that changes a little every day
 // (day-of-change.ts: about 2% of the used bytes rewritten, changed in place, added;
 // some files deleted; on the loop-mounted image). Day 1 backs up the fresh disk; before
@@ -11,6 +11,7 @@
 //            days' tags as its dedup index (as the operator), through the same export server
 //   kopia, restic   snapshot the folder holding the disk file into a local repository
 //            (backup-peers.ts)
+//   read     the floor of any backup through the export: curl of the export to /dev/null
 // Our pushes run in child processes on compiled JavaScript with the operator image's Node
 // flags (image-runtime.ts); every process is measured by GNU time (wall, CPU, peak RSS).
 // Storage is `du` of each registry's storage folder and of each repository after each
@@ -19,7 +20,7 @@
 // operator's image has). On a shared machine the times are indicative: the load
 // average is printed with them.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -38,8 +39,8 @@ import type { PushChildInput } from './push-child.js';
 import { makeRealDisk } from './real-disk.js';
 import { printIncrementalReport, type DayRow, type Run } from './incremental-report.js';
 
-type Method = 'full' | 'chunked' | BackupPeerName;
-const METHODS: Method[] = ['full', 'chunked', 'kopia', 'restic'];
+type Method = 'read' | 'full' | 'chunked' | BackupPeerName;
+const METHODS: Method[] = ['read', 'full', 'chunked', 'kopia', 'restic'];
 
 interface Args {
   size: number;
@@ -152,6 +153,19 @@ export async function runIncrementalBench(argv: string[]): Promise<void> {
       const server = await serveDiskFile(file);
       try {
         const source = { url: server.directUrl, caPem: server.caPem, token: server.token };
+        if (args.only.has('read')) {
+          const caFile = path.join(work, 'export-ca.pem');
+          writeFileSync(caFile, server.caPem);
+          const curl = [
+            '-sS',
+            '--fail',
+            '--cacert',
+            caFile,
+            '-H',
+            `x-kubevirt-export-token: ${server.token}`,
+          ];
+          row.runs.read = run(await measure('curl', [...curl, '-o', '/dev/null', server.directUrl]));
+        }
         if (args.only.has('full')) {
           console.error(`bench: day ${day}: full zstd push`);
           const input: PushChildInput = {
