@@ -142,6 +142,10 @@ function printFigures(report: IncrementalReport, title: (m: Method) => string): 
   const last = rows.at(-1)!;
   const days = rows.length;
   const lines: string[][] = [];
+  // A figure without its number: "pending" while our chunked push did not run, "n/a" when
+  // the other side was left out (--only).
+  const missing = rows.some((r) => r.runs.chunked) ? 'n/a' : 'pending';
+  const times = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(2)}x`);
   const figure = (
     what: string,
     value: number | undefined,
@@ -151,9 +155,9 @@ function printFigures(report: IncrementalReport, title: (m: Method) => string): 
   ) =>
     lines.push([
       what,
-      value === undefined ? 'pending' : `${value.toFixed(2)}x`,
+      value === undefined ? missing : `${value.toFixed(2)}x`,
       target,
-      value === undefined ? 'pending' : met(value) ? 'met' : 'MISSED',
+      value === undefined ? missing : met(value) ? 'met' : 'MISSED',
       how,
     ]);
   const ratio = (a: number | undefined, b: number | undefined) =>
@@ -177,12 +181,12 @@ function printFigures(report: IncrementalReport, title: (m: Method) => string): 
     ),
     '≤ 1.25x',
     (v) => v <= 1.25,
-    `all the push process wrote (wchar: chunks, headers, HEADs, manifests, TLS to the export) / the changed chunks zstd-compressed; the push's own count: ${(
+    `all the push process wrote (wchar: chunks, headers, HEADs, manifests, TLS to the export) / the changed chunks zstd-compressed; the push's own count: ${times(
       ratio(
         later(rows, (r) => r.runs.chunked?.uploadedBytes),
         later(rows, (r) => r.changed.compressedBytes),
-      ) ?? NaN
-    ).toFixed(2)}x`,
+      ),
+    )}`,
   );
   figure(
     `registry storage after ${days} days vs one full zstd image`,
@@ -213,22 +217,24 @@ function printFigures(report: IncrementalReport, title: (m: Method) => string): 
     ),
     '< 1x (faster)',
     (v) => v < 1,
-    `sums over days 2..${days}; restic: ${(
+    `sums over days 2..${days}; restic: ${times(
       ratio(
         later(rows, (r) => r.runs.chunked?.wallMs),
         later(rows, (r) => r.runs.restic?.wallMs),
-      ) ?? NaN
-    ).toFixed(2)}x of restic's`,
+      ),
+    )} of restic's`,
   );
   const peak = Math.max(...rows.map((r) => r.runs.chunked?.maxRssBytes ?? NaN));
   lines.push([
     'peak RSS of our chunked push',
-    Number.isNaN(peak) ? 'pending' : `${Math.round(peak / MiB)} MiB`,
+    Number.isNaN(peak) ? missing : `${Math.round(peak / MiB)} MiB`,
     '≤ 150 MiB, flat with disk size',
-    Number.isNaN(peak) ? 'pending' : peak <= 150 * MiB ? 'met' : 'MISSED',
-    `the largest of the ${days} days on this ${mib(report.diskSize)} disk (GNU time %M); flat: compare runs with --disk of two sizes. Full zstd push: ${Math.round(
-      Math.max(...rows.map((r) => r.runs.full?.maxRssBytes ?? NaN)) / MiB,
-    )} MiB`,
+    Number.isNaN(peak) ? missing : peak <= 150 * MiB ? 'met' : 'MISSED',
+    `the largest of the ${days} days on this ${mib(report.diskSize)} disk (GNU time %M); flat: compare runs with --disk of two sizes. Full zstd push: ${rss(
+      rows
+        .map((r) => r.runs.full)
+        .reduce<Run | undefined>((a, b) => (b && (!a || b.maxRssBytes > a.maxRssBytes) ? b : a), undefined),
+    )}`,
   ]);
   console.log(`\nFigures (${title('chunked')} vs the others, this run):\n`);
   console.log(table(['figure', 'this run', 'target', '', 'how'], lines));
