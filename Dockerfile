@@ -25,7 +25,7 @@ ENV NODE_ENV=production
 # Where Node runs on glibc (an image built on a Debian base; the benches), buffers above
 # 128 KiB are mapped and given back when freed, as musl does here on its own: glibc would
 # keep a finished transfer's buffers; and two malloc arenas, not one per thread that ever
-# ran (the compression threads come and go). README, "The operator's memory". musl
+# ran (the compression threads come and go). docs/benchmarks.md, "The operator's memory". musl
 # ignores both.
 ENV MALLOC_MMAP_THRESHOLD_=131072
 ENV MALLOC_ARENA_MAX=2

@@ -89,6 +89,11 @@ type Key = keyof z.input<typeof configSchema>;
 const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envName = (key: string) => flagName(key).replace(/-/g, '_').toUpperCase();
 
+/** Every flag the operator accepts, `--watch-namespaces` ..., read from the schema as parseArgs reads them. */
+export function operatorFlags(): string[] {
+  return Object.keys(configSchema.shape).map((key) => `--${flagName(key)}`);
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

@@ -4,8 +4,8 @@
 // Why: what a burst of transfers left behind (their objects, V8 heap pages grown for them)
 // is given back only by a full collection, and V8 starts one when the program allocates,
 // which an idle operator hardly does: measured after 150 ServerImages, 171-180 MiB RSS with
-// 49 MiB of a 77 MiB heap in use, 148-150 MiB after a forced collection (README, "The
-// operator's memory"). One collection per quiet spell, of a heap of tens of MiB, is a pause
+// 49 MiB of a 77 MiB heap in use, 148-150 MiB after a forced collection (docs/benchmarks.md,
+// "The operator's memory"). One collection per quiet spell, of a heap of tens of MiB, is a pause
 // of tens of milliseconds.
 
 /** How long after the last transfer ends: a transfer starting meanwhile puts it off. */

@@ -87,7 +87,7 @@ export const imageFormatSchema = z
       .default('gzip')
       .describe(
         'Layer compression: gzip (default; every container runtime and CDI version reads it) or zstd ' +
-          '(smaller and faster; containerd 1.5+ and CRI-O read it, older CDI importers may not: see the README).',
+          '(smaller and faster; containerd 1.5+ and CRI-O read it, older CDI importers may not: see docs/images.md).',
       ),
     disk: z
       .enum(['raw', 'qcow2'])

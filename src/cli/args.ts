@@ -95,6 +95,22 @@ export interface RestoreCommand {
   caSecret?: string;
   insecure: boolean;
   output?: 'yaml';
+  /** An incremental backup is first turned into containerDisk images under this tag (default <tag>-disk). */
+  materializeTag?: string;
+}
+
+/** An incremental backup turned into bootable containerDisk images, without a restore. */
+export interface MaterializeCommand {
+  command: 'materialize';
+  cluster: ClusterOptions;
+  /** A ServerImage name, or host/repository[:tag|@digest] (it has a slash). */
+  source: string;
+  fromNamespace?: string;
+  /** Tag of the first volume's image (the others TAG-<volume>); default <tag>-disk. */
+  tag?: string;
+  credentials?: string;
+  caSecret?: string;
+  insecure: boolean;
 }
 
 export interface HelpCommand {
@@ -114,6 +130,7 @@ export type ParsedCommand =
   | DescribeCommand
   | DeleteCommand
   | RestoreCommand
+  | MaterializeCommand
   | HelpCommand
   | VersionCommand;
 

@@ -8,6 +8,7 @@ import type {
   DeleteCommand,
   DescribeCommand,
   ListCommand,
+  MaterializeCommand,
   ParsedCommand,
   RestoreCommand,
   WaitCommand,
@@ -18,6 +19,7 @@ import { createCommand } from './commands/create.js';
 import { deleteCommand } from './commands/delete.js';
 import { describeCommand } from './commands/describe.js';
 import { listCommand } from './commands/list.js';
+import { materializeCommand } from './commands/materialize.js';
 import { restoreCommand } from './commands/restore.js';
 import { waitCommand } from './commands/wait.js';
 import { UsageError, type ExitCodeValue } from './exit-codes.js';
@@ -236,7 +238,10 @@ imaged (stored in the registry beside the boot image), its disks from the regist
 digest. SERVERIMAGE is an Active ServerImage (its registry credentials and CA are copied
 for CDI); REGISTRY_REFERENCE is host/repository:tag or @sha256:... of a boot image, from
 any cluster, read with --credentials / --ca-secret / --insecure. A bad reference (no such
-tag, no VM definition, credentials refused) is one line and exit 1; nothing is created.`,
+tag, no VM definition, credentials refused) is one line and exit 1; nothing is created.
+An incremental backup (format.layout chunked) is first materialized: its chunks are read
+back, checked and pushed as a containerDisk image beside it (tag --materialize-tag, default
+<tag>-disk), which CDI then imports; the VM is not read again.`,
   flags: [
     ['name', 'name of the new VirtualMachine (required)', 'NEW_VM'],
     ['from-namespace', 'namespace of the ServerImage (default: -n)'],
@@ -258,6 +263,10 @@ tag, no VM definition, credentials refused) is one line and exit 1; nothing is c
     ['ca-secret', "(reference only) Secret in -n with the registry's CA under ca.crt"],
     ['insecure', '(reference only) plain HTTP to the registry (labs only)'],
     ['output', 'print the manifests instead of creating them'],
+    [
+      'materialize-tag',
+      'tag of the containerDisk image an incremental backup is turned\ninto first (default <tag>-disk; other volumes TAG-<volume>)',
+    ],
   ],
   outputs: ['yaml'],
   exitCodes: true,
@@ -289,13 +298,53 @@ tag, no VM definition, credentials refused) is one line and exit 1; nothing is c
       ...given('caSecret', values['ca-secret']),
       insecure: values.insecure ?? false,
       ...(values.output !== undefined ? { output: 'yaml' as const } : {}),
+      ...given('materializeTag', values['materialize-tag']),
     };
   },
   run: restoreCommand,
 };
 
+const materialize: CommandSpec<MaterializeCommand> = {
+  synopsis: 'materialize (IMAGE | REFERENCE) [flags]',
+  summary: 'an incremental backup as bootable containerDisk images',
+  usage: 'materialize (SERVERIMAGE | REGISTRY_REFERENCE) [flags]',
+  description: `Turns an incremental backup (format.layout chunked) into bootable containerDisk images
+in its own repository: the chunks are read back from the registry, checked against their
+recorded sha256 and the disk's, and pushed as a containerDisk image per volume (the VM is
+not read again). Prints each image's reference. restore does this on its own first.`,
+  flags: [
+    ['tag', "tag of the first volume's image (default <tag>-disk; other volumes TAG-<volume>)"],
+    ['from-namespace', 'namespace of the ServerImage (default: -n)'],
+    ['credentials', '(reference only) Secret in -n with registry credentials'],
+    ['ca-secret', "(reference only) Secret in -n with the registry's CA under ca.crt"],
+    ['insecure', '(reference only) plain HTTP to the registry (labs only)'],
+  ],
+  outputs: [],
+  exitCodes: true,
+  parse: ({ values, rest, cluster }) => {
+    const source = onePositional('materialize', rest, 'a ServerImage name or a registry reference');
+    const bare = source.includes('/');
+    if (!bare && (values.credentials !== undefined || values['ca-secret'] !== undefined || values.insecure)) {
+      throw new UsageError(
+        'materialize of a ServerImage uses its own registry access; --credentials, --ca-secret and --insecure are for a registry reference',
+      );
+    }
+    return {
+      command: 'materialize',
+      cluster,
+      source,
+      ...given('fromNamespace', values['from-namespace']),
+      ...given('tag', values.tag),
+      ...given('credentials', values.credentials),
+      ...given('caSecret', values['ca-secret']),
+      insecure: values.insecure ?? false,
+    };
+  },
+  run: materializeCommand,
+};
+
 /** In the order the overview lists them. */
-export const COMMAND_TABLE = { create, wait, list, backups, describe, delete: del, restore };
+export const COMMAND_TABLE = { create, wait, list, backups, describe, delete: del, restore, materialize };
 
 export type CommandName = keyof typeof COMMAND_TABLE;
 

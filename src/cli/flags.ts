@@ -42,6 +42,7 @@ export const FLAGS = {
   'new-identity': { type: 'boolean' },
   'run-strategy': { type: 'string', value: 'Halted|Always' },
   'pull-method': { type: 'string', value: 'pod|node' },
+  'materialize-tag': { type: 'string', value: 'TAG' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;

@@ -77,7 +77,7 @@ export interface CompressionPoolOptions {
  * spare for one more. A real file system's bytes pass both (zlib's match search
  * keeps a worker on its core); zeros, stored and Huffman-only runs leave part of
  * the core to the main thread and do not. What was measured to pick these is in
- * README.md, Benchmark ("How the compression pool grows").
+ * docs/how-it-works.md ("How the compression pool grows").
  */
 const GROW_AT_BUSY = 0.9;
 const GROW_AT_CPU = 0.85;

@@ -170,7 +170,7 @@ export async function* compressInBlocks(
  * Gives a block's memory back to the allocator now. Left to V8, ArrayBuffers are freed
  * at its next collection of them, which an operator idle after its transfers may not do
  * for a long time: 34 MiB of finished transfers' buffers were still held in one such idle
- * (README, "The operator's memory"). Detaching (transfer(0)) frees an ArrayBuffer's memory
+ * (docs/benchmarks.md, "The operator's memory"). Detaching (transfer(0)) frees an ArrayBuffer's memory
  * at once. Only blocks back in the free list are released: they are neither in a worker
  * nor lent to the consumer, which asked for more (or stopped) after its last output; one
  * still in a worker when the stream stops is left to the collector.

@@ -124,8 +124,8 @@ export const DISK_SHA256_ANNOTATION = 'serverimage.io/disk.sha256';
 export async function pushDiskImage(options: PushDiskImageOptions): Promise<PushedDiskImage> {
   const created = options.created ?? new Date();
   const compression = options.compression ?? 'gzip';
-  // A layer a failed attempt completed is not sent twice (issue 9): HEAD tells whether
-  // the registry still has it.
+  // A layer a failed attempt completed is not sent twice (a retry after a failed manifest
+  // would re-send gigabytes): HEAD tells whether the registry still has it.
   const known = options.uploadedLayer;
   const layerBlob =
     known && (await options.registry.blobExists(known.digest)) ? known : await uploadLayer(options, created);

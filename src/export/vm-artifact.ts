@@ -1,4 +1,5 @@
-// The artifact that makes an image restorable from a reference alone (issue 13): an OCI 1.1
+// The artifact that makes an image restorable from a reference alone, in a cluster that
+// never saw its ServerImage: an OCI 1.1
 // artifact whose subject is the boot image's manifest, holding the VM's definition and the
 // volume -> image map. Its bytes depend only on what was imaged (no clock, sorted keys by
 // construction), so a restarted operator pushes the same digest again: idempotent.

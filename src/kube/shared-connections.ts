@@ -2,13 +2,13 @@
 //
 // Why: @kubernetes/client-node 2.0.1 builds a new undici Agent for every request
 // (KubeConfig.applySecurityAuthentication -> createDispatcher; only the https.Agent of its
-// older path is cached, upstream issue #2893). Each API call then opens a connection of its
+// older path is cached upstream). Each API call then opens a connection of its
 // own: a TLS handshake (HTTP/2 where the API server offers it), a SecureContext holding the
 // cluster's CA and the client's certificate and key, OpenSSL's and the session's buffers,
 // all memory outside V8's heap that is freed only once V8 collects the JavaScript objects
 // holding it, which the operator's small heap gives V8 little reason to do. The operator
 // makes tens of calls per ServerImage: its RSS grew by about 1 MiB for each ServerImage
-// handled (README, "The operator's memory").
+// handled (docs/benchmarks.md, "The operator's memory").
 //
 // How: the library's private createDispatcher is wrapped, so that requests with the same
 // TLS settings (createDispatcherOptions, public) share one dispatcher. For a direct

@@ -1,4 +1,4 @@
-// The VM definition an image carries (issue 13): the VirtualMachine as KubeVirt copied it
+// The VM definition an image carries, for a restore: the VirtualMachine as KubeVirt copied it
 // into the VirtualMachineSnapshotContent (spec.source.virtualMachine), without what ties it
 // to one cluster. MAC addresses and the firmware UUID stay (a restore in place of the
 // original needs them); `serverimage restore --new-identity` clears them.

@@ -15,7 +15,7 @@ export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
  * and stay there when freed; fixed, buffers above 128 KiB are mapped and unmapped. And it
  * keeps an arena per thread that ever allocated (up to 8 per core), which the compression
  * threads, started anew for each burst of transfers, leave behind; two are enough here.
- * musl (the Alpine image) ignores both. README, "The operator's memory", has the
+ * musl (the Alpine image) ignores both. docs/benchmarks.md, "The operator's memory", has the
  * measurements.
  */
 export const IMAGE_ENV: Record<string, string> = {

@@ -22,7 +22,7 @@ const validSpec = (): Spec => ({
     credentialsSecretRef: { name: 'regcred' },
   },
   volumes: ['rootdisk', 'data'],
-  format: { compression: 'zstd', disk: 'qcow2' },
+  format: { compression: 'zstd', disk: 'qcow2', layout: 'containerDisk' },
   deletionPolicy: 'Delete',
 });
 
@@ -135,6 +135,24 @@ const badManifests: [string, Spec | undefined, string, string][] = [
     'supported values',
   ],
   [
+    'chunked layout with gzip (the default compression)',
+    withSpec((s) => (s.format = { layout: 'chunked' })),
+    'spec.format',
+    'layout chunked stores zstd chunks: set compression: zstd',
+  ],
+  [
+    'chunked layout of a qcow2 file',
+    withSpec((s) => (s.format = { compression: 'zstd', disk: 'qcow2', layout: 'chunked' })),
+    'spec.format',
+    'layout chunked stores raw disk bytes: set disk: raw',
+  ],
+  [
+    'unknown layout',
+    withSpec((s) => (s.format = { layout: 'layered' })),
+    'spec.format.layout',
+    'supported values',
+  ],
+  [
     'volume name not DNS-1123',
     withSpec((s) => (s.volumes = ['Root_Disk'])),
     'spec.volumes[0]',
@@ -188,13 +206,24 @@ describe('a valid ServerImage', () => {
     expect((await read('minimal')).spec).toEqual({
       ...minimal,
       registry: { ...minimal.registry, insecure: false },
-      format: { compression: 'gzip', disk: 'raw' },
+      format: { compression: 'gzip', disk: 'raw', layout: 'containerDisk' },
       deletionPolicy: 'Retain',
     });
     // Half a format: the other half gets its default.
     const half = { ...minimal, format: { disk: 'qcow2' } };
     expect((await kubectl(['apply', '-f', '-'], manifest('half', half))).code).toBe(0);
-    expect((await read('half')).spec.format).toEqual({ compression: 'gzip', disk: 'qcow2' });
+    expect((await read('half')).spec.format).toEqual({
+      compression: 'gzip',
+      disk: 'qcow2',
+      layout: 'containerDisk',
+    });
+    const chunked = { ...minimal, format: { compression: 'zstd', layout: 'chunked' } };
+    expect((await kubectl(['apply', '-f', '-'], manifest('chunked', chunked))).code).toBe(0);
+    expect((await read('chunked')).spec.format).toEqual({
+      compression: 'zstd',
+      disk: 'raw',
+      layout: 'chunked',
+    });
   });
 
   test('is listed with its printer columns and short name', async () => {

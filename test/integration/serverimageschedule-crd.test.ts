@@ -169,7 +169,7 @@ describe('a valid ServerImageSchedule', () => {
       suspend: false,
       template: {
         registry: { ...minimal.template.registry, insecure: false },
-        format: { compression: 'gzip', disk: 'raw' },
+        format: { compression: 'gzip', disk: 'raw', layout: 'containerDisk' },
         deletionPolicy: 'Delete',
       },
     });

@@ -6,6 +6,7 @@ import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-n
 import { stringify } from 'yaml';
 import type { RestoreCommand } from '../args.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
+import { materializeChunkedVolumes } from '../restore/materialize-chunked.js';
 import { restoreManifests, type Manifest } from '../restore/restore-manifests.js';
 import {
   isRegistryReference,
@@ -15,7 +16,11 @@ import {
 } from '../restore/restore-source.js';
 import type { CommandContext } from './context.js';
 
-async function resolveSource(command: RestoreCommand, ctx: CommandContext): Promise<RestoreSource> {
+/** The image a restore (or a materialize) reads: a ServerImage, or a bare registry reference. */
+export async function resolveSource(
+  command: Pick<RestoreCommand, 'source' | 'fromNamespace' | 'credentials' | 'caSecret' | 'insecure'>,
+  ctx: CommandContext,
+): Promise<RestoreSource> {
   const { kubeConfig } = ctx.client;
   if (isRegistryReference(command.source)) {
     return sourceFromReference(kubeConfig, command.source, {
@@ -30,7 +35,15 @@ async function resolveSource(command: RestoreCommand, ctx: CommandContext): Prom
 }
 
 export async function restoreCommand(command: RestoreCommand, ctx: CommandContext): Promise<ExitCodeValue> {
-  const source = await resolveSource(command, ctx);
+  const resolved = await resolveSource(command, ctx);
+  // Progress of a materialization goes to stderr, so that -o yaml stays clean.
+  const { document } = await materializeChunkedVolumes(
+    resolved.document,
+    resolved.access,
+    command.materializeTag,
+    (line) => ctx.io.stderr.write(line),
+  );
+  const source = { ...resolved, document };
   const manifests = restoreManifests(source.document, {
     name: command.name,
     namespace: ctx.namespace,

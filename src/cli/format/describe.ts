@@ -98,6 +98,26 @@ export function describeServerImage(image: StoredServerImage, events: CoreV1Even
     images.length > 0
       ? `Images:\n${formatTable(['VOLUME', 'REFERENCE', 'DIGEST', 'SIZE', 'FORMAT'], imageRows, '  ')}`
       : 'Images:         <none>\n',
+    incrementalSection(images),
     eventsSection(events, now),
   ].join('');
+}
+
+/** What each volume of an incremental (chunked) backup uploaded and reused; empty for containerDisks. */
+function incrementalSection(images: NonNullable<NonNullable<StoredServerImage['status']>['images']>): string {
+  const rows = images.flatMap((i) =>
+    i.chunked
+      ? [
+          [
+            i.volume,
+            `${formatBytes(i.chunked.newBytes)} (${i.chunked.newChunks} chunks)`,
+            `${formatBytes(i.chunked.reusedBytes)} (${i.chunked.reusedChunks} chunks)`,
+            String(i.chunked.zeroChunks),
+            formatBytes(i.chunked.chunkSize),
+          ],
+        ]
+      : [],
+  );
+  if (rows.length === 0) return '';
+  return `Incremental:\n${formatTable(['VOLUME', 'NEW', 'REUSED', 'ZERO CHUNKS', 'CHUNK SIZE'], rows, '  ')}`;
 }

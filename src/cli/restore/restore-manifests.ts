@@ -1,4 +1,4 @@
-// What `serverimage restore` makes of an image's VM definition (issue 13): a VirtualMachine
+// What `serverimage restore` makes of an image's VM definition: a VirtualMachine
 // whose imaged volumes come back from the registry by digest, either as DataVolumes that
 // CDI imports (`registry` source) or as containerDisks, plus the Secret and ConfigMap CDI
 // reads for a private registry. Pure: the same inputs give the same manifests, so
@@ -169,7 +169,10 @@ function dataVolumeTemplate(
   return { metadata: { name }, spec: { source: { registry }, storage } };
 }
 
-/** A second VM beside the original must not share its MACs or firmware UUID (kubevirt-velero-plugin #199). */
+/**
+ * A second VM beside the original must not share its MACs (two NICs with one address on a
+ * network) or its firmware UUID (the guest's identity, e.g. for cloud-init and licences).
+ */
 function clearIdentity(template: Json): void {
   const domain = template.domain as Json | undefined;
   const interfaces = ((domain?.devices as Json | undefined)?.interfaces ?? []) as Json[];

@@ -1,7 +1,7 @@
 // One backoff per registry host, shared by every ServerImage that pushes there. While a
 // registry is failing, the images waiting for it back off together: without this, each
 // failure handed the transfer slot to the next waiting image, which failed in turn, and a
-// dead registry saw several requests a second (issue 9). One image at a time probes a
+// dead registry saw several requests a second. One image at a time probes a
 // host whose backoff has run out; the others wait for its answer.
 import { retryDelay } from './retry-budget.js';
 

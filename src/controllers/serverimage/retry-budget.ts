@@ -1,6 +1,7 @@
 // Deadlines and retry budgets live in status.retry, not in memory: a restarted or newly
 // elected operator reads when the wait began and how many attempts failed, and continues
-// the same budget (issue 9: a restart used to reset it). One record at a time: the step
+// the same budget (kept in memory, every restart would start a fresh one, and an operator
+// restarted often enough would wait forever). One record at a time: the step
 // being waited for or retried; it is dropped when that step succeeds.
 import type { ServerImageStatus } from '../../api/serverimage.js';
 import { metaTime } from '../../kube/index.js';

@@ -6,7 +6,8 @@
 //
 // A slot is taken before the image's VirtualMachineExport is made and given back once the
 // export is deleted, so exports (exporter Pods, restored PVCs) never outnumber the slots:
-// images waiting for a slot hold only their snapshot (issue 9: 142 idle exports for 4 slots).
+// images waiting for a slot hold only their snapshot (an export made before its slot sat
+// idle with its exporter Pod and restored PVCs: 142 of them for 4 slots were seen).
 import type { ImageFormat } from '../../api/serverimage.js';
 import { pushChunkedExport } from '../../export/chunked/index.js';
 import { pushDiskImage, type PushedDiskImage, type UploadedLayer } from '../../export/index.js';
@@ -27,7 +28,7 @@ export interface TransferPlan {
   imageName: string;
   metadata?: Record<string, string>;
   sourceVm: { namespace: string; name: string; uid: string };
-  /** The VM's instancetype/preference hints for each image config (issue 13). */
+  /** The VM's instancetype/preference hints for each image config, as kubevirt/containerdisks writes them. */
   configLabels?: Record<string, string>;
   created: Date;
   /** spec.format: layer compression, disk format and layout. */

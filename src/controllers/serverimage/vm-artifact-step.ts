@@ -1,4 +1,5 @@
-// The last step of Saving (issue 13): once every volume is pushed, push the VM's definition
+// The last step of Saving, so an image can be restored from its reference alone: once
+// every volume is pushed, push the VM's definition
 // (from the snapshot content) and the volume -> image map as an artifact attached to the
 // boot image, and record its digest in status. The artifact's bytes are the same on every
 // attempt, so a restart or a retry pushes the same digest again.

@@ -1,6 +1,7 @@
 // Which volumes of the VM become images (ARCHITECTURE.md, Queued): the requested ones, or
 // every disk the VM has, boot disk first. A disk whose data a snapshot would leave
-// out is refused up front (Nova's 415), never silently skipped (kubevirt#10071) - but
+// out is refused up front (Nova's 415), never silently skipped (KubeVirt's own snapshot
+// leaves such a disk out and still reports success) - but
 // only a disk that can never be snapshotted (containerDisk, emptyDisk, hostDisk, a
 // StorageClass without VolumeSnapshotClass). A PVC not created or not Bound yet, or a
 // DataVolume CDI is still importing, is waited for: GitOps and CDI make them after the VM.

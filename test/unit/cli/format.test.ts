@@ -154,3 +154,35 @@ test('backups of a VM: newest first by due time (else creation), with schedule a
   ]);
   expect(rows.find((r) => r[0] === 'by-hand')!.slice(1, 3)).toEqual(['-', '-']);
 });
+
+test('describe of an incremental backup: new and reused bytes per volume', () => {
+  const active = activeImage();
+  const image = active.status!.images![0]!;
+  const status = {
+    ...active.status!,
+    images: [
+      {
+        ...image,
+        chunked: {
+          chunkSize: 4 * MiB,
+          chunks: 16,
+          zeroChunks: 5,
+          newChunks: 2,
+          reusedChunks: 9,
+          newBytes: 3 * MiB,
+          reusedBytes: 20 * MiB,
+          diskSha256: `sha256:${'b'.repeat(64)}`,
+        },
+      },
+    ],
+  };
+  const lines = describeServerImage({ ...active, status }, [], now).split('\n');
+  expect(lines).toEqual(
+    expect.arrayContaining([
+      'Incremental:',
+      '  VOLUME     NEW                  REUSED                ZERO CHUNKS   CHUNK SIZE',
+      '  rootdisk   3.0 MiB (2 chunks)   20.0 MiB (9 chunks)   5             4.0 MiB',
+    ]),
+  );
+  expect(describeServerImage(active, [], now)).not.toContain('Incremental:');
+});

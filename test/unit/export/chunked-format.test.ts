@@ -45,7 +45,8 @@ describe('fixedChunks', () => {
   it('cuts a disk into chunk-sized copies whatever the source pieces, the last one shorter', async () => {
     const data = randomBytes(3 * MiB + 12345);
     const chunks: Buffer[] = [];
-    for await (const c of fixedChunks({ size: data.length, body: pieces(data, 100_000) }, MiB)) chunks.push(c);
+    for await (const c of fixedChunks({ size: data.length, body: pieces(data, 100_000) }, MiB))
+      chunks.push(c);
     expect(chunks.map((c) => c.length)).toEqual([MiB, MiB, MiB, 12345]);
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
   });
