@@ -1,4 +1,5 @@
-// `npm run bench [-- --disks real:4G,real:16G,synthetic:2G] [--only read,crane,ours-gzip,...] [--repeat 3]`:
+// `npm run bench [-- --disks real:4G,real:16G,synthetic:2G] [--only read,crane,ours-gzip,...] [--repeat 3]`
+// (`npm run bench -- --incremental ...`: the week of incremental backups, incremental.bench.ts):
 // the data path against the limits and what a user does instead, all in one run on
 // the same disk, the same export server and the same registry (test/bench/peers.ts):
 //   limits   read the export to /dev/null; | pigz -1 -p N; | zstd -1 -T N (N = cores)
@@ -19,11 +20,11 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseByteQuantity, writeDisk } from '../harness/disks.js';
 import { qemuImgPath } from '../harness/qemu-img.js';
 import { startRegistry } from '../harness/registry.js';
 import { toolPath } from '../harness/tools.js';
+import { compileChildren } from './compile-child.js';
 import { serveDiskFile } from './disk-export.js';
 import { measure } from './measure.js';
 import { PEER_TITLES, runPeer, type PeerMethod } from './peers.js';
@@ -64,7 +65,6 @@ const NEEDS: Partial<Record<Method, string[]>> = {
 };
 
 const MiB = 1024 * 1024;
-const here = path.dirname(fileURLToPath(import.meta.url));
 /**
  * Node flags of the `ours` child: the ones the operator's image runs with
  * (image-runtime.ts), plus BENCH_NODE_FLAGS, e.g. --cpu-prof to profile it.
@@ -150,28 +150,12 @@ function settle(): void {
   execFileSync('sync');
 }
 
-/**
- * The `ours` child runs compiled JavaScript on plain Node, as the operator ships. It is
- * compiled into the work tree's own .bench/ (tsconfig.child.json), not under node_modules:
- * work trees that share one node_modules would overwrite each other's child mid-run.
- */
-function compileChild(): string {
-  const outDir = path.join(here, '..', '..', '.bench');
-  execFileSync(process.execPath, [
-    path.join(here, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'),
-    '-p',
-    path.join(here, 'tsconfig.child.json'),
-  ]);
-  writeFileSync(path.join(outDir, 'package.json'), '{"type":"module"}\n');
-  return path.join(outDir, 'test', 'bench', 'push-child.js');
-}
-
 async function main() {
   const { disks, only, repeat } = parseArgs(process.argv.slice(2));
   const work = mkdtempSync(path.join(os.tmpdir(), 'serverimage-bench-'));
   const registry = await startRegistry({ proxy: false });
   const crane = toolPath('crane');
-  const child = compileChild();
+  const child = path.join(compileChildren(), 'push-child.js');
   const tools = findTools();
   for (const line of tools.missing) console.error(`bench: ${line}`);
   const rows: Row[] = [];
@@ -357,4 +341,10 @@ function printTargets(rows: Row[]) {
   }
 }
 
-await main();
+// `--incremental`: the week of nightly backups (incremental.bench.ts) instead.
+if (process.argv.includes('--incremental')) {
+  const { runIncrementalBench } = await import('./incremental.bench.js');
+  await runIncrementalBench(process.argv.slice(2));
+} else {
+  await main();
+}

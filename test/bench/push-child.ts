@@ -4,6 +4,8 @@
 import { RegistryClient } from '../../src/registry/index.js';
 import { pushDiskImage } from '../../src/export/index.js';
 import type { Compression, DiskFormat } from '../../src/export/index.js';
+import { samplePeakMemory } from './peak-memory.js';
+import { processIo } from './process-io.js';
 
 export interface PushChildInput {
   url: string;
@@ -16,14 +18,7 @@ export interface PushChildInput {
 }
 
 const input = JSON.parse(process.argv[2]!) as PushChildInput;
-// Where the memory is at the moment RSS peaks (JS heap, Buffers/ArrayBuffers),
-// sampled: tells a garbage problem from a buffer-size problem.
-let peak = process.memoryUsage();
-const sampler = setInterval(() => {
-  const now = process.memoryUsage();
-  if (now.rss > peak.rss) peak = now;
-}, 50);
-sampler.unref();
+const memoryAtPeak = samplePeakMemory();
 // Built as the operator builds its client (registry-access.ts): pushDiskImage
 // picks the upload chunk size itself.
 const registry = new RegistryClient({ repository: input.repository, insecure: true });
@@ -39,6 +34,4 @@ const result = await pushDiskImage({
     ? Number(process.env.BENCH_COMPRESSION_LEVEL)
     : undefined,
 });
-const MiB = 1024 * 1024;
-const memoryAtPeak = Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v / MiB)]));
-process.stdout.write(JSON.stringify({ ...result, memoryAtPeak }) + '\n');
+process.stdout.write(JSON.stringify({ ...result, memoryAtPeak: memoryAtPeak(), io: processIo() }) + '\n');

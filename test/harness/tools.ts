@@ -21,7 +21,11 @@ export type ToolName =
   | 'snapshot-controller'
   | 'cdi-importer'
   | 'qemu-img'
-  | 'kubelet';
+  | 'kubelet'
+  // Built only when named: the pause image's program, and the bench-only peers.
+  | 'pause'
+  | 'kopia'
+  | 'restic';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-tools.sh');
 const built = new Map<ToolName, string>();

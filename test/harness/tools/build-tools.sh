@@ -8,9 +8,10 @@
 # runs), unpacked, not installed. Each tool is built once; later runs find it and return
 # at once. Prints the bin folder on stdout; on stderr one line per tool built, with its
 # time, and a summary. The Go downloader's output goes to a log in the cache, whose tail
-# is printed when a build fails.
+# is printed when a build fails. Bench-only tools (kopia, restic: the peers of the
+# incremental backup bench) are built only when named, so a test run never pays for them.
 #
-#   build-tools.sh [TOOL...]   only these tools (default: all), e.g. the demo's five
+#   build-tools.sh [TOOL...]   only these tools (default: all but the bench-only ones), e.g. the demo's five
 #   SERVERIMAGE_TOOLS_CACHE    cache root (default ~/.cache/serverimage-operator/tools)
 set -eEuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,8 +26,9 @@ export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
 all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl registry crane helm
   kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img kubelet)
-# Built only when asked for (build-images.sh's pause image).
-extra_tools=(pause)
+# Built only when asked for: build-images.sh's pause image, and the bench-only peers of
+# the incremental backup bench (test/bench/incremental.bench.ts).
+extra_tools=(pause kopia restic)
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
@@ -54,6 +56,8 @@ version_of() {
     kubevirt-crds)
       echo "$KUBEVIRT_VERSION-$CDI_VERSION-$SNAPSHOTTER_VERSION-$crds_source" ;;
     qemu-img) echo "$QEMU_DEBIAN_RELEASE" ;;
+    kopia) echo "$KOPIA_VERSION" ;;
+    restic) echo "$RESTIC_VERSION" ;;
   esac
 }
 built() { [ -x "$bin/$1-$(version_of "$1")" ]; }
@@ -276,6 +280,9 @@ build_one() {
     cdi-importer) build_cdi_importer ;;
     kubevirt-crds) build_kubevirt_crds ;;
     qemu-img) build_qemu_img ;;
+    # Bench-only: the incremental backup bench's peers (the module's own main package).
+    kopia) build kopia "github.com/kopia/kopia@$KOPIA_VERSION" github.com/kopia/kopia ;;
+    restic) build restic "github.com/restic/restic@$RESTIC_VERSION" github.com/restic/restic/cmd/restic ;;
   esac
 }
 
