@@ -193,17 +193,21 @@ export class TransferManager {
         };
         const onProgress = ({ bytesDone, bytesTotal }: { bytesDone: number; bytesTotal: number }) =>
           this.events.onProgress(key, finishedBytes + bytesDone, finishedBytes + bytesTotal);
+        // What both layouts push, and where: the image's identity and annotations.
+        const target = {
+          source,
+          registry,
+          tag: volume.tag,
+          imageName: plan.imageName,
+          sourceVm: plan.sourceVm,
+          volume: volume.volume,
+          metadata: plan.metadata,
+          configLabels: plan.configLabels,
+          created: plan.created,
+        };
         if (plan.format.layout === 'chunked') {
           const image = await pushChunkedExport({
-            source,
-            registry,
-            tag: volume.tag,
-            imageName: plan.imageName,
-            sourceVm: plan.sourceVm,
-            volume: volume.volume,
-            metadata: plan.metadata,
-            configLabels: plan.configLabels,
-            created: plan.created,
+            ...target,
             previous: plan.previousBackups ?? [],
             signal,
             progressIntervalMs: this.progressIntervalMs,
@@ -216,15 +220,7 @@ export class TransferManager {
           continue;
         }
         const image = await pushDiskImage({
-          source,
-          registry,
-          tag: volume.tag,
-          imageName: plan.imageName,
-          sourceVm: plan.sourceVm,
-          volume: volume.volume,
-          metadata: plan.metadata,
-          configLabels: plan.configLabels,
-          created: plan.created,
+          ...target,
           compression: plan.format.compression,
           diskFormat: plan.format.disk,
           signal,
