@@ -82,11 +82,23 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
     );
   }
   const vm = viewVirtualMachine(vmObject);
-  if (vm.failure) {
-    scope.fail(ConditionType.ServerReady, Reason.ServerFailed, serverFailedMessage(vmName, vm.failure));
-    return;
-  }
   const aboutToStart = isAboutToStart(vm);
+  if (vm.failure) {
+    // KubeVirt's Failure condition: some clear by themselves (virt-controller retries a VMI
+    // that a quota refused), others need a person (a spec that conflicts with its
+    // instancetype, whose export would never get a status). Say KubeVirt's words at once, and
+    // wait for them to clear within the VM-state bound; past it the image ends in its words.
+    const state = aboutToStart
+      ? `${vm.printableStatus} with runStrategy Always (about to start)`
+      : vm.printableStatus;
+    return waitBounded(
+      scope,
+      deps.config.serverStateTimeout,
+      Reason.WaitingForServerState,
+      Reason.ServerFailed,
+      `VirtualMachine ${vmName} is ${state} and KubeVirt marks it failed (${vm.failure}); no image can be made of it until that is fixed`,
+    );
+  }
   if (!isImageable(vm.printableStatus) || vm.snapshotInProgress || aboutToStart) {
     // KubeVirt waits for a missing volume: so do we, saying which (WaitingForVolume, then
     // VolumeNotReady), as for a stopped VM. Once it is there, the VM's state is waited for.
@@ -178,9 +190,4 @@ function startSaving(scope: Scope, vm: VirtualMachineView, volumes: string): voi
     Reason.Saving,
     `Saving volumes ${volumes} of VirtualMachine ${vm.name} (${vm.printableStatus})`,
   );
-}
-
-/** KubeVirt's own words for a VM it marks failed, and what that means for the image. */
-export function serverFailedMessage(vmName: string, failure: string): string {
-  return `KubeVirt marks VirtualMachine ${vmName} failed (${failure}); no image can be made of it until that is fixed`;
 }

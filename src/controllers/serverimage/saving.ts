@@ -10,7 +10,6 @@ import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { Scope } from './scope.js';
 import { pushStep } from './push-step.js';
-import { serverFailedMessage } from './queued.js';
 import { vmArtifactStep } from './vm-artifact-step.js';
 import { selectVolumes } from './volume-selection.js';
 
@@ -200,4 +199,9 @@ function finishSaving(scope: Scope, vm: VirtualMachineView): ReconcileResult | v
   );
   scope.setPhase('Active', Reason.Active, `Image ${images[0]?.reference ?? ''} is active`);
   return; // our own status write wakes us for the clean-up
+}
+
+/** KubeVirt's own words for a VM it marks failed, and what that means for the image. */
+function serverFailedMessage(vmName: string, failure: string): string {
+  return `KubeVirt marks VirtualMachine ${vmName} failed (${failure}); no image can be made of it until that is fixed`;
 }
