@@ -22,6 +22,7 @@ import { importWithCdi } from '../harness/cdi-importer.js';
 import { importedDisk, imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { CSI_DRIVER } from '../harness/kubevirt/real/bed.js';
+import { NODE_NAME } from '../harness/kubevirt/real/kubelet.js';
 import { withClusterDns } from '../harness/kubevirt/real/cluster-dns.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
@@ -449,6 +450,9 @@ test('fault-export=never-ready keeps the exporter Pod unready: virt-controller h
       (o.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready')?.reason;
     // The Pod runs but never passes its probe: KubeVirt says Pending, Ready=False "Unknown".
     await client.waitFor(VM_EXPORT, ns, 'unready', (o) => readyReason(o) === 'Unknown');
+    // The switch is a seam of the kubelet stand-in's probe: the bed keeps this Pod there.
+    const pod = await client.core.readNamespacedPod({ namespace: ns, name: 'virt-export-unready' });
+    expect(pod.spec?.nodeName).toBe(NODE_NAME);
     await new Promise((r) => setTimeout(r, 2000));
     const held = await client.get(VM_EXPORT, ns, 'unready');
     expect({ phase: held?.status?.phase, reason: readyReason(held!) }).toEqual({

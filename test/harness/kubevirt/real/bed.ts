@@ -159,8 +159,22 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       localVolumes: realNode && {
         nodeName: realNode.nodeName,
         standInNode: NODE_NAME,
-        // fault-export is the stand-in's probe: such an export's Pod stays there.
-        onRealNode: (pvc) => faultValue(Ann.faultExport, ...faults.sourcesOfOwned(pvc)) === undefined,
+        // Only an export's claims (a VirtualMachineRestore's are for virt-launcher Pods, which
+        // stay on the stand-in's Node); fault-export is the stand-in's probe: such an
+        // export's Pod stays there too.
+        onRealNode: async (pvc) => {
+          if (!(pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === VM_EXPORT.kind)) return false;
+          // The claim's export (and its VM) may reach the caches a moment after the claim.
+          const sources = await waitFor(
+            'the restore claim export in the cache',
+            async () => !!faults.sourcesOfOwned(pvc)[1],
+            5_000,
+          ).then(
+            () => faults.sourcesOfOwned(pvc),
+            () => faults.sourcesOfOwned(pvc),
+          );
+          return faultValue(Ann.faultExport, ...sources) === undefined;
+        },
       },
     });
     stops.push(() => sim.stop());

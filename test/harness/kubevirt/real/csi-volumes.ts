@@ -8,7 +8,7 @@
 // deleted here, as the external provisioner does; the real pv-protection controller lets it go.
 //
 // With a real node in the bed (LocalVolumes): a Filesystem claim restored from a
-// VolumeSnapshot (an export's restore PVC) that `onRealNode` picks gets a `local` PV on
+// VolumeSnapshot that `onRealNode` picks (an export's restore PVC) gets a `local` PV on
 // the real node instead (a folder holding disk.img, a hard link of the claim's frozen disk
 // file, with node affinity to that node), which the real kubelet mounts into virt-controller's
 // exporter Pod at /export-volumes/NAME; kube-scheduler's VolumeBinding then puts the Pod on
@@ -37,7 +37,7 @@ export interface LocalVolumes {
   /** The kubelet stand-in's Node, where the CSI driver stand-in's volumes are. */
   standInNode: string;
   /** Whether this restore claim's volume goes to the real node (else a CSI PV on the stand-in's). */
-  onRealNode(pvc: k8s.V1PersistentVolumeClaim): boolean;
+  onRealNode(pvc: k8s.V1PersistentVolumeClaim): Promise<boolean>;
 }
 
 const onNode = (node: string): k8s.V1VolumeNodeAffinity => ({
@@ -94,7 +94,7 @@ export class CsiVolumes implements VolumeBinder {
       this.local &&
       volumeMode === 'Filesystem' &&
       pvc.spec?.dataSource?.kind === 'VolumeSnapshot' &&
-      this.local.onRealNode(pvc)
+      (await this.local.onRealNode(pvc))
     ) {
       // A restore's bytes never change, so a hard link is the volume's disk for good.
       const dir = localDirOf(file);
