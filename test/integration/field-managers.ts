@@ -43,3 +43,30 @@ export function expectStatusByVirtController(recorder: ReturnType<typeof recordM
     }),
   );
 }
+
+/**
+ * Who wrote the status of the Pods in `ns` whose name starts with `prefix`, and on which
+ * Node they ran, as a watch sees them (an exporter Pod is gone once its image is Active).
+ */
+export function recordPodStatus(namespace: string, prefix: string) {
+  const kc = kubeConfig();
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const managers = new Set<string>();
+  const nodes = new Set<string>();
+  const informer = k8s.makeInformer(kc, `/api/v1/namespaces/${namespace}/pods`, () =>
+    core.listNamespacedPod({ namespace }),
+  );
+  const note = (pod: k8s.V1Pod) => {
+    if (!pod.metadata?.name?.startsWith(prefix)) return;
+    if (pod.spec?.nodeName) nodes.add(pod.spec.nodeName);
+    for (const f of pod.metadata.managedFields ?? [])
+      if (f.subresource === 'status') managers.add(f.manager!);
+  };
+  informer.on('add', note);
+  informer.on('update', note);
+  return {
+    start: () => informer.start(),
+    stop: () => informer.stop(),
+    seen: () => ({ statusManagers: [...managers].sort(), nodes: [...nodes].sort() }),
+  };
+}

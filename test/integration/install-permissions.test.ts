@@ -3,7 +3,8 @@
 // projected token is) and a ServerImage with registry credentials reaches Active;
 // leader election on its Lease works with the same token. On KubeVirt's real
 // virt-controller (the bed's own control plane, where deploy/ is applied): the snapshots
-// and exports the ServiceAccount creates are taken and served by KubeVirt's controllers.
+// and exports the ServiceAccount creates are taken and served by KubeVirt's controllers,
+// the exporter Pods run on the bed's real node (the real kubelet, containerd).
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,7 @@ import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import { LeaderElector } from '../../src/kube/index.js';
-import { expectStatusByVirtController, recordManagers } from './field-managers.js';
+import { expectStatusByVirtController, recordManagers, recordPodStatus } from './field-managers.js';
 import { OPERATOR_NAMESPACE, OPERATOR_SA, applyDeploy, canI, OPERATOR_USER } from './install-fixtures.js';
 import {
   SERVERIMAGE,
@@ -35,6 +36,8 @@ let sim: RealKubevirt;
 let registry: TestRegistry;
 let operator: InProcessOperator | undefined;
 let asOperator: KubeConfig;
+/** A real exporter Pod is Ready only after its probe's 5 s delay: the test flags' 5 s is too short. */
+const EXPORT_TIMEOUT = '--export-timeout=60s';
 
 /** A kubeconfig for the same API server that authenticates as the operator's ServiceAccount. */
 async function serviceAccountKubeConfig(): Promise<KubeConfig> {
@@ -56,7 +59,7 @@ async function serviceAccountKubeConfig(): Promise<KubeConfig> {
 
 beforeAll(async () => {
   // The bed first: it points kubeConfig() and kubectl at its own control plane.
-  sim = await startRealKubevirt();
+  sim = await startRealKubevirt({ node: 'real' });
   await applyDeploy();
   registry = await startRegistry({ auth: 'basic' });
   asOperator = await serviceAccountKubeConfig();
@@ -78,6 +81,8 @@ test('with only its ClusterRole the operator takes a VM to an Active image, read
   const ns = await createNamespace('as-sa');
   const recorder = recordManagers(ns);
   await recorder.start();
+  const exporterPods = recordPodStatus(ns, 'virt-export-');
+  await exporterPods.start();
   const client = new SimTestClient(kubeConfig());
   const shas = await createVm(client, ns, 'web');
   await client.core.createNamespacedSecret({
@@ -88,7 +93,7 @@ test('with only its ClusterRole the operator takes a VM to an Active image, read
       stringData: { username: registry.username!, password: registry.password! },
     },
   });
-  operator = await startOperator([`--watch-namespaces=${ns}`], asOperator);
+  operator = await startOperator([`--watch-namespaces=${ns}`, EXPORT_TIMEOUT], asOperator);
   await createServerImage(
     client,
     serverImage(ns, 'web-image', 'web', registry, {
@@ -110,6 +115,12 @@ test('with only its ClusterRole the operator takes a VM to an Active image, read
   expect(readFileSync(operator.logFile, 'utf8')).not.toMatch(/forbidden/i);
   await recorder.stop();
   expectStatusByVirtController(recorder);
+  await exporterPods.stop();
+  // The exporter Pod ran on the real node: its status is the real kubelet's.
+  expect(exporterPods.seen()).toEqual({
+    statusManagers: ['kube-scheduler', 'kubelet'],
+    nodes: [sim.realNode!.nodeName],
+  });
 });
 
 test('with only its ClusterRole the schedule controller stamps, rotates and writes status', async () => {
@@ -125,7 +136,7 @@ test('with only its ClusterRole the schedule controller stamps, rotates and writ
     },
   });
   await operator?.stop();
-  operator = await startOperator([`--watch-namespaces=${ns}`], asOperator);
+  operator = await startOperator([`--watch-namespaces=${ns}`, EXPORT_TIMEOUT], asOperator);
   const logs = path.join(mkdtempSync(path.join(os.tmpdir(), 'schedule-as-sa-')), 'log');
   const scheduling = await startScheduleController({
     kubeConfig: asOperator,
@@ -154,7 +165,8 @@ test('with only its ClusterRole the schedule controller stamps, rotates and writ
         for (const si of now) if (si.status?.phase === 'Active') seen.add(si.metadata.name);
         return seen.size >= 2 && now.filter((si) => si.status?.phase === 'Active').length === 1;
       },
-      40_000,
+      // Each backup's exporter Pod is a real container (Ready after its probe's 5 s delay).
+      90_000,
     );
     const schedule = await client.get(SCHEDULE, ns, 'db');
     expect(schedule!.status.servers[0].lastImage).toBeDefined();
@@ -163,7 +175,7 @@ test('with only its ClusterRole the schedule controller stamps, rotates and writ
     await scheduling.stop();
   }
   expect(readFileSync(logs, 'utf8')).not.toMatch(/forbidden/i);
-}, 60_000);
+}, 120_000);
 
 test('leader election on its Lease works with the ServiceAccount', async () => {
   const stop = new AbortController();

@@ -1,8 +1,8 @@
 // The bed's real node (test/harness/node/): the real kubelet on containerd runs an exporter
 // Pod as KubeVirt's export controller lays it out (KubeVirt's virt-exportserver image built
 // here, its certificate and token from Secret volumes, a disk from a hostPath volume, its
-// HTTPS readiness probe), on the host's network until the bed has CNI. The disk comes back
-// byte for byte, and the Pod's status is the kubelet's.
+// HTTPS readiness probe) in the node's Pod network (CNI bridge), reached from the host at
+// the Pod's IP. The disk comes back byte for byte, and the Pod's status is the kubelet's.
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -11,7 +11,6 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { until } from '../harness/kubevirt/testing.js';
 import { startRealNode, type RealNode } from '../harness/node/real-node.js';
-import { freePort } from '../harness/ports.js';
 import { createNamespace, kubeConfig, kubeconfigPath } from '../harness/testbed.js';
 import { createCertificateAuthority } from '../harness/tls.js';
 
@@ -36,32 +35,35 @@ afterAll(async () => {
   rmSync(diskDir, { recursive: true, force: true });
 });
 
-function get(port: number, urlPath: string, caPem: string, token?: string): Promise<Buffer> {
+function get(host: string, urlPath: string, caPem: string, token?: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = token ? { 'x-kubevirt-export-token': token } : {};
     https
-      .get({ host: '127.0.0.1', port, path: urlPath, ca: caPem, headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(Buffer.concat(chunks))
-            : reject(new Error(`${urlPath}: ${res.statusCode}`)),
-        );
-      })
+      // The certificate names the Pod, as KubeVirt's names the Service: checked against servername.
+      .get(
+        { host, port: 8443, path: urlPath, ca: caPem, headers, agent: false, servername: 'virt-export-x' },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            res.statusCode === 200
+              ? resolve(Buffer.concat(chunks))
+              : reject(new Error(`${urlPath}: ${res.statusCode}`)),
+          );
+        },
+      )
       .on('error', reject);
   });
 }
 
-it('runs an exporter Pod: Secret and hostPath volumes, readiness probe, status by the kubelet', async () => {
+it('runs an exporter Pod in the Pod network: Secret and hostPath volumes, readiness probe, status by the kubelet', async () => {
   const ca = createCertificateAuthority('export-ca');
-  const serving = ca.issue({ commonName: 'virt-export-x', ipAddresses: ['127.0.0.1'], usage: 'server' });
+  const serving = ca.issue({ commonName: 'virt-export-x', dnsNames: ['virt-export-x'], usage: 'server' });
   const token = randomBytes(16).toString('hex');
   const disk = randomBytes(3 << 20);
   writeFileSync(path.join(diskDir, 'disk.img'), disk, { mode: 0o644 });
   // The exporter runs as KubeVirt's user 1001.
   chmodSync(diskDir, 0o755);
-  const port = await freePort();
   await core.createNamespacedSecret({
     namespace: ns,
     body: {
@@ -79,9 +81,6 @@ it('runs an exporter Pod: Secret and hostPath volumes, readiness probe, status b
       metadata: { name: 'virt-export-x' },
       spec: {
         nodeName: node.nodeName,
-        hostNetwork: true,
-        // The Node is NotReady until a CNI plugin is configured; host-network Pods run anyway.
-        tolerations: [{ operator: 'Exists' }],
         restartPolicy: 'Never',
         containers: [
           {
@@ -93,13 +92,12 @@ it('runs an exporter Pod: Secret and hostPath volumes, readiness probe, status b
               { name: 'CERT_FILE', value: '/cert/tls.crt' },
               { name: 'KEY_FILE', value: '/cert/tls.key' },
               { name: 'TOKEN_FILE', value: '/token/token' },
-              { name: 'LISTEN_ADDR', value: `:${port}` },
               { name: 'VOLUME0_EXPORT_PATH', value: '/export-volumes/disk' },
               { name: 'VOLUME0_EXPORT_RAW_URI', value: '/volumes/disk/disk.img' },
               { name: 'VOLUME0_EXPORT_RAW_GZIP_URI', value: '/volumes/disk/disk.img.gz' },
             ],
             readinessProbe: {
-              httpGet: { path: '/exportready', port, scheme: 'HTTPS' },
+              httpGet: { path: '/exportready', port: 8443, scheme: 'HTTPS' },
               periodSeconds: 1,
             },
             volumeMounts: [
@@ -134,7 +132,10 @@ it('runs an exporter Pod: Secret and hostPath volumes, readiness probe, status b
   expect(statusWriters).toContain('kubelet');
   expect(pod.status?.containerStatuses?.[0]?.imageID).toMatch(/^sha256:|@sha256:/);
 
-  const got = await get(port, '/volumes/disk/disk.img', ca.certPem, token);
+  // An address of the node's Pod network, reached through the bridge's address on the host.
+  const podIP = pod.status!.podIP!;
+  expect(podIP.startsWith(node.network.subnet.replace(/0\/24$/, ''))).toBe(true);
+  const got = await get(podIP, '/volumes/disk/disk.img', ca.certPem, token);
   expect(createHash('sha256').update(got).digest('hex')).toBe(
     createHash('sha256').update(disk).digest('hex'),
   );

@@ -4,8 +4,11 @@ import { craneFor, type Crane } from '../harness/crane.js';
 import { installProjectCrds } from '../harness/crds.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
-import type { NodeSimulatorOptions } from '../harness/kubevirt/node-simulator.js';
-import { startRealKubevirt, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
+import {
+  startRealKubevirt,
+  type RealKubevirt,
+  type RealKubevirtOptions,
+} from '../harness/kubevirt/real/bed.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
@@ -147,8 +150,8 @@ export interface ServerImageBed {
   stop(): Promise<void>;
 }
 
-/** The node simulator's options (the registry importer, host aliases, a data folder). */
-export type BedOptions = Omit<NodeSimulatorOptions, 'kubeConfig' | 'csiDriver'>;
+/** The bed's options (the registry importer, host aliases, a data folder, a real node). */
+export type BedOptions = RealKubevirtOptions;
 
 /**
  * What a ServerImage test file stands on: our CRDs, the KubeVirt bed (KubeVirt's real

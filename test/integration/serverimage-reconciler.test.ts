@@ -2,9 +2,12 @@
 // (read back with crane and imported by CDI's real importer): from a VirtualMachine to an
 // Active image, and what makes it wait or refuse. The VirtualMachineSnapshot, its
 // VolumeSnapshots, the VirtualMachineExport with its Secrets, Service and exporter Pod are
-// KubeVirt's; the exporter Pod runs as the real virt-exportserver behind the bed's Service
-// routing, and the operator reads links.internal (https://virt-export-NAME.NS.svc/...) as
-// it is. The simulator keeps the node's part (PVC bytes, CSI snapshots, VMI phases).
+// KubeVirt's; the exporter Pod runs on the bed's real node (the real kubelet, containerd,
+// KubeVirt's exporter image built here, the restore PVC as a local PV, a CNI Pod network)
+// behind the bed's Service routing, and the operator reads links.internal
+// (https://virt-export-NAME.NS.svc/...) as it is. The simulator keeps the rest of the
+// node's part (PVC bytes, CSI snapshots, VMI phases, virt-launcher Pods). One case stays on
+// the kubelet stand-in: fault-export=never-ready is a seam of its readiness probe.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
@@ -19,10 +22,11 @@ import { importWithCdi } from '../harness/cdi-importer.js';
 import { importedDisk, imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { CSI_DRIVER } from '../harness/kubevirt/real/bed.js';
+import { NODE_NAME } from '../harness/kubevirt/real/kubelet.js';
 import { withClusterDns } from '../harness/kubevirt/real/cluster-dns.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
-import { recordManagers } from './field-managers.js';
+import { recordManagers, recordPodStatus } from './field-managers.js';
 import {
   SERVERIMAGE,
   conditionOf,
@@ -128,7 +132,9 @@ async function downloadInChildProcess(hostsFile: string, url: string, ca: string
 }
 
 beforeAll(async () => {
-  bed = await startServerImageBed([]);
+  // A real exporter Pod is Ready after its probe's 5 s delay and the container's start:
+  // the test flags' 5 s export timeout (made for the stand-in's 200 ms probe) is too short.
+  bed = await startServerImageBed(['--export-timeout=60s'], { node: 'real' });
   ns = await createNamespace('si-real');
 }, 180_000);
 
@@ -160,12 +166,21 @@ test.each([
   '%s, snapshot and export made by the real virt-controller',
   async (_what, vm, options, indications, state) => {
     const recorder = recordManagers(ns, [VM_SNAPSHOT, VM_EXPORT, VOLUME_SNAPSHOT]);
+    const exporterPods = recordPodStatus(ns, 'virt-export-');
     await recorder.start();
+    await exporterPods.start();
     try {
       await expectVmImaged(bed, ns, vm, options, indications, state);
     } finally {
       await recorder.stop();
+      await exporterPods.stop();
     }
+    // The exporter Pod ran on the real node: its status is the real kubelet's (beside
+    // kube-scheduler's PodScheduled condition).
+    expect(exporterPods.seen()).toEqual({
+      statusManagers: ['kube-scheduler', 'kubelet'],
+      nodes: [bed.sim.realNode!.nodeName],
+    });
     // Through the real API server's aggregator: freeze before the volumes, thaw after.
     const thawed = bed.sim.freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
     expect(thawed.map((c) => c.action)).toEqual(vm === 'run-agent' ? ['freeze', 'unfreeze'] : []);
@@ -408,6 +423,10 @@ test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, here and in pr
     });
     const token = Buffer.from(secret.data!.token!, 'base64').toString();
     const cert = ready.status.links.internal.cert;
+    // Its Pod is a container on the real node, in its Pod network: the route goes to its IP.
+    const pod = await client.core.readNamespacedPod({ namespace: ns, name: 'virt-export-routed' });
+    expect(pod.spec?.nodeName).toBe(bed.sim.realNode!.nodeName);
+    expect(pod.status?.podIP?.startsWith(bed.sim.realNode!.network.subnet.replace(/0\/24$/, ''))).toBe(true);
     expect((await download(raw.url, cert, { token })).status).toBe(502);
     expect(await download(raw.url, cert, { token })).toEqual(
       expect.objectContaining({ status: 200, sha256: sha, aborted: false }),
@@ -431,6 +450,9 @@ test('fault-export=never-ready keeps the exporter Pod unready: virt-controller h
       (o.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready')?.reason;
     // The Pod runs but never passes its probe: KubeVirt says Pending, Ready=False "Unknown".
     await client.waitFor(VM_EXPORT, ns, 'unready', (o) => readyReason(o) === 'Unknown');
+    // The switch is a seam of the kubelet stand-in's probe: the bed keeps this Pod there.
+    const pod = await client.core.readNamespacedPod({ namespace: ns, name: 'virt-export-unready' });
+    expect(pod.spec?.nodeName).toBe(NODE_NAME);
     await new Promise((r) => setTimeout(r, 2000));
     const held = await client.get(VM_EXPORT, ns, 'unready');
     expect({ phase: held?.status?.phase, reason: readyReason(held!) }).toEqual({

@@ -5,7 +5,8 @@
 // and of two leader-elected replicas, the standby finishes what the killed leader started,
 // pushing once. Each operator process resolves the exporter's Service name through the
 // bed's cluster DNS (kubevirt/real/cluster-dns.ts); the snapshot and export a successor
-// finds again are KubeVirt's, and the pacing fault acts at the Service proxy.
+// finds again are KubeVirt's, its exporter Pod a container on the bed's real node, and
+// the pacing fault acts at the Service proxy.
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { imageDiskSha256 } from '../harness/images.js';
@@ -16,7 +17,7 @@ import { startOperatorProcess, startProbedOperatorProcess } from '../harness/ope
 import { freePort } from '../harness/ports.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { kubeConfig } from '../harness/testbed.js';
-import { expectStatusByVirtController, recordManagers } from './field-managers.js';
+import { expectStatusByVirtController, recordManagers, recordPodStatus } from './field-managers.js';
 import {
   SERVERIMAGE,
   createServerImage,
@@ -30,7 +31,11 @@ import {
 const bed = serverImageTestFile({
   namespace: 'si-restart',
   operatorFlags: null,
+  // The exporter Pods run on the bed's real node (the real kubelet, containerd).
+  simOptions: { node: 'real' },
 });
+/** A real exporter Pod is Ready only after its probe's 5 s delay: the test flags' 5 s is too short. */
+const EXPORT_TIMEOUT = '--export-timeout=60s';
 
 let recorder: ReturnType<typeof recordManagers>;
 beforeAll(async () => {
@@ -43,7 +48,7 @@ const processes: ManagedProcess[] = [];
 // Only the bed's namespace, as a namespaced install watches it.
 const watchOwn = () => `--watch-namespaces=${bed.ns}`;
 const operator = (name: string, flags: string[] = []) => {
-  const proc = startOperatorProcess([watchOwn(), ...flags], name);
+  const proc = startOperatorProcess([watchOwn(), EXPORT_TIMEOUT, ...flags], name);
   processes.push(proc);
   return proc;
 };
@@ -76,6 +81,8 @@ test('SIGKILL during Saving: a new operator process finishes the image', async (
   });
   const snapshots = collectUids(VM_SNAPSHOT);
   const exports = collectUids(VM_EXPORT);
+  const exporterPods = recordPodStatus(ns, 'virt-export-');
+  await exporterPods.start();
 
   const first = operator('first');
   await createServerImage(client, serverImage(ns, 'crashy-image', 'crashy', registry));
@@ -100,7 +107,13 @@ test('SIGKILL during Saving: a new operator process finishes the image', async (
   });
   snapshots.stop();
   exports.stop();
+  await exporterPods.stop();
 
+  // The one exporter Pod both processes read ran on the real node: its status is the kubelet's.
+  expect(exporterPods.seen()).toEqual({
+    statusManagers: ['kube-scheduler', 'kubelet'],
+    nodes: [bed.sim.realNode!.nodeName],
+  });
   expect(si.status.images[0]).toEqual(pushedBefore);
   expect(si.status.images.map((i: { volume: string }) => i.volume)).toEqual(['rootdisk', 'data']);
   expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(shas.rootdisk);
@@ -118,7 +131,7 @@ test('SIGKILL during Saving: a new operator process finishes the image', async (
 test('an operator restarted while an image retries counts the deadline from the first failure', async () => {
   const { client, registry, ns } = bed;
   const RETRY_TIMEOUT_MS = 20_000;
-  const flags = [watchOwn(), `--registry-retry-timeout=${RETRY_TIMEOUT_MS / 1000}s`];
+  const flags = [watchOwn(), EXPORT_TIMEOUT, `--registry-retry-timeout=${RETRY_TIMEOUT_MS / 1000}s`];
   /**
    * An operator process, once it serves /readyz (its informers synced): when it is up is
    * what its timing is measured from. Starting one (tsx compiles src/) took 3-5 s here, and
@@ -181,6 +194,7 @@ test('two replicas with leader election: one works; SIGKILL it and the other fin
   const { client, registry, crane, ns } = bed;
   const election = [
     watchOwn(),
+    EXPORT_TIMEOUT,
     '--leader-elect=true',
     `--leader-election-namespace=${ns}`,
     '--leader-election-id=serverimage-ha',

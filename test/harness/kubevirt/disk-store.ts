@@ -43,12 +43,17 @@ export class DiskStore {
     await rm(file, { force: true });
   }
 
-  /** Removes every file of an object UID in a folder (used when the object is gone). */
+  /**
+   * Removes every file of an object UID in a folder (used when the object is gone), and the
+   * folder a local PV made of it (real/csi-volumes.ts).
+   */
   async removeByUid(kind: 'pvcs' | 'volumesnapshots', namespace: string, uid: string): Promise<void> {
     const dir = path.join(this.dataDir, kind, namespace);
     const names = await readdir(dir).catch(() => [] as string[]);
     await Promise.all(
-      names.filter((n) => n.includes(`.${uid}.img`)).map((n) => rm(path.join(dir, n), { force: true })),
+      names
+        .filter((n) => n.includes(`.${uid}.img`))
+        .map((n) => rm(path.join(dir, n), { force: true, recursive: true })),
     );
   }
 }

@@ -61,7 +61,7 @@ export async function startExportEndpoint(options: ExportEndpointOptions): Promi
   let proxy: ExportProxy;
   try {
     proxy = await startExportProxy({
-      upstreamPort: () => server.port,
+      upstream: () => ({ host: '127.0.0.1', port: server.port }),
       keyPair,
       faultsFor: options.faultsFor ?? (() => ({})),
       onRead: options.onRead,

@@ -29,8 +29,8 @@ export interface ConnectionFaults {
 }
 
 export interface ExportProxyOptions {
-  /** The server's port now; undefined while there is none (the connection is refused). */
-  upstreamPort(): number | undefined;
+  /** The server's address now; undefined while there is none (the connection is refused). */
+  upstream(): { host: string; port: number } | undefined;
   /**
    * The server's certificate and key, for the answers the proxy gives itself (httpStatus);
    * a function when the server behind changes its certificate (a real exporter Pod's).
@@ -136,15 +136,15 @@ export async function startExportProxy(options: ExportProxyOptions): Promise<Exp
   const server = net.createServer((client) => {
     track(client);
     client.on('error', () => client.destroy());
-    const upstreamPort = options.upstreamPort();
+    const target = options.upstream();
     // A Service without a ready Pod: nothing to talk to.
-    if (upstreamPort === undefined) return client.resetAndDestroy();
+    if (target === undefined) return client.resetAndDestroy();
     const faults = options.faultsFor();
     const errorContext = faults.httpStatus === undefined ? undefined : context();
     if (faults.httpStatus !== undefined && errorContext)
       return answerWith(client, faults.httpStatus, errorContext);
 
-    const upstream = net.connect(upstreamPort, '127.0.0.1');
+    const upstream = net.connect(target.port, target.host);
     track(upstream);
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());

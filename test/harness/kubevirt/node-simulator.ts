@@ -15,7 +15,7 @@ import { DiskStore } from './disk-store.js';
 import { makeInformers, startInformers } from './informers.js';
 import { PvcController } from './pvc-controller.js';
 import { CsiSnapshotter } from './real/csi-snapshotter.js';
-import { CsiVolumes } from './real/csi-volumes.js';
+import { CsiVolumes, type LocalVolumes } from './real/csi-volumes.js';
 import type { VmChanges } from './real/vm-changes.js';
 import { craneImporter, type RegistryImporter } from './registry-import.js';
 import type { Logger } from './work-queue.js';
@@ -36,6 +36,8 @@ export interface NodeSimulatorOptions {
   log?: Logger;
   /** fault-vm-change at the CSI sidecar's moments (snapshot-start, snapshot-done); none: not armed. */
   vmChanges?: VmChanges;
+  /** With a real node: which restore claims get a local PV there (real/csi-volumes.ts). */
+  localVolumes?: LocalVolumes;
 }
 
 export interface NodeSimulator {
@@ -56,7 +58,14 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
   const client = new Client(options.kubeConfig);
   const informers = makeInformers(options.kubeConfig);
   const disks = new DiskStore(dataDir);
-  const volumes = new CsiVolumes(options.kubeConfig, client, disks, options.csiDriver, log);
+  const volumes = new CsiVolumes(
+    options.kubeConfig,
+    client,
+    disks,
+    options.csiDriver,
+    log,
+    options.localVolumes,
+  );
   const pvcs = new PvcController(client, informers, disks, log, volumes);
   const hostAliases = options.hostAliases ?? {};
   const dataVolumes = new DataVolumeController(

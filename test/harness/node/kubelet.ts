@@ -2,7 +2,7 @@
 // on containerd's CRI (containerd.ts), registered with the bed's API server as its Node.
 // Settings this machine needs: cgroup v1 through cgroupfs, swap on, no QoS cgroups and no
 // node-allocatable enforcement (root here may not change every cgroup knob), no iptables
-// chains. Until the bed has a CNI plugin, only host-network Pods can run.
+// chains. Pods get their network from containerd's CNI config (cni.ts).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../ports.js';

@@ -1,5 +1,8 @@
-// A real node for the bed: containerd with the bed's images imported, and the real kubelet
-// registered as Node `nodeName` with the bed's API server.
+// A real node for the bed: containerd with the bed's images imported and a Pod network
+// (cni.ts), and the real kubelet registered as Node `nodeName` with the bed's API server.
+// Once the Node is Ready its not-ready taint is lifted here, as kube-controller-manager's
+// node lifecycle controller would: the bed does not run that controller (it would evict
+// the Pods of the kubelet stand-in's Node, which keeps no Lease).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -8,6 +11,7 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { imageRef, imageTarball, type ImageName } from '../container-images.js';
 import { waitFor, type ManagedProcess } from '../process.js';
+import { writePodNetwork, type PodNetwork } from './cni.js';
 import { startContainerd, type Containerd } from './containerd.js';
 import { kubeletPorts, startKubelet } from './kubelet.js';
 
@@ -17,6 +21,8 @@ export interface RealNode {
   nodeName: string;
   containerd: Containerd;
   kubelet: ManagedProcess;
+  /** The Pod network's bridge and subnet (Pod IPs are reachable from the host). */
+  network: PodNetwork;
   /** The name a Pod's `image` gives for a bed image (as containerd imported it). */
   image(name: ImageName): string;
   stop(): Promise<void>;
@@ -34,13 +40,21 @@ export async function startRealNode(options: {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(options.kubeconfigPath);
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  const containerd = await startContainerd(path.join(dir, 'containerd'), runtimeName('pause'));
+  const network = await writePodNetwork(path.join(dir, 'containerd/cni'));
+  const containerd = await startContainerd(path.join(dir, 'containerd'), runtimeName('pause')).catch(
+    async (err: unknown) => {
+      await network.remove();
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    },
+  );
   let kubelet: ManagedProcess | undefined;
   const stop = async () => {
     await kubelet?.stop();
     // Its Node goes too, as when a node leaves a cluster: the control plane may serve other tests.
     await core.deleteNode({ name: options.nodeName }).catch(() => undefined);
     await containerd.stop();
+    await network.remove();
     // The kubelet's Secret volumes (tmpfs), its root dir (bind-mounted onto itself) and
     // containerd's sandbox mounts: deepest first.
     await execFileAsync('sh', [
@@ -73,9 +87,37 @@ export async function startRealNode(options: {
     ).catch((err: Error) => {
       throw new Error(`${err.message}\nkubelet log:\n${k.tail(40)}`);
     });
+    await liftNotReadyTaint(core, options.nodeName, k);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { nodeName: options.nodeName, containerd, kubelet, image: runtimeName, stop };
+  return { nodeName: options.nodeName, containerd, kubelet, network, image: runtimeName, stop };
+}
+
+const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';
+
+/** Waits for the Node's Ready (the CNI config loaded) and removes the API server's not-ready taint. */
+async function liftNotReadyTaint(core: k8s.CoreV1Api, name: string, kubelet: ManagedProcess) {
+  let last: k8s.V1Node | undefined;
+  await waitFor(
+    `Node ${name} Ready`,
+    async () => {
+      last = await core.readNode({ name });
+      return !!last.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    },
+    60_000,
+  ).catch((err: Error) => {
+    const ready = last?.status?.conditions?.find((c) => c.type === 'Ready');
+    throw new Error(
+      `${err.message} (${ready?.reason}: ${ready?.message})\nkubelet log:\n${kubelet.tail(20)}`,
+    );
+  });
+  const node = await core.readNode({ name });
+  const taints = (node.spec?.taints ?? []).filter((t) => t.key !== NOT_READY_TAINT);
+  if (taints.length === (node.spec?.taints ?? []).length) return;
+  await core.patchNode(
+    { name, body: { spec: { taints } } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
 }

@@ -18,6 +18,15 @@ mkdir -p "$cache"
 say() { printf '[container-engine] %s\n' "$*" >&2; }
 
 answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# The real node's Pod network (test/harness/node/cni.ts): Debian's CNI plugins.
+if [ ! -x /usr/lib/cni/bridge ] && [ "$(id -u)" = 0 ]; then
+  say "installing Debian's containernetworking-plugins (the real node's Pod network) with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends containernetworking-plugins >>"$log" 2>&1 ||
+    { apt-get update >>"$log" 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends containernetworking-plugins >>"$log" 2>&1; } ||
+    { say "apt-get install containernetworking-plugins failed; last lines of $log:"; tail -n 20 "$log" | sed 's/^/  /' >&2; exit 1; }
+fi
 answers && exit 0
 
 # One starter at a time: parallel set-ups wait for the first one's daemon.

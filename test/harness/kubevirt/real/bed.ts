@@ -15,11 +15,19 @@
 // the processes it starts, the node simulator (../node-simulator.ts: PVC bytes, the CSI
 // provisioner and snapshotter, CDI's DataVolumes), the virt-handler stand-in and virt-api's
 // freeze API.
+// `node: 'real'` adds a real node (../../node/: the real kubelet on containerd, a CNI Pod
+// network) beside the stand-in's: virt-controller's exporter Pods run there as containers of
+// the exporter image built here, their restore PVCs as local PVs on it (real/csi-volumes.ts),
+// their Services routed to the Pods' IPs. virt-launcher Pods stay on the stand-in's Node
+// (KubeVirt's label and devices), and so does an exporter Pod whose export or VM arms
+// `fault-export` (a seam of the stand-in's probe).
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../../control-plane.js';
+import { startRealNode, type RealNode } from '../../node/real-node.js';
 import { waitFor } from '../../process.js';
 import type { Obj } from '../api.js';
 import { Ann, faultValue } from '../annotations.js';
@@ -30,7 +38,7 @@ import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { HostsFile } from './cluster-dns.js';
 import { startSnapshotController } from './snapshot-controller.js';
-import { Kubelet } from './kubelet.js';
+import { Kubelet, NODE_NAME } from './kubelet.js';
 import { ServiceRouting } from './service-routing.js';
 import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
 import { startVirtController } from './virt-controller.js';
@@ -53,7 +61,17 @@ export interface RealKubevirt extends NodeSimulator {
   freezeCalls: FreezeCall[];
   /** The cluster DNS of child processes: give it to withClusterDns() (cluster-dns.ts). */
   hostsFile: string;
+  /** The real node (`node: 'real'`), where exporter Pods run as containers. */
+  realNode?: RealNode;
 }
+
+export type RealKubevirtOptions = Omit<
+  NodeSimulatorOptions,
+  'kubeConfig' | 'csiDriver' | 'vmChanges' | 'localVolumes'
+> & {
+  /** 'real': exporter Pods on a real kubelet (see above); default the stand-in only. */
+  node?: 'stand-in' | 'real';
+};
 
 const quietLog = (message: string, err?: unknown) => {
   if (process.env.SERVERIMAGE_SIM_LOG) process.stderr.write(`[real-kubevirt] ${message} ${err ?? ''}\n`);
@@ -88,9 +106,8 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
   });
 }
 
-export async function startRealKubevirt(
-  options: Omit<NodeSimulatorOptions, 'kubeConfig' | 'csiDriver' | 'vmChanges'> = {},
-): Promise<RealKubevirt> {
+export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
+  const { node, ...simOptions } = options;
   const log = options.log ?? quietLog;
   const controlPlane = await startControlPlane();
   const previousKubeconfig = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
@@ -121,12 +138,44 @@ export async function startRealKubevirt(
     const client = new Client(kc);
     // fault-vm-change: one bookkeeping of "once" for every moment (vm-changes.ts).
     const vmChanges = new VmChanges(client, log);
+    const faults = await faultCaches(kc);
+    stops.push(() => faults.stop());
+    let realNode: RealNode | undefined;
+    if (node === 'real') {
+      realNode = await startRealNode({
+        nodeName: `real-node-${randomBytes(3).toString('hex')}`,
+        kubeconfigPath: controlPlane.kubeconfigPath,
+        images: ['exporter'],
+      });
+      const started = realNode;
+      stops.push(() => started.stop());
+    }
     const sim = await startNodeSimulator({
-      ...options,
+      ...simOptions,
       kubeConfig: kc,
       csiDriver: CSI_DRIVER,
       log,
       vmChanges,
+      localVolumes: realNode && {
+        nodeName: realNode.nodeName,
+        standInNode: NODE_NAME,
+        // Only an export's claims (a VirtualMachineRestore's are for virt-launcher Pods, which
+        // stay on the stand-in's Node); fault-export is the stand-in's probe: such an
+        // export's Pod stays there too.
+        onRealNode: async (pvc) => {
+          if (!(pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === VM_EXPORT.kind)) return false;
+          // The claim's export (and its VM) may reach the caches a moment after the claim.
+          const sources = await waitFor(
+            'the restore claim export in the cache',
+            async () => !!faults.sourcesOfOwned(pvc)[1],
+            5_000,
+          ).then(
+            () => faults.sourcesOfOwned(pvc),
+            () => faults.sourcesOfOwned(pvc),
+          );
+          return faultValue(Ann.faultExport, ...sources) === undefined;
+        },
+      },
     });
     stops.push(() => sim.stop());
     const kubelet = new Kubelet(
@@ -143,8 +192,6 @@ export async function startRealKubevirt(
     );
     await kubelet.start();
     stops.push(() => kubelet.stop());
-    const faults = await faultCaches(kc);
-    stops.push(() => faults.stop());
     kubelet.neverReady = (pod) =>
       faultValue(Ann.faultExport, ...faults.sourcesOfOwned(pod)) === 'never-ready';
     // fault-vm-change at export-ready, once per export: when the kubelet first reports its
@@ -159,6 +206,7 @@ export async function startRealKubevirt(
       log,
       faultSources: (service) => faults.sourcesOf(service),
       onHosts: (byHost) => hosts.write(byHost),
+      endpointSlices: realNode && { standInNode: NODE_NAME },
       // fault-vm-change at export-read, once per export: what a user or another
       // controller would do to the VM (virt-controller then acts on it as on a cluster).
       onRead: (service) => {
@@ -176,6 +224,7 @@ export async function startRealKubevirt(
     const controllerManager = startKubeControllerManager({
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
+      endpointSlices: !!realNode,
     });
     stops.push(() => controllerManager.stop());
     const scheduler = await startKubeScheduler({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
@@ -184,6 +233,7 @@ export async function startRealKubevirt(
       kc,
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
+      exporterImage: realNode?.image('exporter'),
     });
     stops.push(() => virtController.stop());
     const subresources = await startSubresourcesApi(kc);
@@ -212,6 +262,7 @@ export async function startRealKubevirt(
       dir,
       freezeCalls: subresources.calls,
       hostsFile: hosts.path,
+      realNode,
       stop,
     };
   } catch (err) {

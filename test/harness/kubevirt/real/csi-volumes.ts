@@ -6,6 +6,16 @@
 // with our driver, the disk file as volumeHandle and claimRef to the claim; the PV
 // controller then binds both. A Released PV (its claim gone, reclaim policy Delete) is
 // deleted here, as the external provisioner does; the real pv-protection controller lets it go.
+//
+// With a real node in the bed (LocalVolumes): a Filesystem claim restored from a
+// VolumeSnapshot that `onRealNode` picks (an export's restore PVC) gets a `local` PV on
+// the real node instead (a folder holding disk.img, a hard link of the claim's frozen disk
+// file, with node affinity to that node), which the real kubelet mounts into virt-controller's
+// exporter Pod at /export-volumes/NAME; kube-scheduler's VolumeBinding then puts the Pod on
+// that node. Every CSI PV gets node affinity to the stand-in's node, the one node where this
+// driver "runs": no kubelet can mount our CSI volumes, so no Pod using one may land on the
+// real node.
+import { link, mkdir, rm } from 'node:fs/promises';
 import * as k8s from '@kubernetes/client-node';
 import type { Client } from '../api.js';
 import type { DiskStore } from '../disk-store.js';
@@ -20,6 +30,27 @@ const PROVISIONED_BY = 'pv.kubernetes.io/provisioned-by';
 
 const pvNameOf = (pvc: k8s.V1PersistentVolumeClaim): string => `pvc-${pvc.metadata!.uid}`;
 
+/** Where the volumes live when the bed has a real node. */
+export interface LocalVolumes {
+  /** The real node's name (its kubernetes.io/hostname label). */
+  nodeName: string;
+  /** The kubelet stand-in's Node, where the CSI driver stand-in's volumes are. */
+  standInNode: string;
+  /** Whether this restore claim's volume goes to the real node (else a CSI PV on the stand-in's). */
+  onRealNode(pvc: k8s.V1PersistentVolumeClaim): Promise<boolean>;
+}
+
+const onNode = (node: string): k8s.V1VolumeNodeAffinity => ({
+  required: {
+    nodeSelectorTerms: [
+      { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] },
+    ],
+  },
+});
+
+/** The folder a local PV of `file` is (it holds disk.img). */
+const localDirOf = (file: string) => `${file}.volume`;
+
 export class CsiVolumes implements VolumeBinder {
   private readonly volumes: k8s.Informer<k8s.V1PersistentVolume> & k8s.ObjectCache<k8s.V1PersistentVolume>;
   private readonly queue: WorkQueue;
@@ -31,6 +62,7 @@ export class CsiVolumes implements VolumeBinder {
     private readonly disks: DiskStore,
     private readonly driver: string,
     log: Logger,
+    private readonly local?: LocalVolumes,
   ) {
     this.volumes = k8s.makeInformer(kc, '/api/v1/persistentvolumes', () =>
       client.core.listPersistentVolume(),
@@ -53,6 +85,24 @@ export class CsiVolumes implements VolumeBinder {
   async bind(pvc: k8s.V1PersistentVolumeClaim, file: string): Promise<void> {
     if (pvc.metadata?.annotations?.[STORAGE_PROVISIONER] !== this.driver || pvc.spec?.volumeName) return;
     const { namespace, name, uid } = pvc.metadata as { namespace: string; name: string; uid: string };
+    const volumeMode = pvc.spec?.volumeMode ?? 'Filesystem';
+    let source: Partial<k8s.V1PersistentVolumeSpec> = {
+      csi: { driver: this.driver, volumeHandle: volumeHandleOf(this.disks, file) },
+      ...(this.local && { nodeAffinity: onNode(this.local.standInNode) }),
+    };
+    if (
+      this.local &&
+      volumeMode === 'Filesystem' &&
+      pvc.spec?.dataSource?.kind === 'VolumeSnapshot' &&
+      (await this.local.onRealNode(pvc))
+    ) {
+      // A restore's bytes never change, so a hard link is the volume's disk for good.
+      const dir = localDirOf(file);
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await rm(`${dir}/disk.img`, { force: true });
+      await link(file, `${dir}/disk.img`);
+      source = { local: { path: dir }, nodeAffinity: onNode(this.local.nodeName) };
+    }
     await this.client.core
       .createPersistentVolume({
         body: {
@@ -60,11 +110,11 @@ export class CsiVolumes implements VolumeBinder {
           spec: {
             capacity: { storage: pvc.spec?.resources?.requests?.storage ?? '0' },
             accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
-            volumeMode: pvc.spec?.volumeMode ?? 'Filesystem',
+            volumeMode,
             storageClassName: pvc.spec?.storageClassName,
             persistentVolumeReclaimPolicy: 'Delete',
             claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name, uid },
-            csi: { driver: this.driver, volumeHandle: volumeHandleOf(this.disks, file) },
+            ...source,
           },
         },
       })
@@ -82,5 +132,7 @@ export class CsiVolumes implements VolumeBinder {
     await this.client.core.deletePersistentVolume({ name }).catch((err: unknown) => {
       if (!(err instanceof k8s.ApiException && err.code === 404)) throw err;
     });
+    // A local PV's folder (the kubelet unmounted it before the claim could go).
+    if (pv.spec?.local?.path) await rm(pv.spec.local.path, { recursive: true, force: true });
   }
 }

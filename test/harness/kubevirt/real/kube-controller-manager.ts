@@ -5,19 +5,26 @@
 // simulator's real/csi-volumes.ts, for a volume and binds the claim to it, and marks a
 // claim's PV Released when the claim is gone) and the PV/PVC protection controllers
 // (they let a claim go once no Pod uses it, a PV once no claim is bound to it). No
-// attach-detach controller: the kubelet stand-in mounts nothing.
+// attach-detach controller: the kubelet stand-in mounts nothing, and the real node's
+// volumes are local PVs, which need no attaching. With a real node, the endpointslice
+// controller too: the Service routing forwards to the Pod IPs it lists.
 import path from 'node:path';
 import { startProcess, type ManagedProcess } from '../../process.js';
 import { toolPath } from '../../tools.js';
 
 const CONTROLLERS = ['garbagecollector', 'persistentvolume-binder', 'pv-protection', 'pvc-protection'];
 
-export function startKubeControllerManager(options: { kubeconfigPath: string; dir: string }): ManagedProcess {
+export function startKubeControllerManager(options: {
+  kubeconfigPath: string;
+  dir: string;
+  endpointSlices?: boolean;
+}): ManagedProcess {
+  const controllers = [...CONTROLLERS, ...(options.endpointSlices ? ['endpointslice'] : [])];
   return startProcess(
     toolPath('kube-controller-manager'),
     [
       `--kubeconfig=${options.kubeconfigPath}`,
-      `--controllers=${CONTROLLERS.join(',')}`,
+      `--controllers=${controllers.join(',')}`,
       '--leader-elect=false',
       '--secure-port=0',
       `--cert-dir=${options.dir}`,

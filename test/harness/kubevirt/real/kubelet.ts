@@ -211,7 +211,10 @@ export class Kubelet {
       await this.writeStatus(pod, 'Succeeded', false);
       return;
     }
-    const isExporter = pod.spec.containers[0]?.image === EXPORTER_IMAGE;
+    // By its Service's label too: with a real node in the bed the image is the one built here.
+    const isExporter =
+      pod.spec.containers[0]?.image === EXPORTER_IMAGE ||
+      pod.metadata?.labels?.['kubevirt.io.virt-export-service'] !== undefined;
     if (!current) {
       const started = isExporter ? await this.startExporter(pod) : this.startInert(pod);
       this.running.set(key, started);

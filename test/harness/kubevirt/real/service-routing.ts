@@ -9,11 +9,17 @@
 //    hook is installed in this process only: the in-process operator of the tests. The
 //    TLS name check is the real one (the server's certificate names the Service);
 //  - `onHosts` gets every change of those names, for the hosts file that child
-//    processes resolve them through (cluster-dns.ts).
+//    processes resolve them through (cluster-dns.ts);
+//  - with a real node (`endpointSlices`), a Service whose Pod the stand-in does not run
+//    is forwarded to the ready endpoint of its EndpointSlices (kube-controller-manager's
+//    endpointslice controller: the Pod's IP in the node's Pod network and its port), as
+//    kube-proxy would; the proxy's own error answers use the Pod's certificate, read from
+//    the Secret mounted at its /cert.
 import dns from 'node:dns';
 import { randomInt } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Obj } from '../api.js';
+import type { KeyPair } from '../../tls.js';
 import { ExportFaults } from '../export-faults.js';
 import { startExportProxy, type ExportProxy } from '../export-proxy.js';
 import type { Logger } from '../work-queue.js';
@@ -35,6 +41,8 @@ export interface ServiceRoutingOptions {
   onRead?(service: k8s.V1Service): void;
   /** The names routed now (`NAME.NS.svc` -> address), after every change. */
   onHosts?(byHost: ReadonlyMap<string, string>): void;
+  /** Route to EndpointSlices' endpoints on nodes other than the stand-in's (a real node's Pods). */
+  endpointSlices?: { standInNode: string };
   log: Logger;
 }
 
@@ -84,12 +92,30 @@ export class ServiceRouting {
   private next = 1;
   private readonly resolver = (host: string) => this.byHost.get(host.replace(/\.cluster\.local\.?$/, ''));
   private chain = Promise.resolve();
+  private readonly slices?: k8s.Informer<k8s.V1EndpointSlice> & k8s.ObjectCache<k8s.V1EndpointSlice>;
+  /** `NS/SERVICE` -> its ready endpoint on a real node, with the Pod's serving key pair. */
+  private readonly endpoints = new Map<string, { host: string; port: number; keyPair?: KeyPair }>();
+  private readonly core: k8s.CoreV1Api;
 
   constructor(private readonly options: ServiceRoutingOptions) {
     const core = options.kc.makeApiClient(k8s.CoreV1Api);
+    this.core = core;
     this.informer = k8s.makeInformer(options.kc, '/api/v1/services', () =>
       core.listServiceForAllNamespaces(),
     );
+    if (options.endpointSlices) {
+      const discovery = options.kc.makeApiClient(k8s.DiscoveryV1Api);
+      this.slices = k8s.makeInformer(options.kc, '/apis/discovery.k8s.io/v1/endpointslices', () =>
+        discovery.listEndpointSliceForAllNamespaces(),
+      );
+      const onSlice = (slice: k8s.V1EndpointSlice) => {
+        const service = slice.metadata?.labels?.['kubernetes.io/service-name'];
+        if (service) this.enqueue(() => this.syncEndpoints(slice.metadata!.namespace!, service));
+      };
+      this.slices.on('add', onSlice);
+      this.slices.on('update', onSlice);
+      this.slices.on('delete', onSlice);
+    }
     const sync = (s: k8s.V1Service) => this.enqueue(() => this.ensure(s));
     this.informer.on('add', sync);
     this.informer.on('update', sync);
@@ -99,7 +125,11 @@ export class ServiceRouting {
   async start(): Promise<void> {
     hookLookup();
     resolvers.add(this.resolver);
-    this.stopWatching = await startWatching(this.informer as k8s.Informer<k8s.KubernetesObject>);
+    const stops = [await startWatching(this.informer as k8s.Informer<k8s.KubernetesObject>)];
+    if (this.slices) stops.push(await startWatching(this.slices as k8s.Informer<k8s.KubernetesObject>));
+    this.stopWatching = async () => {
+      for (const s of stops) await s();
+    };
   }
 
   /** The address a Service's name resolves to (undefined: not routed). */
@@ -118,6 +148,60 @@ export class ServiceRouting {
 
   private enqueue(step: () => Promise<void>): void {
     this.chain = this.chain.then(step).catch((err) => this.options.log('service routing', err));
+  }
+
+  /** Where a connection to the Service goes now: the stand-in's Pod, else a real node's. */
+  private upstreamOf(service: k8s.V1Service): { host: string; port: number; keyPair?: KeyPair } | undefined {
+    const pod = this.podFor(service);
+    if (pod?.port)
+      return {
+        host: '127.0.0.1',
+        port: pod.port,
+        keyPair: pod.certPem && pod.keyPem ? { certPem: pod.certPem, keyPem: pod.keyPem } : undefined,
+      };
+    return this.endpoints.get(`${service.metadata!.namespace}/${service.metadata!.name}`);
+  }
+
+  /** The first ready endpoint of the Service's slices on a node that is not the stand-in's. */
+  private async syncEndpoints(namespace: string, service: string): Promise<void> {
+    const key = `${namespace}/${service}`;
+    const standIn = this.options.endpointSlices!.standInNode;
+    let found: { host: string; port: number; pod: string } | undefined;
+    for (const slice of this.slices!.list(namespace)) {
+      if (slice.metadata?.labels?.['kubernetes.io/service-name'] !== service) continue;
+      const port = slice.ports?.[0]?.port;
+      const endpoint = (slice.endpoints ?? []).find(
+        (e) => e.conditions?.ready && e.nodeName !== standIn && e.targetRef?.kind === 'Pod',
+      );
+      if (port && endpoint?.addresses[0])
+        found = { host: endpoint.addresses[0], port, pod: endpoint.targetRef!.name! };
+    }
+    if (!found) {
+      this.endpoints.delete(key);
+      return;
+    }
+    const current = this.endpoints.get(key);
+    if (current?.host === found.host && current.port === found.port) return;
+    this.endpoints.set(key, {
+      host: found.host,
+      port: found.port,
+      keyPair: await this.keyPairOf(namespace, found.pod),
+    });
+  }
+
+  /** The serving certificate an exporter Pod was given: the Secret volume mounted at /cert. */
+  private async keyPairOf(namespace: string, podName: string): Promise<KeyPair | undefined> {
+    const pod = await this.core.readNamespacedPod({ namespace, name: podName }).catch(() => undefined);
+    const mount = pod?.spec?.containers[0]?.volumeMounts?.find((m) => m.mountPath === '/cert');
+    const secretName = pod?.spec?.volumes?.find((v) => v.name === mount?.name)?.secret?.secretName;
+    if (!secretName) return undefined;
+    const secret = await this.core
+      .readNamespacedSecret({ namespace, name: secretName })
+      .catch(() => undefined);
+    const text = (k: string) => secret?.data?.[k] && Buffer.from(secret.data[k], 'base64').toString();
+    const certPem = text('tls.crt');
+    const keyPem = text('tls.key');
+    return certPem && keyPem ? { certPem, keyPem } : undefined;
   }
 
   private podFor(service: k8s.V1Service): RunningPod | undefined {
@@ -146,11 +230,8 @@ export class ServiceRouting {
           proxies.push(
             await startExportProxy({
               listen: { host: address, port: port.port },
-              upstreamPort: () => this.podFor(this.informer.get(name, namespace) ?? service)?.port,
-              keyPair: () => {
-                const pod = this.podFor(service);
-                return pod?.certPem && pod.keyPem ? { certPem: pod.certPem, keyPem: pod.keyPem } : undefined;
-              },
+              upstream: () => this.upstreamOf(this.informer.get(name, namespace) ?? service),
+              keyPair: () => this.upstreamOf(service)?.keyPair,
               faultsFor: () => faults.forConnection(),
               onRead: () => this.options.onRead?.(this.informer.get(name, namespace) ?? service),
             }),

@@ -17,7 +17,10 @@ import { isApiError } from '../api.js';
 import { withEtcOverlay } from './etc-overlay.js';
 
 export const KUBEVIRT_NAMESPACE = 'kubevirt';
-/** The image names virt-controller writes into the Pods it makes; nothing pulls them here. */
+/**
+ * The image names virt-controller writes into the Pods it makes; nothing pulls them here.
+ * With a real node the exporter's is the image built here, as its containerd knows it.
+ */
 export const LAUNCHER_IMAGE = 'quay.io/kubevirt/virt-launcher:v1.8.4';
 export const EXPORTER_IMAGE = 'quay.io/kubevirt/virt-exportserver:v1.8.4';
 
@@ -96,6 +99,7 @@ export async function startVirtController(options: {
   kc: k8s.KubeConfig;
   kubeconfigPath: string;
   dir: string;
+  exporterImage?: string;
 }): Promise<VirtController> {
   const etc = path.join(options.dir, 'etc-overlay');
   const ca = exportCa(path.join(etc, 'upper/virt-controller/exportca'));
@@ -106,7 +110,7 @@ export async function startVirtController(options: {
     '--listen=127.0.0.1',
     `--port=${port}`,
     `--launcher-image=${LAUNCHER_IMAGE}`,
-    `--exporter-image=${EXPORTER_IMAGE}`,
+    `--exporter-image=${options.exporterImage ?? EXPORTER_IMAGE}`,
     // The bed's machine is small: a few threads each.
     '--snapshot-controller-resync-period=1m',
   ]);
