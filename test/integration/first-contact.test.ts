@@ -251,12 +251,17 @@ describe('an API server still warming up', () => {
     const log = readFileSync(operator.logFile, 'utf8');
     const lines = log.trimEnd().split('\n');
     const aboutWarmUp = lines.filter((l) => /storage is \(re\)initializing/.test(l));
-    expect(aboutWarmUp).toHaveLength(1);
+    // The start-up wait says it once. On a loaded machine an informer may meet one of the
+    // 429s too (the wait's backoff and the informers' starts interleave): then it says so
+    // once, as short, and at info level too.
     expect(aboutWarmUp[0]).toContain('waiting for the API server to be ready');
-    expect(aboutWarmUp[0]).toContain(
-      'the API server answered 429 (TooManyRequests): storage is (re)initializing',
-    );
-    expect(aboutWarmUp[0]!.length).toBeLessThan(300);
+    expect(aboutWarmUp.filter((l) => l.includes('waiting for the API server to be ready'))).toHaveLength(1);
+    for (const line of aboutWarmUp) {
+      expect(line).toContain('the API server answered 429 (TooManyRequests): storage is (re)initializing');
+      expect(line.length).toBeLessThan(300);
+      expect(JSON.parse(line)).toMatchObject({ level: 30 });
+    }
+    expect(aboutWarmUp.length).toBeLessThanOrEqual(4);
     expect(log).not.toMatch(/HTTP-Code|Headers:|^ {4}at /m);
   });
 });
