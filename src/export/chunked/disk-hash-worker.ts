@@ -5,9 +5,13 @@
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 
-/** What the push posts: bytes to add (a shared buffer, never copied), or the end. */
+/**
+ * What the push posts: a shared buffer, once (posting one costs milliseconds, so each
+ * is sent once and named by a number after), bytes of one to add, or the end.
+ */
 export type HashMessage =
-  | { kind: 'update'; id: number; buffer: SharedArrayBuffer; offset: number; length: number }
+  | { kind: 'buffer'; buffer: number; shared: SharedArrayBuffer }
+  | { kind: 'update'; id: number; buffer: number; offset: number; length: number }
   | { kind: 'digest' };
 
 /** What the worker posts back. */
@@ -16,10 +20,13 @@ export type HashReply = { kind: 'hashed'; id: number } | { kind: 'digest'; hex: 
 if (!parentPort) throw new Error('disk-hash-worker.ts runs as a worker thread (disk-hasher.ts)');
 const port = parentPort;
 const hash = createHash('sha256');
+const buffers = new Map<number, SharedArrayBuffer>();
 
 port.on('message', (message: HashMessage) => {
-  if (message.kind === 'update') {
-    hash.update(new Uint8Array(message.buffer, message.offset, message.length));
+  if (message.kind === 'buffer') {
+    buffers.set(message.buffer, message.shared);
+  } else if (message.kind === 'update') {
+    hash.update(new Uint8Array(buffers.get(message.buffer)!, message.offset, message.length));
     port.postMessage({ kind: 'hashed', id: message.id } satisfies HashReply);
   } else {
     port.postMessage({ kind: 'digest', hex: hash.digest('hex') } satisfies HashReply);

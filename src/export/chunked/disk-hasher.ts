@@ -17,6 +17,7 @@ export class DiskHasher {
   private readonly worker = new Worker(WORKER_URL);
   private readonly acks = new Map<number, () => void>();
   private nextId = 0;
+  private readonly buffers = new Map<SharedArrayBuffer, number>();
   private finished: ((hex: string) => void) | undefined;
   private failed: ((err: Error) => void) | undefined;
   private failure: Error | undefined;
@@ -47,12 +48,18 @@ export class DiskHasher {
       throw new TypeError('DiskHasher.update takes views of a SharedArrayBuffer');
     }
     if (this.failure) return Promise.resolve();
+    let buffer = this.buffers.get(bytes.buffer);
+    if (buffer === undefined) {
+      buffer = this.buffers.size;
+      this.buffers.set(bytes.buffer, buffer);
+      this.worker.postMessage({ kind: 'buffer', buffer, shared: bytes.buffer } satisfies HashMessage);
+    }
     const id = this.nextId++;
     const done = new Promise<void>((resolve) => this.acks.set(id, resolve));
     const message: HashMessage = {
       kind: 'update',
       id,
-      buffer: bytes.buffer,
+      buffer,
       offset: bytes.byteOffset,
       length: bytes.length,
     };
