@@ -3,7 +3,8 @@
 // holds is HEADed and referenced, any other is compressed (chunk-codec.ts) and uploaded.
 // Memory: `concurrency` chunks in flight (their bytes and compressed copies) in a few
 // reused buffers (chunk-buffers.ts), whatever the disk's size. The whole disk's sha256 is
-// taken on a thread of its own (disk-hasher.ts), beside the chunks' own hashes here.
+// taken beside the chunks' own hashes, on a thread of its own where there is a core for
+// it (disk-hasher.ts).
 // The manifest is put under the tag and read back by digest.
 import { createHash } from 'node:crypto';
 import { imageAnnotations, type ImageAnnotationInput } from '../annotations.js';
@@ -13,7 +14,7 @@ import type { RegistryPort } from '../registry-port.js';
 import { CHUNK_ZSTD_LEVEL, compressChunk } from './chunk-codec.js';
 import { ChunkBufferPool, pooledChunks } from './chunk-buffers.js';
 import { buildDedupIndex, type DedupIndex } from './dedup-index.js';
-import { DiskHasher } from './disk-hasher.js';
+import { wholeDiskHasher } from './disk-hasher.js';
 import {
   CHUNKED,
   chunkedConfig,
@@ -43,12 +44,14 @@ export interface PushChunkedDiskOptions {
   /** The VM's instancetype hints, recorded in the config. */
   configLabels?: Record<string, string>;
   architecture?: string;
-  /** Asked chunk size (power of two, 1-256 MiB; default 4 MiB); grown for very large disks (chunkSizeFor). */
+  /** Asked chunk size (power of two, 1-256 MiB; default 1 MiB); grown for large disks (chunkSizeFor). */
   chunkSize?: number;
   /** Earlier backups in the same repository (tags or digests) whose chunks may be reused. */
   previous?: string[];
   /** An index built already (e.g. shared by several disks); merged with `previous`'s. */
   index?: DedupIndex;
+  /** The whole disk's sha256 on a thread of its own. Default: from 3 cores (disk-hasher.ts). */
+  hashThread?: boolean;
   /** Chunks read ahead, compressed and uploaded at once. Default: 16 MiB of chunks, 4 to 8. */
   concurrency?: number;
   onProgress?: ProgressCallback;
@@ -147,7 +150,7 @@ export async function pushChunkedDisk(options: PushChunkedDiskOptions): Promise<
   };
 
   const pool = new ChunkBufferPool(Math.min(chunkSize, Math.max(disk.size, 1)), concurrency + SPARE_BUFFERS);
-  const diskHash = new DiskHasher();
+  const diskHash = wholeDiskHasher(options.hashThread);
   let diskSha256: string;
   let offset = 0;
   try {
@@ -159,7 +162,7 @@ export async function pushChunkedDisk(options: PushChunkedDiskOptions): Promise<
         pooled.release();
         break;
       }
-      // The whole disk's hash, on its own thread, holds the buffer until it is done.
+      // The whole disk's hash (maybe on its own thread) holds the buffer until it is done.
       pooled.hold();
       void diskHash.update(chunk).then(pooled.release);
       const position = counts.total++;
