@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { ChunkBufferPool, pooledChunks } from '../../../src/export/chunked/chunk-buffers.js';
 import { CHUNK_ZSTD_LEVEL, compressChunk } from '../../../src/export/chunked/chunk-codec.js';
-import { DiskHasher } from '../../../src/export/chunked/disk-hasher.js';
+import { DiskHasher, InlineDiskHasher, wholeDiskHasher } from '../../../src/export/chunked/disk-hasher.js';
 import { fixedChunks } from '../../../src/export/chunked/index.js';
 
 const MiB = 1024 * 1024;
@@ -74,6 +74,21 @@ describe('DiskHasher', () => {
       expect(await hasher.digest()).toBe(sha(data));
     } finally {
       await hasher.close();
+    }
+  });
+
+  it('hashes on the calling thread alike where there is no core for a thread', async () => {
+    const data = randomBytes(2 * MiB + 3);
+    const inline = wholeDiskHasher(false);
+    expect(inline).toBeInstanceOf(InlineDiskHasher);
+    await inline.update(data.subarray(0, MiB));
+    await inline.update(data.subarray(MiB));
+    expect(await inline.digest()).toBe(sha(data));
+    const threaded = wholeDiskHasher(true);
+    try {
+      expect(threaded).toBeInstanceOf(DiskHasher);
+    } finally {
+      await threaded.close();
     }
   });
 
