@@ -8,7 +8,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.js';
-import { startProcess, waitFor, type ManagedProcess } from './process.js';
+import { startOnFreePort, startProcess, type ManagedProcess } from './process.js';
 import { createCertificateAuthority } from './tls.js';
 import { toolPath } from './tools.js';
 
@@ -42,29 +42,31 @@ function kubeconfig(server: string, caPem: string, certPem: string, keyPem: stri
 }
 
 async function startEtcd(dir: string): Promise<{ process: ManagedProcess; url: string }> {
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${clientPort}`;
-  const etcd = startProcess(
-    toolPath('etcd'),
-    [
-      `--data-dir=${path.join(dir, 'etcd')}`,
-      `--listen-client-urls=${url}`,
-      `--advertise-client-urls=${url}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-      '--unsafe-no-fsync=true',
-      '--log-level=warn',
-    ],
-    path.join(dir, 'etcd.log'),
-  );
-  await waitFor(
+  return startOnFreePort(
     'etcd',
-    async () => (await fetch(`${url}/health`)).ok,
+    async (clientPort) => {
+      const peerPort = await freePort();
+      const url = `http://127.0.0.1:${clientPort}`;
+      const process = startProcess(
+        toolPath('etcd'),
+        [
+          `--data-dir=${path.join(dir, 'etcd')}`,
+          `--listen-client-urls=${url}`,
+          `--advertise-client-urls=${url}`,
+          `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+          `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+          '--unsafe-no-fsync=true',
+          '--log-level=warn',
+        ],
+        path.join(dir, 'etcd.log'),
+      );
+      return { process, url };
+    },
+    async ({ url }) => (await fetch(`${url}/health`)).ok,
     30_000,
-    () => etcd.tail(),
+    freePort,
   );
-  return { process: etcd, url };
 }
 
 function apiserverReady(server: string, caPem: string, certPem: string, keyPem: string): Promise<boolean> {
@@ -116,40 +118,51 @@ export async function startControlPlane(): Promise<ControlPlane> {
   );
 
   const etcd = await startEtcd(dir);
-  const port = await freePort();
-  const server = `https://127.0.0.1:${port}`;
-  const apiserver = startProcess(
-    toolPath('kube-apiserver'),
-    [
-      `--etcd-servers=${etcd.url}`,
-      `--secure-port=${port}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--cert-dir=${dir}`,
-      `--tls-cert-file=${files.servingCert}`,
-      `--tls-private-key-file=${files.servingKey}`,
-      `--client-ca-file=${files.ca}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      `--service-account-issuer=${server}/`,
-      `--service-account-key-file=${files.saPub}`,
-      `--service-account-signing-key-file=${files.saKey}`,
-      '--authorization-mode=RBAC',
-      '--disable-admission-plugins=ServiceAccount',
-      '--allow-privileged=true',
-      `--audit-policy-file=${auditPolicy}`,
-      `--audit-log-path=${auditLogPath}`,
-      '--audit-log-mode=batch',
-      '--audit-log-batch-max-wait=1s',
-      '--v=0',
-    ],
-    path.join(dir, 'kube-apiserver.log'),
-  );
-  await waitFor(
-    'kube-apiserver',
-    () => apiserverReady(server, ca.certPem, admin.certPem, admin.keyPem),
-    60_000,
-    () => apiserver.tail(),
-  );
+  // A failed start leaves nothing running: a stray etcd would hold the test run open.
+  let apiserver: ManagedProcess;
+  let server: string;
+  try {
+    ({ process: apiserver, server } = await startOnFreePort(
+      'kube-apiserver',
+      (port) => {
+        const server = `https://127.0.0.1:${port}`;
+        const process = startProcess(
+          toolPath('kube-apiserver'),
+          [
+            `--etcd-servers=${etcd.url}`,
+            `--secure-port=${port}`,
+            '--bind-address=127.0.0.1',
+            '--advertise-address=127.0.0.1',
+            `--cert-dir=${dir}`,
+            `--tls-cert-file=${files.servingCert}`,
+            `--tls-private-key-file=${files.servingKey}`,
+            `--client-ca-file=${files.ca}`,
+            '--service-cluster-ip-range=10.0.0.0/24',
+            `--service-account-issuer=${server}/`,
+            `--service-account-key-file=${files.saPub}`,
+            `--service-account-signing-key-file=${files.saKey}`,
+            '--authorization-mode=RBAC',
+            '--disable-admission-plugins=ServiceAccount',
+            '--allow-privileged=true',
+            `--audit-policy-file=${auditPolicy}`,
+            `--audit-log-path=${auditLogPath}`,
+            '--audit-log-mode=batch',
+            '--audit-log-batch-max-wait=1s',
+            '--v=0',
+          ],
+          path.join(dir, 'kube-apiserver.log'),
+        );
+        return { process, server };
+      },
+      ({ server }) => apiserverReady(server, ca.certPem, admin.certPem, admin.keyPem),
+      60_000,
+      freePort,
+    ));
+  } catch (err) {
+    await etcd.process.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   const kubeconfigPath = path.join(dir, 'kubeconfig');
   writeFileSync(kubeconfigPath, kubeconfig(server, ca.certPem, admin.certPem, admin.keyPem));

@@ -13,6 +13,8 @@ export interface ManagedProcess {
   logFile: string;
   /** The last lines of the log, for error messages. */
   tail(lines?: number): string;
+  /** Whether it has exited (or was killed). */
+  hasExited(): boolean;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export function startProcess(
         return '';
       }
     },
+    hasExited: () => child.exitCode !== null || child.signalCode !== null,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);
@@ -64,10 +67,48 @@ export async function waitFor(
   for (;;) {
     try {
       if (await probe()) return;
-    } catch {
+    } catch (err) {
+      if (err instanceof ExitedEarly) throw err;
       // not up yet
     }
     if (Date.now() > deadline) throw new Error(`${what} not ready after ${timeoutMs} ms\n${describe()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Starts a server on a port from freePort() and waits until `ready`. Another process may take
+ * the port between freePort() and the server's bind (the tests of a run start many servers):
+ * a server that exits before it is ready is started again on a new port, up to three times.
+ */
+export async function startOnFreePort<T extends { process: ManagedProcess }>(
+  what: string,
+  start: (port: number) => T | Promise<T>,
+  ready: (started: T) => Promise<boolean>,
+  timeoutMs: number,
+  freePort: () => Promise<number>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const started = await start(await freePort());
+    try {
+      await waitFor(
+        what,
+        async () => {
+          if (started.process.hasExited()) throw new ExitedEarly();
+          return ready(started);
+        },
+        timeoutMs,
+        () => started.process.tail(),
+      );
+      return started;
+    } catch (err) {
+      await started.process.stop();
+      if (!(err instanceof ExitedEarly) || attempt === 3)
+        throw err instanceof ExitedEarly
+          ? new Error(`${what} exited before it was ready\n${started.process.tail()}`)
+          : err;
+    }
+  }
+}
+
+class ExitedEarly extends Error {}
