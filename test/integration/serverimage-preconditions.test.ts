@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { type Crane } from '../harness/crane.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
+import { VM } from '../harness/kubevirt/api.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { freePort } from '../harness/ports.js';
@@ -153,6 +154,21 @@ test('kubectl apply of the ServerImage, then the VM, then its PVC seconds later:
   expect(si.status.images[0].diskSize).toBe(1024 * 1024);
   expect(si.status.images[0].size).toBeGreaterThan(0);
   expect(si.status.retry).toBeUndefined();
+  await expectNothingLeftBehind(client, ns, [registry]);
+});
+
+test('a VM whose state KubeVirt has not reported yet: the image says so, then goes on once it is', async () => {
+  await bed.sim.withVirtControllerPaused(async () => {
+    await apply(pvcManifest(ns, 'unreported-rootdisk'), vmManifest(ns, 'unreported', 'unreported-rootdisk'));
+    await apply(serverImage(ns, 'unreported-image', 'unreported', registry));
+    await until('the ServerImage to say KubeVirt has not reported the state', async () =>
+      /^KubeVirt has not reported the state of VirtualMachine unreported yet; waiting up to /.test(
+        (await readyOf(ns, 'unreported-image'))?.message ?? '',
+      ),
+    );
+    expect((await client.get(VM, ns, 'unreported'))?.status?.printableStatus).toBeUndefined();
+  });
+  await waitForPhase(client, ns, 'unreported-image', 'Active');
   await expectNothingLeftBehind(client, ns, [registry]);
 });
 

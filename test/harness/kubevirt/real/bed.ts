@@ -63,6 +63,11 @@ export interface RealKubevirt extends NodeSimulator {
   hostsFile: string;
   /** The real node (`node: 'real'`), where exporter Pods run as containers. */
   realNode?: RealNode;
+  /**
+   * Runs `fn` with virt-controller stopped (SIGSTOP, then SIGCONT): a VM made meanwhile has no
+   * status yet, as one just created has on a busy cluster. Keep `fn` short (its lease lasts 15 s).
+   */
+  withVirtControllerPaused<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export type RealKubevirtOptions = Omit<
@@ -248,6 +253,14 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     return {
       ...sim,
       exportCaPem: virtController.exportCaPem,
+      async withVirtControllerPaused(fn) {
+        virtController.process.child.kill('SIGSTOP');
+        try {
+          return await fn();
+        } finally {
+          virtController.process.child.kill('SIGCONT');
+        }
+      },
       exportServers: () =>
         kubelet
           .pods()
