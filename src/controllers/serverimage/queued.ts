@@ -83,20 +83,20 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
   }
   const vm = viewVirtualMachine(vmObject);
   const aboutToStart = isAboutToStart(vm);
+  const shownState = aboutToStart
+    ? `${vm.printableStatus} with runStrategy Always (about to start)`
+    : vm.printableStatus;
   if (vm.failure) {
     // KubeVirt's Failure condition: some clear by themselves (virt-controller retries a VMI
     // that a quota refused), others need a person (a spec that conflicts with its
     // instancetype, whose export would never get a status). Say KubeVirt's words at once, and
     // wait for them to clear within the VM-state bound; past it the image ends in its words.
-    const state = aboutToStart
-      ? `${vm.printableStatus} with runStrategy Always (about to start)`
-      : vm.printableStatus;
     return waitBounded(
       scope,
       deps.config.serverStateTimeout,
       Reason.WaitingForServerState,
       Reason.ServerFailed,
-      `VirtualMachine ${vmName} is ${state} and KubeVirt marks it failed (${vm.failure}); no image can be made of it until that is fixed`,
+      `VirtualMachine ${vmName} is ${shownState} and KubeVirt marks it failed (${vm.failure}); no image can be made of it until that is fixed`,
     );
   }
   if (!isImageable(vm.printableStatus) || vm.snapshotInProgress || aboutToStart) {
@@ -115,11 +115,7 @@ export async function reconcileQueued(scope: Scope, deps: Deps): Promise<Reconci
         `KubeVirt has not reported the state of VirtualMachine ${vmName} yet`,
       );
     }
-    const state = vm.snapshotInProgress
-      ? `${vm.printableStatus} with a snapshot in progress`
-      : aboutToStart
-        ? `${vm.printableStatus} with runStrategy Always (about to start)`
-        : vm.printableStatus;
+    const state = vm.snapshotInProgress ? `${vm.printableStatus} with a snapshot in progress` : shownState;
     return waitBounded(
       scope,
       deps.config.serverStateTimeout,
