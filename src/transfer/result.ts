@@ -65,6 +65,8 @@ export const transferResultSchema = z.object({
   /** An upload session whose cancel the registry did not confirm: the next attempt cancels it. */
   uploadSession: z.string().optional(),
   error: z.object({ reason: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
+  /** The process's peak resident memory (bytes): what --transfer-memory-limit must allow. */
+  peakRssBytes: z.number().optional(),
 });
 
 export type TransferResult = z.infer<typeof transferResultSchema>;

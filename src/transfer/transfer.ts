@@ -87,7 +87,7 @@ export async function transferProcess(options: TransferProcessOptions): Promise<
       await registry.close();
     }
     board.finish('succeeded');
-    return { version: 1, succeeded: true, volumes };
+    return { version: 1, succeeded: true, volumes, peakRssBytes: peakRss() };
   } catch (err) {
     board?.finish('failed');
     const error = signal.aborted ? cancelled(signal.reason) : failureOf(err);
@@ -100,11 +100,15 @@ export async function transferProcess(options: TransferProcessOptions): Promise<
       ...(layer ? { layer } : {}),
       ...(session ? { uploadSession: session } : {}),
       error,
+      peakRssBytes: peakRss(),
     };
   } finally {
     await server?.close();
   }
 }
+
+/** ru_maxrss is in KiB on Linux. */
+const peakRss = () => process.resourceUsage().maxRSS * 1024;
 
 function pushedVolume(
   volume: string,

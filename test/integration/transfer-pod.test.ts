@@ -1,0 +1,342 @@
+// The transfer Pod on the bed's real node: the real kubelet runs the operator's image with
+// the transfer entry point, as the builder (src/transfer/pod-spec.ts) lays the Pod out,
+// against a real exporter Pod (KubeVirt's virt-exportserver) and the bed's real registry
+// (basic auth, TLS with a CA of its own). Read back with crane: bytes exact, and the digests
+// in the termination message. A Pod deleted mid-push (SIGTERM) leaves no upload session.
+//
+// What the bed adds (no source change): the Pod's nodeName (the plain bed runs no
+// scheduler), and a hostAliases entry naming the exporter Pod's IP under the name its
+// certificate carries (no cluster DNS or kube-proxy here: the URL has the Pod's port 8443).
+// The registry listens on the Pod network's gateway address, the host as Pods reach it.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { loadConfig } from '../../src/config.js';
+import { transferPod, type TransferOwner } from '../../src/transfer/pod-spec.js';
+import { decodeProgress, type TransferProgress } from '../../src/transfer/progress.js';
+import { PROGRESS_PATH, PROGRESS_PORT, type TransferRequestInput } from '../../src/transfer/request.js';
+import { decodeResult, EXIT } from '../../src/transfer/result.js';
+import { craneFor, type Crane } from '../harness/crane.js';
+import { installProjectCrds } from '../harness/crds.js';
+import { writeDisk, type DiskFile } from '../harness/disks.js';
+import { imageDiskSha256 } from '../harness/images.js';
+import { until } from '../harness/kubevirt/testing.js';
+import { startRealNode, type RealNode } from '../harness/node/real-node.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { createNamespace, kubeConfig, kubeconfigPath } from '../harness/testbed.js';
+import { createCertificateAuthority, type CertificateAuthority } from '../harness/tls.js';
+
+const EXPORTER = 'virt-export-x';
+const REPOSITORY = 'vm-images/web-01';
+const MiB = 1 << 20;
+/** The killed push's disk: large enough that the Pod is still pushing when it is deleted. */
+const BIG_DISK_MIB = Number(process.env.SERVERIMAGE_TRANSFER_BIG_DISK_MIB ?? 768);
+
+let node: RealNode;
+let registry: TestRegistry;
+let crane: Crane;
+let core: k8s.CoreV1Api;
+let ns: string;
+let diskDir: string;
+let exportCa: CertificateAuthority;
+let exporterIP: string;
+let owner: TransferOwner;
+const disks: Record<string, DiskFile> = {};
+
+beforeAll(async () => {
+  core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  await installProjectCrds();
+  ns = await createNamespace('transfer');
+  diskDir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-transfer-disks-'));
+  chmodSync(diskDir, 0o755);
+  node = await startRealNode({
+    nodeName: `real-node-${randomBytes(3).toString('hex')}`,
+    kubeconfigPath: kubeconfigPath(),
+    images: ['exporter', 'operator'],
+  });
+  registry = await startRegistry({ auth: 'basic', tls: true, proxy: false, address: node.network.gateway });
+  crane = await craneFor(registry);
+  const sizes = { rootdisk: 40 * MiB, datadisk: 8 * MiB, bigdisk: BIG_DISK_MIB * MiB };
+  for (const [name, size] of Object.entries(sizes)) {
+    const dir = path.join(diskDir, name);
+    mkdirSync(dir, { mode: 0o755 });
+    // The big one mostly text: slow enough to compress that it is caught mid-push.
+    const mix = name === 'bigdisk' ? { randomFraction: 0.25, textFraction: 0.75 } : {};
+    disks[name] = await writeDisk(path.join(dir, 'disk.img'), { size, seed: `transfer-${name}`, ...mix });
+    chmodSync(path.join(dir, 'disk.img'), 0o644);
+  }
+  await createSecrets();
+  exporterIP = await startExporter(Object.keys(sizes));
+  owner = await createServerImage();
+}, 300_000);
+
+afterAll(async () => {
+  await node?.stop();
+  await registry?.stop();
+  crane?.cleanup();
+  rmSync(diskDir, { recursive: true, force: true });
+});
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+async function createSecrets() {
+  exportCa = createCertificateAuthority('export-ca');
+  const serving = exportCa.issue({ commonName: EXPORTER, dnsNames: [EXPORTER], usage: 'server' });
+  const secrets: k8s.V1Secret[] = [
+    {
+      metadata: { name: 'exporter-cert' },
+      data: { 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem) },
+    },
+    { metadata: { name: 'export-token' }, data: { token: b64(randomBytes(16).toString('hex')) } },
+    {
+      metadata: { name: 'regcred' },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: {
+        '.dockerconfigjson': b64(
+          JSON.stringify({
+            auths: { [registry.host]: { auth: b64(`${registry.username}:${registry.password}`) } },
+          }),
+        ),
+      },
+    },
+    { metadata: { name: 'registry-ca' }, data: { 'ca.crt': b64(registry.caPem!) } },
+  ];
+  for (const body of secrets) await core.createNamespacedSecret({ namespace: ns, body });
+}
+
+/** KubeVirt's exporter, one volume per disk, as real-node.test.ts runs it; returns its Pod IP. */
+async function startExporter(volumes: string[]): Promise<string> {
+  await core.createNamespacedPod({
+    namespace: ns,
+    body: {
+      metadata: { name: EXPORTER },
+      spec: {
+        nodeName: node.nodeName,
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'exporter',
+            image: node.image('exporter'),
+            imagePullPolicy: 'Never',
+            env: [
+              { name: 'POD_NAME', value: EXPORTER },
+              { name: 'CERT_FILE', value: '/cert/tls.crt' },
+              { name: 'KEY_FILE', value: '/cert/tls.key' },
+              { name: 'TOKEN_FILE', value: '/token/token' },
+              ...volumes.flatMap((v, i) => [
+                { name: `VOLUME${i}_EXPORT_PATH`, value: `/export-volumes/${v}` },
+                { name: `VOLUME${i}_EXPORT_RAW_URI`, value: `/volumes/${v}/disk.img` },
+                { name: `VOLUME${i}_EXPORT_RAW_GZIP_URI`, value: `/volumes/${v}/disk.img.gz` },
+              ]),
+            ],
+            readinessProbe: {
+              httpGet: { path: '/exportready', port: 8443, scheme: 'HTTPS' },
+              periodSeconds: 1,
+            },
+            volumeMounts: [
+              { name: 'cert', mountPath: '/cert' },
+              { name: 'token', mountPath: '/token' },
+              ...volumes.map((v) => ({ name: v, mountPath: `/export-volumes/${v}` })),
+            ],
+          },
+        ],
+        volumes: [
+          { name: 'cert', secret: { secretName: 'exporter-cert' } },
+          { name: 'token', secret: { secretName: 'export-token' } },
+          ...volumes.map((v) => ({ name: v, hostPath: { path: path.join(diskDir, v), type: 'Directory' } })),
+        ],
+      },
+    },
+  });
+  const pod = await until(
+    'exporter Pod Ready',
+    async () => {
+      const p = await core.readNamespacedPod({ namespace: ns, name: EXPORTER });
+      if (p.status?.phase === 'Failed') throw new Error(`exporter Pod failed: ${JSON.stringify(p.status)}`);
+      return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && p;
+    },
+    120_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\nkubelet log:\n${node.kubelet.tail(30)}`);
+  });
+  return pod.status!.podIP!;
+}
+
+/** A real ServerImage to own the Pods (no operator runs here: it only stays Pending). */
+async function createServerImage(): Promise<TransferOwner> {
+  const custom = kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+  const created = (await custom.createNamespacedCustomObject({
+    group: 'serverimage.io',
+    version: 'v1alpha1',
+    plural: 'serverimages',
+    namespace: ns,
+    body: {
+      apiVersion: 'serverimage.io/v1alpha1',
+      kind: 'ServerImage',
+      metadata: { name: 'web-01-nightly' },
+      spec: {
+        serverRef: { name: 'web-01' },
+        registry: {
+          repository: `${registry.host}/${REPOSITORY}`,
+          credentialsSecretRef: { name: 'regcred' },
+          caBundleSecretRef: { name: 'registry-ca' },
+        },
+      },
+    },
+  })) as TransferOwner;
+  return created;
+}
+
+function request(volumes: string[], tag: string): TransferRequestInput {
+  return {
+    version: 1,
+    repository: `${registry.host}/${REPOSITORY}`,
+    exportCaPem: exportCa.certPem,
+    volumes: volumes.map((volume) => ({
+      volume,
+      tag: `${tag}-${volume}`,
+      url: `https://${EXPORTER}:8443/volumes/${volume}/disk.img`,
+    })),
+    format: { compression: 'zstd', disk: 'raw', layout: 'containerDisk' },
+    imageName: 'web-01 nightly',
+    sourceVm: { namespace: ns, name: 'web-01', uid: 'vm-uid' },
+    created: '2026-12-05T10:00:00Z',
+    progressIntervalMs: 200,
+  };
+}
+
+/** The builder's Pod, plus what the bed stands in for: the scheduler's nodeName, the DNS name. */
+async function runTransferPod(attempt: number, req: TransferRequestInput): Promise<k8s.V1Pod> {
+  const pod = transferPod({
+    owner,
+    attempt,
+    request: req,
+    exportTokenSecret: 'export-token',
+    exporterNode: node.nodeName,
+    settings: loadConfig([`--transfer-image=${node.image('operator')}`, '--transfer-cpu-request=100m'], {}),
+  });
+  pod.spec!.nodeName = node.nodeName;
+  pod.spec!.hostAliases = [{ ip: exporterIP, hostnames: [EXPORTER] }];
+  return core.createNamespacedPod({ namespace: ns, body: pod });
+}
+
+function getProgress(ip: string): Promise<TransferProgress | undefined> {
+  return new Promise((resolve) => {
+    http
+      .get({ host: ip, port: PROGRESS_PORT, path: PROGRESS_PATH, timeout: 1000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(decodeProgress(Buffer.concat(chunks).toString())));
+      })
+      .on('error', () => resolve(undefined))
+      .on('timeout', function (this: http.ClientRequest) {
+        this.destroy();
+      });
+  });
+}
+
+const readPod = (name: string) => core.readNamespacedPod({ namespace: ns, name });
+
+it('pushes two volumes from a real exporter Pod: bytes exact, digests in the termination message', async () => {
+  const created = await runTransferPod(1, request(['rootdisk', 'datadisk'], 'nightly'));
+  const name = created.metadata!.name!;
+  expect(created.spec?.automountServiceAccountToken).toBe(false);
+  const readings: TransferProgress[] = [];
+  const started = Date.now();
+  const done = await until(
+    'transfer Pod ended',
+    async () => {
+      const pod = await readPod(name);
+      if (pod.status?.podIP && pod.status.phase === 'Running') {
+        const p = await getProgress(pod.status.podIP);
+        if (p) readings.push(p);
+      }
+      return (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') && pod;
+    },
+    120_000,
+  );
+  const seconds = (Date.now() - started) / 1000;
+  const terminated = done.status!.containerStatuses![0]!.state!.terminated!;
+  const result = decodeResult(terminated.message);
+  if (!result?.succeeded)
+    throw new Error(
+      `transfer failed (${terminated.exitCode}): ${terminated.message}\n${node.kubelet.tail(20)}`,
+    );
+  expect(done.status!.phase).toBe('Succeeded');
+  expect(terminated.exitCode).toBe(EXIT.ok);
+  // The kubelet ran it, on the exporter's node.
+  expect(done.spec!.nodeName).toBe(node.nodeName);
+  expect(
+    (done.metadata?.managedFields ?? []).some((f) => f.manager === 'kubelet' && f.subresource === 'status'),
+  ).toBe(true);
+
+  expect(result.volumes.map((v) => v.volume)).toEqual(['rootdisk', 'datadisk']);
+  for (const pushed of result.volumes) {
+    const ref = `${registry.host}/${REPOSITORY}:nightly-${pushed.volume}`;
+    expect(await crane.digest(ref)).toBe(pushed.digest);
+    expect(pushed.size).toBe(disks[pushed.volume]!.size);
+    expect(await imageDiskSha256(crane, ref)).toBe(disks[pushed.volume]!.sha256);
+    const manifest = await crane.manifest(ref);
+    expect((manifest.layers as { mediaType: string; digest: string }[])[0]).toMatchObject({
+      mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd',
+      digest: pushed.layerDigest,
+    });
+  }
+  expect(result.peakRssBytes).toBeGreaterThan(0);
+  for (const reading of readings)
+    expect(reading.volumes.map((v) => v.volume)).toEqual(['rootdisk', 'datadisk']);
+  console.log(
+    `transfer Pod: ${seconds.toFixed(1)} s from creation to Succeeded for ${(disks.rootdisk!.size + disks.datadisk!.size) / MiB} MiB; ` +
+      `peak RSS ${((result.peakRssBytes ?? 0) / MiB).toFixed(0)} MiB; ${readings.length} progress readings`,
+  );
+  expect(registry.openUploads()).toEqual([]);
+}, 180_000);
+
+it('a Pod deleted mid-push stops on SIGTERM and cancels its upload session', async () => {
+  const created = await runTransferPod(2, request(['bigdisk'], 'killed'));
+  const name = created.metadata!.name!;
+  // Mid-push: the progress endpoint shows an open session with bytes moving.
+  const reading = await until(
+    'an upload session open, bytes moving',
+    async () => {
+      const pod = await readPod(name);
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')
+        throw new Error(`the transfer ended before it could be stopped: ${pod.status.phase}`);
+      const ip = pod.status?.podIP;
+      const p = ip ? await getProgress(ip) : undefined;
+      return p?.uploadSession && p.volumes[0]!.bytesDone > 0 && p;
+    },
+    120_000,
+  );
+  expect(reading.state).toBe('running');
+  expect(reading.volumes[0]!.bytesTotal).toBe(disks.bigdisk!.size);
+  expect(registry.openUploads(REPOSITORY)).toHaveLength(1);
+
+  const deleted = Date.now();
+  await core.deleteNamespacedPod({ namespace: ns, name });
+  let terminated: k8s.V1ContainerStateTerminated | undefined;
+  await until(
+    'the transfer Pod gone',
+    async () => {
+      const pod = await readPod(name).catch(() => undefined);
+      terminated ??= pod?.status?.containerStatuses?.[0]?.state?.terminated;
+      return !pod;
+    },
+    60_000,
+  );
+  const stoppedIn = (Date.now() - deleted) / 1000;
+  // Stopped by its own hand, well within the grace period (a SIGKILL would leave the session).
+  expect(stoppedIn).toBeLessThan(25);
+  expect(registry.openUploads(REPOSITORY)).toEqual([]);
+  expect((await crane.run(['digest', `${registry.host}/${REPOSITORY}:killed-bigdisk`])).code).not.toBe(0);
+  if (terminated) {
+    expect(terminated.exitCode).toBe(EXIT.terminated);
+    expect(decodeResult(terminated.message)?.error?.reason).toBe('TransferCancelled');
+  }
+  console.log(
+    `deleted mid-push at ${reading.volumes[0]!.bytesDone} bytes; Pod gone in ${stoppedIn.toFixed(1)} s`,
+  );
+}, 180_000);
