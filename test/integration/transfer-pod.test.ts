@@ -307,7 +307,7 @@ it('a Pod deleted mid-push stops on SIGTERM and cancels its upload session', asy
         throw new Error(`the transfer ended before it could be stopped: ${pod.status.phase}`);
       const ip = pod.status?.podIP;
       const p = ip ? await getProgress(ip) : undefined;
-      return p?.uploadSession && p.volumes[0]!.bytesDone > 0 && p;
+      return p?.uploadSession !== undefined && p.volumes[0]!.bytesDone > 0 ? p : undefined;
     },
     120_000,
   );
