@@ -33,7 +33,7 @@ const EXPORTER = 'virt-export-x';
 const REPOSITORY = 'vm-images/web-01';
 const MiB = 1 << 20;
 /** The killed push's disk: large enough that the Pod is still pushing when it is deleted. */
-const BIG_DISK_MIB = Number(process.env.SERVERIMAGE_TRANSFER_BIG_DISK_MIB ?? 768);
+const BIG_DISK_MIB = Number(process.env.SERVERIMAGE_TRANSFER_BIG_DISK_MIB ?? 256);
 
 let node: RealNode;
 let registry: TestRegistry;
@@ -57,8 +57,6 @@ beforeAll(async () => {
     kubeconfigPath: kubeconfigPath(),
     images: ['exporter', 'operator'],
   });
-  registry = await startRegistry({ auth: 'basic', tls: true, proxy: false, address: node.network.gateway });
-  crane = await craneFor(registry);
   const sizes = { rootdisk: 40 * MiB, datadisk: 8 * MiB, bigdisk: BIG_DISK_MIB * MiB };
   for (const [name, size] of Object.entries(sizes)) {
     const dir = path.join(diskDir, name);
@@ -68,8 +66,12 @@ beforeAll(async () => {
     disks[name] = await writeDisk(path.join(dir, 'disk.img'), { size, seed: `transfer-${name}`, ...mix });
     chmodSync(path.join(dir, 'disk.img'), 0o644);
   }
-  await createSecrets();
+  await createExportSecrets();
   exporterIP = await startExporter(Object.keys(sizes));
+  // The bridge has its gateway address once the first Pod's network is set up.
+  registry = await startRegistry({ auth: 'basic', tls: true, proxy: false, address: node.network.gateway });
+  crane = await craneFor(registry);
+  await createRegistrySecrets();
   owner = await createServerImage();
 }, 300_000);
 
@@ -82,7 +84,7 @@ afterAll(async () => {
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-async function createSecrets() {
+async function createExportSecrets() {
   exportCa = createCertificateAuthority('export-ca');
   const serving = exportCa.issue({ commonName: EXPORTER, dnsNames: [EXPORTER], usage: 'server' });
   const secrets: k8s.V1Secret[] = [
@@ -91,6 +93,12 @@ async function createSecrets() {
       data: { 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem) },
     },
     { metadata: { name: 'export-token' }, data: { token: b64(randomBytes(16).toString('hex')) } },
+  ];
+  for (const body of secrets) await core.createNamespacedSecret({ namespace: ns, body });
+}
+
+async function createRegistrySecrets() {
+  const secrets: k8s.V1Secret[] = [
     {
       metadata: { name: 'regcred' },
       type: 'kubernetes.io/dockerconfigjson',
@@ -315,27 +323,33 @@ it('a Pod deleted mid-push stops on SIGTERM and cancels its upload session', asy
   expect(reading.volumes[0]!.bytesTotal).toBe(disks.bigdisk!.size);
   expect(registry.openUploads(REPOSITORY)).toHaveLength(1);
 
+  // The kubelet's last status of the Pod (its container's exit) comes just before the Pod goes.
+  let terminated: k8s.V1ContainerStateTerminated | undefined;
+  const watching = await new k8s.Watch(kubeConfig()).watch(
+    `/api/v1/namespaces/${ns}/pods`,
+    { fieldSelector: `metadata.name=${name}` },
+    (_type: string, pod: k8s.V1Pod) => {
+      terminated = pod.status?.containerStatuses?.[0]?.state?.terminated ?? terminated;
+    },
+    () => undefined,
+  );
   const deleted = Date.now();
   await core.deleteNamespacedPod({ namespace: ns, name });
-  let terminated: k8s.V1ContainerStateTerminated | undefined;
-  await until(
-    'the transfer Pod gone',
-    async () => {
-      const pod = await readPod(name).catch(() => undefined);
-      terminated ??= pod?.status?.containerStatuses?.[0]?.state?.terminated;
-      return !pod;
-    },
-    60_000,
-  );
+  await until('the transfer Pod gone', async () => !(await readPod(name).catch(() => undefined)), 60_000);
+  watching.abort();
   const stoppedIn = (Date.now() - deleted) / 1000;
   // Stopped by its own hand, well within the grace period (a SIGKILL would leave the session).
   expect(stoppedIn).toBeLessThan(25);
   expect(registry.openUploads(REPOSITORY)).toEqual([]);
   expect((await crane.run(['digest', `${registry.host}/${REPOSITORY}:killed-bigdisk`])).code).not.toBe(0);
-  if (terminated) {
-    expect(terminated.exitCode).toBe(EXIT.terminated);
-    expect(decodeResult(terminated.message)?.error?.reason).toBe('TransferCancelled');
-  }
+  expect(terminated?.exitCode).toBe(EXIT.terminated);
+  const result = decodeResult(terminated?.message);
+  expect(result?.error).toEqual({
+    reason: 'TransferCancelled',
+    message: 'the transfer Pod was stopped (SIGTERM)',
+    retryable: true,
+  });
+  expect(result?.uploadSession).toBeUndefined();
   console.log(
     `deleted mid-push at ${reading.volumes[0]!.bytesDone} bytes; Pod gone in ${stoppedIn.toFixed(1)} s`,
   );
