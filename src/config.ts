@@ -23,7 +23,7 @@ const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
  * A Kubernetes resource quantity (500m, 2, 256Mi, 1.5Gi), or empty for "not set": refused at
  * start-up rather than by the API server at the first transfer Pod.
  */
-const QUANTITY = /^([+]?[0-9]+(\.[0-9]*)?|[+]?\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]i?|[KMGTPE]i)?$/;
+export const QUANTITY = /^([+]?[0-9]+(\.[0-9]*)?|[+]?\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]i?|[KMGTPE]i)?$/;
 const quantity = z
   .string()
   .trim()

@@ -9,7 +9,7 @@
 // certificate carries (no cluster DNS or kube-proxy here: the URL has the Pod's port 8443).
 // The registry listens on the Pod network's gateway address, the host as Pods reach it.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,16 @@ import * as k8s from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config.js';
 import { transferPod, type TransferOwner } from '../../src/transfer/pod-spec.js';
 import { decodeProgress, type TransferProgress } from '../../src/transfer/progress.js';
-import { PROGRESS_PATH, PROGRESS_PORT, type TransferRequestInput } from '../../src/transfer/request.js';
+import {
+  encodeRequest,
+  MOUNTS,
+  PROGRESS_PATH,
+  PROGRESS_PORT,
+  REQUEST_ENV,
+  type TransferRequestInput,
+} from '../../src/transfer/request.js';
+import { transferProcess } from '../../src/transfer/transfer.js';
+import { silentLogger } from '../../src/logger.js';
 import { decodeResult, EXIT } from '../../src/transfer/result.js';
 import { craneFor, type Crane } from '../harness/crane.js';
 import { installProjectCrds } from '../harness/crds.js';
@@ -34,6 +43,11 @@ const REPOSITORY = 'vm-images/web-01';
 const MiB = 1 << 20;
 /** The killed push's disk: large enough that the Pod is still pushing when it is deleted. */
 const BIG_DISK_MIB = Number(process.env.SERVERIMAGE_TRANSFER_BIG_DISK_MIB ?? 256);
+/**
+ * A measurement, not a check (off in npm test): SERVERIMAGE_TRANSFER_BENCH_MIB=1024 pushes a
+ * disk of that size in a Pod and through the same code in this process, and prints both.
+ */
+const BENCH_MIB = Number(process.env.SERVERIMAGE_TRANSFER_BENCH_MIB ?? 0);
 
 let node: RealNode;
 let registry: TestRegistry;
@@ -57,7 +71,12 @@ beforeAll(async () => {
     kubeconfigPath: kubeconfigPath(),
     images: ['exporter', 'operator'],
   });
-  const sizes = { rootdisk: 40 * MiB, datadisk: 8 * MiB, bigdisk: BIG_DISK_MIB * MiB };
+  const sizes = {
+    rootdisk: 40 * MiB,
+    datadisk: 8 * MiB,
+    bigdisk: BIG_DISK_MIB * MiB,
+    ...(BENCH_MIB > 0 ? { benchdisk: BENCH_MIB * MiB } : {}),
+  };
   for (const [name, size] of Object.entries(sizes)) {
     const dir = path.join(diskDir, name);
     mkdirSync(dir, { mode: 0o755 });
@@ -86,7 +105,14 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 async function createExportSecrets() {
   exportCa = createCertificateAuthority('export-ca');
-  const serving = exportCa.issue({ commonName: EXPORTER, dnsNames: [EXPORTER], usage: 'server' });
+  // Also every address of the Pod network, for the bench's reads from the host by Pod IP.
+  const prefix = node.network.subnet.replace(/0\/24$/, '');
+  const serving = exportCa.issue({
+    commonName: EXPORTER,
+    dnsNames: [EXPORTER],
+    ipAddresses: Array.from({ length: 254 }, (_, i) => `${prefix}${i + 1}`),
+    usage: 'server',
+  });
   const secrets: k8s.V1Secret[] = [
     {
       metadata: { name: 'exporter-cert' },
@@ -354,3 +380,66 @@ it('a Pod deleted mid-push stops on SIGTERM and cancels its upload session', asy
     `deleted mid-push at ${reading.volumes[0]!.bytesDone} bytes; Pod gone in ${stoppedIn.toFixed(1)} s`,
   );
 }, 180_000);
+
+(BENCH_MIB > 0 ? it : it.skip)(
+  `bench: ${BENCH_MIB} MiB in a Pod and in this process`,
+  async () => {
+    const req = (tag: string, created: string, host: string) => ({
+      ...request(['benchdisk'], tag),
+      created,
+      volumes: [{ volume: 'benchdisk', tag, url: `https://${host}:8443/volumes/benchdisk/disk.img` }],
+    });
+    const started = Date.now();
+    const created = await runTransferPod(9, req('bench-pod', '2026-12-05T11:00:00Z', EXPORTER));
+    const done = await until(
+      'bench Pod ended',
+      async () => {
+        const pod = await readPod(created.metadata!.name!);
+        return (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') && pod;
+      },
+      600_000,
+    );
+    const podWall = (Date.now() - started) / 1000;
+    const inPod = decodeResult(done.status!.containerStatuses![0]!.state!.terminated!.message)!;
+    expect(inPod.succeeded).toBe(true);
+
+    // The same transfer through the same code, in this process (the operator's way today).
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-transfer-mounts-'));
+    const secret = async (name: string, key: string) =>
+      Buffer.from((await core.readNamespacedSecret({ namespace: ns, name })).data![key]!, 'base64');
+    const mounts = {
+      exportToken: path.join(dir, 'export-token'),
+      registryCredentials: path.join(dir, 'registry-credentials'),
+      registryCa: path.join(dir, 'registry-ca'),
+    };
+    for (const [folder, file, content] of [
+      [mounts.exportToken, 'token', await secret('export-token', 'token')],
+      [mounts.registryCredentials, '.dockerconfigjson', await secret('regcred', '.dockerconfigjson')],
+      [mounts.registryCa, 'ca.crt', await secret('registry-ca', 'ca.crt')],
+    ] as const) {
+      mkdirSync(folder);
+      writeFileSync(path.join(folder, file), content);
+    }
+    const t0 = Date.now();
+    const here = await transferProcess({
+      env: { [REQUEST_ENV]: encodeRequest(req('bench-process', '2026-12-05T12:00:00Z', exporterIP)) },
+      signal: new AbortController().signal,
+      log: silentLogger,
+      mounts: mounts as typeof MOUNTS,
+      progressPort: 0,
+    });
+    const processWall = (Date.now() - t0) / 1000;
+    rmSync(dir, { recursive: true, force: true });
+    expect(here.succeeded).toBe(true);
+    const a = inPod.volumes[0]!;
+    const b = here.volumes[0]!;
+    console.log(
+      [
+        `bench ${BENCH_MIB} MiB zstd:`,
+        `  Pod: push ${a.seconds} s (${(a.size / MiB / a.seconds!).toFixed(0)} MiB/s), ${podWall.toFixed(1)} s from creation to Succeeded, peak RSS ${((inPod.peakRssBytes ?? 0) / MiB).toFixed(0)} MiB, layer ${((a.layerSize ?? 0) / MiB).toFixed(0)} MiB`,
+        `  in process: push ${b.seconds} s (${(b.size / MiB / b.seconds!).toFixed(0)} MiB/s), ${processWall.toFixed(1)} s`,
+      ].join('\n'),
+    );
+  },
+  900_000,
+);
