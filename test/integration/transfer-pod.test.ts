@@ -35,7 +35,7 @@ import { imageDiskSha256 } from '../harness/images.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { startRealNode, type RealNode } from '../harness/node/real-node.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { createNamespace, kubeConfig, kubeconfigPath } from '../harness/testbed.js';
+import { createNamespace, kubeConfig, kubeconfigPath, kubectl } from '../harness/testbed.js';
 import { createCertificateAuthority, type CertificateAuthority } from '../harness/tls.js';
 
 const EXPORTER = 'virt-export-x';
@@ -337,6 +337,33 @@ it('pushes two volumes from a real exporter Pod: bytes exact, digests in the ter
   );
   expect(registry.openUploads()).toEqual([]);
 }, 180_000);
+
+it("the transfer Pod passes the API server's restricted Pod Security Standard", async () => {
+  const restricted = await createNamespace('transfer-restricted');
+  const labelled = await kubectl([
+    'label',
+    'namespace',
+    restricted,
+    'pod-security.kubernetes.io/enforce=restricted',
+  ]);
+  expect(labelled.code).toBe(0);
+  const pod = transferPod({
+    owner: { ...owner, metadata: { ...owner.metadata, namespace: restricted } },
+    attempt: 1,
+    request: request(['rootdisk'], 'restricted'),
+    exportTokenSecret: 'export-token',
+    settings: loadConfig([`--transfer-image=${node.image('operator')}`], {}),
+  });
+  // Refused with a message naming the violation if the Pod did not pass.
+  const admitted = await core.createNamespacedPod({ namespace: restricted, body: pod, dryRun: 'All' });
+  expect(admitted.metadata?.name).toBe(pod.metadata?.name);
+  // The check is on: a Pod without the security contexts is refused there.
+  const bare = { ...pod, spec: { ...pod.spec!, securityContext: undefined } };
+  bare.spec.containers = [{ ...pod.spec!.containers[0]!, securityContext: undefined }];
+  await expect(
+    core.createNamespacedPod({ namespace: restricted, body: bare, dryRun: 'All' }),
+  ).rejects.toThrow(/violates PodSecurity .*restricted/);
+});
 
 it('a registry that refuses the credentials: Failed, exit 65, the reason in words', async () => {
   const wrong = {
