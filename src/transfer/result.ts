@@ -67,6 +67,8 @@ export const transferResultSchema = z.object({
   error: z.object({ reason: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
   /** The process's peak resident memory (bytes): what --transfer-memory-limit must allow. */
   peakRssBytes: z.number().optional(),
+  /** The container's cgroup's peak memory (bytes), page cache included: what the OOM killer counts. */
+  cgroupPeakBytes: z.number().optional(),
 });
 
 export type TransferResult = z.infer<typeof transferResultSchema>;

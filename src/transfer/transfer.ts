@@ -3,7 +3,7 @@
 // message and an exit code (result.ts). SIGTERM (the ServerImage deleted, the Pod evicted)
 // aborts the data path, which cancels its open upload session before the process exits;
 // the Pod's grace period leaves time for that DELETE.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { describeFailure } from '../controllers/serverimage/retry-or-give-up.js';
 import { RegistryClient, parseRepository } from '../registry/index.js';
@@ -87,7 +87,7 @@ export async function transferProcess(options: TransferProcessOptions): Promise<
       await registry.close();
     }
     board.finish('succeeded');
-    return { version: 1, succeeded: true, volumes, peakRssBytes: peakRss() };
+    return { version: 1, succeeded: true, volumes, ...peakMemory() };
   } catch (err) {
     board?.finish('failed');
     const error = signal.aborted ? cancelled(signal.reason) : failureOf(err);
@@ -100,15 +100,32 @@ export async function transferProcess(options: TransferProcessOptions): Promise<
       ...(layer ? { layer } : {}),
       ...(session ? { uploadSession: session } : {}),
       error,
-      peakRssBytes: peakRss(),
+      ...peakMemory(),
     };
   } finally {
     await server?.close();
   }
 }
 
-/** ru_maxrss is in KiB on Linux. */
-const peakRss = () => process.resourceUsage().maxRSS * 1024;
+/**
+ * The process's peak RSS (ru_maxrss, KiB on Linux) and, when the container's cgroup shows it
+ * (v2 memory.peak, v1 memory.max_usage_in_bytes), the cgroup's peak.
+ */
+function peakMemory(): Pick<TransferResult, 'peakRssBytes' | 'cgroupPeakBytes'> {
+  const cgroup = ['/sys/fs/cgroup/memory.peak', '/sys/fs/cgroup/memory/memory.max_usage_in_bytes']
+    .map((file) => {
+      try {
+        return Number(readFileSync(file, 'utf8').trim());
+      } catch {
+        return NaN;
+      }
+    })
+    .find((n) => Number.isSafeInteger(n) && n > 0);
+  return {
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    ...(cgroup ? { cgroupPeakBytes: cgroup } : {}),
+  };
+}
 
 function pushedVolume(
   volume: string,
