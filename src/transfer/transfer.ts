@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { describeFailure } from '../controllers/serverimage/retry-or-give-up.js';
+import type { PushedDiskImage } from '../export/index.js';
 import { RegistryClient, parseRepository } from '../registry/index.js';
 import type { Logger } from '../logger.js';
 import { MountedSecretError, readMountedSecrets } from './mounted-secrets.js';
@@ -127,11 +128,7 @@ function peakMemory(): Pick<TransferResult, 'peakRssBytes' | 'cgroupPeakBytes'> 
   };
 }
 
-function pushedVolume(
-  volume: string,
-  image: import('../export/index.js').PushedDiskImage,
-  seconds: number,
-): PushedVolume {
+function pushedVolume(volume: string, image: PushedDiskImage, seconds: number): PushedVolume {
   const { digest, tag, size, diskFormat, fileSize, layerDigest, layerSize, diffId, diskSha256, chunked } =
     image;
   return {
@@ -176,11 +173,14 @@ export async function main(): Promise<never> {
   }
   const result = await transferProcess({ env: process.env, signal: shutdown.signal, log });
   const message = encodeResult(result);
-  const file = process.env.SERVERIMAGE_TERMINATION_MESSAGE_PATH ?? TERMINATION_MESSAGE_PATH;
   try {
-    writeFileSync(file, message);
+    writeFileSync(TERMINATION_MESSAGE_PATH, message);
   } catch (err) {
-    log.warn({ file, error: (err as Error).message }, 'cannot write the termination message');
+    // Outside a Pod: the result is in the last log line.
+    log.warn(
+      { file: TERMINATION_MESSAGE_PATH, error: (err as Error).message },
+      'cannot write the termination message',
+    );
   }
   const code = exitCodeOf(result, terminated);
   log.info({ result: JSON.parse(message) as unknown, exitCode: code }, 'transfer ended');
