@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -283,8 +284,41 @@ function getProgress(ip: string): Promise<TransferProgress | undefined> {
 
 const readPod = (name: string) => core.readNamespacedPod({ namespace: ns, name });
 
-it('pushes two volumes from a real exporter Pod: bytes exact, digests in the termination message', async () => {
-  const created = await runTransferPod(1, request(['rootdisk', 'datadisk'], 'nightly'));
+/** Opens an upload session as a killed predecessor would have left it; returns its Location. */
+function openUploadSession(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const [hostname, port] = registry.host.split(':');
+    https
+      .request(
+        {
+          hostname,
+          port,
+          method: 'POST',
+          path: `/v2/${REPOSITORY}/blobs/uploads/`,
+          ca: registry.caPem,
+          auth: `${registry.username}:${registry.password}`,
+          headers: { 'content-length': '0' },
+        },
+        (res) => {
+          res.resume();
+          const location = res.headers.location;
+          if (res.statusCode === 202 && location) resolve(new URL(location, registry.url).toString());
+          else reject(new Error(`POST upload: ${res.statusCode}`));
+        },
+      )
+      .on('error', reject)
+      .end();
+  });
+}
+
+it('pushes two volumes from a real exporter Pod: bytes exact, digests in the termination message, a stale session cancelled', async () => {
+  // A predecessor's session, handed over in the request: cancelled before anything else.
+  const stale = await openUploadSession();
+  expect(registry.openUploads(REPOSITORY)).toHaveLength(1);
+  const created = await runTransferPod(1, {
+    ...request(['rootdisk', 'datadisk'], 'nightly'),
+    staleUploadSession: stale,
+  });
   const name = created.metadata!.name!;
   expect(created.spec?.automountServiceAccountToken).toBe(false);
   const readings: TransferProgress[] = [];
