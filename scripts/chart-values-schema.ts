@@ -3,7 +3,7 @@
 // changed there changes what `helm install` accepts; the rest are the chart's own (ports,
 // Kubernetes objects passed through). Written by scripts/generate-chart-schema.ts.
 import { z } from 'zod';
-import { configSchema } from '../src/config.js';
+import { configSchema, QUANTITY } from '../src/config.js';
 
 export type JsonSchema = Record<string, unknown>;
 type FlagKey = keyof typeof configSchema.shape;
@@ -51,6 +51,14 @@ export const chartFlags: FlagKey[] = [
   'logLevel',
   'healthProbeBindAddress',
   'metricsBindAddress',
+  'transferImage',
+  'transferCpuRequest',
+  'transferMemoryRequest',
+  'transferCpuLimit',
+  'transferMemoryLimit',
+  'transferNodeSelector',
+  'transferTolerations',
+  'transferPriorityClassName',
 ];
 
 const object = (properties: Record<string, JsonSchema>, description?: string): JsonSchema => ({
@@ -92,6 +100,8 @@ const DNS_SUBDOMAIN = `${DNS_LABEL}(\\.${DNS_LABEL})*`;
 const quantity = {
   anyOf: [{ type: 'string', pattern: '^[0-9.]+([eE][0-9]+|[numkMGTPE]i?)?$' }, { type: 'number' }],
 };
+/** A quantity as the flag takes it: empty for "not set". */
+const quantityOrEmpty = `^(${QUANTITY.source.slice(1, -1)})?$`;
 const resourceList = (description: string): JsonSchema => ({
   type: 'object',
   description,
@@ -146,6 +156,27 @@ export function valuesSchema(): JsonSchema {
       workers: flag('workers'),
       keepSnapshots: flag('keepSnapshots', 'boolean'),
       logLevel: flag('logLevel'),
+      transfer: object(
+        {
+          resources: object({
+            requests: object({
+              cpu: flag('transferCpuRequest', 'value', { pattern: quantityOrEmpty }),
+              memory: flag('transferMemoryRequest', 'value', { pattern: quantityOrEmpty }),
+            }),
+            limits: object({
+              cpu: flag('transferCpuLimit', 'value', { pattern: quantityOrEmpty }),
+              memory: flag('transferMemoryLimit', 'value', { pattern: quantityOrEmpty }),
+            }),
+          }),
+          nodeSelector: stringMap(`${flagName('transferNodeSelector')}: the transfer Pods' nodeSelector`),
+          tolerations: kubeList(`${flagName('transferTolerations')}: the transfer Pods' tolerations`),
+          priorityClassName: flag('transferPriorityClassName', 'value', {
+            pattern: `^(${DNS_SUBDOMAIN})?$`,
+            maxLength: 253,
+          }),
+        },
+        "The transfer Pods that push the disks, from the operator's image (--transfer-image)",
+      ),
       extraArgs: {
         type: 'array',
         description: `More operator flags as --flag=value, one per item: ${extraFlags.join(', ')} (the others are values of this chart)`,

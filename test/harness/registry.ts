@@ -46,10 +46,15 @@ export interface RegistryOptions {
    * Docker Hub's auth.docker.io is another host than the registry.
    */
   tokenRealm?: 'registry-host' | 'own-host';
+  /**
+   * The address Distribution listens on, also named by its TLS certificate (default
+   * 127.0.0.1): the real node's bridge gateway, so that Pods reach it (use proxy: false).
+   */
+  address?: string;
 }
 
 export interface TestRegistry {
-  /** "127.0.0.1:PORT" - what clients use (the proxy, when there is one). */
+  /** "127.0.0.1:PORT" (or the given address) - what clients use (the proxy, when there is one). */
   host: string;
   /** "http(s)://127.0.0.1:PORT" */
   url: string;
@@ -91,6 +96,7 @@ const REALM = 'serverimage-test';
 const execFileAsync = promisify(execFile);
 
 function registryConfig(params: {
+  address: string;
   port: number;
   rootDir: string;
   deleteEnabled: boolean;
@@ -108,7 +114,7 @@ function registryConfig(params: {
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: {
-      addr: `127.0.0.1:${params.port}`,
+      addr: `${params.address}:${params.port}`,
       secret: randomBytes(16).toString('hex'),
       relativeurls: params.relativeUrls,
       ...(params.tlsFiles ? { tls: params.tlsFiles } : {}),
@@ -174,7 +180,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   const rootDir = path.join(dir, 'storage');
   const logFile = path.join(dir, 'registry.log');
   const port = await freePort();
-  const directHost = `127.0.0.1:${port}`;
+  const address = options.address ?? '127.0.0.1';
+  const directHost = `${address}:${port}`;
   const scheme = options.tls ? 'https' : 'http';
 
   let tlsMaterial: { certPem: string; keyPem: string; caPem: string } | undefined;
@@ -182,9 +189,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   if (options.tls) {
     const ca = createCertificateAuthority('serverimage-test-registry-ca');
     const leaf = ca.issue({
-      commonName: '127.0.0.1',
+      commonName: address,
       dnsNames: ['localhost'],
-      ipAddresses: ['127.0.0.1'],
+      ipAddresses: [...new Set(['127.0.0.1', address])],
       usage: 'server',
     });
     tlsMaterial = { ...leaf, caPem: ca.certPem };
@@ -241,6 +248,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   writeFileSync(
     configFile,
     registryConfig({
+      address,
       port,
       rootDir,
       deleteEnabled: options.deleteEnabled ?? true,

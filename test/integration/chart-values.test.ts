@@ -30,6 +30,7 @@ const WRONG: [string, string, RegExp][] = [
   ['a namespace that is not a DNS label', 'watchNamespaces={Prod}', /watchNamespaces/],
   ['a budget that is not a number or percentage', 'podDisruptionBudget.minAvailable=most', /minAvailable/],
   ['a Prometheus duration without a unit', 'metrics.serviceMonitor.interval=30s0', /interval/],
+  ['a transfer memory limit that is not a quantity', 'transfer.resources.limits.memory=lots', /memory/],
 ];
 
 describe.each(WRONG)('%s (--set %s)', (_what, set, names) => {

@@ -20,6 +20,8 @@ export interface PodNetwork {
   bridge: string;
   /** e.g. 10.88.17.0/24 */
   subnet: string;
+  /** The subnet's first address, on the bridge: where a Pod reaches the host. */
+  gateway: string;
   /** Removes the bridge (its Pods' veths go with their sandboxes). */
   remove(): Promise<void>;
 }
@@ -80,6 +82,7 @@ export async function writePodNetwork(cniDir: string): Promise<PodNetwork> {
   return {
     bridge,
     subnet,
+    gateway: subnet.replace(/0\/24$/, '1'),
     async remove() {
       await execFileAsync('ip', ['link', 'del', bridge]).catch(() => undefined);
     },
