@@ -17,6 +17,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { loadConfig } from '../../src/config.js';
 import { transferPod, type TransferOwner } from '../../src/transfer/pod-spec.js';
+import { PodFailure, transferPodOutcome, UNSCHEDULABLE_GRACE_MS } from '../../src/transfer/pod-outcome.js';
 import { decodeProgress, type TransferProgress } from '../../src/transfer/progress.js';
 import {
   encodeRequest,
@@ -33,8 +34,10 @@ import { craneFor, type Crane } from '../harness/crane.js';
 import { installProjectCrds } from '../harness/crds.js';
 import { writeDisk, type DiskFile } from '../harness/disks.js';
 import { imageDiskSha256 } from '../harness/images.js';
+import { startKubeScheduler } from '../harness/kubevirt/real/kube-scheduler.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { startRealNode, type RealNode } from '../harness/node/real-node.js';
+import type { ManagedProcess } from '../harness/process.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig, kubeconfigPath, kubectl } from '../harness/testbed.js';
 import { createCertificateAuthority, type CertificateAuthority } from '../harness/tls.js';
@@ -253,6 +256,8 @@ async function runTransferPod(
   attempt: number,
   req: TransferRequestInput,
   podOwner: TransferOwner = owner,
+  flags: string[] = [],
+  bed: { schedulerName?: string } = {},
 ): Promise<k8s.V1Pod> {
   const pod = transferPod({
     owner: podOwner,
@@ -260,9 +265,13 @@ async function runTransferPod(
     request: req,
     exportTokenSecret: 'export-token',
     exporterNode: node.nodeName,
-    settings: loadConfig([`--transfer-image=${node.image('operator')}`, '--transfer-cpu-request=100m'], {}),
+    settings: loadConfig(
+      [`--transfer-image=${node.image('operator')}`, '--transfer-cpu-request=100m', ...flags],
+      {},
+    ),
   });
-  pod.spec!.nodeName = node.nodeName;
+  if (bed.schedulerName) pod.spec!.schedulerName = bed.schedulerName;
+  else pod.spec!.nodeName = node.nodeName;
   pod.spec!.hostAliases = [{ ip: exporterIP, hostnames: [EXPORTER] }];
   return core.createNamespacedPod({ namespace: ns, body: pod });
 }
@@ -539,3 +548,129 @@ if (BENCH_MIB > 0)
       ].join('\n'),
     );
   }, 900_000);
+
+// Failures in the Pod's words: what the real kernel, kubelet and kube-scheduler write into
+// the Pod's status, read by pod-outcome.ts. SERVERIMAGE_TRANSFER_CAPTURE=DIR keeps each
+// Pod as the API server returned it (the unit tests' fixtures came from such a run).
+describe("failures in the Pod's words", () => {
+  const SCHEDULER = 'serverimage-transfer-test';
+  let scheduler: ManagedProcess | undefined;
+  let logs: string;
+
+  beforeAll(async () => {
+    logs = mkdtempSync(path.join(os.tmpdir(), 'serverimage-transfer-scheduler-'));
+    // The real kube-scheduler, for Pods that name it only (the control plane is shared).
+    scheduler = await startKubeScheduler({
+      kubeconfigPath: kubeconfigPath(),
+      dir: logs,
+      schedulerName: SCHEDULER,
+    });
+  });
+  afterAll(async () => {
+    await scheduler?.stop();
+    rmSync(logs, { recursive: true, force: true });
+  });
+
+  function capture(what: string, pod: k8s.V1Pod): void {
+    const dir = process.env.SERVERIMAGE_TRANSFER_CAPTURE;
+    if (dir) writeFileSync(path.join(dir, `${what}.json`), `${JSON.stringify(pod, null, 2)}\n`);
+  }
+
+  it('a tiny memory limit: OOM-killed by the kernel, the outcome names the limit and the setting', async () => {
+    const created = await runTransferPod(11, request(['rootdisk'], 'oom'), owner, [
+      '--transfer-memory-request=24Mi',
+      '--transfer-memory-limit=24Mi',
+    ]);
+    const done = await until(
+      'transfer Pod ended',
+      async () => {
+        const pod = await readPod(created.metadata!.name!);
+        return (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') && pod;
+      },
+      60_000,
+    );
+    capture('oomkilled', done);
+    const terminated = done.status!.containerStatuses![0]!.state!.terminated!;
+    expect(terminated.reason).toBe('OOMKilled');
+    const outcome = transferPodOutcome(done, { now: Date.now() });
+    expect(outcome).toMatchObject({ state: 'failed', reason: PodFailure.OOMKilled, retryable: true });
+    const message = (outcome as { message: string }).message;
+    expect(message).toContain('limit of 24Mi');
+    expect(message).toContain('--transfer-memory-limit');
+    expect(message).toContain('transfer.resources.limits.memory');
+    console.log(`OOMKilled: exit ${terminated.exitCode}; ${message}`);
+  }, 90_000);
+
+  it("a nodeSelector no node matches: Unschedulable in the real kube-scheduler's words", async () => {
+    const created = await runTransferPod(
+      12,
+      request(['datadisk'], 'unschedulable'),
+      owner,
+      ['--transfer-node-selector=serverimage.io/backup-node=none'],
+      { schedulerName: SCHEDULER },
+    );
+    const name = created.metadata!.name!;
+    const pod = await until(
+      'the scheduler to say Unschedulable',
+      async () => {
+        const p = await readPod(name);
+        const c = p.status?.conditions?.find((x) => x.type === 'PodScheduled');
+        return c?.status === 'False' && c.reason === 'Unschedulable' && p;
+      },
+      30_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nkube-scheduler log:\n${scheduler!.tail(20)}`);
+    });
+    capture('unschedulable', pod);
+    const c = pod.status!.conditions!.find((x) => x.type === 'PodScheduled')!;
+    expect(c.message).toMatch(/^0\/\d+ nodes are available: .*didn't match Pod's node affinity\/selector/);
+    const since = new Date(c.lastTransitionTime!).getTime();
+    // Within the grace: pending, with the scheduler's words.
+    expect(transferPodOutcome(pod, { now: since + 1000 })).toEqual({
+      state: 'pending',
+      reason: 'Unschedulable',
+      message: `the transfer Pod ${ns}/${name} cannot be scheduled: ${c.message}`,
+    });
+    const outcome = transferPodOutcome(pod, { now: since + UNSCHEDULABLE_GRACE_MS });
+    expect(outcome).toMatchObject({ state: 'failed', reason: PodFailure.Unschedulable, retryable: false });
+    expect((outcome as { message: string }).message).toContain(c.message!);
+    expect((outcome as { message: string }).message).toContain('--transfer-node-selector');
+    console.log(`Unschedulable: ${c.message}`);
+    await core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
+  }, 60_000);
+
+  it("an image that does not exist: the kubelet's pull error", async () => {
+    const images = await startRegistry({ proxy: false });
+    try {
+      const image = `${images.host}/serverimage/no-such-image:0.0.0`;
+      const body = transferPod({
+        owner,
+        attempt: 13,
+        request: request(['datadisk'], 'pull'),
+        exportTokenSecret: 'export-token',
+        settings: loadConfig([`--transfer-image=${image}`], {}),
+      });
+      body.spec!.nodeName = node.nodeName;
+      const name = (await core.createNamespacedPod({ namespace: ns, body })).metadata!.name!;
+      const pod = await until(
+        'the kubelet to report the pull failure',
+        async () => {
+          const p = await readPod(name);
+          const reason = p.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+          return (reason === 'ErrImagePull' || reason === 'ImagePullBackOff') && p;
+        },
+        30_000,
+      );
+      capture('image-pull', pod);
+      const waiting = pod.status!.containerStatuses![0]!.state!.waiting!;
+      expect(waiting.message).toContain(image);
+      const outcome = transferPodOutcome(pod, { now: Date.now() });
+      expect(outcome).toMatchObject({ state: 'failed', reason: PodFailure.ImagePull, retryable: true });
+      expect((outcome as { message: string }).message).toContain(waiting.message!);
+      console.log(`image pull: ${waiting.reason}: ${waiting.message}`);
+      await core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
+    } finally {
+      await images.stop();
+    }
+  }, 60_000);
+});
