@@ -174,6 +174,39 @@ export function valuesSchema(): JsonSchema {
             pattern: `^(${DNS_SUBDOMAIN})?$`,
             maxLength: 253,
           }),
+          networkPolicy: object(
+            {
+              enabled: bool('Render the example NetworkPolicy for transfer Pods'),
+              namespaces: {
+                type: 'array',
+                description:
+                  'Namespaces with ServerImages (one NetworkPolicy each); watchNamespaces when empty',
+                items: { type: 'string', pattern: `^${DNS_LABEL}$`, maxLength: 63 },
+                uniqueItems: true,
+              },
+              registry: object({
+                cidrs: {
+                  type: 'array',
+                  description: "The registry's addresses as CIDRs (10.20.30.40/32)",
+                  items: {
+                    type: 'string',
+                    pattern: '^([0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$',
+                  },
+                },
+                ports: {
+                  type: 'array',
+                  description: "The registry's TCP ports",
+                  items: port('A registry port'),
+                  minItems: 1,
+                },
+              }),
+              dns: object({
+                namespace: str('The namespace of cluster DNS', { pattern: `^${DNS_LABEL}$` }),
+                podLabels: stringMap("The cluster DNS Pods' labels"),
+              }),
+            },
+            'An example NetworkPolicy: transfer Pods reach the exporter Pods, DNS and the registry only',
+          ),
         },
         "The transfer Pods that push the disks, from the operator's image (--transfer-image)",
       ),

@@ -7,7 +7,9 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
+import { checkTransferSettings } from '../../src/transfer/check-settings.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { freePort } from '../harness/ports.js';
 import { startProcess, waitFor } from '../harness/process.js';
@@ -160,6 +162,31 @@ describe('a cluster that cannot be reached', () => {
       /https:\/\/no-such-host\.invalid:6443/,
       /does not resolve \((ENOTFOUND|EAI_AGAIN)\)|EAI_AGAIN/,
     );
+  });
+});
+
+describe('a transfer priority class the cluster does not have', () => {
+  test('refused at start-up in one line naming the flag, exit 2', async () => {
+    const result = await run(NODE, OPERATOR, [
+      `--kubeconfig=${kubeconfigPath()}`,
+      '--transfer-priority-class-name=no-such-class',
+      ...NO_PORTS,
+    ]);
+    expectOneLine(
+      result,
+      2,
+      /^serverimage-operator: --transfer-priority-class-name: PriorityClass "no-such-class" does not exist/,
+      /transfer\.priorityClassName/,
+    );
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('one the API server made itself passes the check', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigPath());
+    await expect(
+      checkTransferSettings(kc, { transferPriorityClassName: 'system-cluster-critical' }),
+    ).resolves.toBeUndefined();
   });
 });
 
