@@ -195,7 +195,52 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       parsed.error.issues.map((i) => `--${flagName(String(i.path[0]))}: ${i.message}`).join('\n'),
     );
   }
+  const crossed = requestsOverLimits(parsed.data);
+  if (crossed.length > 0) throw new ConfigError(crossed.join('\n'));
   return parsed.data;
+}
+
+const SUFFIX: Record<string, number> = {
+  '': 1,
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A quantity's value (bytes, cores), or undefined when empty. */
+export function quantityValue(text: string): number | undefined {
+  const match = /^([+]?[0-9.]+)(?:[eE]([+-]?[0-9]+))?([a-zA-Z]*)$/.exec(text.trim());
+  if (!match || SUFFIX[match[3]!] === undefined) return undefined;
+  return Number(match[1]) * 10 ** Number(match[2] ?? 0) * SUFFIX[match[3]!]!;
+}
+
+/** A request above its limit: the API server would refuse every transfer Pod. */
+function requestsOverLimits(config: Config): string[] {
+  const pairs = [
+    ['transferCpuRequest', 'transferCpuLimit'],
+    ['transferMemoryRequest', 'transferMemoryLimit'],
+  ] as const;
+  return pairs.flatMap(([request, limit]) => {
+    const r = quantityValue(config[request]);
+    const l = quantityValue(config[limit]);
+    return r !== undefined && l !== undefined && r > l
+      ? [
+          `--${flagName(request)}: ${config[request]} is more than --${flagName(limit)} ${config[limit]}; the API server refuses a Pod whose request exceeds its limit`,
+        ]
+      : [];
+  });
 }
 
 /** Node's parseArgs, its errors (unknown flag, missing value, stray argument) as ConfigErrors. */
