@@ -36,6 +36,10 @@ export const PodFailure = {
   ContainerError: 'TransferPodContainerError',
   /** Ended without a result: killed by a signal, or crashed before writing one. */
   Killed: 'TransferPodKilled',
+  /** Exited 0 but its termination message is not a result (lost, or not ours). */
+  ResultMissing: 'TransferPodResultMissing',
+  /** No scheduler has looked at it (none running under its schedulerName). */
+  NotScheduled: 'TransferPodNotScheduled',
   Evicted: 'TransferPodEvicted',
   Preempted: 'TransferPodPreempted',
   NodeLost: 'TransferPodNodeLost',
@@ -225,10 +229,22 @@ function pending(
         reason: scheduled.reason ?? 'NotScheduled',
         message: `the transfer Pod ${name} is not scheduled yet: ${words(scheduled.message ?? scheduled.reason)}`,
       };
+    const scheduler = pod.spec?.schedulerName ?? 'default-scheduler';
+    const created = time(pod.metadata?.creationTimestamp);
+    // A scheduler answers at once (bound or Unschedulable): silence this long means none runs.
+    if (
+      created !== undefined &&
+      options.now - created >= (options.unschedulableGraceMs ?? UNSCHEDULABLE_GRACE_MS)
+    )
+      return failed(
+        PodFailure.NotScheduled,
+        `no scheduler has looked at the transfer Pod ${name} in ${minutes(options.now - created)}: is the scheduler ${scheduler} running?`,
+        true,
+      );
     return {
       state: 'pending',
       reason: 'WaitingForScheduler',
-      message: `the transfer Pod ${name} waits for the scheduler (${pod.spec?.schedulerName ?? 'default-scheduler'}) to place it`,
+      message: `the transfer Pod ${name} waits for the scheduler (${scheduler}) to place it`,
     };
   }
   const reason = waitingReason ?? 'ContainerCreating';
@@ -263,6 +279,14 @@ function diedWithoutResult(
     return failed(
       disruptionReason(disruption),
       `the transfer Pod ${name} was stopped (${how}): ${stoppedBy}`,
+      true,
+      undefined,
+      code,
+    );
+  if (code === EXIT.ok)
+    return failed(
+      PodFailure.ResultMissing,
+      `the transfer Pod ${name} exited 0 but its termination message is not a transfer result${terminated.message ? `: ${terminated.message.slice(0, 512)}` : ' (empty)'}`,
       true,
       undefined,
       code,

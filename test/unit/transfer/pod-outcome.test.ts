@@ -154,6 +154,13 @@ describe('pending', () => {
     });
   });
 
+  test('no scheduler in 5 minutes: failed, naming the scheduler, retried', () => {
+    const created = Date.parse(unschedulable.metadata!.creationTimestamp as unknown as string);
+    const o = outcome({ ...unschedulable, status: { phase: 'Pending' } }, created + UNSCHEDULABLE_GRACE_MS);
+    expect(o).toMatchObject({ state: 'failed', reason: PodFailure.NotScheduled, retryable: true });
+    expect(messageOf(o)).toContain('is the scheduler serverimage-transfer-test running?');
+  });
+
   test('scheduling gated', () => {
     const o = outcome({
       ...unschedulable,
@@ -258,6 +265,17 @@ describe('a container that died without a message', () => {
     expect(outcome(ended(EXIT.permanent))).toMatchObject({ retryable: false });
     expect(outcome(ended(EXIT.badRequest))).toMatchObject({ retryable: false });
     expect(outcome(ended(EXIT.retryable))).toMatchObject({ retryable: true });
+  });
+
+  test('exit 0 without a result: not a success', () => {
+    const o = outcome(ended(0));
+    expect(o).toMatchObject({
+      state: 'failed',
+      reason: PodFailure.ResultMissing,
+      retryable: true,
+      exitCode: 0,
+    });
+    expect(messageOf(o)).toContain('exited 0 but its termination message is not a transfer result (empty)');
   });
 
   test('a message that is not ours is quoted', () => {
