@@ -639,6 +639,51 @@ describe("failures in the Pod's words", () => {
     await core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
   }, 60_000);
 
+  it('evicted mid-push (a node drain): the outcome says evicted, with the session the Pod cancelled', async () => {
+    const created = await runTransferPod(14, request(['bigdisk'], 'evicted'));
+    const name = created.metadata!.name!;
+    await until(
+      'bytes moving',
+      async () => {
+        const pod = await readPod(name);
+        const ip = pod.status?.podIP;
+        const p = ip ? await getProgress(ip) : undefined;
+        return p?.uploadSession !== undefined && p.volumes[0]!.bytesDone > 0;
+      },
+      60_000,
+    );
+    let last: k8s.V1Pod | undefined;
+    const watching = await new k8s.Watch(kubeConfig()).watch(
+      `/api/v1/namespaces/${ns}/pods`,
+      { fieldSelector: `metadata.name=${name}` },
+      (_type: string, pod: k8s.V1Pod) => {
+        last = pod;
+      },
+      () => undefined,
+    );
+    await core.createNamespacedPodEviction({
+      namespace: ns,
+      name,
+      body: { metadata: { name, namespace: ns } },
+    });
+    await until('the transfer Pod gone', async () => !(await readPod(name).catch(() => undefined)), 60_000);
+    watching.abort();
+    capture('evicted', last!);
+    const outcome = transferPodOutcome(last!, { now: Date.now() });
+    expect(outcome).toMatchObject({
+      state: 'failed',
+      reason: PodFailure.Evicted,
+      retryable: true,
+      exitCode: EXIT.terminated,
+      result: { error: { reason: 'TransferCancelled' } },
+    });
+    expect((outcome as { message: string }).message).toMatch(
+      /was stopped: evicted \(a node drain, or the Eviction API\): /,
+    );
+    expect(registry.openUploads(REPOSITORY)).toEqual([]);
+    console.log(`evicted: ${(outcome as { message: string }).message}`);
+  }, 90_000);
+
   it("an image that does not exist: the kubelet's pull error", async () => {
     const images = await startRegistry({ proxy: false });
     try {

@@ -1,6 +1,6 @@
-// A transfer Pod read as one outcome. The OOMKilled, Unschedulable and pull-error Pods in
-// fixtures/ are what the real kernel, kubelet (v1.36.3 on containerd) and kube-scheduler
-// wrote on the bed's real node (test/integration/transfer-pod.test.ts with
+// A transfer Pod read as one outcome. The OOMKilled, Unschedulable, pull-error and evicted
+// Pods in fixtures/ are what the real kernel, kubelet (v1.36.3 on containerd),
+// kube-scheduler and API server (the Eviction API) wrote on the bed's real node (test/integration/transfer-pod.test.ts with
 // SERVERIMAGE_TRANSFER_CAPTURE set; managedFields and the request's JSON left out). The
 // other cases are built from the same Pod with the fields Kubernetes documents.
 import { readFileSync } from 'node:fs';
@@ -28,6 +28,7 @@ const fixture = (name: string): V1Pod =>
 const oomKilled = fixture('oomkilled');
 const unschedulable = fixture('unschedulable');
 const imagePull = fixture('image-pull');
+const evicted = fixture('evicted');
 const NAME = `${oomKilled.metadata!.namespace}/${oomKilled.metadata!.name}`;
 const T0 = Date.parse('2026-12-05T18:37:29Z');
 
@@ -297,6 +298,25 @@ test("evicted by the kubelet (node pressure): the kubelet's words; the result's 
     retryable: true,
     result: cancelled,
     exitCode: EXIT.terminated,
+  });
+});
+
+test('evicted mid-push (the real Eviction API and kubelet): who stopped it, and the result it wrote on SIGTERM', () => {
+  const name = `${evicted.metadata!.namespace}/${evicted.metadata!.name}`;
+  expect(outcome(evicted)).toEqual({
+    state: 'failed',
+    reason: PodFailure.Evicted,
+    message: `the transfer Pod ${name} was stopped: evicted (a node drain, or the Eviction API): Eviction API: evicting`,
+    retryable: true,
+    exitCode: EXIT.terminated,
+    result: expect.objectContaining({
+      succeeded: false,
+      error: {
+        reason: 'TransferCancelled',
+        message: 'the transfer Pod was stopped (SIGTERM)',
+        retryable: true,
+      },
+    }),
   });
 });
 
