@@ -7,13 +7,13 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { checkTransferSettings } from '../../src/transfer/check-settings.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { freePort } from '../harness/ports.js';
 import { startProcess, waitFor } from '../harness/process.js';
-import { kubeconfigPath } from '../harness/testbed.js';
+import { createNamespace, kubeconfigPath } from '../harness/testbed.js';
 import { root } from './cli-fixtures.js';
 
 interface Run {
@@ -179,6 +179,32 @@ describe('a transfer priority class the cluster does not have', () => {
       /transfer\.priorityClassName/,
     );
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('a ServiceAccount that may not read PriorityClasses: told so, not "does not exist", exit 1', async () => {
+    const admin = new KubeConfig();
+    admin.loadFromFile(kubeconfigPath());
+    const core = admin.makeApiClient(CoreV1Api);
+    const namespace = await createNamespace('no-rbac');
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'nobody' } } });
+    const token = await core.createNamespacedServiceAccountToken({
+      namespace,
+      name: 'nobody',
+      body: { spec: { audiences: [], expirationSeconds: 600 } },
+    });
+    const cluster = admin.getCurrentCluster()!;
+    const asNobody = new KubeConfig();
+    asNobody.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: 'nobody', token: token.status!.token }],
+      contexts: [{ name: 'nobody', cluster: cluster.name, user: 'nobody' }],
+      currentContext: 'nobody',
+    });
+    const refused = checkTransferSettings(asNobody, { transferPriorityClassName: 'system-cluster-critical' });
+    await expect(refused).rejects.toThrow(
+      /^--transfer-priority-class-name: cannot check PriorityClass "system-cluster-critical": the operator's ServiceAccount may not get priorityclasses/,
+    );
+    await expect(refused).rejects.toMatchObject({ invalid: false });
   });
 
   test('one the API server made itself passes the check', async () => {
