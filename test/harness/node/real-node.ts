@@ -23,6 +23,12 @@ export interface RealNode {
   kubelet: ManagedProcess;
   /** The Pod network's bridge and subnet (Pod IPs are reachable from the host). */
   network: PodNetwork;
+  /** The node's folder: everything mounted under it goes with stop(). */
+  dir: string;
+  /** The kubelet's --root-dir (a node's /var/lib/kubelet: pods/, device-plugins/). */
+  kubeletRoot: string;
+  /** Where the kubelet writes containers' logs (NS_POD_UID/CONTAINER/N.log). */
+  podLogsDir: string;
   /** The name a Pod's `image` gives for a bed image (as containerd imported it). */
   image(name: ImageName): string;
   stop(): Promise<void>;
@@ -92,7 +98,17 @@ export async function startRealNode(options: {
     await stop();
     throw err;
   }
-  return { nodeName: options.nodeName, containerd, kubelet, network, image: runtimeName, stop };
+  return {
+    nodeName: options.nodeName,
+    containerd,
+    kubelet,
+    network,
+    dir,
+    kubeletRoot: path.join(dir, 'kubelet', 'root'),
+    podLogsDir: path.join(dir, 'kubelet', 'pod-logs'),
+    image: runtimeName,
+    stop,
+  };
 }
 
 const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';

@@ -43,6 +43,7 @@ import { ServiceRouting } from './service-routing.js';
 import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
 import { startVirtController } from './virt-controller.js';
 import { VirtHandler } from './virt-handler.js';
+import { startRealVirtHandler, type RealVirtHandler } from './virt-handler-pod.js';
 import { VmChanges } from './vm-changes.js';
 import { startWatching } from './watch.js';
 
@@ -63,6 +64,8 @@ export interface RealKubevirt extends NodeSimulator {
   hostsFile: string;
   /** The real node (`node: 'real'`), where exporter Pods run as containers. */
   realNode?: RealNode;
+  /** The real virt-handler Pod on the real node (`vms: true`). */
+  virtHandler?: RealVirtHandler;
   /**
    * Runs `fn` with virt-controller stopped (SIGSTOP, then SIGCONT): a VM made meanwhile has no
    * status yet, as one just created has on a busy cluster. Keep `fn` short (its lease lasts 15 s).
@@ -76,6 +79,13 @@ export type RealKubevirtOptions = Omit<
 > & {
   /** 'real': exporter Pods on a real kubelet (see above); default the stand-in only. */
   node?: 'stand-in' | 'real';
+  /**
+   * With `node: 'real'`: real VMs there. The real virt-handler runs as a Pod on the node
+   * (virt-handler-pod.ts), virt-controller's launcher image is KubeVirt's launcher built
+   * here, and the KubeVirt CR says useEmulation (QEMU's TCG: KVM does not run guests on
+   * this machine). A VMI whose nodeSelector names the real node runs there in real QEMU.
+   */
+  vms?: boolean;
 };
 
 const quietLog = (message: string, err?: unknown) => {
@@ -112,7 +122,8 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 }
 
 export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
-  const { node, ...simOptions } = options;
+  const { node, vms, ...simOptions } = options;
+  if (vms && node !== 'real') throw new Error("real VMs need the real node: { node: 'real', vms: true }");
   const log = options.log ?? quietLog;
   const controlPlane = await startControlPlane();
   const previousKubeconfig = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
@@ -150,7 +161,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode = await startRealNode({
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
-        images: ['exporter'],
+        images: vms ? ['exporter', 'virt-launcher', 'virt-handler', 'vm-guest'] : ['exporter'],
       });
       const started = realNode;
       stops.push(() => started.stop());
@@ -239,8 +250,22 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
       exporterImage: realNode?.image('exporter'),
+      launcherImage: vms ? realNode?.image('virt-launcher') : undefined,
+      configuration: vms ? { developerConfiguration: { useEmulation: true } } : undefined,
     });
     stops.push(() => virtController.stop());
+    let virtHandler: RealVirtHandler | undefined;
+    if (vms && realNode) {
+      virtHandler = await startRealVirtHandler({
+        kc,
+        kubeconfigPath: controlPlane.kubeconfigPath,
+        node: realNode,
+        handlerImage: realNode.image('virt-handler'),
+        launcherImage: realNode.image('virt-launcher'),
+      });
+      const started = virtHandler;
+      stops.push(() => started.stop());
+    }
     const subresources = await startSubresourcesApi(kc);
     stops.push(() => subresources.stop());
     // virt-controller starts its export controller only once the CA ConfigMap is in its cache.
@@ -276,6 +301,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       freezeCalls: subresources.calls,
       hostsFile: hosts.path,
       realNode,
+      virtHandler,
       stop,
     };
   } catch (err) {
