@@ -162,6 +162,9 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
         images: vms ? ['exporter', 'virt-launcher', 'virt-handler', 'vm-guest'] : ['exporter'],
+        // virt-handler enters the node through /proc/1 (node-namespaces.ts).
+        ownNamespaces: vms,
+        ephemeralStorage: vms,
       });
       const started = realNode;
       stops.push(() => started.stop());

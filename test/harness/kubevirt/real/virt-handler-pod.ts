@@ -15,10 +15,9 @@
 //   do not share them and stop() removes them; /var/lib/kubelet is the kubelet's --root-dir.
 //   The Bidirectional ones are bound onto themselves as shared mounts (the host's / is a
 //   private mount here, and the runtime refuses Bidirectional from a private source).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import type { RealNode } from '../../node/real-node.js';
 import { freePort } from '../../ports.js';
@@ -26,7 +25,6 @@ import { waitFor } from '../../process.js';
 import { isApiError } from '../api.js';
 import { KUBEVIRT_NAMESPACE } from './virt-controller.js';
 
-const execFileAsync = promisify(execFile);
 
 export interface RealVirtHandler {
   podName: string;
@@ -105,11 +103,11 @@ async function createOrReplace(create: () => Promise<unknown>, remove: () => Pro
   }
 }
 
-/** Binds `dir` onto itself as a shared mount: the runtime wants one for Bidirectional. */
-async function sharedMount(dir: string): Promise<void> {
+/** Binds `dir` onto itself as a shared mount (in the node): the runtime wants one for Bidirectional. */
+async function sharedMount(node: RealNode, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  await execFileAsync('mount', ['--bind', dir, dir]);
-  await execFileAsync('mount', ['--make-rshared', dir]);
+  await node.exec('mount', ['--bind', dir, dir]);
+  await node.exec('mount', ['--make-rshared', dir]);
 }
 
 export async function startRealVirtHandler(options: {
@@ -161,9 +159,9 @@ export async function startRealVirtHandler(options: {
     labeller: path.join(hostDir, 'var-lib-kubevirt-node-labeller'),
   };
   for (const d of [host.runtimes, host.private, host.labeller]) mkdirSync(d, { recursive: true });
-  await sharedMount(host.share);
-  // The kubelet's root: kubelet binds it onto itself, but as a private mount here.
-  await execFileAsync('mount', ['--make-rshared', node.kubeletRoot]).catch(() => sharedMount(node.kubeletRoot));
+  await sharedMount(node, host.share);
+  // The kubelet's root: the kubelet binds it onto itself, but as a private mount here.
+  await node.exec('mount', ['--make-rshared', node.kubeletRoot]).catch(() => sharedMount(node, node.kubeletRoot));
 
   const port = await freePort();
   const consolePort = await freePort();
@@ -270,9 +268,11 @@ export async function startRealVirtHandler(options: {
       async () => {
         last = await core.readNode({ name: node.nodeName });
         const allocatable = last.status?.allocatable ?? {};
+        // Each of the three plugins registered; vhost-net advertises 0 where the host has no
+        // /dev/vhost-net (this machine), which VMIs without a network interface do not need.
         return (
           last.metadata?.labels?.['kubevirt.io/schedulable'] === 'true' &&
-          ['tun', 'vhost-net'].every((d) => Number(allocatable[`devices.kubevirt.io/${d}`] ?? 0) > 0)
+          ['kvm', 'tun', 'vhost-net'].every((d) => `devices.kubevirt.io/${d}` in allocatable)
         );
       },
       120_000,
