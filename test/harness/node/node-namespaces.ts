@@ -37,7 +37,15 @@ function childrenOf(pid: number): number[] {
 }
 
 export async function startNodeNamespaces(logFile: string): Promise<NodeNamespaces> {
-  const unshare = startProcess('unshare', ['--pid', '--mount', '--fork', '--mount-proc', '--kill-child', toolPath('pause')], logFile);
+  // Every mount of the node shared (in the node only: the host's are private here), as
+  // systemd leaves a machine's /: a mount made later under the kubelet's folder (virt-handler
+  // binds each containerDisk's file into its launcher Pod's emptyDir) reaches the containers,
+  // whose volume mounts are slaves of the node's.
+  const unshare = startProcess(
+    'unshare',
+    ['--pid', '--mount', '--fork', '--mount-proc', '--propagation', 'shared', '--kill-child', toolPath('pause')],
+    logFile,
+  );
   let initPid = 0;
   await waitFor(
     "the node's PID 1",
@@ -84,6 +92,12 @@ export async function startNodeNamespaces(logFile: string): Promise<NodeNamespac
       return (await execFileAsync('nsenter', ['-t', String(initPid), '--mount', '--', command, ...args])).stdout;
     },
     async stop() {
+      // unshare holds SIGTERM while it waits for its child: end PID 1 itself.
+      try {
+        process.kill(initPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
       await unshare.stop();
     },
   };

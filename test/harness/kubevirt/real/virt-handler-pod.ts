@@ -13,8 +13,8 @@
 // - its node-local folders (/var/run/kubevirt, -private, -libvirt-runtimes,
 //   /var/lib/kubevirt-node-labeller) are folders of the node's own, not the host's, so beds
 //   do not share them and stop() removes them; /var/lib/kubelet is the kubelet's --root-dir.
-//   The Bidirectional ones are bound onto themselves as shared mounts (the host's / is a
-//   private mount here, and the runtime refuses Bidirectional from a private source).
+//   The node's mounts are shared (node-namespaces.ts), as the runtime wants for the
+//   Bidirectional ones.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -103,13 +103,6 @@ async function createOrReplace(create: () => Promise<unknown>, remove: () => Pro
   }
 }
 
-/** Binds `dir` onto itself as a shared mount (in the node): the runtime wants one for Bidirectional. */
-async function sharedMount(node: RealNode, dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  await node.exec('mount', ['--bind', dir, dir]);
-  await node.exec('mount', ['--make-rshared', dir]);
-}
-
 export async function startRealVirtHandler(options: {
   kc: k8s.KubeConfig;
   kubeconfigPath: string;
@@ -158,10 +151,7 @@ export async function startRealVirtHandler(options: {
     private: path.join(hostDir, 'var-run-kubevirt-private'),
     labeller: path.join(hostDir, 'var-lib-kubevirt-node-labeller'),
   };
-  for (const d of [host.runtimes, host.private, host.labeller]) mkdirSync(d, { recursive: true });
-  await sharedMount(node, host.share);
-  // The kubelet's root: the kubelet binds it onto itself, but as a private mount here.
-  await node.exec('mount', ['--make-rshared', node.kubeletRoot]).catch(() => sharedMount(node, node.kubeletRoot));
+  for (const d of Object.values(host)) mkdirSync(d, { recursive: true });
 
   const port = await freePort();
   const consolePort = await freePort();
