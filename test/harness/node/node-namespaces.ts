@@ -29,7 +29,11 @@ export interface NodeNamespaces {
 function childrenOf(pid: number): number[] {
   try {
     return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number),
     );
   } catch {
     return [];
@@ -43,7 +47,16 @@ export async function startNodeNamespaces(logFile: string): Promise<NodeNamespac
   // whose volume mounts are slaves of the node's.
   const unshare = startProcess(
     'unshare',
-    ['--pid', '--mount', '--fork', '--mount-proc', '--propagation', 'shared', '--kill-child', toolPath('pause')],
+    [
+      '--pid',
+      '--mount',
+      '--fork',
+      '--mount-proc',
+      '--propagation',
+      'shared',
+      '--kill-child',
+      toolPath('pause'),
+    ],
     logFile,
   );
   let initPid = 0;
@@ -89,7 +102,8 @@ export async function startNodeNamespaces(logFile: string): Promise<NodeNamespac
       };
     },
     async exec(command, args) {
-      return (await execFileAsync('nsenter', ['-t', String(initPid), '--mount', '--', command, ...args])).stdout;
+      return (await execFileAsync('nsenter', ['-t', String(initPid), '--mount', '--', command, ...args]))
+        .stdout;
     },
     async stop() {
       // unshare holds SIGTERM while it waits for its child: end PID 1 itself.

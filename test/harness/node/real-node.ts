@@ -50,7 +50,9 @@ export async function startRealNode(options: {
   ephemeralStorage?: boolean;
 }): Promise<RealNode> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-node-'));
-  const namespaces = options.ownNamespaces ? await startNodeNamespaces(path.join(dir, 'init.log')) : undefined;
+  const namespaces = options.ownNamespaces
+    ? await startNodeNamespaces(path.join(dir, 'init.log'))
+    : undefined;
   const spawn = namespaces ? namespaces.start.bind(namespaces) : startProcess;
   const exec = async (command: string, args: string[]) =>
     namespaces ? namespaces.exec(command, args) : (await execFileAsync(command, args)).stdout;
@@ -75,9 +77,10 @@ export async function startRealNode(options: {
     await network.remove();
     // The kubelet's Secret volumes (tmpfs), its root dir (bind-mounted onto itself) and
     // containerd's sandbox mounts: deepest first.
-    await exec('sh', ['-c', `grep -o ' ${dir}/[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`]).catch(
-      () => undefined,
-    );
+    await exec('sh', [
+      '-c',
+      `grep -o ' ${dir}/[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`,
+    ]).catch(() => undefined);
     await namespaces?.stop();
     if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };

@@ -25,7 +25,6 @@ import { waitFor } from '../../process.js';
 import { isApiError } from '../api.js';
 import { KUBEVIRT_NAMESPACE } from './virt-controller.js';
 
-
 export interface RealVirtHandler {
   podName: string;
   /** The virt-handler container's log so far (the kubelet's file). */
@@ -57,7 +56,16 @@ function handlerCertificates(dir: string): { caPem: string; certPem: string; key
     'keyUsage=critical,keyCertSign,cRLSign',
   );
   openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f('tls.key'));
-  openssl('req', '-new', '-key', f('tls.key'), '-out', f('tls.csr'), '-subj', '/CN=kubevirt.io:system:node:virt-handler');
+  openssl(
+    'req',
+    '-new',
+    '-key',
+    f('tls.key'),
+    '-out',
+    f('tls.csr'),
+    '-subj',
+    '/CN=kubevirt.io:system:node:virt-handler',
+  );
   execFileSync('sh', [
     '-c',
     `printf 'extendedKeyUsage=serverAuth,clientAuth\\nsubjectAltName=DNS:virt-handler,DNS:*.virt-handler.kubevirt.svc,IP:127.0.0.1\\n' >"${f('ext')}"`,
@@ -121,7 +129,11 @@ export async function startRealVirtHandler(options: {
   };
   for (const [name] of CERT_SECRETS)
     await createOrReplace(
-      () => core.createNamespacedSecret({ namespace: ns, body: { metadata: { name }, type: 'kubernetes.io/tls', data: tls } }),
+      () =>
+        core.createNamespacedSecret({
+          namespace: ns,
+          body: { metadata: { name }, type: 'kubernetes.io/tls', data: tls },
+        }),
       () => core.deleteNamespacedSecret({ namespace: ns, name }),
     );
   await createOrReplace(
@@ -218,7 +230,11 @@ export async function startRealVirtHandler(options: {
           env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
           securityContext: { privileged: true },
           volumeMounts: [
-            ...hostPaths.map(([name, , mountPath, mountPropagation]) => ({ name, mountPath, mountPropagation })),
+            ...hostPaths.map(([name, , mountPath, mountPropagation]) => ({
+              name,
+              mountPath,
+              mountPropagation,
+            })),
             ...CERT_SECRETS.map(([name, mountPath]) => ({ name, mountPath, readOnly: true })),
             { name: 'kubeconfig', mountPath: '/etc/virt-handler/kubeconfig', readOnly: true },
             { name: 'profile-data', mountPath: '/profile-data' },
@@ -244,7 +260,11 @@ export async function startRealVirtHandler(options: {
         .catch(() => undefined);
       await waitFor(
         'the virt-handler Pod gone',
-        async () => core.readNamespacedPod({ namespace: ns, name: podName }).then(() => false, () => true),
+        async () =>
+          core.readNamespacedPod({ namespace: ns, name: podName }).then(
+            () => false,
+            () => true,
+          ),
         30_000,
       ).catch(() => undefined);
     },
@@ -283,7 +303,15 @@ export function containerLog(node: RealNode, ns: string, pod: string, container:
   try {
     const out = execFileSync(
       'sh',
-      ['-c', `cat "$1"/"$2"_"$3"_*/"$4"/*.log 2>/dev/null || true`, 'sh', node.podLogsDir, ns, pod, container],
+      [
+        '-c',
+        `cat "$1"/"$2"_"$3"_*/"$4"/*.log 2>/dev/null || true`,
+        'sh',
+        node.podLogsDir,
+        ns,
+        pod,
+        container,
+      ],
       { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
     );
     return out;
