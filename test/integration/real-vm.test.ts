@@ -104,6 +104,17 @@ maybe(
     expect(
       pod.metadata!.managedFields!.some((f) => f.manager === 'kubelet' && f.subresource === 'status'),
     ).toBe(true);
+    // virt-handler's doing on the Node: KubeVirt's label, its device plugins registered with
+    // the kubelet (vhost-net advertises 0: this machine has no /dev/vhost-net).
+    const nodeObj = await core.readNode({ name: node.nodeName });
+    expect(nodeObj.metadata!.labels!['kubevirt.io/schedulable']).toBe('true');
+    expect(nodeObj.status!.allocatable!['devices.kubevirt.io/kvm']).toMatch(/^[1-9]/); // e.g. 1k
+    expect(nodeObj.status!.allocatable!['devices.kubevirt.io/tun']).toMatch(/^[1-9]/); // e.g. 1k
+    expect(nodeObj.status!.allocatable!).toHaveProperty(['devices.kubevirt.io/vhost-net']);
+    // useEmulation: the launcher Pod asks for no /dev/kvm, and the launcher says it emulates.
+    expect(containerLog(node, ns, pod.metadata!.name!, 'compute')).toContain(
+      'kvm not present. Using software emulation.',
+    );
     // The guest's init prints this once its kernel is up (build-images.sh's vm-guest).
     const console = await until(
       'the guest line on the serial console',
