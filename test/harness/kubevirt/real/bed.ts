@@ -20,7 +20,9 @@
 // the exporter image built here, their restore PVCs as local PVs on it (real/csi-volumes.ts),
 // their Services routed to the Pods' IPs. virt-launcher Pods stay on the stand-in's Node
 // (KubeVirt's label and devices), and so does an exporter Pod whose export or VM arms
-// `fault-export` (a seam of the stand-in's probe).
+// `fault-export` (a seam of the stand-in's probe). `vms: true` adds real VMs on the real
+// node: the real virt-handler as a Pod there and KubeVirt's launcher built here, under
+// emulation (see RealKubevirtOptions.vms).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
