@@ -3,9 +3,10 @@
 // VMI from a containerDisk built here, under QEMU's emulation (the KubeVirt CR's
 // useEmulation). The guest's own line on its serial console, read from the launcher Pod's
 // guest-console-log container (virt-tail), shows it really booted.
-// Opt-in (`npm run test:vms`, or SERVERIMAGE_REAL_VMS=1): the first run builds KubeVirt's
-// launcher against trixie's libvirt and the VM images (minutes), and each run imports the
-// 470 MB launcher image into the node and boots a guest under emulation (about a minute).
+// Opt-in (`npm run test:vms`, which first builds the tools and the VM images outside
+// jest's timeouts; or SERVERIMAGE_REAL_VMS=1): a first run builds KubeVirt's launcher
+// against trixie's libvirt and the VM images (minutes), and each run imports the 470 MB
+// launcher image into the node and boots a guest under emulation (about a minute).
 import { randomUUID } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { startRealKubevirt, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
