@@ -6,7 +6,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GenericContainer } from 'testcontainers';
 
-export type ImageName = 'node-base' | 'operator' | 'exporter' | 'pause';
+export type ImageName =
+  | 'node-base'
+  | 'operator'
+  | 'exporter'
+  | 'pause'
+  // Real VMs (built only when asked for): KubeVirt's node side and a guest containerDisk.
+  | 'vm-base'
+  | 'virt-launcher'
+  | 'virt-handler'
+  | 'vm-guest';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-images.sh');
 const refs = new Map<ImageName, string>();

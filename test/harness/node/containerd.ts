@@ -70,7 +70,11 @@ function shimPids(socket: string): number[] {
   return pids;
 }
 
-export async function startContainerd(dir: string, sandboxImage: string): Promise<Containerd> {
+export async function startContainerd(
+  dir: string,
+  sandboxImage: string,
+  spawn: (command: string, args: string[], logFile: string) => ManagedProcess = startProcess,
+): Promise<Containerd> {
   const missing = ['containerd', 'ctr', 'runc'].filter(
     (cmd) => !process.env.PATH?.split(':').some((d) => existsSync(path.join(d, cmd))),
   );
@@ -83,7 +87,7 @@ export async function startContainerd(dir: string, sandboxImage: string): Promis
   const file = path.join(dir, 'containerd.toml');
   writeFileSync(file, config(dir, sandboxImage));
   const socket = path.join(dir, 'containerd.sock');
-  const proc = startProcess('containerd', ['--config', file], path.join(dir, 'containerd.log'));
+  const proc = spawn('containerd', ['--config', file], path.join(dir, 'containerd.log'));
   const ctr = async (args: string[]) =>
     (await execFileAsync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args])).stdout;
   await waitFor(

@@ -15,10 +15,16 @@ export interface KubeletOptions {
   /** Whom the kubelet talks to the API server as (the bed's admin). */
   kubeconfigPath: string;
   runtimeEndpoint: string;
+  /**
+   * Whether the Node advertises ephemeral-storage (the kubelet's local storage capacity
+   * isolation): virt-launcher Pods request some for their containerDisks. Off by default.
+   */
+  ephemeralStorage?: boolean;
 }
 
 export function startKubelet(
   options: KubeletOptions & { port: number; healthzPort: number },
+  spawn: (command: string, args: string[], logFile: string) => ManagedProcess = startProcess,
 ): ManagedProcess {
   const { dir } = options;
   mkdirSync(path.join(dir, 'root'), { recursive: true });
@@ -34,7 +40,7 @@ export function startKubelet(
       cgroupsPerQOS: false,
       enforceNodeAllocatable: [],
       makeIPTablesUtilChains: false,
-      localStorageCapacityIsolation: false,
+      localStorageCapacityIsolation: options.ephemeralStorage ?? false,
       containerRuntimeEndpoint: options.runtimeEndpoint,
       address: '127.0.0.1',
       port: options.port,
@@ -56,7 +62,7 @@ export function startKubelet(
       podLogsDir: path.join(dir, 'pod-logs'),
     }),
   );
-  return startProcess(
+  return spawn(
     toolPath('kubelet'),
     [
       `--config=${config}`,

@@ -4,16 +4,17 @@
 // node lifecycle controller would: the bed does not run that controller (it would evict
 // the Pods of the kubelet stand-in's Node, which keeps no Lease).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { imageRef, imageTarball, type ImageName } from '../container-images.js';
-import { waitFor, type ManagedProcess } from '../process.js';
+import { startProcess, waitFor, type ManagedProcess } from '../process.js';
 import { writePodNetwork, type PodNetwork } from './cni.js';
 import { startContainerd, type Containerd } from './containerd.js';
 import { kubeletPorts, startKubelet } from './kubelet.js';
+import { startNodeNamespaces } from './node-namespaces.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -23,6 +24,14 @@ export interface RealNode {
   kubelet: ManagedProcess;
   /** The Pod network's bridge and subnet (Pod IPs are reachable from the host). */
   network: PodNetwork;
+  /** The node's folder: everything mounted under it goes with stop(). */
+  dir: string;
+  /** The kubelet's --root-dir (a node's /var/lib/kubelet: pods/, device-plugins/). */
+  kubeletRoot: string;
+  /** Where the kubelet writes containers' logs (NS_POD_UID/CONTAINER/N.log). */
+  podLogsDir: string;
+  /** Runs a command where the node's mounts are (its own mount namespace, if it has one). */
+  exec(command: string, args: string[]): Promise<string>;
   /** The name a Pod's `image` gives for a bed image (as containerd imported it). */
   image(name: ImageName): string;
   stop(): Promise<void>;
@@ -35,14 +44,25 @@ export async function startRealNode(options: {
   nodeName: string;
   kubeconfigPath: string;
   images: ImageName[];
+  /** A PID and mount namespace of the node's own (node-namespaces.ts), as virt-handler needs. */
+  ownNamespaces?: boolean;
+  /** The Node advertises ephemeral-storage (kubelet.ts), as virt-launcher Pods need. */
+  ephemeralStorage?: boolean;
 }): Promise<RealNode> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-node-'));
+  const namespaces = options.ownNamespaces
+    ? await startNodeNamespaces(path.join(dir, 'init.log'))
+    : undefined;
+  const spawn = namespaces ? namespaces.start.bind(namespaces) : startProcess;
+  const exec = async (command: string, args: string[]) =>
+    namespaces ? namespaces.exec(command, args) : (await execFileAsync(command, args)).stdout;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(options.kubeconfigPath);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const network = await writePodNetwork(path.join(dir, 'containerd/cni'));
-  const containerd = await startContainerd(path.join(dir, 'containerd'), runtimeName('pause')).catch(
+  const containerd = await startContainerd(path.join(dir, 'containerd'), runtimeName('pause'), spawn).catch(
     async (err: unknown) => {
+      await namespaces?.stop();
       await network.remove();
       rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -57,22 +77,35 @@ export async function startRealNode(options: {
     await network.remove();
     // The kubelet's Secret volumes (tmpfs), its root dir (bind-mounted onto itself) and
     // containerd's sandbox mounts: deepest first.
-    await execFileAsync('sh', [
+    await exec('sh', [
       '-c',
       `grep -o ' ${dir}/[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`,
     ]).catch(() => undefined);
+    await namespaces?.stop();
     if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };
   try {
     for (const name of new Set<ImageName>(['pause', ...options.images]))
       await containerd.importImage(imageTarball(name));
-    kubelet = startKubelet({
-      dir: path.join(dir, 'kubelet'),
-      nodeName: options.nodeName,
-      kubeconfigPath: options.kubeconfigPath,
-      runtimeEndpoint: containerd.endpoint,
-      ...(await kubeletPorts()),
-    });
+    if (namespaces) {
+      // The kubelet serves device plugins at the fixed /var/lib/kubelet/device-plugins/
+      // whatever its --root-dir (and every kubelet on the host would share that folder): in
+      // the node's mount namespace it is the node's own root dir, as on a machine.
+      mkdirSync(path.join(dir, 'kubelet', 'root'), { recursive: true });
+      mkdirSync('/var/lib/kubelet', { recursive: true });
+      await namespaces.exec('mount', ['--bind', path.join(dir, 'kubelet', 'root'), '/var/lib/kubelet']);
+    }
+    kubelet = startKubelet(
+      {
+        dir: path.join(dir, 'kubelet'),
+        nodeName: options.nodeName,
+        kubeconfigPath: options.kubeconfigPath,
+        runtimeEndpoint: containerd.endpoint,
+        ephemeralStorage: options.ephemeralStorage,
+        ...(await kubeletPorts()),
+      },
+      spawn,
+    );
     const k = kubelet;
     await waitFor(
       `Node ${options.nodeName} registered by the kubelet`,
@@ -92,7 +125,18 @@ export async function startRealNode(options: {
     await stop();
     throw err;
   }
-  return { nodeName: options.nodeName, containerd, kubelet, network, image: runtimeName, stop };
+  return {
+    nodeName: options.nodeName,
+    containerd,
+    kubelet,
+    network,
+    dir,
+    kubeletRoot: path.join(dir, 'kubelet', 'root'),
+    podLogsDir: path.join(dir, 'kubelet', 'pod-logs'),
+    exec,
+    image: runtimeName,
+    stop,
+  };
 }
 
 const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';
