@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GenericContainer } from 'testcontainers';
 
-export type ImageName = 'node-base' | 'operator' | 'exporter' | 'pause';
+export type ImageName = 'node-base' | 'operator' | 'exporter' | 'pause' | 'coredns';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-images.sh');
 const refs = new Map<ImageName, string>();

@@ -1,5 +1,8 @@
-// A real node for the bed: containerd with the bed's images imported and a Pod network
-// (cni.ts), and the real kubelet registered as Node `nodeName` with the bed's API server.
+// A real node for the bed, in a network namespace of its own (netns.ts, made by the caller
+// before the control plane, which listens on the node's link): containerd with the bed's
+// images imported and a Pod network (cni.ts), the real kubelet registered as Node
+// `nodeName` with the bed's API server, kube-proxy (kube-proxy.ts) and CoreDNS as a Pod
+// with the Service kube-dns (coredns.ts).
 // Once the Node is Ready its not-ready taint is lifted here, as kube-controller-manager's
 // node lifecycle controller would: the bed does not run that controller (it would evict
 // the Pods of the kubelet stand-in's Node, which keeps no Lease).
@@ -11,9 +14,12 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { imageRef, imageTarball, type ImageName } from '../container-images.js';
 import { waitFor, type ManagedProcess } from '../process.js';
-import { writePodNetwork, type PodNetwork } from './cni.js';
+import { writePodNetwork } from './cni.js';
 import { startContainerd, type Containerd } from './containerd.js';
-import { kubeletPorts, startKubelet } from './kubelet.js';
+import { startCoreDns, type ClusterDns } from './coredns.js';
+import { startKubeProxy } from './kube-proxy.js';
+import { startKubelet } from './kubelet.js';
+import type { NodeNetwork } from './netns.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -21,8 +27,11 @@ export interface RealNode {
   nodeName: string;
   containerd: Containerd;
   kubelet: ManagedProcess;
-  /** The Pod network's bridge and subnet (Pod IPs are reachable from the host). */
-  network: PodNetwork;
+  kubeProxy: ManagedProcess;
+  /** kube-dns: CoreDNS's Service and Pod. */
+  dns: ClusterDns;
+  /** The node's namespace, addresses, Pod network and Service range (all routed from the host). */
+  network: NodeNetwork;
   /** The name a Pod's `image` gives for a bed image (as containerd imported it). */
   image(name: ImageName): string;
   stop(): Promise<void>;
@@ -33,28 +42,34 @@ const runtimeName = (name: ImageName) => `docker.io/${imageRef(name)}`;
 
 export async function startRealNode(options: {
   nodeName: string;
+  /** The API server's address must be one the node reaches (the host's end of its link). */
   kubeconfigPath: string;
   images: ImageName[];
+  network: NodeNetwork;
 }): Promise<RealNode> {
+  const { network } = options;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-node-'));
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(options.kubeconfigPath);
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  const network = await writePodNetwork(path.join(dir, 'containerd/cni'));
-  const containerd = await startContainerd(path.join(dir, 'containerd'), runtimeName('pause')).catch(
-    async (err: unknown) => {
-      await network.remove();
-      rmSync(dir, { recursive: true, force: true });
-      throw err;
-    },
-  );
+  writePodNetwork(path.join(dir, 'containerd/cni'), network.podSubnet);
+  const containerd = await startContainerd(
+    path.join(dir, 'containerd'),
+    runtimeName('pause'),
+    network.exec,
+  ).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   let kubelet: ManagedProcess | undefined;
+  let kubeProxy: ManagedProcess | undefined;
+  let dns: ClusterDns;
   const stop = async () => {
+    await kubeProxy?.stop();
     await kubelet?.stop();
     // Its Node goes too, as when a node leaves a cluster: the control plane may serve other tests.
     await core.deleteNode({ name: options.nodeName }).catch(() => undefined);
     await containerd.stop();
-    await network.remove();
     // The kubelet's Secret volumes (tmpfs), its root dir (bind-mounted onto itself) and
     // containerd's sandbox mounts: deepest first.
     await execFileAsync('sh', [
@@ -64,14 +79,16 @@ export async function startRealNode(options: {
     if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const name of new Set<ImageName>(['pause', ...options.images]))
+    for (const name of new Set<ImageName>(['pause', 'coredns', ...options.images]))
       await containerd.importImage(imageTarball(name));
     kubelet = startKubelet({
       dir: path.join(dir, 'kubelet'),
       nodeName: options.nodeName,
       kubeconfigPath: options.kubeconfigPath,
       runtimeEndpoint: containerd.endpoint,
-      ...(await kubeletPorts()),
+      nodeIp: network.nodeIp,
+      clusterDns: network.dnsIp,
+      inNode: network.exec,
     });
     const k = kubelet;
     await waitFor(
@@ -88,11 +105,27 @@ export async function startRealNode(options: {
       throw new Error(`${err.message}\nkubelet log:\n${k.tail(40)}`);
     });
     await liftNotReadyTaint(core, options.nodeName, k);
+    kubeProxy = await startKubeProxy({
+      dir: path.join(dir, 'kube-proxy'),
+      nodeName: options.nodeName,
+      kubeconfigPath: options.kubeconfigPath,
+      network,
+    });
+    dns = await startCoreDns({ kc, nodeName: options.nodeName, image: runtimeName('coredns'), dnsIp: network.dnsIp });
   } catch (err) {
     await stop();
     throw err;
   }
-  return { nodeName: options.nodeName, containerd, kubelet, network, image: runtimeName, stop };
+  return {
+    nodeName: options.nodeName,
+    containerd,
+    kubelet,
+    kubeProxy,
+    dns,
+    network,
+    image: runtimeName,
+    stop,
+  };
 }
 
 const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';

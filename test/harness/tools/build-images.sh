@@ -8,6 +8,8 @@
 #   exporter   KubeVirt's virt-exportserver (built by build-tools.sh) in a root fs as KubeVirt
 #              ships it: the static binary in /usr/bin, its nonroot user 1001, nothing else
 #   pause      the Pod sandbox's image for the bed's containerd: tools/pause/main.go alone
+#   coredns    CoreDNS (built by build-tools.sh) as its own Dockerfile ships it: /coredns,
+#              user nonroot 65532, the binary as entrypoint
 # Each image is tagged serverimage-testbed/NAME:KEY, KEY a hash of its inputs (for the
 # operator: the Dockerfile, package files and src/), and saved as a tarball in
 # $cache/images (for runtimes other than the engine's, and to reload after the engine's
@@ -31,7 +33,7 @@ log="$dir/build.log"
 mkdir -p "$dir"
 say() { printf '[build-images] %s\n' "$*" >&2; }
 
-all_images=(node-base operator exporter pause)
+all_images=(node-base operator exporter pause coredns)
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=("${all_images[@]}")
 for i in "${images[@]}"; do
@@ -116,6 +118,23 @@ build_pause() {
   rm -rf "$rootfs"
 }
 
+# CoreDNS's Dockerfile: /coredns on distroless static (nonroot), USER nonroot, ENTRYPOINT
+# /coredns. Its file capability for port 53 is not kept (docker import takes no xattrs):
+# the bed's Pod sets the safe sysctl net.ipv4.ip_unprivileged_port_start=0 instead.
+build_coredns() {
+  local ref=$1 rootfs bin
+  bin=$(bash "$here/build-tools.sh" coredns)/coredns
+  rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
+  mkdir -p "$rootfs/etc" "$rootfs/tmp"
+  chmod 1777 "$rootfs/tmp"
+  install -m 0755 "$(readlink -f "$bin")" "$rootfs/coredns"
+  echo 'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' >"$rootfs/etc/passwd"
+  echo 'nonroot:x:65532:' >"$rootfs/etc/group"
+  tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 65532:65532' \
+    --change 'ENTRYPOINT ["/coredns"]' - "$ref"
+  rm -rf "$rootfs"
+}
+
 # ---- keys ----
 hash() { sha256sum | cut -c1-16; }
 declare -A keys
@@ -130,6 +149,7 @@ compute_key() {
         tsconfig.build.json src -type f -print0 | sort -z | xargs -0 sha256sum; } | hash ;;
     exporter) { declare -f build_exporter; echo "$KUBEVIRT_VERSION"; } | hash ;;
     pause) { declare -f build_pause; cat "$here/pause/main.go"; } | hash ;;
+    coredns) { declare -f build_coredns; echo "$COREDNS_VERSION"; } | hash ;;
   esac
 }
 for i in "${images[@]}"; do keys[$i]=$(compute_key "$i"); done

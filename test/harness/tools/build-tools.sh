@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real parts of the test bed at the versions pinned in versions.env, into a
 # cache folder outside the repo: from the Go module proxy etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, kubelet, the CNCF Distribution registry, crane, helm,
+# kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy, CoreDNS, the CNCF Distribution registry, crane, helm,
 # KubeVirt's virt-exportserver and virt-controller, external-snapshotter's snapshot-controller,
 # CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
 # and external-snapshotter's own CRDs); from Debian's archive qemu-img (which cdi-importer
@@ -25,7 +25,8 @@ mkdir -p "$bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
 all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl registry crane helm
-  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img kubelet)
+  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img kubelet
+  kube-proxy coredns)
 # Built only when asked for: build-images.sh's pause image, and the bench-only peers of
 # the incremental backup bench (test/bench/incremental.bench.ts).
 extra_tools=(pause kopia restic)
@@ -45,7 +46,8 @@ crds_source=$(sha256sum <"$here/kubevirt-crds/main.go" | cut -c1-8)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) echo "$KUBERNETES_VERSION" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) echo "$KUBERNETES_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
     pause) echo "$(sha256sum <"$here/pause/main.go" | cut -c1-8)" ;;
     registry) echo "$DISTRIBUTION_VERSION" ;;
     crane) echo "$CRANE_VERSION" ;;
@@ -255,7 +257,7 @@ build_pause() {
 }
 
 need_kube=
-for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) need_kube=1 ;; esac; done
+for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) need_kube=1 ;; esac; done
 replaces=; [ -z "$need_kube" ] || replaces=$(kube_replaces)
 
 build_one() {
@@ -269,6 +271,10 @@ build_one() {
     kube-scheduler) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     # The bed's real node: runs Pods through containerd's CRI plugin (test/harness/node/).
     kubelet) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kubelet" "$replaces" ;;
+    # The real node's Services: cluster IPs as iptables rules (test/harness/node/kube-proxy.ts).
+    kube-proxy) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kube-proxy" "$replaces" ;;
+    # The real node's cluster DNS, as a Pod there (the module's own main package, all its plugins).
+    coredns) build coredns "github.com/coredns/coredns@$COREDNS_VERSION" github.com/coredns/coredns ;;
     # The Pod sandbox's process: our own, since no registry serves registry.k8s.io/pause.
     pause) build_pause ;;
     registry) build registry "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;

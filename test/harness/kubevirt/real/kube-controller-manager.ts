@@ -7,7 +7,7 @@
 // (they let a claim go once no Pod uses it, a PV once no claim is bound to it). No
 // attach-detach controller: the kubelet stand-in mounts nothing, and the real node's
 // volumes are local PVs, which need no attaching. With a real node, the endpointslice
-// controller too: the Service routing forwards to the Pod IPs it lists.
+// controller too: the node's kube-proxy and CoreDNS follow the slices it writes.
 import path from 'node:path';
 import { startProcess, type ManagedProcess } from '../../process.js';
 import { toolPath } from '../../tools.js';
