@@ -283,7 +283,9 @@ it('a Pod resolves a Service name through CoreDNS and reaches it and the API ser
   // CoreDNS is a Pod on the node whose status the kubelet wrote.
   const dnsPod = await core.readNamespacedPod({ namespace: 'kube-system', name: node.dns.pod });
   expect(dnsPod.spec?.nodeName).toBe(node.nodeName);
-  expect((dnsPod.metadata?.managedFields ?? []).some((f) => f.subresource === 'status' && f.manager === 'kubelet')).toBe(true);
+  expect(
+    (dnsPod.metadata?.managedFields ?? []).some((f) => f.subresource === 'status' && f.manager === 'kubelet'),
+  ).toBe(true);
 }, 180_000);
 
 it('stopping the node leaves no network namespace, route or iptables rule behind', async () => {

@@ -143,7 +143,11 @@ export async function startContainerd(
           // already gone
         }
       }
-      for (const file of netns) await execFileAsync('umount', [file]).then(() => rmSync(file, { force: true }), () => rmSync(file, { force: true }));
+      for (const file of netns)
+        await execFileAsync('umount', [file]).then(
+          () => rmSync(file, { force: true }),
+          () => rmSync(file, { force: true }),
+        );
     },
   };
 }

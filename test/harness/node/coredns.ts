@@ -56,7 +56,11 @@ export async function startCoreDns(options: {
     body: {
       metadata: { name: 'system:coredns' },
       rules: [
-        { apiGroups: [''], resources: ['endpoints', 'services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
+        {
+          apiGroups: [''],
+          resources: ['endpoints', 'services', 'pods', 'namespaces'],
+          verbs: ['list', 'watch'],
+        },
         { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
       ],
     },
@@ -133,12 +137,19 @@ export async function startCoreDns(options: {
             readinessProbe: { httpGet: { path: '/ready', port: 8181 }, periodSeconds: 1 },
             volumeMounts: [
               { name: 'config-volume', mountPath: '/etc/coredns', readOnly: true },
-              { name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
+              {
+                name: 'kube-api-access',
+                mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+                readOnly: true,
+              },
             ],
           },
         ],
         volumes: [
-          { name: 'config-volume', configMap: { name: NAME, items: [{ key: 'Corefile', path: 'Corefile' }] } },
+          {
+            name: 'config-volume',
+            configMap: { name: NAME, items: [{ key: 'Corefile', path: 'Corefile' }] },
+          },
           {
             name: 'kube-api-access',
             projected: {
@@ -147,7 +158,9 @@ export async function startCoreDns(options: {
                 { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
                 {
                   downwardAPI: {
-                    items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+                    items: [
+                      { path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+                    ],
                   },
                 },
               ],

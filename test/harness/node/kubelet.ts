@@ -67,14 +67,13 @@ export function startKubelet(options: KubeletOptions): ManagedProcess {
     }),
   );
   const run = options.inNode(toolPath('kubelet'), [
-      `--config=${config}`,
-      `--kubeconfig=${options.kubeconfigPath}`,
-      `--root-dir=${path.join(dir, 'root')}`,
-      `--cert-dir=${path.join(dir, 'pki')}`,
-      `--hostname-override=${options.nodeName}`,
-      `--node-ip=${options.nodeIp}`,
-      '--v=2',
-    ]);
+    `--config=${config}`,
+    `--kubeconfig=${options.kubeconfigPath}`,
+    `--root-dir=${path.join(dir, 'root')}`,
+    `--cert-dir=${path.join(dir, 'pki')}`,
+    `--hostname-override=${options.nodeName}`,
+    `--node-ip=${options.nodeIp}`,
+    '--v=2',
+  ]);
   return startProcess(run.command, run.args, path.join(dir, 'kubelet.log'));
 }
-

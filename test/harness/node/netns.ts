@@ -85,10 +85,12 @@ export async function createNodeNetwork(): Promise<NodeNetwork> {
     // The name claims X: `ip netns add` fails if another bed has it.
     const name = `${PREFIX}${process.pid}-${x}`;
     if (netnsNames().some((n) => n.startsWith(PREFIX) && n.endsWith(`-${x}`))) continue;
-    if (!(await ip('netns', 'add', name).then(
-      () => true,
-      () => false,
-    )))
+    if (
+      !(await ip('netns', 'add', name).then(
+        () => true,
+        () => false,
+      ))
+    )
       continue;
     const network = networkOf(name, x);
     try {
@@ -137,7 +139,39 @@ async function wire(n: NodeNetwork, x: number): Promise<void> {
   await inNs('link', 'set', 'eth0', 'up');
   await inNs('route', 'add', 'default', 'via', n.hostIp);
   // The node forwards between its link and its Pod bridge (a new namespace starts with 0).
-  await execFileAsync('nsenter', [`--net=${n.path}`, '--', 'sh', '-c', 'echo 1 >/proc/sys/net/ipv4/ip_forward']);
+  await execFileAsync('nsenter', [
+    `--net=${n.path}`,
+    '--',
+    'sh',
+    '-c',
+    'echo 1 >/proc/sys/net/ipv4/ip_forward',
+  ]);
+  // A ClusterIP that kube-proxy has no DNAT for yet (or for a moment while it rewrites its
+  // rules) would follow the node's default route back to the host, which routes it to the
+  // node again, until its TTL runs out; and the SYN's conntrack entry, made without NAT,
+  // would keep every retransmission on that loop after the rules arrive (a connection
+  // that hangs). Refused at once instead: forwarded, not locally sent, so the node's own
+  // processes still reach ClusterIPs through kube-proxy's OUTPUT rules.
+  await execFileAsync('nsenter', [
+    `--net=${n.path}`,
+    '--',
+    'iptables',
+    '-w',
+    '-A',
+    'FORWARD',
+    '-d',
+    n.serviceCidr,
+    '-o',
+    'eth0',
+    '-m',
+    'comment',
+    '--comment',
+    'serverimage bed: a ClusterIP without DNAT goes nowhere',
+    '-j',
+    'REJECT',
+    '--reject-with',
+    'icmp-net-unreachable',
+  ]);
   await ip('route', 'add', n.podSubnet, 'via', n.nodeIp);
   await ip('route', 'add', n.serviceCidr, 'via', n.nodeIp);
 }

@@ -111,7 +111,12 @@ export async function startRealNode(options: {
       kubeconfigPath: options.kubeconfigPath,
       network,
     });
-    dns = await startCoreDns({ kc, nodeName: options.nodeName, image: runtimeName('coredns'), dnsIp: network.dnsIp });
+    dns = await startCoreDns({
+      kc,
+      nodeName: options.nodeName,
+      image: runtimeName('coredns'),
+      dnsIp: network.dnsIp,
+    });
   } catch (err) {
     await stop();
     throw err;

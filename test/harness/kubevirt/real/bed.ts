@@ -15,10 +15,12 @@
 // the processes it starts, the node simulator (../node-simulator.ts: PVC bytes, the CSI
 // provisioner and snapshotter, CDI's DataVolumes), the virt-handler stand-in and virt-api's
 // freeze API.
-// `node: 'real'` adds a real node (../../node/: the real kubelet on containerd, a CNI Pod
-// network) beside the stand-in's: virt-controller's exporter Pods run there as containers of
-// the exporter image built here, their restore PVCs as local PVs on it (real/csi-volumes.ts),
-// their Services routed to the Pods' IPs. virt-launcher Pods stay on the stand-in's Node
+// `node: 'real'` adds a real node (../../node/: a network namespace of its own, the real
+// kubelet on containerd, a CNI Pod network, kube-proxy, CoreDNS) beside the stand-in's: the
+// control plane then listens on the node's link with the node's Service range,
+// virt-controller's exporter Pods run there as containers of the exporter image built
+// here, their restore PVCs as local PVs on it (real/csi-volumes.ts), their Services
+// reached through the node's CoreDNS and kube-proxy. virt-launcher Pods stay on the stand-in's Node
 // (KubeVirt's label and devices), and so does an exporter Pod whose export or VM arms
 // `fault-export` (a seam of the stand-in's probe).
 import { randomBytes } from 'node:crypto';
@@ -27,6 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../../control-plane.js';
+import { createNodeNetwork, type NodeNetwork } from '../../node/netns.js';
 import { startRealNode, type RealNode } from '../../node/real-node.js';
 import { waitFor } from '../../process.js';
 import type { Obj } from '../api.js';
@@ -114,7 +117,14 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
   const { node, ...simOptions } = options;
   const log = options.log ?? quietLog;
-  const controlPlane = await startControlPlane();
+  // The real node's network first: the API server listens on its link, with its Service range.
+  const network: NodeNetwork | undefined = node === 'real' ? await createNodeNetwork() : undefined;
+  const controlPlane = await startControlPlane(
+    network && { address: network.hostIp, serviceCidr: network.serviceCidr },
+  ).catch(async (err: unknown) => {
+    await network?.remove();
+    throw err;
+  });
   const previousKubeconfig = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
   const previousAuditLog = process.env.SERVERIMAGE_TESTBED_AUDIT_LOG;
   process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
@@ -131,6 +141,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     for (const s of stops.reverse()) await s().catch((err) => log('stop', err));
     stops.length = 0;
     await controlPlane.stop();
+    await network?.remove();
     if (previousKubeconfig) process.env.SERVERIMAGE_TESTBED_KUBECONFIG = previousKubeconfig;
     delete process.env.SERVERIMAGE_TESTBED_HOSTS;
     if (previousAuditLog) process.env.SERVERIMAGE_TESTBED_AUDIT_LOG = previousAuditLog;
@@ -146,11 +157,12 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     const faults = await faultCaches(kc);
     stops.push(() => faults.stop());
     let realNode: RealNode | undefined;
-    if (node === 'real') {
+    if (network) {
       realNode = await startRealNode({
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
         images: ['exporter'],
+        network,
       });
       const started = realNode;
       stops.push(() => started.stop());
@@ -211,7 +223,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       log,
       faultSources: (service) => faults.sourcesOf(service),
       onHosts: (byHost) => hosts.write(byHost),
-      endpointSlices: realNode && { standInNode: NODE_NAME },
+      clusterDns: realNode && { server: realNode.dns.ip },
       // fault-vm-change at export-read, once per export: what a user or another
       // controller would do to the VM (virt-controller then acts on it as on a cluster).
       onRead: (service) => {
