@@ -20,6 +20,14 @@ export interface ControlPlaneOptions {
   address?: string;
   /** --service-cluster-ip-range (default 10.0.0.0/24); its first address is the `kubernetes` Service's. */
   serviceCidr?: string;
+  /**
+   * The ServiceAccount admission plugin on, as in a cluster: a Pod gets its ServiceAccount's
+   * token volume (and is refused while that ServiceAccount does not exist). Off by default:
+   * it needs kube-controller-manager's serviceaccount and root-ca-cert-publisher
+   * controllers (`default` in every namespace, the ConfigMap kube-root-ca.crt), which only
+   * a bed with a real node runs.
+   */
+  serviceAccounts?: boolean;
 }
 
 export interface ControlPlane {
@@ -28,6 +36,8 @@ export interface ControlPlane {
   kubeconfigPath: string;
   /** JSON lines of every write request (audit level Metadata), for counting what a client wrote. */
   auditLogPath: string;
+  /** The cluster's CA (kube-controller-manager's --root-ca-file). */
+  caFile: string;
   dir: string;
   stop(): Promise<void>;
 }
@@ -164,7 +174,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
             `--service-account-key-file=${files.saPub}`,
             `--service-account-signing-key-file=${files.saKey}`,
             '--authorization-mode=RBAC',
-            '--disable-admission-plugins=ServiceAccount',
+            ...(options.serviceAccounts ? [] : ['--disable-admission-plugins=ServiceAccount']),
             '--allow-privileged=true',
             `--audit-policy-file=${auditPolicy}`,
             `--audit-log-path=${auditLogPath}`,
@@ -192,6 +202,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     server,
     kubeconfigPath,
     auditLogPath,
+    caFile: files.ca,
     dir,
     async stop() {
       await apiserver.stop();

@@ -46,6 +46,12 @@ export interface RegistryOptions {
    * Docker Hub's auth.docker.io is another host than the registry.
    */
   tokenRealm?: 'registry-host' | 'own-host';
+  /**
+   * The address Distribution listens on and its certificate names (default 127.0.0.1): a
+   * real node's Pods reach the host at the host's end of the node's link. Only without
+   * the fault proxy (`proxy: false`), which listens on loopback.
+   */
+  address?: string;
 }
 
 export interface TestRegistry {
@@ -91,6 +97,7 @@ const REALM = 'serverimage-test';
 const execFileAsync = promisify(execFile);
 
 function registryConfig(params: {
+  address: string;
   port: number;
   rootDir: string;
   deleteEnabled: boolean;
@@ -108,7 +115,7 @@ function registryConfig(params: {
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: {
-      addr: `127.0.0.1:${params.port}`,
+      addr: `${params.address}:${params.port}`,
       secret: randomBytes(16).toString('hex'),
       relativeurls: params.relativeUrls,
       ...(params.tlsFiles ? { tls: params.tlsFiles } : {}),
@@ -173,8 +180,11 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-registry-'));
   const rootDir = path.join(dir, 'storage');
   const logFile = path.join(dir, 'registry.log');
+  const address = options.address ?? '127.0.0.1';
+  if (address !== '127.0.0.1' && options.proxy !== false)
+    throw new Error('startRegistry: an address other than 127.0.0.1 needs proxy: false');
   const port = await freePort();
-  const directHost = `127.0.0.1:${port}`;
+  const directHost = `${address}:${port}`;
   const scheme = options.tls ? 'https' : 'http';
 
   let tlsMaterial: { certPem: string; keyPem: string; caPem: string } | undefined;
@@ -182,9 +192,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   if (options.tls) {
     const ca = createCertificateAuthority('serverimage-test-registry-ca');
     const leaf = ca.issue({
-      commonName: '127.0.0.1',
+      commonName: address,
       dnsNames: ['localhost'],
-      ipAddresses: ['127.0.0.1'],
+      ipAddresses: [...new Set(['127.0.0.1', address])],
       usage: 'server',
     });
     tlsMaterial = { ...leaf, caPem: ca.certPem };
@@ -241,6 +251,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   writeFileSync(
     configFile,
     registryConfig({
+      address,
       port,
       rootDir,
       deleteEnabled: options.deleteEnabled ?? true,

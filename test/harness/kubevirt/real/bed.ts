@@ -28,6 +28,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import type { ImageName } from '../../container-images.js';
 import { startControlPlane } from '../../control-plane.js';
 import { createNodeNetwork, type NodeNetwork } from '../../node/netns.js';
 import { startRealNode, type RealNode } from '../../node/real-node.js';
@@ -79,6 +80,8 @@ export type RealKubevirtOptions = Omit<
 > & {
   /** 'real': exporter Pods on a real kubelet (see above); default the stand-in only. */
   node?: 'stand-in' | 'real';
+  /** More images for the real node's containerd (the exporter's is always there), e.g. 'operator'. */
+  nodeImages?: ImageName[];
 };
 
 const quietLog = (message: string, err?: unknown) => {
@@ -115,12 +118,12 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 }
 
 export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
-  const { node, ...simOptions } = options;
+  const { node, nodeImages, ...simOptions } = options;
   const log = options.log ?? quietLog;
   // The real node's network first: the API server listens on its link, with its Service range.
   const network: NodeNetwork | undefined = node === 'real' ? await createNodeNetwork() : undefined;
   const controlPlane = await startControlPlane(
-    network && { address: network.hostIp, serviceCidr: network.serviceCidr },
+    network && { address: network.hostIp, serviceCidr: network.serviceCidr, serviceAccounts: true },
   ).catch(async (err: unknown) => {
     await network?.remove();
     throw err;
@@ -161,7 +164,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode = await startRealNode({
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
-        images: ['exporter'],
+        images: ['exporter', ...(nodeImages ?? [])],
         network,
       });
       const started = realNode;
@@ -242,6 +245,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
       endpointSlices: !!realNode,
+      workloads: realNode && { rootCaFile: controlPlane.caFile },
     });
     stops.push(() => controllerManager.stop());
     const scheduler = await startKubeScheduler({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
