@@ -164,6 +164,7 @@ async function main(): Promise<void> {
   );
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-demo-'));
   cleanups.push(() => rmSync(logDir, { recursive: true, force: true }));
+  await node.imported();
   const image = node.image('operator');
   const helmArgs = [
     'install',

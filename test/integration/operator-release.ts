@@ -28,6 +28,7 @@ export async function installOperator(options: {
   set?: string[];
 }): Promise<OperatorRelease> {
   const { release, namespace, node } = options;
+  await node.imported();
   const image = node.image('operator');
   const [repository, tag] = [image.slice(0, image.lastIndexOf(':')), image.slice(image.lastIndexOf(':') + 1)];
   const set = [

@@ -32,6 +32,8 @@ export interface RealNode {
   dns: ClusterDns;
   /** The node's namespace, addresses, Pod network and Service range (all routed from the host). */
   network: NodeNetwork;
+  /** Resolves once the `laterImages` are imported (rejects if one failed). */
+  imported(): Promise<void>;
   /** The name a Pod's `image` gives for a bed image (as containerd imported it). */
   image(name: ImageName): string;
   stop(): Promise<void>;
@@ -45,6 +47,11 @@ export async function startRealNode(options: {
   /** The API server's address must be one the node reaches (the host's end of its link). */
   kubeconfigPath: string;
   images: ImageName[];
+  /**
+   * Images imported while the rest starts (`imported()` waits for them): a large one (the
+   * operator's, 350 MB, 10-15 s here) need not hold up the node.
+   */
+  laterImages?: ImageName[];
   network: NodeNetwork;
 }): Promise<RealNode> {
   const { network } = options;
@@ -64,7 +71,9 @@ export async function startRealNode(options: {
   let kubelet: ManagedProcess | undefined;
   let kubeProxy: ManagedProcess | undefined;
   let dns: ClusterDns;
+  let later: Promise<void> = Promise.resolve();
   const stop = async () => {
+    await later.catch(() => undefined);
     await kubeProxy?.stop();
     await kubelet?.stop();
     // Its Node goes too, as when a node leaves a cluster: the control plane may serve other tests.
@@ -81,6 +90,13 @@ export async function startRealNode(options: {
   try {
     for (const name of new Set<ImageName>(['pause', 'coredns', ...options.images]))
       await containerd.importImage(imageTarball(name));
+    // The tarballs' paths first (a missing image is built here, synchronously), then in the background.
+    const tarballs = (options.laterImages ?? []).map(imageTarball);
+    later = tarballs.reduce(
+      (chain, file) => chain.then(() => containerd.importImage(file)),
+      Promise.resolve(),
+    );
+    later.catch(() => undefined); // awaited by imported() and stop()
     kubelet = startKubelet({
       dir: path.join(dir, 'kubelet'),
       nodeName: options.nodeName,
@@ -129,6 +145,7 @@ export async function startRealNode(options: {
     dns,
     network,
     image: runtimeName,
+    imported: () => later,
     stop,
   };
 }

@@ -80,7 +80,10 @@ export type RealKubevirtOptions = Omit<
 > & {
   /** 'real': exporter Pods on a real kubelet (see above); default the stand-in only. */
   node?: 'stand-in' | 'real';
-  /** More images for the real node's containerd (the exporter's is always there), e.g. 'operator'. */
+  /**
+   * More images for the real node's containerd (the exporter's is always there), e.g.
+   * 'operator': imported while the bed starts, `sim.realNode.imported()` waits for them.
+   */
   nodeImages?: ImageName[];
 };
 
