@@ -3,7 +3,7 @@
 // changed there changes what `helm install` accepts; the rest are the chart's own (ports,
 // Kubernetes objects passed through). Written by scripts/generate-chart-schema.ts.
 import { z } from 'zod';
-import { configSchema } from '../src/config.js';
+import { configSchema, QUANTITY } from '../src/config.js';
 
 export type JsonSchema = Record<string, unknown>;
 type FlagKey = keyof typeof configSchema.shape;
@@ -51,6 +51,14 @@ export const chartFlags: FlagKey[] = [
   'logLevel',
   'healthProbeBindAddress',
   'metricsBindAddress',
+  'transferImage',
+  'transferCpuRequest',
+  'transferMemoryRequest',
+  'transferCpuLimit',
+  'transferMemoryLimit',
+  'transferNodeSelector',
+  'transferTolerations',
+  'transferPriorityClassName',
 ];
 
 const object = (properties: Record<string, JsonSchema>, description?: string): JsonSchema => ({
@@ -92,6 +100,8 @@ const DNS_SUBDOMAIN = `${DNS_LABEL}(\\.${DNS_LABEL})*`;
 const quantity = {
   anyOf: [{ type: 'string', pattern: '^[0-9.]+([eE][0-9]+|[numkMGTPE]i?)?$' }, { type: 'number' }],
 };
+/** A quantity as the flag takes it: empty for "not set". */
+const quantityOrEmpty = `^(${QUANTITY.source.slice(1, -1)})?$`;
 const resourceList = (description: string): JsonSchema => ({
   type: 'object',
   description,
@@ -146,6 +156,60 @@ export function valuesSchema(): JsonSchema {
       workers: flag('workers'),
       keepSnapshots: flag('keepSnapshots', 'boolean'),
       logLevel: flag('logLevel'),
+      transfer: object(
+        {
+          resources: object({
+            requests: object({
+              cpu: flag('transferCpuRequest', 'value', { pattern: quantityOrEmpty }),
+              memory: flag('transferMemoryRequest', 'value', { pattern: quantityOrEmpty }),
+            }),
+            limits: object({
+              cpu: flag('transferCpuLimit', 'value', { pattern: quantityOrEmpty }),
+              memory: flag('transferMemoryLimit', 'value', { pattern: quantityOrEmpty }),
+            }),
+          }),
+          nodeSelector: stringMap(`${flagName('transferNodeSelector')}: the transfer Pods' nodeSelector`),
+          tolerations: kubeList(`${flagName('transferTolerations')}: the transfer Pods' tolerations`),
+          priorityClassName: flag('transferPriorityClassName', 'value', {
+            pattern: `^(${DNS_SUBDOMAIN})?$`,
+            maxLength: 253,
+          }),
+          networkPolicy: object(
+            {
+              enabled: bool('Render the example NetworkPolicy for transfer Pods'),
+              namespaces: {
+                type: 'array',
+                description:
+                  'Namespaces with ServerImages (one NetworkPolicy each); watchNamespaces when empty',
+                items: { type: 'string', pattern: `^${DNS_LABEL}$`, maxLength: 63 },
+                uniqueItems: true,
+              },
+              registry: object({
+                cidrs: {
+                  type: 'array',
+                  description: "The registry's addresses as CIDRs (10.20.30.40/32)",
+                  items: {
+                    type: 'string',
+                    pattern: '^([0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$',
+                  },
+                },
+                ports: {
+                  type: 'array',
+                  description: "The registry's TCP ports",
+                  items: port('A registry port'),
+                  minItems: 1,
+                },
+              }),
+              dns: object({
+                namespace: str('The namespace of cluster DNS', { pattern: `^${DNS_LABEL}$` }),
+                podLabels: stringMap("The cluster DNS Pods' labels"),
+              }),
+            },
+            'An example NetworkPolicy: transfer Pods reach the exporter Pods, DNS and the registry only',
+          ),
+        },
+        "The transfer Pods that push the disks, from the operator's image (--transfer-image)",
+      ),
       extraArgs: {
         type: 'array',
         description: `More operator flags as --flag=value, one per item: ${extraFlags.join(', ')} (the others are values of this chart)`,

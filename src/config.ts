@@ -19,6 +19,70 @@ export const duration = z.string().transform((text, ctx) => {
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
+/**
+ * A Kubernetes resource quantity (500m, 2, 256Mi, 1.5Gi), or empty for "not set": refused at
+ * start-up rather than by the API server at the first transfer Pod.
+ */
+export const QUANTITY = /^([+]?[0-9]+(\.[0-9]*)?|[+]?\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]i?|[KMGTPE]i)?$/;
+const quantity = z
+  .string()
+  .trim()
+  .refine((v) => v === '' || QUANTITY.test(v), 'not a Kubernetes quantity such as 500m, 2, 256Mi or 1Gi');
+
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** `key=value,key=value` -> a label map (a nodeSelector). */
+const labelMap = z.string().transform((text, ctx) => {
+  const map: Record<string, string> = {};
+  for (const pair of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? pair : pair.slice(0, eq).trim();
+    const value = eq < 0 ? '' : pair.slice(eq + 1).trim();
+    if (eq < 0 || !LABEL_KEY.test(key) || !LABEL_VALUE.test(value)) {
+      ctx.addIssue({ code: 'custom', message: `"${pair}" is not a label key=value` });
+      return z.NEVER;
+    }
+    map[key] = value;
+  }
+  return map;
+});
+
+export const tolerationSchema = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(['Exists', 'Equal']).optional(),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+  tolerationSeconds: z.number().int().optional(),
+});
+export type Toleration = z.infer<typeof tolerationSchema>;
+
+/** A JSON list of tolerations (as a Pod spec writes them), or empty for none. */
+const tolerations = z.string().transform((text, ctx) => {
+  if (text.trim() === '') return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'is not JSON; write a list such as [{"key":"k","operator":"Exists"}]',
+    });
+    return z.NEVER;
+  }
+  const parsed = z.array(tolerationSchema).safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    ctx.addIssue({ code: 'custom', message: `${first.path.join('.') || 'the list'}: ${first.message}` });
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
 export const configSchema = z.object({
   kubeconfig: z.string().optional().describe('kubeconfig file; in-cluster config when empty'),
   watchNamespaces: z
@@ -66,6 +130,24 @@ export const configSchema = z.object({
   keepSnapshots: bool
     .prefault('false')
     .describe('keep VirtualMachineSnapshots after Active (exports are always removed)'),
+  transferImage: z
+    .string()
+    .default('')
+    .describe("image of the transfer Pods: the operator's own (the chart sets it)"),
+  transferCpuRequest: quantity.prefault('500m').describe('CPU request of a transfer Pod'),
+  transferMemoryRequest: quantity.prefault('256Mi').describe('memory request of a transfer Pod'),
+  transferCpuLimit: quantity.prefault('').describe('CPU limit of a transfer Pod; none when empty'),
+  transferMemoryLimit: quantity.prefault('512Mi').describe('memory limit of a transfer Pod; none when empty'),
+  transferNodeSelector: labelMap
+    .prefault('')
+    .describe('nodeSelector of transfer Pods, as key=value,key=value'),
+  transferTolerations: tolerations
+    .prefault('')
+    .describe('tolerations of transfer Pods, as a JSON list of Kubernetes tolerations'),
+  transferPriorityClassName: z
+    .string()
+    .default('')
+    .describe('priorityClassName of transfer Pods; none when empty'),
   logLevel: z
     .enum(['trace', 'debug', 'info', 'warn', 'error'])
     .default('info')
@@ -113,7 +195,52 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       parsed.error.issues.map((i) => `--${flagName(String(i.path[0]))}: ${i.message}`).join('\n'),
     );
   }
+  const crossed = requestsOverLimits(parsed.data);
+  if (crossed.length > 0) throw new ConfigError(crossed.join('\n'));
   return parsed.data;
+}
+
+const SUFFIX: Record<string, number> = {
+  '': 1,
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A quantity's value (bytes, cores), or undefined when empty. */
+export function quantityValue(text: string): number | undefined {
+  const match = /^([+]?[0-9.]+)(?:[eE]([+-]?[0-9]+))?([a-zA-Z]*)$/.exec(text.trim());
+  if (!match || SUFFIX[match[3]!] === undefined) return undefined;
+  return Number(match[1]) * 10 ** Number(match[2] ?? 0) * SUFFIX[match[3]!]!;
+}
+
+/** A request above its limit: the API server would refuse every transfer Pod. */
+function requestsOverLimits(config: Config): string[] {
+  const pairs = [
+    ['transferCpuRequest', 'transferCpuLimit'],
+    ['transferMemoryRequest', 'transferMemoryLimit'],
+  ] as const;
+  return pairs.flatMap(([request, limit]) => {
+    const r = quantityValue(config[request]);
+    const l = quantityValue(config[limit]);
+    return r !== undefined && l !== undefined && r > l
+      ? [
+          `--${flagName(request)}: ${config[request]} is more than --${flagName(limit)} ${config[limit]}; the API server refuses a Pod whose request exceeds its limit`,
+        ]
+      : [];
+  });
 }
 
 /** Node's parseArgs, its errors (unknown flag, missing value, stray argument) as ConfigErrors. */

@@ -21,6 +21,7 @@ import { waitForApiServer } from './kube/api-warm-up.js';
 import { describeClientError, isUnreachable, unreachableMessage } from './kube/client-error.js';
 import { ClusterConfigError, loadClusterConfig, serverOf } from './kube/cluster-config.js';
 import { OperatorMetrics } from './metrics.js';
+import { checkTransferSettings, TransferSettingError } from './transfer/check-settings.js';
 
 /** The cluster's client; all its API calls and watches share one connection pool (shared-connections.ts). */
 function kubeConfigFor(config: Config): KubeConfig {
@@ -106,6 +107,8 @@ async function main(): Promise<void> {
 
   // Fail at once, in one line, when the API server cannot be reached; wait while it warms up.
   await waitForApiServer(kubeConfig, { logger, signal: shutdown.signal });
+  // Before the lease too: a standby replica with a setting the cluster refuses says so now.
+  await checkTransferSettings(kubeConfig, config);
   if (!config.leaderElect) {
     await startWork();
     return;
@@ -142,6 +145,11 @@ async function main(): Promise<void> {
 // 1 for a failure to start or run. One line, no stack trace: the reader is whoever runs
 // the Pod, and the cause (address, ECONNREFUSED, a certificate) is what they need.
 main().catch((err: unknown) => {
+  // Its message names the flag (the cause's words are in it already).
+  if (err instanceof TransferSettingError) {
+    process.stderr.write(`serverimage-operator: ${err.message}\n`);
+    process.exit(err.invalid ? 2 : 1);
+  }
   if (err instanceof ClusterConfigError) {
     process.stderr.write(`serverimage-operator: ${err.message}\n`);
     process.exit(2);

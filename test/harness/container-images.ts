@@ -6,7 +6,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GenericContainer } from 'testcontainers';
 
-export type ImageName = 'node-base' | 'operator' | 'exporter' | 'pause' | 'coredns';
+export type ImageName =
+  | 'node-base'
+  | 'operator'
+  | 'exporter'
+  | 'pause'
+  | 'coredns'
+  // Real VMs (built only when asked for): KubeVirt's node side and a guest containerDisk.
+  | 'vm-base'
+  | 'virt-launcher'
+  | 'virt-handler'
+  | 'vm-guest';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-images.sh');
 const refs = new Map<ImageName, string>();

@@ -55,7 +55,7 @@ export interface RegistryOptions {
 }
 
 export interface TestRegistry {
-  /** "127.0.0.1:PORT" - what clients use (the proxy, when there is one). */
+  /** "127.0.0.1:PORT" (or the given address) - what clients use (the proxy, when there is one). */
   host: string;
   /** "http(s)://127.0.0.1:PORT" */
   url: string;

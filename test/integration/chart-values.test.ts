@@ -2,7 +2,8 @@
 // `helm template` and `helm install` check values.schema.json and name the field. The
 // default values and the example values (ci/full-values.yaml) pass, and render what they ask for.
 import path from 'node:path';
-import { CHART_DIR, helm, parseManifests, type Manifest } from './install-fixtures.js';
+import { CHART_DIR, helm, parseManifests, toYamlStream, type Manifest } from './install-fixtures.js';
+import { createNamespace, kubectl } from '../harness/testbed.js';
 
 const FULL_VALUES = path.join(CHART_DIR, 'ci', 'full-values.yaml');
 
@@ -30,6 +31,8 @@ const WRONG: [string, string, RegExp][] = [
   ['a namespace that is not a DNS label', 'watchNamespaces={Prod}', /watchNamespaces/],
   ['a budget that is not a number or percentage', 'podDisruptionBudget.minAvailable=most', /minAvailable/],
   ['a Prometheus duration without a unit', 'metrics.serviceMonitor.interval=30s0', /interval/],
+  ['a transfer memory limit that is not a quantity', 'transfer.resources.limits.memory=lots', /memory/],
+  ['a registry address that is not a CIDR', 'transfer.networkPolicy.registry.cidrs={10.0.0/8}', /cidrs/],
 ];
 
 describe.each(WRONG)('%s (--set %s)', (_what, set, names) => {
@@ -64,6 +67,9 @@ test('default values: lint and template pass', async () => {
   // Two replicas by default: a budget keeps one through a drain.
   expect(kinds).toContain('PodDisruptionBudget/serverimage-operator');
   expect(kinds).not.toContain('ConfigMap/serverimage-operator-dashboard');
+  // The example NetworkPolicy and the priority class's read are asked for, never there by default.
+  expect(manifests.map((m) => m.kind)).not.toContain('NetworkPolicy');
+  expect(kinds.filter((k) => k.includes('priority-class'))).toEqual([]);
   const one = parseManifests(await helm(['template', 'one', CHART_DIR, '--set', 'replicaCount=1']));
   expect(one.map((m) => m.kind)).not.toContain('PodDisruptionBudget');
 });
@@ -106,4 +112,125 @@ test('the example values: lint and template pass and render what they ask for', 
     'ServerImageOperatorNotReady',
     'ServerImageOperatorNoLeader',
   ]);
+});
+
+describe("the transfer Pods' example NetworkPolicy (transfer.networkPolicy)", () => {
+  const on = ['--set', 'transfer.networkPolicy.enabled=true'];
+  const registry = ['--set', 'transfer.networkPolicy.registry.cidrs={10.20.30.40/32}'];
+
+  test('one per namespace with ServerImages: exporter Pods, DNS and the registry out; the operator in', async () => {
+    const [a, b] = [await createNamespace('np'), await createNamespace('np')];
+    const args = [...on, ...registry, '--set', `transfer.networkPolicy.namespaces={${a},${b}}`];
+    expect(await helm(['lint', CHART_DIR, '--strict', ...args])).toMatch(/0 chart\(s\) failed/);
+    const manifests = parseManifests(
+      await helm(['template', 'np', CHART_DIR, '--namespace', 'serverimage-system', ...args]),
+    );
+    const policies = manifests.filter((m) => m.kind === 'NetworkPolicy') as (Manifest &
+      Record<string, any>)[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual([
+      `${a}/np-serverimage-operator-transfer`,
+      `${b}/np-serverimage-operator-transfer`,
+    ]);
+    expect(policies[0]!.spec).toEqual({
+      // The labels the builder gives every transfer Pod (src/transfer/pod-spec.ts).
+      podSelector: {
+        matchLabels: {
+          'app.kubernetes.io/name': 'serverimage-operator',
+          'app.kubernetes.io/component': 'transfer',
+        },
+      },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'serverimage-system' } },
+              podSelector: {
+                matchLabels: {
+                  'app.kubernetes.io/name': 'serverimage-operator',
+                  'app.kubernetes.io/instance': 'np',
+                },
+              },
+            },
+          ],
+          ports: [{ protocol: 'TCP', port: 8090 }],
+        },
+      ],
+      egress: [
+        {
+          to: [
+            {
+              podSelector: {
+                matchExpressions: [{ key: 'kubevirt.io.virt-export-service', operator: 'Exists' }],
+              },
+            },
+          ],
+          ports: [{ protocol: 'TCP', port: 8443 }],
+        },
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+              podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+            },
+          ],
+          ports: [
+            { protocol: 'UDP', port: 53 },
+            { protocol: 'TCP', port: 53 },
+          ],
+        },
+        { to: [{ ipBlock: { cidr: '10.20.30.40/32' } }], ports: [{ protocol: 'TCP', port: 443 }] },
+      ],
+    });
+    // The real API server takes them as they are.
+    const applied = await kubectl(['apply', '--dry-run=server', '-f', '-'], toYamlStream(policies));
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+  });
+
+  test('watchNamespaces are its namespaces when none are named', async () => {
+    const manifests = parseManifests(
+      await helm(['template', 'np', CHART_DIR, ...on, ...registry, '--set', 'watchNamespaces={team-a}']),
+    );
+    expect(manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => m.metadata.namespace)).toEqual([
+      'team-a',
+    ]);
+  });
+
+  test('without namespaces or the registry it says what to set', async () => {
+    expect(await refused(['template', 'np', CHART_DIR, ...on, ...registry])).toMatch(
+      /transfer\.networkPolicy\.namespaces.*watchNamespaces/,
+    );
+    expect(await refused(['template', 'np', CHART_DIR, ...on, '--set', 'watchNamespaces={team-a}'])).toMatch(
+      /transfer\.networkPolicy\.registry\.cidrs/,
+    );
+  });
+});
+
+test('transfer.priorityClassName: get on that PriorityClass only, even with watchNamespaces', async () => {
+  for (const scoped of [[], ['--set', 'watchNamespaces={team-a}']]) {
+    const manifests = parseManifests(
+      await helm(['template', 'pc', CHART_DIR, '--set', 'transfer.priorityClassName=backup-low', ...scoped]),
+    ) as (Manifest & Record<string, any>)[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const role = manifests.find(
+      (m) =>
+        m.kind === 'ClusterRole' && m.metadata.name === 'pc-serverimage-operator-transfer-priority-class',
+    );
+    expect(role?.rules).toEqual([
+      {
+        apiGroups: ['scheduling.k8s.io'],
+        resources: ['priorityclasses'],
+        resourceNames: ['backup-low'],
+        verbs: ['get'],
+      },
+    ]);
+    const binding = manifests.find(
+      (m) => m.kind === 'ClusterRoleBinding' && m.metadata.name === role!.metadata.name,
+    );
+    expect(binding?.roleRef.name).toBe(role!.metadata.name);
+    const deployment = manifests.find((m) => m.kind === 'Deployment');
+    expect(deployment!.spec.template.spec.containers[0].args).toContain(
+      '--transfer-priority-class-name=backup-low',
+    );
+  }
 });

@@ -7,11 +7,13 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
+import { checkTransferSettings } from '../../src/transfer/check-settings.js';
 import { startFaultProxy, type FaultProxy } from '../harness/fault-proxy.js';
 import { freePort } from '../harness/ports.js';
 import { startProcess, waitFor } from '../harness/process.js';
-import { kubeconfigPath } from '../harness/testbed.js';
+import { createNamespace, kubeconfigPath } from '../harness/testbed.js';
 import { root } from './cli-fixtures.js';
 
 interface Run {
@@ -160,6 +162,57 @@ describe('a cluster that cannot be reached', () => {
       /https:\/\/no-such-host\.invalid:6443/,
       /does not resolve \((ENOTFOUND|EAI_AGAIN)\)|EAI_AGAIN/,
     );
+  });
+});
+
+describe('a transfer priority class the cluster does not have', () => {
+  test('refused at start-up in one line naming the flag, exit 2', async () => {
+    const result = await run(NODE, OPERATOR, [
+      `--kubeconfig=${kubeconfigPath()}`,
+      '--transfer-priority-class-name=no-such-class',
+      ...NO_PORTS,
+    ]);
+    expectOneLine(
+      result,
+      2,
+      /^serverimage-operator: --transfer-priority-class-name: PriorityClass "no-such-class" does not exist/,
+      /transfer\.priorityClassName/,
+    );
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('a ServiceAccount that may not read PriorityClasses: told so, not "does not exist", exit 1', async () => {
+    const admin = new KubeConfig();
+    admin.loadFromFile(kubeconfigPath());
+    const core = admin.makeApiClient(CoreV1Api);
+    const namespace = await createNamespace('no-rbac');
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'nobody' } } });
+    const token = await core.createNamespacedServiceAccountToken({
+      namespace,
+      name: 'nobody',
+      body: { spec: { audiences: [], expirationSeconds: 600 } },
+    });
+    const cluster = admin.getCurrentCluster()!;
+    const asNobody = new KubeConfig();
+    asNobody.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: 'nobody', token: token.status!.token }],
+      contexts: [{ name: 'nobody', cluster: cluster.name, user: 'nobody' }],
+      currentContext: 'nobody',
+    });
+    const refused = checkTransferSettings(asNobody, { transferPriorityClassName: 'system-cluster-critical' });
+    await expect(refused).rejects.toThrow(
+      /^--transfer-priority-class-name: cannot check PriorityClass "system-cluster-critical": the operator's ServiceAccount may not get priorityclasses/,
+    );
+    await expect(refused).rejects.toMatchObject({ invalid: false });
+  });
+
+  test('one the API server made itself passes the check', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigPath());
+    await expect(
+      checkTransferSettings(kc, { transferPriorityClassName: 'system-cluster-critical' }),
+    ).resolves.toBeUndefined();
   });
 });
 

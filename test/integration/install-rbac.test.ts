@@ -78,6 +78,8 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['update', `${LEASES}/serverimage-operator`, { namespace: OPERATOR_NAMESPACE }],
     ['get', '/apis'],
     ['get', '/apis/export.kubevirt.io/v1'],
+    // --transfer-priority-class-name is checked at start-up.
+    ['get', 'priorityclasses.scheduling.k8s.io'],
   ];
   const refused: Check[] = [
     // It never replaces a ServerImage nor deletes them in bulk; a schedule is its users'.
@@ -114,6 +116,8 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['create', 'rolebindings.rbac.authorization.k8s.io'],
     ['update', 'customresourcedefinitions.apiextensions.k8s.io'],
     ['impersonate', 'serviceaccounts'],
+    ['list', 'priorityclasses.scheduling.k8s.io'],
+    ['create', 'priorityclasses.scheduling.k8s.io'],
   ];
 
   const describeCheck = ([verb, resource, options]: Check) =>

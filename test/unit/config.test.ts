@@ -31,3 +31,17 @@ test('a bad value names the flag', () => {
 test('an unknown flag is refused', () => {
   expect(() => loadConfig(['--wrokers', '2'], {})).toThrow(/wrokers/);
 });
+
+test('a transfer request above its limit is refused, naming both flags', () => {
+  expect(() => loadConfig(['--transfer-memory-request=1Gi'], {})).toThrow(
+    /^--transfer-memory-request: 1Gi is more than --transfer-memory-limit 512Mi; the API server refuses/,
+  );
+  expect(() => loadConfig(['--transfer-cpu-request=2', '--transfer-cpu-limit=1500m'], {})).toThrow(
+    /--transfer-cpu-request: 2 is more than --transfer-cpu-limit 1500m/,
+  );
+  // Equal, smaller in other units, or no limit at all: fine.
+  expect(() => loadConfig(['--transfer-memory-request=512Mi'], {})).not.toThrow();
+  expect(() => loadConfig(['--transfer-memory-request=500M'], {})).not.toThrow();
+  expect(() => loadConfig(['--transfer-memory-request=2Gi', '--transfer-memory-limit='], {})).not.toThrow();
+  expect(() => loadConfig(['--transfer-cpu-request=4'], {})).not.toThrow();
+});

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startProcess, waitFor, type ManagedProcess } from '../process.js';
+import { waitFor, type ManagedProcess } from '../process.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -87,8 +87,8 @@ async function sandboxNetns(ctr: (args: string[]) => Promise<string>): Promise<s
 export async function startContainerd(
   dir: string,
   sandboxImage: string,
-  /** How to run a command in the node's network namespace. */
-  inNode: (command: string, args: string[]) => { command: string; args: string[] },
+  /** Starts a process in the node (node-namespaces.ts). */
+  spawn: (command: string, args: string[], logFile: string) => ManagedProcess,
 ): Promise<Containerd> {
   const missing = ['containerd', 'ctr', 'runc'].filter(
     (cmd) => !process.env.PATH?.split(':').some((d) => existsSync(path.join(d, cmd))),
@@ -102,8 +102,7 @@ export async function startContainerd(
   const file = path.join(dir, 'containerd.toml');
   writeFileSync(file, config(dir, sandboxImage));
   const socket = path.join(dir, 'containerd.sock');
-  const run = inNode('containerd', ['--config', file]);
-  const proc = startProcess(run.command, run.args, path.join(dir, 'containerd.log'));
+  const proc = spawn('containerd', ['--config', file], path.join(dir, 'containerd.log'));
   const ctr = async (args: string[]) =>
     (await execFileAsync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args])).stdout;
   await waitFor(

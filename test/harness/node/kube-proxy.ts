@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startProcess, waitFor, type ManagedProcess } from '../process.js';
+import { waitFor, type ManagedProcess } from '../process.js';
 import { toolPath } from '../tools.js';
 import type { NodeNetwork } from './netns.js';
 
@@ -19,6 +19,8 @@ export async function startKubeProxy(options: {
   nodeName: string;
   kubeconfigPath: string;
   network: NodeNetwork;
+  /** Starts a process in the node (node-namespaces.ts). */
+  spawn: (command: string, args: string[], logFile: string) => ManagedProcess;
 }): Promise<ManagedProcess> {
   const { dir, network } = options;
   mkdirSync(dir, { recursive: true });
@@ -53,8 +55,11 @@ export async function startKubeProxy(options: {
       iptables: { localhostNodePorts: false, minSyncPeriod: '0s', syncPeriod: '30s' },
     }),
   );
-  const run = network.exec(toolPath('kube-proxy'), [`--config=${config}`, '--v=2']);
-  const proc = startProcess(run.command, run.args, path.join(dir, 'kube-proxy.log'));
+  const proc = options.spawn(
+    toolPath('kube-proxy'),
+    [`--config=${config}`, '--v=2'],
+    path.join(dir, 'kube-proxy.log'),
+  );
   // /healthz answers 200 once the first full sync of its rules is done.
   await waitFor(
     'kube-proxy to sync its rules',

@@ -8,7 +8,7 @@
 // server reaches it (logs, exec).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startProcess, type ManagedProcess } from '../process.js';
+import type { ManagedProcess } from '../process.js';
 import { toolPath } from '../tools.js';
 
 export interface KubeletOptions {
@@ -21,8 +21,13 @@ export interface KubeletOptions {
   nodeIp: string;
   /** kube-dns's ClusterIP: Pods' nameserver (dnsPolicy ClusterFirst). */
   clusterDns: string;
-  /** How to run a command in the node's network namespace. */
-  inNode: (command: string, args: string[]) => { command: string; args: string[] };
+  /**
+   * Whether the Node advertises ephemeral-storage (the kubelet's local storage capacity
+   * isolation): virt-launcher Pods request some for their containerDisks. Off by default.
+   */
+  ephemeralStorage?: boolean;
+  /** Starts a process in the node (node-namespaces.ts). */
+  spawn: (command: string, args: string[], logFile: string) => ManagedProcess;
 }
 
 export function startKubelet(options: KubeletOptions): ManagedProcess {
@@ -40,7 +45,7 @@ export function startKubelet(options: KubeletOptions): ManagedProcess {
       cgroupsPerQOS: false,
       enforceNodeAllocatable: [],
       makeIPTablesUtilChains: false,
-      localStorageCapacityIsolation: false,
+      localStorageCapacityIsolation: options.ephemeralStorage ?? false,
       containerRuntimeEndpoint: options.runtimeEndpoint,
       address: options.nodeIp,
       // The node's namespace is its own: a cluster node's default ports.
@@ -66,14 +71,17 @@ export function startKubelet(options: KubeletOptions): ManagedProcess {
       podLogsDir: path.join(dir, 'pod-logs'),
     }),
   );
-  const run = options.inNode(toolPath('kubelet'), [
-    `--config=${config}`,
-    `--kubeconfig=${options.kubeconfigPath}`,
-    `--root-dir=${path.join(dir, 'root')}`,
-    `--cert-dir=${path.join(dir, 'pki')}`,
-    `--hostname-override=${options.nodeName}`,
-    `--node-ip=${options.nodeIp}`,
-    '--v=2',
-  ]);
-  return startProcess(run.command, run.args, path.join(dir, 'kubelet.log'));
+  return options.spawn(
+    toolPath('kubelet'),
+    [
+      `--config=${config}`,
+      `--kubeconfig=${options.kubeconfigPath}`,
+      `--root-dir=${path.join(dir, 'root')}`,
+      `--cert-dir=${path.join(dir, 'pki')}`,
+      `--hostname-override=${options.nodeName}`,
+      `--node-ip=${options.nodeIp}`,
+      '--v=2',
+    ],
+    path.join(dir, 'kubelet.log'),
+  );
 }

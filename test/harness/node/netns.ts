@@ -1,10 +1,10 @@
 // The real node's own network: a network namespace that plays the node's machine, joined
 // to the host by a veth pair. containerd (and through it the CNI plugins), the kubelet and
-// kube-proxy run in it (`nsenter --net`, no other namespace: they share the host's mounts
-// and processes), so kube-proxy's iptables rules, the Pod bridge and the sysctls it sets
-// are the node's alone. iptables is one table set per namespace: two kube-proxies in the
-// host's would rewrite each other's KUBE-SERVICES chain whatever their Service ranges,
-// and several beds run on this machine at once. Deleting the namespace deletes all of it.
+// kube-proxy run in it (node-namespaces.ts: `nsenter --net`; with real VMs also a PID and
+// mount namespace of the node's own), so kube-proxy's iptables rules, the Pod bridge and
+// the sysctls it sets are the node's alone. iptables is one table set per namespace: two
+// kube-proxies in the host's would rewrite each other's KUBE-SERVICES chain whatever their
+// Service ranges, and several beds run on this machine at once. Deleting the namespace deletes all of it.
 //
 // Each node takes a 10.X.0.0/16 that no route of the host covers (claimed atomically by
 // the namespace's name, which holds X):
@@ -42,8 +42,6 @@ export interface NodeNetwork {
   apiServiceIp: string;
   /** kube-dns's ClusterIP. */
   dnsIp: string;
-  /** `command args` run inside the namespace. */
-  exec(command: string, args: string[]): { command: string; args: string[] };
   /** Removes the namespace (and with it the link, the routes, every iptables rule in it). */
   remove(): Promise<void>;
 }
@@ -118,7 +116,6 @@ function networkOf(name: string, x: number): NodeNetwork {
     serviceCidr: `10.${x}.2.0/24`,
     apiServiceIp: `10.${x}.2.1`,
     dnsIp: `10.${x}.2.10`,
-    exec: (command, args) => ({ command: 'nsenter', args: [`--net=${path}`, '--', command, ...args] }),
     async remove() {
       // The kernel frees a namespace (and with it the link) some time after its last
       // process: the link is deleted now, both ends and the host's routes through it.

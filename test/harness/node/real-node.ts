@@ -2,15 +2,14 @@
 // before the control plane, which listens on the node's link): containerd with the bed's
 // images imported and a Pod network (cni.ts), the real kubelet registered as Node
 // `nodeName` with the bed's API server, kube-proxy (kube-proxy.ts) and CoreDNS as a Pod
-// with the Service kube-dns (coredns.ts).
+// with the Service kube-dns (coredns.ts). With `ownNamespaces` the node also has a PID
+// and mount namespace of its own (node-namespaces.ts, which starts all of its processes).
 // Once the Node is Ready its not-ready taint is lifted here, as kube-controller-manager's
 // node lifecycle controller would: the bed does not run that controller (it would evict
 // the Pods of the kubelet stand-in's Node, which keeps no Lease).
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { imageRef, imageTarball, type ImageName } from '../container-images.js';
 import { waitFor, type ManagedProcess } from '../process.js';
@@ -20,8 +19,7 @@ import { startCoreDns, type ClusterDns } from './coredns.js';
 import { startKubeProxy } from './kube-proxy.js';
 import { startKubelet } from './kubelet.js';
 import type { NodeNetwork } from './netns.js';
-
-const execFileAsync = promisify(execFile);
+import { startNodeNamespaces } from './node-namespaces.js';
 
 export interface RealNode {
   nodeName: string;
@@ -34,6 +32,14 @@ export interface RealNode {
   network: NodeNetwork;
   /** Resolves once the `laterImages` are imported (rejects if one failed). */
   imported(): Promise<void>;
+  /** The node's folder: everything mounted under it goes with stop(). */
+  dir: string;
+  /** The kubelet's --root-dir (a node's /var/lib/kubelet: pods/, device-plugins/). */
+  kubeletRoot: string;
+  /** Where the kubelet writes containers' logs (NS_POD_UID/CONTAINER/N.log). */
+  podLogsDir: string;
+  /** Runs a command in the node: its network, and its mounts (its own mount namespace, if it has one). */
+  exec(command: string, args: string[]): Promise<string>;
   /** The name a Pod's `image` gives for a bed image (as containerd imported it). */
   image(name: ImageName): string;
   stop(): Promise<void>;
@@ -53,21 +59,30 @@ export async function startRealNode(options: {
    */
   laterImages?: ImageName[];
   network: NodeNetwork;
+  /** A PID and mount namespace of the node's own (node-namespaces.ts), as virt-handler needs. */
+  ownNamespaces?: boolean;
+  /** The Node advertises ephemeral-storage (kubelet.ts), as virt-launcher Pods need. */
+  ephemeralStorage?: boolean;
 }): Promise<RealNode> {
   const { network } = options;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-node-'));
+  // Every process of the node starts through this, in the node's namespaces.
+  const namespaces = await startNodeNamespaces(network, {
+    own: options.ownNamespaces ?? false,
+    logFile: path.join(dir, 'init.log'),
+  });
+  const { start: spawn, exec } = namespaces;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(options.kubeconfigPath);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   writePodNetwork(path.join(dir, 'containerd/cni'), network.podSubnet);
-  const containerd = await startContainerd(
-    path.join(dir, 'containerd'),
-    runtimeName('pause'),
-    network.exec,
-  ).catch((err: unknown) => {
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  });
+  const containerd = await startContainerd(path.join(dir, 'containerd'), runtimeName('pause'), spawn).catch(
+    async (err: unknown) => {
+      await namespaces.stop();
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    },
+  );
   let kubelet: ManagedProcess | undefined;
   let kubeProxy: ManagedProcess | undefined;
   let dns: ClusterDns;
@@ -81,10 +96,11 @@ export async function startRealNode(options: {
     await containerd.stop();
     // The kubelet's Secret volumes (tmpfs), its root dir (bind-mounted onto itself) and
     // containerd's sandbox mounts: deepest first.
-    await execFileAsync('sh', [
+    await exec('sh', [
       '-c',
       `grep -o ' ${dir}/[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`,
     ]).catch(() => undefined);
+    await namespaces.stop();
     if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -97,6 +113,14 @@ export async function startRealNode(options: {
       Promise.resolve(),
     );
     later.catch(() => undefined); // awaited by imported() and stop()
+    if (options.ownNamespaces) {
+      // The kubelet serves device plugins at the fixed /var/lib/kubelet/device-plugins/
+      // whatever its --root-dir (and every kubelet on the host would share that folder): in
+      // the node's mount namespace it is the node's own root dir, as on a machine.
+      mkdirSync(path.join(dir, 'kubelet', 'root'), { recursive: true });
+      mkdirSync('/var/lib/kubelet', { recursive: true });
+      await exec('mount', ['--bind', path.join(dir, 'kubelet', 'root'), '/var/lib/kubelet']);
+    }
     kubelet = startKubelet({
       dir: path.join(dir, 'kubelet'),
       nodeName: options.nodeName,
@@ -104,7 +128,8 @@ export async function startRealNode(options: {
       runtimeEndpoint: containerd.endpoint,
       nodeIp: network.nodeIp,
       clusterDns: network.dnsIp,
-      inNode: network.exec,
+      ephemeralStorage: options.ephemeralStorage,
+      spawn,
     });
     const k = kubelet;
     await waitFor(
@@ -126,6 +151,7 @@ export async function startRealNode(options: {
       nodeName: options.nodeName,
       kubeconfigPath: options.kubeconfigPath,
       network,
+      spawn,
     });
     dns = await startCoreDns({
       kc,
@@ -146,6 +172,10 @@ export async function startRealNode(options: {
     network,
     image: runtimeName,
     imported: () => later,
+    dir,
+    kubeletRoot: path.join(dir, 'kubelet', 'root'),
+    podLogsDir: path.join(dir, 'kubelet', 'pod-logs'),
+    exec,
     stop,
   };
 }

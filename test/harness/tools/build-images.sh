@@ -10,6 +10,8 @@
 #   pause      the Pod sandbox's image for the bed's containerd: tools/pause/main.go alone
 #   coredns    CoreDNS (built by build-tools.sh) as its own Dockerfile ships it: /coredns,
 #              user nonroot 65532, the binary as entrypoint
+#   vm-base, virt-launcher, virt-handler, vm-guest  KubeVirt's node side for real VMs (see
+#              their recipes); built only when named, since only the real-VM test uses them
 # Each image is tagged serverimage-testbed/NAME:KEY, KEY a hash of its inputs (for the
 # operator: the Dockerfile, package files and src/), and saved as a tarball in
 # $cache/images (for runtimes other than the engine's, and to reload after the engine's
@@ -18,7 +20,7 @@
 # while one builds. Build output goes to $cache/images/build.log, whose tail is printed
 # when a build fails.
 #
-#   build-images.sh [IMAGE...]  only these images (default: all)
+#   build-images.sh [IMAGE...]  only these images (default: all but the real-VM ones)
 #   SERVERIMAGE_TOOLS_CACHE     cache root (default ~/.cache/serverimage-operator/tools)
 #   SERVERIMAGE_DEBIAN_MIRROR   debootstrap's mirror (default http://deb.debian.org/debian)
 set -eEuo pipefail
@@ -33,14 +35,18 @@ log="$dir/build.log"
 mkdir -p "$dir"
 say() { printf '[build-images] %s\n' "$*" >&2; }
 
-all_images=(node-base operator exporter pause coredns)
+default_images=(node-base operator exporter pause coredns)
+# Real VMs: minutes of apt and Go builds, so only the test that runs them asks for them.
+vm_images=(vm-base virt-launcher virt-handler vm-guest)
+all_images=("${default_images[@]}" "${vm_images[@]}")
 images=("$@")
-[ ${#images[@]} -gt 0 ] || images=("${all_images[@]}")
+[ ${#images[@]} -gt 0 ] || images=("${default_images[@]}")
 for i in "${images[@]}"; do
   case " ${all_images[*]} " in *" $i "*) ;; *) say "unknown image $i (known: ${all_images[*]})"; exit 2 ;; esac
 done
-# In build order; the operator image is built on node-base.
+# In build order; the operator image is built on node-base, KubeVirt's and the guest's on vm-base.
 case " ${images[*]} " in *" operator "*) images+=(node-base) ;; esac
+case " ${images[*]} " in *" virt-launcher "* | *" virt-handler "* | *" vm-guest "*) images+=(vm-base) ;; esac
 wanted=" ${images[*]} " images=()
 for i in "${all_images[@]}"; do case $wanted in *" $i "*) images+=("$i") ;; esac; done
 
@@ -135,6 +141,136 @@ build_coredns() {
   rm -rf "$rootfs"
 }
 
+# Debian's minimal root fs of VM_DEBIAN_RELEASE (the release whose libvirt and QEMU are
+# nearest KubeVirt's; virt-launcher is linked against its libvirt by build-tools.sh).
+build_vm_base() {
+  local ref=$1 rootfs
+  command -v debootstrap >/dev/null || {
+    apt-cache show debootstrap >/dev/null 2>&1 || apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap
+  }
+  rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
+  debootstrap --variant=minbase "$VM_DEBIAN_RELEASE" "$rootfs" "${SERVERIMAGE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$ref"
+  rm -rf "$rootfs"
+}
+
+# docker_build REF CONTEXT: CONTEXT/Dockerfile FROM vm-base, with apt from the host's network.
+docker_build() { docker build --network host --build-arg "BASE=$(ref_of vm-base)" -t "$1" "$2"; }
+apt_install='apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends'
+
+# KubeVirt's virt-launcher image (cmd/virt-launcher/BUILD.bazel) from Debian's packages in
+# place of its CentOS Stream RPMs: the launcher's binaries in /usr/bin (virt-launcher-monitor
+# with cap_net_bind_service), node-labeller.sh, KubeVirt's qemu.conf, virtqemud.conf,
+# nsswitch.conf and qemu hook, the qemu user 107. Adapted: Debian ships only the monolithic
+# libvirtd, so /usr/sbin/virtqemud (which virt-launcher runs) is a script running libvirtd
+# whose socket it also names virtqemud-sock; QEMU is /usr/bin/qemu-system-x86_64, which
+# libvirt finds on PATH (KubeVirt's is /usr/libexec/qemu-kvm; its domains name no emulator).
+build_virt_launcher() {
+  local ref=$1 ctx kv bins; ctx=$(mktemp -d "$dir/rootfs.XXXXXX")
+  bins=$(bash "$here/build-tools.sh" virt-launcher virt-launcher-monitor container-disk virt-freezer virt-probe virt-tail)
+  kv=$(cd /tmp && go mod download -json "kubevirt.io/kubevirt@$KUBEVIRT_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$ctx/bin" "$ctx/etc"
+  for b in virt-launcher virt-launcher-monitor container-disk virt-freezer virt-probe virt-tail; do
+    install -m 0755 "$(readlink -f "$bins/$b")" "$ctx/bin/$b"
+  done
+  install -m 0755 "$kv/cmd/virt-launcher/node-labeller/node-labeller.sh" "$ctx/bin/"
+  install -m 0644 "$kv/cmd/virt-launcher/qemu.conf" "$kv/cmd/virt-launcher/virtqemud.conf" \
+    "$kv/cmd/virt-launcher/nsswitch.conf" "$ctx/etc/"
+  install -m 0755 "$kv/cmd/virt-launcher/qemu" "$ctx/etc/qemu-hook"
+  echo "$KUBEVIRT_VERSION" >"$ctx/etc/version"
+  cat >"$ctx/virtqemud" <<'SCRIPT'
+#!/bin/sh
+# virt-launcher runs virtqemud, the modular QEMU daemon; Debian ships libvirt's monolithic
+# libvirtd, which serves the same qemu driver on libvirt-sock. The launcher (as non-root)
+# connects to virtqemud-sock in the same folder: a link to libvirtd's socket.
+run=/run/libvirt
+[ "$(id -u)" = 0 ] || run=${XDG_RUNTIME_DIR:-/run}/libvirt
+mkdir -p "$run" && ln -sfn libvirt-sock "$run/virtqemud-sock"
+exec /usr/sbin/libvirtd "$@"
+SCRIPT
+  cat >"$ctx/Dockerfile" <<DOCKERFILE
+ARG BASE
+FROM \$BASE
+RUN $apt_install libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-log libvirt-clients \\
+      qemu-system-x86 qemu-utils libcap2-bin procps iproute2 nftables \\
+    && apt-get clean && rm -rf /var/lib/apt/lists/* \\
+    && (getent group qemu || groupadd -g 107 qemu) && (getent passwd qemu || useradd -u 107 -g 107 -d /home/qemu -s /bin/bash qemu) \\
+    && mkdir -p /usr/lib64/qemu-kvm /etc/libvirt/hooks
+COPY bin/ /usr/bin/
+COPY etc/qemu.conf etc/virtqemud.conf /etc/libvirt/
+COPY etc/nsswitch.conf /etc/nsswitch.conf
+COPY --chown=107:107 etc/qemu-hook /etc/libvirt/hooks/qemu
+COPY etc/version /.version
+COPY virtqemud /usr/sbin/virtqemud
+RUN chmod 0755 /usr/sbin/virtqemud && setcap cap_net_bind_service+ep /usr/bin/virt-launcher-monitor
+ENTRYPOINT ["/usr/bin/virt-launcher"]
+DOCKERFILE
+  docker_build "$ref" "$ctx"
+  rm -rf "$ctx"
+}
+
+# KubeVirt's virt-handler image (cmd/virt-handler/BUILD.bazel, rpm handlerbase): virt-handler
+# and virt-chroot in /usr/bin, with Debian's counterparts of the tools of its base
+# (util-linux, iproute, nftables, procps, qemu-img, xorriso).
+build_virt_handler() {
+  local ref=$1 ctx bins; ctx=$(mktemp -d "$dir/rootfs.XXXXXX")
+  bins=$(bash "$here/build-tools.sh" virt-handler virt-chroot)
+  mkdir -p "$ctx/bin"
+  install -m 0755 "$(readlink -f "$bins/virt-handler")" "$(readlink -f "$bins/virt-chroot")" "$ctx/bin/"
+  mv "$ctx/bin/virt-handler-$KUBEVIRT_VERSION" "$ctx/bin/virt-handler"
+  mv "$ctx/bin/virt-chroot-$KUBEVIRT_VERSION" "$ctx/bin/virt-chroot"
+  echo "$KUBEVIRT_VERSION" >"$ctx/version"
+  cat >"$ctx/Dockerfile" <<DOCKERFILE
+ARG BASE
+FROM \$BASE
+RUN $apt_install util-linux mount iproute2 nftables procps qemu-utils xorriso \\
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+COPY bin/ /usr/bin/
+COPY version /.version
+ENTRYPOINT ["/usr/bin/virt-handler"]
+DOCKERFILE
+  docker_build "$ref" "$ctx"
+  rm -rf "$ctx"
+}
+
+# The guest, a containerDisk as kubevirt/containerdisks lays one out (one layer: disk/ 0555
+# and disk/disk.img 0444, uid/gid 107, nothing else). The disk boots on its own: a FAT file
+# system over the whole disk with SYSLINUX in its boot sector (installed through mtools, so
+# no loop device or mount is needed), Debian's cloud kernel and an initramfs of busybox
+# whose init prints a line on the serial console and stays up.
+build_vm_guest() {
+  local ref=$1 out; out=$(mktemp -d "$dir/rootfs.XXXXXX")
+  cat >"$out/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+echo "serverimage-guest: booted, kernel $(/bin/busybox uname -r)" >/dev/ttyS0
+while :; do /bin/busybox sleep 3600; done
+INIT
+  docker run --rm --network host -v "$out:/out" "$(ref_of vm-base)" sh -ec "
+    $apt_install busybox-static syslinux mtools dosfstools cpio
+    cd /tmp && apt-get download \$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*\)/\1/p' | head -1)
+    dpkg-deb -x linux-image-*.deb kernel
+    mkdir -p initrd/bin && cp /bin/busybox initrd/bin/ && install -m 0755 /out/init initrd/init
+    (cd initrd && find . | cpio -o -H newc | gzip -9) >initrd.gz
+    mkfs.fat -C -n GUEST /out/disk.img 32768
+    syslinux --install /out/disk.img
+    printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 quiet\n' >syslinux.cfg
+    mcopy -i /out/disk.img kernel/boot/vmlinuz-* ::vmlinuz
+    mcopy -i /out/disk.img initrd.gz syslinux.cfg ::
+    rm /out/init"
+  mkdir -p "$out/root/disk"
+  mv "$out/disk.img" "$out/root/disk/disk.img"
+  chmod 0555 "$out/root/disk"; chmod 0444 "$out/root/disk/disk.img"
+  tar -C "$out/root" --owner=107 --group=107 -c disk | docker import - "$ref"
+  rm -rf "$out"
+}
+
 # ---- keys ----
 hash() { sha256sum | cut -c1-16; }
 declare -A keys
@@ -150,6 +286,9 @@ compute_key() {
     exporter) { declare -f build_exporter; echo "$KUBEVIRT_VERSION"; } | hash ;;
     pause) { declare -f build_pause; cat "$here/pause/main.go"; } | hash ;;
     coredns) { declare -f build_coredns; echo "$COREDNS_VERSION"; } | hash ;;
+    vm-base) { declare -f build_vm_base; echo "$VM_DEBIAN_RELEASE"; } | hash ;;
+    virt-launcher | virt-handler | vm-guest) { declare -f "build_${1//-/_}" docker_build; echo "$apt_install"
+      echo "${keys[vm-base]}" "$KUBEVIRT_VERSION"; } | hash ;;
   esac
 }
 for i in "${images[@]}"; do keys[$i]=$(compute_key "$i"); done

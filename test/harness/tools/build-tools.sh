@@ -29,7 +29,11 @@ all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl re
   kube-proxy coredns)
 # Built only when asked for: build-images.sh's pause image, and the bench-only peers of
 # the incremental backup bench (test/bench/incremental.bench.ts).
-extra_tools=(pause kopia restic)
+# KubeVirt's node side (virt-handler, virt-launcher and what their images hold): only for
+# build-images.sh's virt-handler and virt-launcher images, which only the real-VM test builds.
+kubevirt_node_tools=(virt-handler virt-chroot virt-launcher-monitor virt-freezer virt-probe virt-tail
+  container-disk virt-launcher)
+extra_tools=(pause kopia restic "${kubevirt_node_tools[@]}")
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
@@ -54,6 +58,10 @@ version_of() {
     crane) echo "$CRANE_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     virt-exportserver | virt-controller) echo "$KUBEVIRT_VERSION" ;;
+    virt-handler | virt-chroot | virt-launcher-monitor | virt-freezer | virt-probe | virt-tail | container-disk)
+      echo "$KUBEVIRT_VERSION" ;;
+    # Linked against the libvirt of the launcher image's Debian release.
+    virt-launcher) echo "$KUBEVIRT_VERSION-$VM_DEBIAN_RELEASE" ;;
     cdi-importer) echo "$CDI_VERSION" ;;
     snapshot-controller) echo "$SNAPSHOTTER_VERSION" ;;
     kubevirt-crds)
@@ -180,6 +188,69 @@ build_kubevirt() {
   rm -rf "$dir"
 }
 
+# virt-handler's node labeller includes <linux/kvm.h> (cgo, no library); the other Go
+# programs of KubeVirt's node images are pure Go.
+build_kubevirt_node() {
+  local cgo=0; [ "$1" != virt-handler ] || cgo=1
+  CGO_ENABLED=$cgo build_kubevirt "$1"
+}
+
+# container-disk: the C program KubeVirt runs in a containerDisk's container (it keeps a
+# socket open so virt-handler finds the container's root), linked static like KubeVirt's.
+build_container_disk() {
+  local out; out="$bin/container-disk-$(version_of container-disk)"
+  gcc -static -O2 -o "$out.tmp" "$(mod_dir "kubevirt.io/kubevirt@$KUBEVIRT_VERSION")/cmd/container-disk-v2alpha/main.c" >>"$log" 2>&1
+  mv "$out.tmp" "$out"
+}
+
+# A Debian root of VM_DEBIAN_RELEASE with gcc and libvirt-dev, kept in the cache: virt-launcher
+# is cgo against libvirt, so it is built against the libvirt its image runs (the host's
+# release may have another). A chroot, not a container: no engine is needed for tools.
+launcher_build_root() {
+  local broot="$cache/launcher-build/$VM_DEBIAN_RELEASE"
+  if [ ! -f "$broot/.ready" ]; then
+    command -v debootstrap >/dev/null || {
+      apt-cache show debootstrap >/dev/null 2>&1 || apt-get update >>"$log" 2>&1
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap >>"$log" 2>&1
+    }
+    rm -rf "$broot" && mkdir -p "$broot"
+    debootstrap --variant=minbase "$VM_DEBIAN_RELEASE" "$broot" "${SERVERIMAGE_DEBIAN_MIRROR:-http://deb.debian.org/debian}" >>"$log" 2>&1
+    cp /etc/resolv.conf "$broot/etc/resolv.conf"
+    in_root "$broot" sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev pkg-config libvirt-dev && apt-get clean' >>"$log" 2>&1
+    touch "$broot/.ready"
+  fi
+  echo "$broot"
+}
+# in_root ROOT CMD...: CMD chrooted in ROOT with /proc, /dev, the host's Go, module and build
+# caches and the bin folder bound in; the mounts go with the private mount namespace.
+in_root() {
+  local broot=$1; shift
+  local gomod gocache; gomod=$(go env GOMODCACHE) gocache=$(go env GOCACHE)
+  mkdir -p "$broot/usr/local/go" "$broot/$gomod" "$broot/$gocache" "$broot/out"
+  unshare --mount --fork sh -ec '
+    r=$1 gomod=$2 gocache=$3 goroot=$4 out=$5; shift 5
+    mount --make-rprivate /
+    mount --bind /proc "$r/proc"; mount --rbind /dev "$r/dev"
+    mount --bind "$goroot" "$r/usr/local/go"; mount --bind "$gomod" "$r/$gomod"
+    mount --bind "$gocache" "$r/$gocache"; mount --bind "$out" "$r/out"
+    exec chroot "$r" env -i PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+      GOMODCACHE="$gomod" GOCACHE="$gocache" GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local "$@"
+  ' sh "$broot" "$gomod" "$gocache" "$(go env GOROOT)" "$bin" "$@"
+}
+
+# virt-launcher: the wrapper module is tidied on the host (the proxy is reached from here),
+# then built in the build root against its libvirt-dev with the modules already downloaded.
+build_virt_launcher() {
+  local broot dir name out; broot=$(launcher_build_root)
+  dir=$(mktemp -d "$broot/tmp/virt-launcher.XXXXXX"); name=virt-launcher-$(version_of virt-launcher)
+  kubevirt_module "$dir" virt-launcher
+  printf 'package tools\n\nimport _ "kubevirt.io/kubevirt/cmd/virt-launcher"\n' >"$dir/tools.go"
+  (cd "$dir" && { go mod tidy -e || true; } && go mod download) >>"$log" 2>&1
+  in_root "$broot" sh -c "cd /tmp/${dir##*/} && CGO_ENABLED=1 go build -trimpath -ldflags=-s -o /out/$name.tmp kubevirt.io/kubevirt/cmd/virt-launcher" >>"$log" 2>&1
+  mv "$bin/$name.tmp" "$bin/$name"
+  rm -rf "$dir"
+}
+
 # snapshot-controller: external-snapshotter's go.mod pins k8s.io/* in replace lines (copied)
 # and points its client module at ./client, which is not in the published module: the
 # client of the same tag (the one whose CRDs the bed installs) stands in for it.
@@ -291,6 +362,10 @@ build_one() {
     crane) build crane "github.com/google/go-containerregistry@$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane ;;
     helm) build helm "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm ;;
     virt-exportserver | virt-controller) build_kubevirt "$1" ;;
+    # The real node's KubeVirt (build-images.sh's virt-handler and virt-launcher images).
+    virt-handler | virt-chroot | virt-launcher-monitor | virt-freezer | virt-probe | virt-tail) build_kubevirt_node "$1" ;;
+    container-disk) build_container_disk ;;
+    virt-launcher) build_virt_launcher ;;
     # VolumeSnapshot -> VolumeSnapshotContent -> readyToUse, with the simulator as CSI driver.
     snapshot-controller) build_snapshot_controller ;;
     cdi-importer) build_cdi_importer ;;

@@ -22,7 +22,9 @@
 // here, their restore PVCs as local PVs on it (real/csi-volumes.ts), their Services
 // reached through the node's CoreDNS and kube-proxy. virt-launcher Pods stay on the stand-in's Node
 // (KubeVirt's label and devices), and so does an exporter Pod whose export or VM arms
-// `fault-export` (a seam of the stand-in's probe).
+// `fault-export` (a seam of the stand-in's probe). `vms: true` adds real VMs on the real
+// node: the real virt-handler as a Pod there and KubeVirt's launcher built here, under
+// emulation (see RealKubevirtOptions.vms).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -47,6 +49,7 @@ import { ServiceRouting } from './service-routing.js';
 import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
 import { startVirtController } from './virt-controller.js';
 import { VirtHandler } from './virt-handler.js';
+import { startRealVirtHandler, type RealVirtHandler } from './virt-handler-pod.js';
 import { VmChanges } from './vm-changes.js';
 import { startWatching } from './watch.js';
 
@@ -67,6 +70,8 @@ export interface RealKubevirt extends NodeSimulator {
   hostsFile: string;
   /** The real node (`node: 'real'`), where exporter Pods run as containers. */
   realNode?: RealNode;
+  /** The real virt-handler Pod on the real node (`vms: true`). */
+  virtHandler?: RealVirtHandler;
   /**
    * Runs `fn` with virt-controller stopped (SIGSTOP, then SIGCONT): a VM made meanwhile has no
    * status yet, as one just created has on a busy cluster. Keep `fn` short (its lease lasts 15 s).
@@ -85,6 +90,13 @@ export type RealKubevirtOptions = Omit<
    * 'operator': imported while the bed starts, `sim.realNode.imported()` waits for them.
    */
   nodeImages?: ImageName[];
+  /**
+   * With `node: 'real'`: real VMs there. The real virt-handler runs as a Pod on the node
+   * (virt-handler-pod.ts), virt-controller's launcher image is KubeVirt's launcher built
+   * here, and the KubeVirt CR says useEmulation (QEMU's TCG: KVM does not run guests on
+   * this machine). A VMI whose nodeSelector names the real node runs there in real QEMU.
+   */
+  vms?: boolean;
 };
 
 const quietLog = (message: string, err?: unknown) => {
@@ -121,7 +133,8 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 }
 
 export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
-  const { node, nodeImages, ...simOptions } = options;
+  const { node, nodeImages, vms, ...simOptions } = options;
+  if (vms && node !== 'real') throw new Error("real VMs need the real node: { node: 'real', vms: true }");
   const log = options.log ?? quietLog;
   // The real node's network first: the API server listens on its link, with its Service range.
   const network: NodeNetwork | undefined = node === 'real' ? await createNodeNetwork() : undefined;
@@ -167,8 +180,15 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode = await startRealNode({
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
-        images: ['exporter', ...(nodeImages ?? [])],
+        images: [
+          'exporter',
+          ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest'] as const) : []),
+          ...(nodeImages ?? []),
+        ],
         network,
+        // virt-handler enters the node through /proc/1 (node-namespaces.ts).
+        ownNamespaces: vms,
+        ephemeralStorage: vms,
       });
       const started = realNode;
       stops.push(() => started.stop());
@@ -258,8 +278,22 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
       exporterImage: realNode?.image('exporter'),
+      launcherImage: vms ? realNode?.image('virt-launcher') : undefined,
+      configuration: vms ? { developerConfiguration: { useEmulation: true } } : undefined,
     });
     stops.push(() => virtController.stop());
+    let virtHandler: RealVirtHandler | undefined;
+    if (vms && realNode) {
+      virtHandler = await startRealVirtHandler({
+        kc,
+        kubeconfigPath: controlPlane.kubeconfigPath,
+        node: realNode,
+        handlerImage: realNode.image('virt-handler'),
+        launcherImage: realNode.image('virt-launcher'),
+      });
+      const started = virtHandler;
+      stops.push(() => started.stop());
+    }
     const subresources = await startSubresourcesApi(kc);
     stops.push(() => subresources.stop());
     // virt-controller starts its export controller only once the CA ConfigMap is in its cache.
@@ -295,6 +329,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       freezeCalls: subresources.calls,
       hostsFile: hosts.path,
       realNode,
+      virtHandler,
       stop,
     };
   } catch (err) {

@@ -12,6 +12,11 @@ import { toolPath } from '../../tools.js';
 export async function startKubeScheduler(options: {
   kubeconfigPath: string;
   dir: string;
+  /**
+   * Schedule only the Pods that name this scheduler (spec.schedulerName), with the default
+   * plugins: a test on a control plane other tests share leaves their Pods alone.
+   */
+  schedulerName?: string;
 }): Promise<ManagedProcess> {
   const config = path.join(options.dir, 'kube-scheduler.yaml');
   writeFileSync(
@@ -21,6 +26,7 @@ export async function startKubeScheduler(options: {
       kind: 'KubeSchedulerConfiguration',
       clientConnection: { kubeconfig: options.kubeconfigPath },
       leaderElection: { leaderElect: false },
+      ...(options.schedulerName ? { profiles: [{ schedulerName: options.schedulerName }] } : {}),
     }),
   );
   const port = await freePort();

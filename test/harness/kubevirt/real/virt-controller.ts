@@ -66,7 +66,11 @@ async function ensure(create: () => Promise<unknown>): Promise<void> {
 }
 
 /** The namespace, the KubeVirt CR (phase Deployed) and the CA ConfigMap. */
-async function installKubevirtInstall(kc: k8s.KubeConfig, caPem: string): Promise<void> {
+async function installKubevirtInstall(
+  kc: k8s.KubeConfig,
+  caPem: string,
+  configuration: Record<string, unknown> = {},
+): Promise<void> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   await ensure(() => core.createNamespace({ body: { metadata: { name: KUBEVIRT_NAMESPACE } } }));
@@ -84,7 +88,7 @@ async function installKubevirtInstall(kc: k8s.KubeConfig, caPem: string): Promis
         apiVersion: 'kubevirt.io/v1',
         kind: 'KubeVirt',
         metadata: { name: 'kubevirt' },
-        spec: { configuration: { developerConfiguration: { featureGates: [] } } },
+        spec: { configuration: { developerConfiguration: { featureGates: [] }, ...configuration } },
       },
     }),
   );
@@ -100,16 +104,20 @@ export async function startVirtController(options: {
   kubeconfigPath: string;
   dir: string;
   exporterImage?: string;
+  /** The launcher image as the real node's containerd knows it (real VMs). */
+  launcherImage?: string;
+  /** The KubeVirt CR's spec.configuration (e.g. developerConfiguration.useEmulation). */
+  configuration?: Record<string, unknown>;
 }): Promise<VirtController> {
   const etc = path.join(options.dir, 'etc-overlay');
   const ca = exportCa(path.join(etc, 'upper/virt-controller/exportca'));
-  await installKubevirtInstall(options.kc, ca.certPem);
+  await installKubevirtInstall(options.kc, ca.certPem, options.configuration);
   const port = await freePort();
   const run = withEtcOverlay(etc, toolPath('virt-controller'), [
     `--kubeconfig=${options.kubeconfigPath}`,
     '--listen=127.0.0.1',
     `--port=${port}`,
-    `--launcher-image=${LAUNCHER_IMAGE}`,
+    `--launcher-image=${options.launcherImage ?? LAUNCHER_IMAGE}`,
     `--exporter-image=${options.exporterImage ?? EXPORTER_IMAGE}`,
     // The bed's machine is small: a few threads each.
     '--snapshot-controller-resync-period=1m',

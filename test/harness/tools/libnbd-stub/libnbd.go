@@ -1,8 +1,9 @@
 // Package libnbd stands in for libguestfs.org/libnbd, the cgo binding of libnbd that
-// CDI's importer uses only for its VMware VDDK source. The module is not on the Go module
-// proxy and needs a C library, so the test bed builds cdi-importer against this pure-Go
-// stub: it declares exactly the names the importer compiles against and fails at run
-// time. The bed never imports from VDDK.
+// CDI's importer uses only for its VMware VDDK source and KubeVirt's virt-launcher only
+// for its backup's NBD client (changed-block maps of VirtualMachineBackup). The module is
+// not on the Go module proxy and needs a C library, so the test bed builds both against
+// this pure-Go stub: it declares exactly the names they compile against and fails at run
+// time. The bed never imports from VDDK and runs no VirtualMachineBackup.
 package libnbd
 
 import "errors"
@@ -12,6 +13,10 @@ const (
 	CMD_FLAG_REQ_ONE = 0x08
 	STATE_HOLE       = 1
 	STATE_ZERO       = 2
+	STATE_DIRTY      = 1
+
+	CONTEXT_BASE_ALLOCATION   = "base:allocation"
+	CONTEXT_QEMU_DIRTY_BITMAP = "qemu:dirty-bitmap:"
 )
 
 type LibnbdError struct{ Op, Errmsg string }
@@ -19,6 +24,18 @@ type LibnbdError struct{ Op, Errmsg string }
 func (e *LibnbdError) Error() string { return e.Op + ": " + e.Errmsg }
 
 type ExtentCallback func(metacontext string, offset uint64, entries []uint32, err *int) int
+
+type LibnbdExtent struct {
+	Length uint64
+	Flags  uint64
+}
+
+type ExtentCallback64 func(metacontext string, offset uint64, entries []LibnbdExtent, err *int) int
+
+type BlockStatus64Optargs struct {
+	FlagsSet bool
+	Flags    uint32
+}
 
 type PreadOptargs struct{}
 
@@ -40,3 +57,9 @@ func (*Libnbd) GetSize() (uint64, error)                                        
 func (*Libnbd) Pread([]byte, uint64, *PreadOptargs) error                             { return errStub }
 func (*Libnbd) BlockStatus(uint64, uint64, ExtentCallback, *BlockStatusOptargs) error { return errStub }
 func (*Libnbd) Close() *LibnbdError                                                   { return nil }
+func (*Libnbd) CanMetaContext(string) (bool, error)                                   { return false, errStub }
+func (*Libnbd) SetExportName(string) error                                            { return errStub }
+func (*Libnbd) ConnectUnix(string) error                                              { return errStub }
+func (*Libnbd) BlockStatus64(uint64, uint64, ExtentCallback64, *BlockStatus64Optargs) error {
+	return errStub
+}
