@@ -86,7 +86,10 @@ export async function startNodeNamespaces(
       return initPid > 0;
     },
     10_000,
-  );
+  ).catch(async (err: unknown) => {
+    await unshare.stop('SIGKILL'); // --kill-child takes PID 1 with it
+    throw err;
+  });
   // PID 1 is in the node's network namespace: entering its three enters all of the node.
   const enter = ['-t', String(initPid), '--net', '--pid', '--mount', '--'];
   return {

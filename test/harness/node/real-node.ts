@@ -70,6 +70,9 @@ export async function startRealNode(options: {
   const namespaces = await startNodeNamespaces(network, {
     own: options.ownNamespaces ?? false,
     logFile: path.join(dir, 'init.log'),
+  }).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   });
   const { start: spawn, exec } = namespaces;
   const kc = new k8s.KubeConfig();
