@@ -1,9 +1,11 @@
 // The README's main job, on this machine alone: a real control plane and registry,
 // KubeVirt's own virt-controller (the test bed's real-controller bed: kube-scheduler,
-// snapshot-controller, kube-controller-manager, stand-ins for the node), the operator as its own process resolving
-// the export's Service name through the bed's cluster DNS, and examples/ applied with
-// kubectl, followed with the serverimage CLI until the VM is an Active image that crane
-// reads back. Cleans up on exit. Needs mount namespaces (`unshare --mount`, as root).
+// snapshot-controller, kube-controller-manager, stand-ins for the node's KubeVirt parts)
+// with a real node (the real kubelet on containerd, kube-proxy, CoreDNS), the operator
+// installed from charts/ with helm as two Pods of the image built from the repo's
+// Dockerfile, and examples/ applied with kubectl, followed with the serverimage CLI until
+// the VM is an Active image that crane reads back. Cleans up on exit. Needs root (mount
+// and network namespaces, containerd).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,8 +15,7 @@ import { parse, stringify } from 'yaml';
 import { craneFor } from '../test/harness/crane.js';
 import { imageDiskSha256 } from '../test/harness/images.js';
 import { startRealKubevirt } from '../test/harness/kubevirt/real/bed.js';
-import { withClusterDns } from '../test/harness/kubevirt/real/cluster-dns.js';
-import { startProcess } from '../test/harness/process.js';
+import type { RealNode } from '../test/harness/node/real-node.js';
 import { startRegistry } from '../test/harness/registry.js';
 import { toolPath, type ToolName } from '../test/harness/tools.js';
 import { watchKubevirtObjects } from './demo-kubevirt-objects.js';
@@ -107,20 +108,25 @@ const TOOLS: ToolName[] = [
   'kube-scheduler',
   'snapshot-controller',
   'kube-controller-manager',
+  // The real node, and helm for the operator's chart.
+  'kubelet',
+  'kube-proxy',
+  'coredns',
+  'helm',
 ];
 
-/** The control plane and KubeVirt's virt-controller with the bed's node stand-ins (real/bed.ts). */
-async function startKubevirt(): Promise<{ kubeconfigPath: string; hostsFile: string }> {
+/** The control plane, KubeVirt's virt-controller and a real node (real/bed.ts, node: 'real'). */
+async function startKubevirt(): Promise<{ kubeconfigPath: string; node: RealNode }> {
   say(
-    "2/6 Starting a real etcd and kube-apiserver, KubeVirt's own virt-controller v1.8.4, kube-scheduler, snapshot-controller, kube-controller-manager (garbage collector, PV binding), and stand-ins for the node (kubelet, virt-handler, CSI driver)",
+    "2/6 Starting a real etcd and kube-apiserver, KubeVirt's own virt-controller v1.8.4, kube-scheduler, snapshot-controller, kube-controller-manager, a real node (kubelet on containerd, kube-proxy, CoreDNS) with the operator's and the exporter's images, and stand-ins for KubeVirt's node parts (virt-handler, CSI driver)",
   );
-  const bed = await startRealKubevirt().catch((err: unknown) => {
-    // virt-controller's export CA and the operator's /etc/hosts need mount namespaces.
+  const bed = await startRealKubevirt({ node: 'real', nodeImages: ['operator'] }).catch((err: unknown) => {
+    // virt-controller's export CA needs a mount namespace, the node a network namespace.
     const message = err instanceof Error ? err.message : String(err);
-    throw new Error(`${message}\nThe test bed needs mount namespaces (unshare --mount, as root).`);
+    throw new Error(`${message}\nThe test bed needs root (mount and network namespaces, containerd).`);
   });
   cleanups.push(() => bed.stop());
-  return { kubeconfigPath: bed.kubeconfigPath, hostsFile: bed.hostsFile };
+  return { kubeconfigPath: bed.kubeconfigPath, node: bed.realNode! };
 }
 
 async function main(): Promise<void> {
@@ -138,36 +144,69 @@ async function main(): Promise<void> {
     `  API server ${kc.getCurrentCluster()?.server}\n  export KUBECONFIG=${kubeconfigPath}\n`,
   );
 
-  say('3/6 Starting a registry (CNCF Distribution, TLS, basic auth)');
-  const registry = await startRegistry({ auth: 'basic', tls: true });
+  // The operator's Pods reach the host at the host's end of the node's link; the
+  // registry's certificate names that address.
+  const { node } = kubevirt;
+  say(
+    `3/6 Starting a registry (CNCF Distribution, TLS, basic auth) on ${node.network.hostIp}, where Pods reach it`,
+  );
+  const registry = await startRegistry({
+    auth: 'basic',
+    tls: true,
+    address: node.network.hostIp,
+    proxy: false,
+  });
   cleanups.push(() => registry.stop());
   process.stdout.write(`  registry https://${registry.host}\n`);
-  process.stdout.write(await kubectl('apply', '--server-side', '-f', path.join(root, 'crds')));
 
   say(
-    "4/6 Starting the operator: node src/main.ts, in a mount namespace whose /etc/hosts is the bed's cluster DNS",
+    '4/6 Installing the operator with helm from charts/ (CRDs, two replicas, leader election), its image built from the Dockerfile',
   );
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-demo-'));
   cleanups.push(() => rmSync(logDir, { recursive: true, force: true }));
-  const node = path.join(root, 'node_modules/.bin/node');
-  const operatorArgs = [
-    '--import',
-    'tsx',
-    path.join(root, 'src/main.ts'),
-    `--kubeconfig=${kubeconfigPath}`,
-    // Off: the defaults :8080 and :8081 may be taken on this machine, and the demo needs neither.
-    '--metrics-bind-address=0',
-    '--health-probe-bind-address=0',
+  await node.imported();
+  const image = node.image('operator');
+  const helmArgs = [
+    'install',
+    'serverimage-operator',
+    path.join(root, 'charts/serverimage-operator'),
+    '--namespace',
+    'serverimage-system',
+    '--create-namespace',
+    '--set',
+    `image.repository=${image.slice(0, image.lastIndexOf(':'))}`,
+    '--set',
+    `image.tag=${image.slice(image.lastIndexOf(':') + 1)}`,
+    // Imported into the node's containerd: no registry serves it.
+    '--set',
+    'image.pullPolicy=Never',
+    // The node where containers run (the other Node is the stand-in of KubeVirt's).
+    '--set',
+    `nodeSelector.kubernetes\\.io/hostname=${node.nodeName}`,
+    '--wait',
+    '--timeout',
+    '5m',
   ];
-  // The export's link is https://virt-export-NAME.demo.svc/...: the operator resolves it
-  // as in a cluster, through the bed's hosts file.
-  const operatorCommand = withClusterDns(kubevirt.hostsFile, node, operatorArgs);
-  const operator = startProcess(
-    operatorCommand.command,
-    operatorCommand.args,
-    path.join(logDir, 'operator.log'),
+  process.stdout.write(
+    `$ helm ${helmArgs.map((a) => (a.startsWith('/') ? path.relative(root, a) : a)).join(' ')}\n`,
   );
-  cleanups.push(() => operator.stop());
+  process.stdout.write(await run(toolPath('helm'), [...helmArgs, '--kubeconfig', kubeconfigPath]));
+  cleanups.push(async () => {
+    await run(toolPath('helm'), [
+      'uninstall',
+      'serverimage-operator',
+      '-n',
+      'serverimage-system',
+      '--kubeconfig',
+      kubeconfigPath,
+    ]);
+  });
+  process.stdout.write(
+    `\n$ kubectl get pods -A -o wide\n${await kubectl('get', 'pods', '-A', '-o', 'wide')}`,
+  );
+  process.stdout.write(
+    `\n$ ctr -n k8s.io containers ls   # the node's containerd\n${await node.containerd.ctr(['containers', 'ls'])}`,
+  );
 
   say(`5/6 Applying examples/ to namespace ${NS} with kubectl`);
   await kubectl('create', 'namespace', NS);
@@ -227,6 +266,9 @@ async function main(): Promise<void> {
   );
   process.stdout.write(
     `\n$ kubectl get vm,vmi,datavolumes,pods -n ${NS}\n${await kubectl('get', 'vm,vmi,datavolumes,pods', '-n', NS)}`,
+  );
+  process.stdout.write(
+    `\n$ kubectl get pods -n serverimage-system -o wide\n${await kubectl('get', 'pods', '-n', 'serverimage-system', '-o', 'wide')}`,
   );
   const ref = await kubectl(
     'get',

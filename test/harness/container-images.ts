@@ -11,6 +11,7 @@ export type ImageName =
   | 'operator'
   | 'exporter'
   | 'pause'
+  | 'coredns'
   // Real VMs (built only when asked for): KubeVirt's node side and a guest containerDisk.
   | 'vm-base'
   | 'virt-launcher'

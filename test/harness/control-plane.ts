@@ -12,12 +12,32 @@ import { startOnFreePort, startProcess, type ManagedProcess } from './process.js
 import { createCertificateAuthority } from './tls.js';
 import { toolPath } from './tools.js';
 
+export interface ControlPlaneOptions {
+  /**
+   * Where the API server listens and what it advertises (default 127.0.0.1): a real node's
+   * processes and Pods reach it there (the `kubernetes` Service's endpoint).
+   */
+  address?: string;
+  /** --service-cluster-ip-range (default 10.0.0.0/24); its first address is the `kubernetes` Service's. */
+  serviceCidr?: string;
+  /**
+   * The ServiceAccount admission plugin on, as in a cluster: a Pod gets its ServiceAccount's
+   * token volume (and is refused while that ServiceAccount does not exist). Off by default:
+   * it needs kube-controller-manager's serviceaccount and root-ca-cert-publisher
+   * controllers (`default` in every namespace, the ConfigMap kube-root-ca.crt), which only
+   * a bed with a real node runs.
+   */
+  serviceAccounts?: boolean;
+}
+
 export interface ControlPlane {
-  /** https://127.0.0.1:PORT */
+  /** https://ADDRESS:PORT (127.0.0.1 unless options.address) */
   server: string;
   kubeconfigPath: string;
   /** JSON lines of every write request (audit level Metadata), for counting what a client wrote. */
   auditLogPath: string;
+  /** The cluster's CA (kube-controller-manager's --root-ca-file). */
+  caFile: string;
   dir: string;
   stop(): Promise<void>;
 }
@@ -79,13 +99,23 @@ function apiserverReady(server: string, caPem: string, certPem: string, keyPem: 
   });
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const address = options.address ?? '127.0.0.1';
+  const serviceCidr = options.serviceCidr ?? '10.0.0.0/24';
+  const apiServiceIp = serviceCidr.replace(/\.0\/\d+$/, '.1');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-cp-'));
   const ca = createCertificateAuthority('serverimage-testbed-ca');
   const serving = ca.issue({
     commonName: 'kube-apiserver',
-    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default.svc'],
-    ipAddresses: ['127.0.0.1', '10.0.0.1'],
+    // As kube-apiserver's own self-signed certificate: the Service's names and ClusterIP.
+    dnsNames: [
+      'localhost',
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      'kubernetes.default.svc.cluster.local',
+    ],
+    ipAddresses: [...new Set(['127.0.0.1', address, apiServiceIp])],
     usage: 'server',
   });
   const admin = ca.issue({ commonName: 'admin', organization: 'system:masters', usage: 'client' });
@@ -125,24 +155,26 @@ export async function startControlPlane(): Promise<ControlPlane> {
     ({ process: apiserver, server } = await startOnFreePort(
       'kube-apiserver',
       (port) => {
-        const server = `https://127.0.0.1:${port}`;
+        const server = `https://${address}:${port}`;
         const process = startProcess(
           toolPath('kube-apiserver'),
           [
             `--etcd-servers=${etcd.url}`,
             `--secure-port=${port}`,
-            '--bind-address=127.0.0.1',
-            '--advertise-address=127.0.0.1',
+            `--bind-address=${address}`,
+            `--advertise-address=${address}`,
+            // A real node's kubelet (logs, exec) by its address: no DNS knows node names here.
+            '--kubelet-preferred-address-types=InternalIP,Hostname',
             `--cert-dir=${dir}`,
             `--tls-cert-file=${files.servingCert}`,
             `--tls-private-key-file=${files.servingKey}`,
             `--client-ca-file=${files.ca}`,
-            '--service-cluster-ip-range=10.0.0.0/24',
+            `--service-cluster-ip-range=${serviceCidr}`,
             `--service-account-issuer=${server}/`,
             `--service-account-key-file=${files.saPub}`,
             `--service-account-signing-key-file=${files.saKey}`,
             '--authorization-mode=RBAC',
-            '--disable-admission-plugins=ServiceAccount',
+            ...(options.serviceAccounts ? [] : ['--disable-admission-plugins=ServiceAccount']),
             '--allow-privileged=true',
             `--audit-policy-file=${auditPolicy}`,
             `--audit-log-path=${auditLogPath}`,
@@ -170,6 +202,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
     server,
     kubeconfigPath,
     auditLogPath,
+    caFile: files.ca,
     dir,
     async stop() {
       await apiserver.stop();

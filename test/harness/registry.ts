@@ -47,8 +47,9 @@ export interface RegistryOptions {
    */
   tokenRealm?: 'registry-host' | 'own-host';
   /**
-   * The address Distribution listens on, also named by its TLS certificate (default
-   * 127.0.0.1): the real node's bridge gateway, so that Pods reach it (use proxy: false).
+   * The address Distribution listens on and its certificate names (default 127.0.0.1): a
+   * real node's Pods reach the host at the host's end of the node's link. Only without
+   * the fault proxy (`proxy: false`), which listens on loopback.
    */
   address?: string;
 }
@@ -179,8 +180,10 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   const dir = mkdtempSync(path.join(os.tmpdir(), 'serverimage-registry-'));
   const rootDir = path.join(dir, 'storage');
   const logFile = path.join(dir, 'registry.log');
-  const port = await freePort();
   const address = options.address ?? '127.0.0.1';
+  if (address !== '127.0.0.1' && options.proxy !== false)
+    throw new Error('startRegistry: an address other than 127.0.0.1 needs proxy: false');
+  const port = await freePort();
   const directHost = `${address}:${port}`;
   const scheme = options.tls ? 'https' : 'http';
 

@@ -22,6 +22,8 @@ export type ToolName =
   | 'cdi-importer'
   | 'qemu-img'
   | 'kubelet'
+  | 'kube-proxy'
+  | 'coredns'
   // Built only when named: the pause image's program, and the bench-only peers.
   | 'pause'
   | 'kopia'

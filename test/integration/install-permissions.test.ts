@@ -4,7 +4,11 @@
 // leader election on its Lease works with the same token. On KubeVirt's real
 // virt-controller (the bed's own control plane, where deploy/ is applied): the snapshots
 // and exports the ServiceAccount creates are taken and served by KubeVirt's controllers,
-// the exporter Pods run on the bed's real node (the real kubelet, containerd).
+// the exporter Pods run on the bed's real node (the real kubelet, containerd). Last, the
+// way users install it: `helm install` of charts/ runs the operator's own image as two
+// Pods on the real node, which reach the API server through the `kubernetes` Service
+// (kube-proxy), the exporter through CoreDNS and kube-proxy, and the registry at the
+// host's address; the leader's Pod is deleted and another replica takes over.
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +17,7 @@ import { loadConfig } from '../../src/config.js';
 import { startScheduleController } from '../../src/controllers/serverimageschedule/controller.js';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { craneFor } from '../harness/crane.js';
+import { installOperator, eventually, type OperatorRelease } from './operator-release.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { startRealKubevirt, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
@@ -21,7 +26,14 @@ import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import { LeaderElector } from '../../src/kube/index.js';
 import { expectStatusByVirtController, recordManagers, recordPodStatus } from './field-managers.js';
-import { OPERATOR_NAMESPACE, OPERATOR_SA, applyDeploy, canI, OPERATOR_USER } from './install-fixtures.js';
+import {
+  OPERATOR_NAMESPACE,
+  OPERATOR_SA,
+  applyDeploy,
+  canI,
+  mustKubectl,
+  OPERATOR_USER,
+} from './install-fixtures.js';
 import {
   SERVERIMAGE,
   createServerImage,
@@ -59,7 +71,8 @@ async function serviceAccountKubeConfig(): Promise<KubeConfig> {
 
 beforeAll(async () => {
   // The bed first: it points kubeConfig() and kubectl at its own control plane.
-  sim = await startRealKubevirt({ node: 'real' });
+  // The operator's image in the node's containerd too, for the chart's Pods.
+  sim = await startRealKubevirt({ node: 'real', nodeImages: ['operator'] });
   await applyDeploy();
   registry = await startRegistry({ auth: 'basic' });
   asOperator = await serviceAccountKubeConfig();
@@ -198,3 +211,91 @@ test('leader election on its Lease works with the ServiceAccount', async () => {
     .readNamespacedLease({ namespace: OPERATOR_NAMESPACE, name: 'serverimage-operator' });
   expect(lease.spec?.holderIdentity ?? '').toBe('');
 });
+
+test('installed by helm from charts/: two replicas as Pods on the real node, one leader; a VM imaged; the leader Pod deleted, another replica leads and images the next', async () => {
+  const node = sim.realNode!;
+  const ns = await createNamespace('helm');
+  const client = new SimTestClient(kubeConfig());
+  // Where the operator's Pods reach a registry: the host's end of the node's link.
+  const podRegistry = await startRegistry({ auth: 'basic', address: node.network.hostIp, proxy: false });
+  let release: OperatorRelease | undefined;
+  try {
+    await client.core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: 'regcred' },
+        type: 'kubernetes.io/basic-auth',
+        stringData: { username: podRegistry.username!, password: podRegistry.password! },
+      },
+    });
+    release = await installOperator({
+      release: 'si-helm',
+      namespace: 'serverimage-helm',
+      node,
+      set: [`watchNamespaces={${ns}}`, `extraArgs={${EXPORT_TIMEOUT}}`],
+    });
+    const pods = await release.pods();
+    expect(pods).toHaveLength(2);
+    for (const pod of pods) {
+      // Ready by its own probes, run by the real kubelet, as the chart sets it up.
+      expect(pod.spec?.nodeName).toBe(node.nodeName);
+      expect(pod.spec?.serviceAccountName).toBe('si-helm-serverimage-operator');
+      expect(pod.spec?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+      expect(pod.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem).toBe(true);
+      expect(pod.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      const statusManagers = (pod.metadata?.managedFields ?? [])
+        .filter((f) => f.subresource === 'status')
+        .map((f) => f.manager);
+      expect(statusManagers).toContain('kubelet');
+    }
+    // The runtime's own listing has the operator's containers.
+    expect(await node.containerd.ctr(['containers', 'ls'])).toContain(node.image('operator'));
+    const names = pods.map((p) => p.metadata!.name!);
+    const leader = await eventually('a leader among the replicas', () => release!.leader());
+    expect(names).toContain(leader);
+
+    const web = await createVm(client, ns, 'web');
+    await createServerImage(
+      client,
+      serverImage(ns, 'web-image', 'web', podRegistry, {
+        registry: { credentialsSecretRef: { name: 'regcred' } },
+      }),
+    );
+    const crane = await craneFor(podRegistry);
+    const si = await waitForPhase(client, ns, 'web-image', 'Active');
+    expect(await imageDiskSha256(crane, si.status.images[0].reference)).toBe(web.rootdisk);
+
+    // A restart as a cluster has one: the leader's Pod deleted (SIGTERM, the Lease released).
+    await mustKubectl(['delete', 'pod', '--namespace', release.namespace, leader, '--wait=false']);
+    const next = await eventually(
+      'the other replica to lead',
+      async () => {
+        const now = await release!.leader();
+        return now && now !== leader ? now : undefined;
+      },
+      90_000,
+    );
+    // The other replica or the ReplicaSet's replacement, whichever took the released Lease first.
+    expect((await release.pods()).map((p) => p.metadata!.name)).toContain(next);
+    const db = await createVm(client, ns, 'db');
+    await createServerImage(
+      client,
+      serverImage(ns, 'db-image', 'db', podRegistry, {
+        registry: { credentialsSecretRef: { name: 'regcred' } },
+      }),
+    );
+    const second = await waitForPhase(client, ns, 'db-image', 'Active');
+    expect(await imageDiskSha256(crane, second.status.images[0].reference)).toBe(db.rootdisk);
+    // The ReplicaSet replaced the deleted Pod.
+    await eventually('two replicas again', async () => {
+      const now = await release!.pods();
+      const ready = now.filter((p) =>
+        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      return ready.length === 2 && !ready.some((p) => p.metadata?.name === leader) ? true : undefined;
+    });
+  } finally {
+    await release?.uninstall();
+    await podRegistry.stop();
+  }
+}, 360_000);

@@ -4,11 +4,13 @@
 // VolumeSnapshots, the VirtualMachineExport with its Secrets, Service and exporter Pod are
 // KubeVirt's; the exporter Pod runs on the bed's real node (the real kubelet, containerd,
 // KubeVirt's exporter image built here, the restore PVC as a local PV, a CNI Pod network)
-// behind the bed's Service routing, and the operator reads links.internal
+// behind the bed's fault proxy per Service, which reaches it through the node's CoreDNS
+// (the Service's ClusterIP) and kube-proxy, and the operator reads links.internal
 // (https://virt-export-NAME.NS.svc/...) as it is. The simulator keeps the rest of the
 // node's part (PVC bytes, CSI snapshots, VMI phases, virt-launcher Pods). One case stays on
 // the kubelet stand-in: fault-export=never-ready is a seam of its readiness probe.
 import { execFile } from 'node:child_process';
+import { promises as dnsPromises } from 'node:dns';
 import { promisify } from 'node:util';
 import {
   DATA_VOLUME,
@@ -423,10 +425,27 @@ test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, here and in pr
     });
     const token = Buffer.from(secret.data!.token!, 'base64').toString();
     const cert = ready.status.links.internal.cert;
-    // Its Pod is a container on the real node, in its Pod network: the route goes to its IP.
+    // Its Pod is a container on the real node, in its Pod network; the route to it is the
+    // node's: CoreDNS answers the Service's name with its ClusterIP, and kube-proxy's rules
+    // (in the node's network namespace) send that to the Pod's IP and port.
+    const node = bed.sim.realNode!;
     const pod = await client.core.readNamespacedPod({ namespace: ns, name: 'virt-export-routed' });
-    expect(pod.spec?.nodeName).toBe(bed.sim.realNode!.nodeName);
-    expect(pod.status?.podIP?.startsWith(bed.sim.realNode!.network.subnet.replace(/0\/24$/, ''))).toBe(true);
+    expect(pod.spec?.nodeName).toBe(node.nodeName);
+    expect(pod.status?.podIP?.startsWith(node.network.podSubnet.replace(/0\/24$/, ''))).toBe(true);
+    const service = await client.core.readNamespacedService({ namespace: ns, name: 'virt-export-routed' });
+    const resolver = new dnsPromises.Resolver();
+    resolver.setServers([node.dns.ip]);
+    expect(await resolver.resolve4(`virt-export-routed.${ns}.svc.cluster.local`)).toEqual([
+      service.spec!.clusterIP,
+    ]);
+    const { stdout: rules } = await promisify(execFile)('nsenter', [
+      `--net=${node.network.path}`,
+      '--',
+      'iptables-save',
+      '-t',
+      'nat',
+    ]);
+    expect(rules).toContain(`-j DNAT --to-destination ${pod.status!.podIP}:8443`);
     expect((await download(raw.url, cert, { token })).status).toBe(502);
     expect(await download(raw.url, cert, { token })).toEqual(
       expect.objectContaining({ status: 200, sha256: sha, aborted: false }),

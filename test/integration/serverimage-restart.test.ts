@@ -8,7 +8,9 @@
 // finds again are KubeVirt's, its exporter Pod a container on the bed's real node, and
 // the pacing fault acts at the Service proxy.
 import { CoordinationV1Api } from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM_EXPORT, VM_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
@@ -97,6 +99,22 @@ test('SIGKILL during Saving: a new operator process finishes the image', async (
   );
   await first.stop('SIGKILL');
   expect(registry.openUploads().length).toBe(1);
+  // The bytes came through the node's kube-proxy (the fault proxy dials the Service's
+  // ClusterIP): its DNAT to the exporter Pod has counted the connections.
+  const node = bed.sim.realNode!;
+  const exporter = (await client.core.listNamespacedPod({ namespace: ns })).items.find((p) =>
+    p.metadata?.name?.startsWith('virt-export-'),
+  );
+  const { stdout: rules } = await promisify(execFile)('nsenter', [
+    `--net=${node.network.path}`,
+    '--',
+    'iptables-save',
+    '-c',
+    '-t',
+    'nat',
+  ]);
+  const dnat = rules.split('\n').find((l) => l.includes(`--to-destination ${exporter?.status?.podIP}:8443`));
+  expect(dnat).toMatch(/^\[[1-9]\d*:\d+\]/);
   const pushedBefore = midway.status.images[0];
   const postsBefore = registry.requests.filter((r) => r.method === 'POST').length;
 

@@ -6,8 +6,10 @@
 //
 // What the bed adds (no source change): the Pod's nodeName (the plain bed runs no
 // scheduler), and a hostAliases entry naming the exporter Pod's IP under the name its
-// certificate carries (no cluster DNS or kube-proxy here: the URL has the Pod's port 8443).
-// The registry listens on the Pod network's gateway address, the host as Pods reach it.
+// certificate carries (the exporter has no Service here: the URL has the Pod's port 8443).
+// The node has a network namespace of its own (node/netns.ts): the suite's control plane
+// listens on the host's end of the node's link, with the node's Service range, and so does
+// the registry, the host as Pods reach it.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -30,12 +32,14 @@ import {
 import { transferProcess } from '../../src/transfer/transfer.js';
 import { silentLogger } from '../../src/logger.js';
 import { decodeResult, EXIT } from '../../src/transfer/result.js';
+import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { craneFor, type Crane } from '../harness/crane.js';
 import { installProjectCrds } from '../harness/crds.js';
 import { writeDisk, type DiskFile } from '../harness/disks.js';
 import { imageDiskSha256 } from '../harness/images.js';
 import { startKubeScheduler } from '../harness/kubevirt/real/kube-scheduler.js';
 import { until } from '../harness/kubevirt/testing.js';
+import { createNodeNetwork, type NodeNetwork } from '../harness/node/netns.js';
 import { startRealNode, type RealNode } from '../harness/node/real-node.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
@@ -53,6 +57,9 @@ const BIG_DISK_MIB = Number(process.env.SERVERIMAGE_TRANSFER_BIG_DISK_MIB ?? 256
  */
 const BENCH_MIB = Number(process.env.SERVERIMAGE_TRANSFER_BENCH_MIB ?? 0);
 
+let network: NodeNetwork;
+let controlPlane: ControlPlane;
+let previousKubeconfig: string | undefined;
 let node: RealNode;
 let registry: TestRegistry;
 let crane: Crane;
@@ -65,6 +72,10 @@ let owner: TransferOwner;
 const disks: Record<string, DiskFile> = {};
 
 beforeAll(async () => {
+  previousKubeconfig = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
+  network = await createNodeNetwork();
+  controlPlane = await startControlPlane({ address: network.hostIp, serviceCidr: network.serviceCidr });
+  process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
   core = kubeConfig().makeApiClient(k8s.CoreV1Api);
   await installProjectCrds();
   ns = await createNamespace('transfer');
@@ -74,6 +85,7 @@ beforeAll(async () => {
     nodeName: `real-node-${randomBytes(3).toString('hex')}`,
     kubeconfigPath: kubeconfigPath(),
     images: ['exporter', 'operator'],
+    network,
   });
   const sizes = {
     rootdisk: 40 * MiB,
@@ -91,8 +103,7 @@ beforeAll(async () => {
   }
   await createExportSecrets();
   exporterIP = await startExporter(Object.keys(sizes));
-  // The bridge has its gateway address once the first Pod's network is set up.
-  registry = await startRegistry({ auth: 'basic', tls: true, proxy: false, address: node.network.gateway });
+  registry = await startRegistry({ auth: 'basic', tls: true, proxy: false, address: network.hostIp });
   crane = await craneFor(registry);
   await createRegistrySecrets();
   owner = await createServerImage();
@@ -102,6 +113,10 @@ afterAll(async () => {
   await node?.stop();
   await registry?.stop();
   crane?.cleanup();
+  await controlPlane?.stop();
+  await network?.remove();
+  if (previousKubeconfig === undefined) delete process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
+  else process.env.SERVERIMAGE_TESTBED_KUBECONFIG = previousKubeconfig;
   rmSync(diskDir, { recursive: true, force: true });
 });
 
@@ -110,7 +125,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 async function createExportSecrets() {
   exportCa = createCertificateAuthority('export-ca');
   // Also every address of the Pod network, for the bench's reads from the host by Pod IP.
-  const prefix = node.network.subnet.replace(/0\/24$/, '');
+  const prefix = network.podSubnet.replace(/0\/24$/, '');
   const serving = exportCa.issue({
     commonName: EXPORTER,
     dnsNames: [EXPORTER],

@@ -29,13 +29,16 @@ export interface ConnectionFaults {
 }
 
 export interface ExportProxyOptions {
-  /** The server's address now; undefined while there is none (the connection is refused). */
-  upstream(): { host: string; port: number } | undefined;
+  /**
+   * The server's address now; undefined while there is none (the connection is refused).
+   * May be looked up (a Service's ClusterIP through cluster DNS).
+   */
+  upstream(): Upstream | undefined | Promise<Upstream | undefined>;
   /**
    * The server's certificate and key, for the answers the proxy gives itself (httpStatus);
    * a function when the server behind changes its certificate (a real exporter Pod's).
    */
-  keyPair: KeyPair | (() => KeyPair | undefined);
+  keyPair: KeyPair | (() => KeyPair | undefined | Promise<KeyPair | undefined>);
   /** Where to listen; default 127.0.0.1 and any free port (the real-controller bed: a Service's IP, 443). */
   listen?: { host: string; port: number };
   /** Asked once per new connection. */
@@ -46,6 +49,8 @@ export interface ExportProxyOptions {
    */
   onRead?(): void;
 }
+
+type Upstream = { host: string; port: number };
 
 export interface ExportProxy {
   port: number;
@@ -122,9 +127,9 @@ function answerWith(client: net.Socket, status: number, context: tls.SecureConte
 export async function startExportProxy(options: ExportProxyOptions): Promise<ExportProxy> {
   const contextOf = (k: KeyPair) => tls.createSecureContext({ cert: k.certPem, key: k.keyPem });
   const fixed = typeof options.keyPair === 'function' ? undefined : contextOf(options.keyPair);
-  const context = (): tls.SecureContext | undefined => {
+  const context = async (): Promise<tls.SecureContext | undefined> => {
     if (fixed) return fixed;
-    const keyPair = (options.keyPair as () => KeyPair | undefined)();
+    const keyPair = await (options.keyPair as () => KeyPair | undefined | Promise<KeyPair | undefined>)();
     return keyPair && contextOf(keyPair);
   };
   const open = new Set<net.Socket>();
@@ -133,16 +138,22 @@ export async function startExportProxy(options: ExportProxyOptions): Promise<Exp
     s.once('close', () => open.delete(s));
   };
 
-  const server = net.createServer((client) => {
+  // The client's bytes wait in the kernel (pauseOnConnect: nothing read yet) while the
+  // upstream is looked up; pipe() or the TLS answer reads them.
+  const server = net.createServer({ pauseOnConnect: true }, (client) => {
+    connect(client).catch(() => client.destroy());
+  });
+  const connect = async (client: net.Socket) => {
     track(client);
     client.on('error', () => client.destroy());
-    const target = options.upstream();
+    const target = await options.upstream();
     // A Service without a ready Pod: nothing to talk to.
-    if (target === undefined) return client.resetAndDestroy();
+    if (target === undefined) return void client.resetAndDestroy();
     const faults = options.faultsFor();
-    const errorContext = faults.httpStatus === undefined ? undefined : context();
+    const errorContext = faults.httpStatus === undefined ? undefined : await context();
     if (faults.httpStatus !== undefined && errorContext)
-      return answerWith(client, faults.httpStatus, errorContext);
+      return void answerWith(client, faults.httpStatus, errorContext);
+    if (client.destroyed) return;
 
     const upstream = net.connect(target.port, target.host);
     track(upstream);
@@ -162,7 +173,7 @@ export async function startExportProxy(options: ExportProxyOptions): Promise<Exp
     } else {
       relayLimited(upstream, client, faults, count).catch(() => client.destroy());
     }
-  });
+  };
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.listen?.port ?? 0, options.listen?.host ?? '127.0.0.1', resolve);

@@ -1,46 +1,24 @@
 // The real node's Pod network: a CNI config of Debian's containernetworking-plugins (bridge,
 // host-local IPAM, loopback; tools/container-engine.sh installs them) in containerd's own
-// CNI folders. Each node gets a bridge and a /24 of its own (several beds may run on one
-// machine). The bridge holds the subnet's gateway address on the host, so the host, where
-// the operator and the bed's Service routing run, reaches Pod IPs directly. No NAT and no
-// port mapping: iptables is not used here (ipMasq off, no portmap).
-import { execFile } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+// CNI folders. containerd runs in the node's network namespace (netns.ts), so the plugins
+// make the bridge there; its gateway address is the node's way to its Pods, and the host
+// routes the Pod network through the node. No NAT and no port mapping (ipMasq off, no
+// portmap): Pods talk to the host's addresses (the API server, the registry) directly,
+// and the host routes back to them.
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
 
 /** Where Debian's containernetworking-plugins puts its binaries. */
 export const CNI_PLUGIN_DIR = '/usr/lib/cni';
 const PLUGINS = ['bridge', 'host-local', 'loopback'];
-
-export interface PodNetwork {
-  bridge: string;
-  /** e.g. 10.88.17.0/24 */
-  subnet: string;
-  /** The subnet's first address, on the bridge: where a Pod reaches the host. */
-  gateway: string;
-  /** Removes the bridge (its Pods' veths go with their sandboxes). */
-  remove(): Promise<void>;
-}
-
-/** A 10.x.y.0/24 that no route of the host covers yet (the bed's own or another's). */
-async function freeSubnet(): Promise<string> {
-  const { stdout } = await execFileAsync('ip', ['-4', 'route', 'show']);
-  for (let i = 0; i < 50; i++) {
-    const subnet = `10.${randomInt(100, 250)}.${randomInt(1, 250)}.0/24`;
-    if (!stdout.includes(subnet.replace(/\.0\/24$/, '.'))) return subnet;
-  }
-  throw new Error('no free 10.x.y.0/24 for the Pod network');
-}
+/** The bridge's name inside the node's namespace (one per namespace, so no clash). */
+export const POD_BRIDGE = 'cni0';
 
 /**
  * Writes the CNI config and links the plugins into `cniDir` (`net.d`, `bin`: the folders
  * containerd.ts gives containerd's CRI plugin), before containerd starts.
  */
-export async function writePodNetwork(cniDir: string): Promise<PodNetwork> {
+export function writePodNetwork(cniDir: string, subnet: string): void {
   const missing = PLUGINS.filter((p) => !existsSync(path.join(CNI_PLUGIN_DIR, p)));
   if (missing.length > 0)
     throw new Error(
@@ -53,19 +31,17 @@ export async function writePodNetwork(cniDir: string): Promise<PodNetwork> {
   for (const p of PLUGINS) {
     if (!existsSync(path.join(bin, p))) symlinkSync(path.join(CNI_PLUGIN_DIR, p), path.join(bin, p));
   }
-  // Linux allows 15 characters for an interface name.
-  const bridge = `sio${randomBytes(4).toString('hex')}`;
-  const subnet = await freeSubnet();
   const conflist = {
     cniVersion: '0.4.0',
     name: 'serverimage-bed',
     plugins: [
       {
         type: 'bridge',
-        bridge,
-        // The gateway address on the bridge: the host's way into the Pod network.
+        bridge: POD_BRIDGE,
+        // The gateway address on the bridge: the node's route into its Pod network.
         isGateway: true,
         ipMasq: false,
+        // A Pod reaching itself through a Service (kube-proxy's DNAT back onto its own port).
         hairpinMode: true,
         ipam: {
           type: 'host-local',
@@ -79,12 +55,4 @@ export async function writePodNetwork(cniDir: string): Promise<PodNetwork> {
     ],
   };
   writeFileSync(path.join(confDir, '10-serverimage-bed.conflist'), JSON.stringify(conflist, null, 2));
-  return {
-    bridge,
-    subnet,
-    gateway: subnet.replace(/0\/24$/, '1'),
-    async remove() {
-      await execFileAsync('ip', ['link', 'del', bridge]).catch(() => undefined);
-    },
-  };
 }

@@ -2,12 +2,13 @@
 // tools/container-engine.sh) on a socket and folders of its own, with its CRI plugin on
 // (the engine's own containerd has it off), the overlayfs snapshotter and runc. Images
 // come from the tarballs tools/build-images.sh saves (`ctr images import`), since no
-// registry can be reached.
+// registry can be reached. It runs in the node's network namespace (netns.ts): the CNI
+// plugins it calls make the Pod bridge there.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startProcess, waitFor, type ManagedProcess } from '../process.js';
+import { waitFor, type ManagedProcess } from '../process.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -20,6 +21,8 @@ export interface Containerd {
   importImage(tarball: string): Promise<void>;
   /** `ctr -n k8s.io ARGS`: the runtime's own view (containers ls, tasks ls). */
   ctr(args: string[]): Promise<string>;
+  /** The network namespace files of its Pod sandboxes (removed by stop()). */
+  sandboxNetns(): Promise<string[]>;
   /** Kills every container, stops containerd and any shim left (they outlive it by design). */
   stop(): Promise<void>;
 }
@@ -70,10 +73,22 @@ function shimPids(socket: string): number[] {
   return pids;
 }
 
+/** The network namespaces of this containerd's Pod sandboxes (the CRI plugin's `/run/netns/cni-*`). */
+async function sandboxNetns(ctr: (args: string[]) => Promise<string>): Promise<string[]> {
+  const ids = (await ctr(['containers', 'ls', '-q']).catch(() => '')).split('\n').filter(Boolean);
+  const paths: string[] = [];
+  for (const id of ids) {
+    const info = await ctr(['containers', 'info', id]).catch(() => '');
+    for (const m of info.matchAll(/"path": "(\/(?:var\/)?run\/netns\/cni-[^"]+)"/g)) paths.push(m[1]!);
+  }
+  return [...new Set(paths)];
+}
+
 export async function startContainerd(
   dir: string,
   sandboxImage: string,
-  spawn: (command: string, args: string[], logFile: string) => ManagedProcess = startProcess,
+  /** Starts a process in the node (node-namespaces.ts). */
+  spawn: (command: string, args: string[], logFile: string) => ManagedProcess,
 ): Promise<Containerd> {
   const missing = ['containerd', 'ctr', 'runc'].filter(
     (cmd) => !process.env.PATH?.split(':').some((d) => existsSync(path.join(d, cmd))),
@@ -110,7 +125,11 @@ export async function startContainerd(
       await ctr(['images', 'import', tarball]);
     },
     ctr,
+    sandboxNetns: () => sandboxNetns(ctr),
     async stop() {
+      // The sandboxes' network namespaces are bind mounts of the CRI plugin's that outlive
+      // it unless their sandboxes are removed through the CRI: found now, removed below.
+      const netns = await sandboxNetns(ctr);
       // Every container and sandbox first: killing a shim would leave its container's
       // processes behind, reparented to init.
       const tasks = (await ctr(['tasks', 'ls', '-q']).catch(() => '')).split('\n').filter(Boolean);
@@ -123,6 +142,11 @@ export async function startContainerd(
           // already gone
         }
       }
+      for (const file of netns)
+        await execFileAsync('umount', [file]).then(
+          () => rmSync(file, { force: true }),
+          () => rmSync(file, { force: true }),
+        );
     },
   };
 }

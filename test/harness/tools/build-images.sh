@@ -8,6 +8,8 @@
 #   exporter   KubeVirt's virt-exportserver (built by build-tools.sh) in a root fs as KubeVirt
 #              ships it: the static binary in /usr/bin, its nonroot user 1001, nothing else
 #   pause      the Pod sandbox's image for the bed's containerd: tools/pause/main.go alone
+#   coredns    CoreDNS (built by build-tools.sh) as its own Dockerfile ships it: /coredns,
+#              user nonroot 65532, the binary as entrypoint
 #   vm-base, virt-launcher, virt-handler, vm-guest  KubeVirt's node side for real VMs (see
 #              their recipes); built only when named, since only the real-VM test uses them
 # Each image is tagged serverimage-testbed/NAME:KEY, KEY a hash of its inputs (for the
@@ -18,7 +20,7 @@
 # while one builds. Build output goes to $cache/images/build.log, whose tail is printed
 # when a build fails.
 #
-#   build-images.sh [IMAGE...]  only these images (default: all)
+#   build-images.sh [IMAGE...]  only these images (default: all but the real-VM ones)
 #   SERVERIMAGE_TOOLS_CACHE     cache root (default ~/.cache/serverimage-operator/tools)
 #   SERVERIMAGE_DEBIAN_MIRROR   debootstrap's mirror (default http://deb.debian.org/debian)
 set -eEuo pipefail
@@ -33,7 +35,7 @@ log="$dir/build.log"
 mkdir -p "$dir"
 say() { printf '[build-images] %s\n' "$*" >&2; }
 
-default_images=(node-base operator exporter pause)
+default_images=(node-base operator exporter pause coredns)
 # Real VMs: minutes of apt and Go builds, so only the test that runs them asks for them.
 vm_images=(vm-base virt-launcher virt-handler vm-guest)
 all_images=("${default_images[@]}" "${vm_images[@]}")
@@ -119,6 +121,23 @@ build_pause() {
   install -m 0755 "$(readlink -f "$bin")" "$rootfs/pause"
   tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 65535:65535' \
     --change 'ENTRYPOINT ["/pause"]' - "$ref"
+  rm -rf "$rootfs"
+}
+
+# CoreDNS's Dockerfile: /coredns on distroless static (nonroot), USER nonroot, ENTRYPOINT
+# /coredns. Its file capability for port 53 is not kept (docker import takes no xattrs):
+# the bed's Pod sets the safe sysctl net.ipv4.ip_unprivileged_port_start=0 instead.
+build_coredns() {
+  local ref=$1 rootfs bin
+  bin=$(bash "$here/build-tools.sh" coredns)/coredns
+  rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
+  mkdir -p "$rootfs/etc" "$rootfs/tmp"
+  chmod 1777 "$rootfs/tmp"
+  install -m 0755 "$(readlink -f "$bin")" "$rootfs/coredns"
+  echo 'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' >"$rootfs/etc/passwd"
+  echo 'nonroot:x:65532:' >"$rootfs/etc/group"
+  tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 65532:65532' \
+    --change 'ENTRYPOINT ["/coredns"]' - "$ref"
   rm -rf "$rootfs"
 }
 
@@ -266,6 +285,7 @@ compute_key() {
         tsconfig.build.json src -type f -print0 | sort -z | xargs -0 sha256sum; } | hash ;;
     exporter) { declare -f build_exporter; echo "$KUBEVIRT_VERSION"; } | hash ;;
     pause) { declare -f build_pause; cat "$here/pause/main.go"; } | hash ;;
+    coredns) { declare -f build_coredns; echo "$COREDNS_VERSION"; } | hash ;;
     vm-base) { declare -f build_vm_base; echo "$VM_DEBIAN_RELEASE"; } | hash ;;
     virt-launcher | virt-handler | vm-guest) { declare -f "build_${1//-/_}" docker_build; echo "$apt_install"
       echo "${keys[vm-base]}" "$KUBEVIRT_VERSION"; } | hash ;;

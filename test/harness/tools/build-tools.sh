@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real parts of the test bed at the versions pinned in versions.env, into a
 # cache folder outside the repo: from the Go module proxy etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, kubelet, the CNCF Distribution registry, crane, helm,
+# kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy, CoreDNS, the CNCF Distribution registry, crane, helm,
 # KubeVirt's virt-exportserver and virt-controller, external-snapshotter's snapshot-controller,
 # CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
 # and external-snapshotter's own CRDs); from Debian's archive qemu-img (which cdi-importer
@@ -25,7 +25,8 @@ mkdir -p "$bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 
 all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl registry crane helm
-  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img kubelet)
+  kubevirt-crds virt-exportserver virt-controller snapshot-controller cdi-importer qemu-img kubelet
+  kube-proxy coredns)
 # Built only when asked for: build-images.sh's pause image, and the bench-only peers of
 # the incremental backup bench (test/bench/incremental.bench.ts).
 # KubeVirt's node side (virt-handler, virt-launcher and what their images hold): only for
@@ -49,7 +50,9 @@ crds_source=$(sha256sum <"$here/kubevirt-crds/main.go" | cut -c1-8)
 version_of() {
   case $1 in
     etcd) echo "$ETCD_VERSION" ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) echo "$KUBERNETES_VERSION" ;;
+    # "-stamped": built with the version in its binary (below), as a release is.
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) echo "$KUBERNETES_VERSION-stamped" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
     pause) echo "$(sha256sum <"$here/pause/main.go" | cut -c1-8)" ;;
     registry) echo "$DISTRIBUTION_VERSION" ;;
     crane) echo "$CRANE_VERSION" ;;
@@ -127,7 +130,7 @@ go_build() {
   (cd "$dir" && { go mod tidy -e || true; } &&
     { got=$(go list -m -f '{{.Path}}@{{.Version}}' "${pinned%@*}"); [ "$got" = "$pinned" ] ||
       { echo "wanted $pinned, the module graph has $got"; false; }; } &&
-    go build -trimpath -ldflags=-s -o "$out.tmp" "$pkg") >>"$log" 2>&1
+    go build -trimpath -ldflags="-s ${extra_ldflags:-}" -o "$out.tmp" "$pkg") >>"$log" 2>&1
   mv "$out.tmp" "$out"
 }
 
@@ -325,21 +328,34 @@ build_pause() {
   rm -rf "$dir"
 }
 
+# What Kubernetes' own release build stamps into its binaries: without it /version answers
+# v0.0.0-master, which a chart's kubeVersion constraint refuses (helm install) and
+# kubectl and the Node's kubeletVersion would show.
+kube_minor=${KUBERNETES_VERSION#v1.}; kube_minor=${kube_minor%%.*}
+kube_ldflags=
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kube_ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kube_minor -X $pkg.gitTreeState=clean"
+done
+
 need_kube=
-for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet) need_kube=1 ;; esac; done
+for t in "${missing[@]}"; do case $t in kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) need_kube=1 ;; esac; done
 replaces=; [ -z "$need_kube" ] || replaces=$(kube_replaces)
 
 build_one() {
   case $1 in
     etcd) build etcd "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
-    kube-apiserver | kubectl) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
+    kube-apiserver | kubectl) extra_ldflags=$kube_ldflags build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     # Its ClusterRole aggregation controller (install-rbac.test.ts); the real-controller bed's
     # garbage collector, PV controller and protection controllers (kubevirt/real/).
-    kube-controller-manager) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
+    kube-controller-manager) extra_ldflags=$kube_ldflags build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     # Binds the exporter Pods virt-controller creates to the bed's Node (test/harness/kubevirt/kubelet).
-    kube-scheduler) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
+    kube-scheduler) extra_ldflags=$kube_ldflags build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$1" "$replaces" ;;
     # The bed's real node: runs Pods through containerd's CRI plugin (test/harness/node/).
-    kubelet) build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kubelet" "$replaces" ;;
+    kubelet) extra_ldflags=$kube_ldflags build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kubelet" "$replaces" ;;
+    # The real node's Services: cluster IPs as iptables rules (test/harness/node/kube-proxy.ts).
+    kube-proxy) extra_ldflags=$kube_ldflags build "$1" "k8s.io/kubernetes@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kube-proxy" "$replaces" ;;
+    # The real node's cluster DNS, as a Pod there (the module's own main package, all its plugins).
+    coredns) build coredns "github.com/coredns/coredns@$COREDNS_VERSION" github.com/coredns/coredns ;;
     # The Pod sandbox's process: our own, since no registry serves registry.k8s.io/pause.
     pause) build_pause ;;
     registry) build registry "github.com/distribution/distribution/v3@$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;

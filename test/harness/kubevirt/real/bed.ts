@@ -15,10 +15,12 @@
 // the processes it starts, the node simulator (../node-simulator.ts: PVC bytes, the CSI
 // provisioner and snapshotter, CDI's DataVolumes), the virt-handler stand-in and virt-api's
 // freeze API.
-// `node: 'real'` adds a real node (../../node/: the real kubelet on containerd, a CNI Pod
-// network) beside the stand-in's: virt-controller's exporter Pods run there as containers of
-// the exporter image built here, their restore PVCs as local PVs on it (real/csi-volumes.ts),
-// their Services routed to the Pods' IPs. virt-launcher Pods stay on the stand-in's Node
+// `node: 'real'` adds a real node (../../node/: a network namespace of its own, the real
+// kubelet on containerd, a CNI Pod network, kube-proxy, CoreDNS) beside the stand-in's: the
+// control plane then listens on the node's link with the node's Service range,
+// virt-controller's exporter Pods run there as containers of the exporter image built
+// here, their restore PVCs as local PVs on it (real/csi-volumes.ts), their Services
+// reached through the node's CoreDNS and kube-proxy. virt-launcher Pods stay on the stand-in's Node
 // (KubeVirt's label and devices), and so does an exporter Pod whose export or VM arms
 // `fault-export` (a seam of the stand-in's probe). `vms: true` adds real VMs on the real
 // node: the real virt-handler as a Pod there and KubeVirt's launcher built here, under
@@ -28,7 +30,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import type { ImageName } from '../../container-images.js';
 import { startControlPlane } from '../../control-plane.js';
+import { createNodeNetwork, type NodeNetwork } from '../../node/netns.js';
 import { startRealNode, type RealNode } from '../../node/real-node.js';
 import { waitFor } from '../../process.js';
 import type { Obj } from '../api.js';
@@ -82,6 +86,11 @@ export type RealKubevirtOptions = Omit<
   /** 'real': exporter Pods on a real kubelet (see above); default the stand-in only. */
   node?: 'stand-in' | 'real';
   /**
+   * More images for the real node's containerd (the exporter's is always there), e.g.
+   * 'operator': imported while the bed starts, `sim.realNode.imported()` waits for them.
+   */
+  nodeImages?: ImageName[];
+  /**
    * With `node: 'real'`: real VMs there. The real virt-handler runs as a Pod on the node
    * (virt-handler-pod.ts), virt-controller's launcher image is KubeVirt's launcher built
    * here, and the KubeVirt CR says useEmulation (QEMU's TCG: KVM does not run guests on
@@ -124,10 +133,17 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 }
 
 export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
-  const { node, vms, ...simOptions } = options;
+  const { node, nodeImages, vms, ...simOptions } = options;
   if (vms && node !== 'real') throw new Error("real VMs need the real node: { node: 'real', vms: true }");
   const log = options.log ?? quietLog;
-  const controlPlane = await startControlPlane();
+  // The real node's network first: the API server listens on its link, with its Service range.
+  const network: NodeNetwork | undefined = node === 'real' ? await createNodeNetwork() : undefined;
+  const controlPlane = await startControlPlane(
+    network && { address: network.hostIp, serviceCidr: network.serviceCidr, serviceAccounts: true },
+  ).catch(async (err: unknown) => {
+    await network?.remove();
+    throw err;
+  });
   const previousKubeconfig = process.env.SERVERIMAGE_TESTBED_KUBECONFIG;
   const previousAuditLog = process.env.SERVERIMAGE_TESTBED_AUDIT_LOG;
   process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
@@ -144,6 +160,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     for (const s of stops.reverse()) await s().catch((err) => log('stop', err));
     stops.length = 0;
     await controlPlane.stop();
+    await network?.remove();
     if (previousKubeconfig) process.env.SERVERIMAGE_TESTBED_KUBECONFIG = previousKubeconfig;
     delete process.env.SERVERIMAGE_TESTBED_HOSTS;
     if (previousAuditLog) process.env.SERVERIMAGE_TESTBED_AUDIT_LOG = previousAuditLog;
@@ -159,11 +176,16 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     const faults = await faultCaches(kc);
     stops.push(() => faults.stop());
     let realNode: RealNode | undefined;
-    if (node === 'real') {
+    if (network) {
       realNode = await startRealNode({
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
-        images: vms ? ['exporter', 'virt-launcher', 'virt-handler', 'vm-guest'] : ['exporter'],
+        images: [
+          'exporter',
+          ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest'] as const) : []),
+          ...(nodeImages ?? []),
+        ],
+        network,
         // virt-handler enters the node through /proc/1 (node-namespaces.ts).
         ownNamespaces: vms,
         ephemeralStorage: vms,
@@ -227,7 +249,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       log,
       faultSources: (service) => faults.sourcesOf(service),
       onHosts: (byHost) => hosts.write(byHost),
-      endpointSlices: realNode && { standInNode: NODE_NAME },
+      clusterDns: realNode && { server: realNode.dns.ip },
       // fault-vm-change at export-read, once per export: what a user or another
       // controller would do to the VM (virt-controller then acts on it as on a cluster).
       onRead: (service) => {
@@ -246,6 +268,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
       endpointSlices: !!realNode,
+      workloads: realNode && { rootCaFile: controlPlane.caFile },
     });
     stops.push(() => controllerManager.stop());
     const scheduler = await startKubeScheduler({ kubeconfigPath: controlPlane.kubeconfigPath, dir });

@@ -7,7 +7,12 @@
 // (they let a claim go once no Pod uses it, a PV once no claim is bound to it). No
 // attach-detach controller: the kubelet stand-in mounts nothing, and the real node's
 // volumes are local PVs, which need no attaching. With a real node, the endpointslice
-// controller too: the Service routing forwards to the Pod IPs it lists.
+// controller too: the node's kube-proxy and CoreDNS follow the slices it writes; and what
+// Pods of a workload need (`workloads`): the deployment and replicaset controllers (the
+// operator installed by its chart), the serviceaccount controller (`default` in every
+// namespace: the API server's ServiceAccount admission refuses a Pod whose ServiceAccount
+// is missing) and root-ca-cert-publisher (the ConfigMap kube-root-ca.crt of a Pod's token
+// volume).
 import path from 'node:path';
 import { startProcess, type ManagedProcess } from '../../process.js';
 import { toolPath } from '../../tools.js';
@@ -18,8 +23,14 @@ export function startKubeControllerManager(options: {
   kubeconfigPath: string;
   dir: string;
   endpointSlices?: boolean;
+  /** The cluster's CA file: with it, the controllers of workloads' Pods (above). */
+  workloads?: { rootCaFile: string };
 }): ManagedProcess {
-  const controllers = [...CONTROLLERS, ...(options.endpointSlices ? ['endpointslice'] : [])];
+  const controllers = [
+    ...CONTROLLERS,
+    ...(options.endpointSlices ? ['endpointslice'] : []),
+    ...(options.workloads ? ['deployment', 'replicaset', 'serviceaccount', 'root-ca-cert-publisher'] : []),
+  ];
   return startProcess(
     toolPath('kube-controller-manager'),
     [
@@ -28,6 +39,7 @@ export function startKubeControllerManager(options: {
       '--leader-elect=false',
       '--secure-port=0',
       `--cert-dir=${options.dir}`,
+      ...(options.workloads ? [`--root-ca-file=${options.workloads.rootCaFile}`] : []),
       '--v=1',
     ],
     path.join(options.dir, 'kube-controller-manager.log'),

@@ -1,21 +1,22 @@
 // Cluster DNS and Service routing for the operator under test, the smallest stand-in
-// that leaves its code as it is (it dials links.internal, https://SERVICE.NS.svc/...):
+// that leaves its code as it is (it dials links.internal, https://SERVICE.NS.svc/...),
+// kept for the faults the tests inject in front of an exporter:
 //  - every Service gets a loopback address of its own (127.<random>.<n>), and a TCP
 //    fault proxy (../export-proxy.ts) listens there on the Service's port (443 for an
-//    export) and forwards to the Ready Pod its selector picks (the kubelet stand-in's
-//    local port for the container's targetPort);
+//    export) and forwards to the Service's server: the kubelet stand-in's Pod (its local
+//    port), else, with a real node (`clusterDns`), the Service's ClusterIP as the node's
+//    CoreDNS answers for `NAME.NS.svc.cluster.local`, asked on every connection, which
+//    the node's kube-proxy forwards to a ready endpoint (../../node/: the host routes the
+//    Service range to the node);
 //  - names `SERVICE.NS.svc` (and `.svc.cluster.local`) resolve to that address through
 //    node:dns's lookup, which node:net calls for every connection by host name. The
 //    hook is installed in this process only: the in-process operator of the tests. The
 //    TLS name check is the real one (the server's certificate names the Service);
 //  - `onHosts` gets every change of those names, for the hosts file that child
 //    processes resolve them through (cluster-dns.ts);
-//  - with a real node (`endpointSlices`), a Service whose Pod the stand-in does not run
-//    is forwarded to the ready endpoint of its EndpointSlices (kube-controller-manager's
-//    endpointslice controller: the Pod's IP in the node's Pod network and its port), as
-//    kube-proxy would; the proxy's own error answers use the Pod's certificate, read from
-//    the Secret mounted at its /cert.
-import dns from 'node:dns';
+//  - the proxy's own error answers use the server's certificate: the stand-in's Pod's, or
+//    a real Pod's, read from the Secret mounted at its /cert.
+import dns, { promises as dnsPromises } from 'node:dns';
 import { randomInt } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Obj } from '../api.js';
@@ -41,8 +42,8 @@ export interface ServiceRoutingOptions {
   onRead?(service: k8s.V1Service): void;
   /** The names routed now (`NAME.NS.svc` -> address), after every change. */
   onHosts?(byHost: ReadonlyMap<string, string>): void;
-  /** Route to EndpointSlices' endpoints on nodes other than the stand-in's (a real node's Pods). */
-  endpointSlices?: { standInNode: string };
+  /** A real node's kube-dns: Services the stand-in does not serve go to their ClusterIP, looked up there. */
+  clusterDns?: { server: string };
   log: Logger;
 }
 
@@ -92,9 +93,7 @@ export class ServiceRouting {
   private next = 1;
   private readonly resolver = (host: string) => this.byHost.get(host.replace(/\.cluster\.local\.?$/, ''));
   private chain = Promise.resolve();
-  private readonly slices?: k8s.Informer<k8s.V1EndpointSlice> & k8s.ObjectCache<k8s.V1EndpointSlice>;
-  /** `NS/SERVICE` -> its ready endpoint on a real node, with the Pod's serving key pair. */
-  private readonly endpoints = new Map<string, { host: string; port: number; keyPair?: KeyPair }>();
+  private readonly clusterResolver?: dnsPromises.Resolver;
   private readonly core: k8s.CoreV1Api;
 
   constructor(private readonly options: ServiceRoutingOptions) {
@@ -103,18 +102,9 @@ export class ServiceRouting {
     this.informer = k8s.makeInformer(options.kc, '/api/v1/services', () =>
       core.listServiceForAllNamespaces(),
     );
-    if (options.endpointSlices) {
-      const discovery = options.kc.makeApiClient(k8s.DiscoveryV1Api);
-      this.slices = k8s.makeInformer(options.kc, '/apis/discovery.k8s.io/v1/endpointslices', () =>
-        discovery.listEndpointSliceForAllNamespaces(),
-      );
-      const onSlice = (slice: k8s.V1EndpointSlice) => {
-        const service = slice.metadata?.labels?.['kubernetes.io/service-name'];
-        if (service) this.enqueue(() => this.syncEndpoints(slice.metadata!.namespace!, service));
-      };
-      this.slices.on('add', onSlice);
-      this.slices.on('update', onSlice);
-      this.slices.on('delete', onSlice);
+    if (options.clusterDns) {
+      this.clusterResolver = new dnsPromises.Resolver({ timeout: 2000, tries: 2 });
+      this.clusterResolver.setServers([options.clusterDns.server]);
     }
     const sync = (s: k8s.V1Service) => this.enqueue(() => this.ensure(s));
     this.informer.on('add', sync);
@@ -125,11 +115,7 @@ export class ServiceRouting {
   async start(): Promise<void> {
     hookLookup();
     resolvers.add(this.resolver);
-    const stops = [await startWatching(this.informer as k8s.Informer<k8s.KubernetesObject>)];
-    if (this.slices) stops.push(await startWatching(this.slices as k8s.Informer<k8s.KubernetesObject>));
-    this.stopWatching = async () => {
-      for (const s of stops) await s();
-    };
+    this.stopWatching = await startWatching(this.informer as k8s.Informer<k8s.KubernetesObject>);
   }
 
   /** The address a Service's name resolves to (undefined: not routed). */
@@ -150,48 +136,43 @@ export class ServiceRouting {
     this.chain = this.chain.then(step).catch((err) => this.options.log('service routing', err));
   }
 
-  /** Where a connection to the Service goes now: the stand-in's Pod, else a real node's. */
-  private upstreamOf(service: k8s.V1Service): { host: string; port: number; keyPair?: KeyPair } | undefined {
+  /** Where a connection to the Service's `port` goes now: the stand-in's Pod, else its ClusterIP. */
+  private async upstreamOf(
+    service: k8s.V1Service,
+    port: number,
+  ): Promise<{ host: string; port: number } | undefined> {
     const pod = this.podFor(service);
-    if (pod?.port)
-      return {
-        host: '127.0.0.1',
-        port: pod.port,
-        keyPair: pod.certPem && pod.keyPem ? { certPem: pod.certPem, keyPem: pod.keyPem } : undefined,
-      };
-    return this.endpoints.get(`${service.metadata!.namespace}/${service.metadata!.name}`);
+    if (pod?.port) return { host: '127.0.0.1', port: pod.port };
+    if (!this.clusterResolver) return undefined;
+    const { name, namespace } = service.metadata as { name: string; namespace: string };
+    const [address] = await this.clusterResolver
+      .resolve4(`${name}.${namespace}.svc.cluster.local`)
+      .catch((err: unknown) => {
+        this.options.log(`cluster DNS: ${name}.${namespace}.svc`, err);
+        return [];
+      });
+    return address ? { host: address, port } : undefined;
   }
 
-  /** The first ready endpoint of the Service's slices on a node that is not the stand-in's. */
-  private async syncEndpoints(namespace: string, service: string): Promise<void> {
-    const key = `${namespace}/${service}`;
-    const standIn = this.options.endpointSlices!.standInNode;
-    let found: { host: string; port: number; pod: string } | undefined;
-    for (const slice of this.slices!.list(namespace)) {
-      if (slice.metadata?.labels?.['kubernetes.io/service-name'] !== service) continue;
-      const port = slice.ports?.[0]?.port;
-      const endpoint = (slice.endpoints ?? []).find(
-        (e) => e.conditions?.ready && e.nodeName !== standIn && e.targetRef?.kind === 'Pod',
-      );
-      if (port && endpoint?.addresses[0])
-        found = { host: endpoint.addresses[0], port, pod: endpoint.targetRef!.name! };
-    }
-    if (!found) {
-      this.endpoints.delete(key);
-      return;
-    }
-    const current = this.endpoints.get(key);
-    if (current?.host === found.host && current.port === found.port) return;
-    this.endpoints.set(key, {
-      host: found.host,
-      port: found.port,
-      keyPair: await this.keyPairOf(namespace, found.pod),
-    });
+  /** The certificate of the server behind the Service, for the proxy's own error answers. */
+  private async keyPairFor(service: k8s.V1Service): Promise<KeyPair | undefined> {
+    const pod = this.podFor(service);
+    if (pod) return pod.certPem && pod.keyPem ? { certPem: pod.certPem, keyPem: pod.keyPem } : undefined;
+    const selector = Object.entries(service.spec?.selector ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const namespace = service.metadata!.namespace!;
+    const pods = await this.core
+      .listNamespacedPod({ namespace, labelSelector: selector })
+      .catch(() => undefined);
+    const ready = pods?.items.find((p) =>
+      p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    return ready && this.keyPairOf(namespace, ready);
   }
 
   /** The serving certificate an exporter Pod was given: the Secret volume mounted at /cert. */
-  private async keyPairOf(namespace: string, podName: string): Promise<KeyPair | undefined> {
-    const pod = await this.core.readNamespacedPod({ namespace, name: podName }).catch(() => undefined);
+  private async keyPairOf(namespace: string, pod: k8s.V1Pod): Promise<KeyPair | undefined> {
     const mount = pod?.spec?.containers[0]?.volumeMounts?.find((m) => m.mountPath === '/cert');
     const secretName = pod?.spec?.volumes?.find((v) => v.name === mount?.name)?.secret?.secretName;
     if (!secretName) return undefined;
@@ -226,12 +207,13 @@ export class ServiceRouting {
       const address = `${this.prefix}.${(this.next++ % 250) + 1}`;
       try {
         const proxies: ExportProxy[] = [];
-        for (const port of service.spec.ports ?? []) {
+        // The proxy is TCP's (kube-dns's 53/UDP beside its 53/TCP would take the address twice).
+        for (const port of (service.spec.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP')) {
           proxies.push(
             await startExportProxy({
               listen: { host: address, port: port.port },
-              upstream: () => this.upstreamOf(this.informer.get(name, namespace) ?? service),
-              keyPair: () => this.upstreamOf(service)?.keyPair,
+              upstream: () => this.upstreamOf(this.informer.get(name, namespace) ?? service, port.port),
+              keyPair: () => this.keyPairFor(this.informer.get(name, namespace) ?? service),
               faultsFor: () => faults.forConnection(),
               onRead: () => this.options.onRead?.(this.informer.get(name, namespace) ?? service),
             }),

@@ -7,9 +7,10 @@
 // puts on the Node through their virt-launcher Pods.
 // Differences from virt-operator's DaemonSet, each for this bed:
 // - a bare Pod bound to the node: the bed runs no DaemonSet controller;
-// - hostNetwork and the bed's kubeconfig (a Secret, --kubeconfig): the API server listens on
-//   the host's loopback, which a Pod in the Pod network cannot reach; free ports for its
-//   metrics/health server and console server, since the host's may be taken;
+// - hostNetwork (the node's network namespace, netns.ts) and the bed's kubeconfig (a
+//   Secret, --kubeconfig), which names the API server at the host's end of the node's link:
+//   the bed's admin, as the kubelet and kube-proxy are, since the bed has no virt-operator
+//   to make its ServiceAccount's RBAC; KubeVirt's default ports (the node's own);
 // - its node-local folders (/var/run/kubevirt, -private, -libvirt-runtimes,
 //   /var/lib/kubevirt-node-labeller) are folders of the node's own, not the host's, so beds
 //   do not share them and stop() removes them; /var/lib/kubelet is the kubelet's --root-dir.
@@ -20,7 +21,6 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { RealNode } from '../../node/real-node.js';
-import { freePort } from '../../ports.js';
 import { waitFor } from '../../process.js';
 import { isApiError } from '../api.js';
 import { KUBEVIRT_NAMESPACE } from './virt-controller.js';
@@ -165,8 +165,9 @@ export async function startRealVirtHandler(options: {
   };
   for (const d of Object.values(host)) mkdirSync(d, { recursive: true });
 
-  const port = await freePort();
-  const consolePort = await freePort();
+  // KubeVirt's defaults: the node's network namespace is its own.
+  const port = 8443;
+  const consolePort = 8186;
   const bidi = 'Bidirectional';
   const hostPaths: Array<[string, string, string, string | undefined]> = [
     ['libvirt-runtimes', host.runtimes, '/var/run/kubevirt-libvirt-runtimes', undefined],
