@@ -240,7 +240,7 @@ async function main(): Promise<void> {
     const args = names.flatMap((n) => ['-f', path.join(manifests, n)]);
     process.stdout.write(await kubectl('apply', '-n', NS, ...args));
   };
-  const kubevirtObjects = await watchKubevirtObjects(kc, NS);
+  const kubevirtObjects = await watchKubevirtObjects(kc, NS, () => node.containerd.ctr(['containers', 'ls']));
   cleanups.push(() => kubevirtObjects.stop());
   // The ServerImage before its VirtualMachine (as GitOps may apply them: in any order).
   // It waits in Queued for the VM, which step 6 applies while the CLI watches, so that
