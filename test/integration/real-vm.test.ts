@@ -3,8 +3,9 @@
 // VMI from a containerDisk built here, under QEMU's emulation (the KubeVirt CR's
 // useEmulation). The guest's own line on its serial console, read from the launcher Pod's
 // guest-console-log container (virt-tail), shows it really booted.
-// Opt-in (`npm run test:vms`, which first builds the tools and the VM images outside
-// jest's timeouts; or SERVERIMAGE_REAL_VMS=1): a first run builds KubeVirt's launcher
+// Runs in `npm test` and `npm run test:vms`, which first build the tools and the VM images
+// outside jest's timeouts and set SERVERIMAGE_REAL_VMS=1 (without it, e.g. a bare
+// `npm run test:jest`, it is skipped: the images may not be built): a first run builds KubeVirt's launcher
 // against trixie's libvirt and the VM images (minutes), and each run imports the 470 MB
 // launcher image into the node and boots a guest under emulation (about a minute).
 import { randomUUID } from 'node:crypto';
