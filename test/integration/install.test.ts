@@ -1,6 +1,10 @@
 // The install paths on the real API server: `kubectl apply -k deploy/` and the Helm
 // chart through `helm template | kubectl apply --dry-run=server`. Nothing runs pods here,
 // so the pod template is checked by the API server's Pod Security admission instead.
+// It runs on a control plane of its own: jest runs two files at a time, and a file that
+// applies our CRDs to the shared one between this file's two applies of deploy/ would make
+// "applying it again changes nothing" fail for a reason that is not deploy/'s (seen once).
+import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { createNamespace, kubectl } from '../harness/testbed.js';
 import {
   DEPLOY_DIR,
@@ -12,6 +16,15 @@ import {
   toYamlStream,
   type Manifest,
 } from './install-fixtures.js';
+
+let controlPlane: ControlPlane;
+beforeAll(async () => {
+  controlPlane = await startControlPlane();
+  process.env.SERVERIMAGE_TESTBED_KUBECONFIG = controlPlane.kubeconfigPath;
+}, 120_000);
+afterAll(async () => {
+  await controlPlane?.stop();
+});
 
 interface PodTemplate {
   metadata?: object;
