@@ -1,7 +1,7 @@
 // The operator process: settings, logger, Kubernetes client, the ServerImage controller,
-// optional leader election, graceful shutdown. SIGTERM stops taking work, cancels running
-// transfers (their upload sessions are deleted) and exits; a restart continues from the
-// objects' status and children.
+// optional leader election, graceful shutdown. SIGTERM stops taking work and exits; the
+// transfer Pods go on, and a restart (or another leader) continues from the objects'
+// status and children, the transfer Pods among them.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -21,7 +21,11 @@ import { waitForApiServer } from './kube/api-warm-up.js';
 import { describeClientError, isUnreachable, unreachableMessage } from './kube/client-error.js';
 import { ClusterConfigError, loadClusterConfig, serverOf } from './kube/cluster-config.js';
 import { OperatorMetrics } from './metrics.js';
-import { checkTransferSettings, TransferSettingError } from './transfer/check-settings.js';
+import {
+  checkTransferSettings,
+  resolveTransferImage,
+  TransferSettingError,
+} from './transfer/check-settings.js';
 
 /** The cluster's client; all its API calls and watches share one connection pool (shared-connections.ts). */
 function kubeConfigFor(config: Config): KubeConfig {
@@ -109,6 +113,11 @@ async function main(): Promise<void> {
   await waitForApiServer(kubeConfig, { logger, signal: shutdown.signal });
   // Before the lease too: a standby replica with a setting the cluster refuses says so now.
   await checkTransferSettings(kubeConfig, config);
+  config = {
+    ...config,
+    transferImage: await resolveTransferImage(kubeConfig, config, process.env, ownNamespace()),
+  };
+  logger.info({ transferImage: config.transferImage }, 'transfer Pods run this image');
   if (!config.leaderElect) {
     await startWork();
     return;

@@ -43,6 +43,10 @@ export const Reason = {
   Snapshotted: 'Snapshotted',
   ExportPending: 'ExportPending',
   Pushing: 'Pushing',
+  /** The transfer Pod is made and not running yet: waiting for the scheduler, its image, its start. */
+  TransferPodPending: 'TransferPodPending',
+  /** Deleting: waiting for the transfer Pods to stop (each cancels its upload session). */
+  TransferPodStopping: 'TransferPodStopping',
   Retrying: 'Retrying',
   // Terminal (phase Error). Failures of the data path and the registry bring their own
   // reasons (RegistryUnauthorized, RegistryForbidden, CredentialsNotFound, ExportTruncated ...).
@@ -67,6 +71,38 @@ export const Reason = {
   SnapshotContentMissing: 'SnapshotContentMissing',
   /** A transfer failed with an error that names no reason of its own (retried). */
   TransferFailed: 'TransferFailed',
+  /** A transfer Pod's result leaves volumes out (more than fit in 4096 bytes): retried. */
+  TransferResultIncomplete: 'TransferResultIncomplete',
+  // A transfer Pod's failures, in its own words (src/transfer/pod-outcome.ts reads them off
+  // the Pod); retried within the budget unless the table in docs/troubleshooting.md says not.
+  /** Killed for using more memory than its limit: --transfer-memory-limit. */
+  TransferPodOOMKilled: 'TransferPodOOMKilled',
+  /** Its image cannot be pulled (ErrImagePull, ImagePullBackOff, an invalid name). */
+  TransferImagePullFailed: 'TransferImagePullFailed',
+  /** Unschedulable for 5 minutes (the scheduler's message): not retried. */
+  TransferPodUnschedulable: 'TransferPodUnschedulable',
+  /** Scheduled but its container not started in 5 minutes (its Events say why). */
+  TransferPodNotStarting: 'TransferPodNotStarting',
+  /** The kubelet could not create or start its container. */
+  TransferPodContainerError: 'TransferPodContainerError',
+  /** Ended without a result: killed by a signal, or crashed before writing one. */
+  TransferPodKilled: 'TransferPodKilled',
+  /** Exited 0 but its termination message is not a transfer result. */
+  TransferPodResultMissing: 'TransferPodResultMissing',
+  /** No scheduler looked at it in 5 minutes. */
+  TransferPodNotScheduled: 'TransferPodNotScheduled',
+  TransferPodEvicted: 'TransferPodEvicted',
+  TransferPodPreempted: 'TransferPodPreempted',
+  /** Its node became unreachable or was removed. */
+  TransferPodNodeLost: 'TransferPodNodeLost',
+  /** Deleted by someone before it reported a result. */
+  TransferPodDeleted: 'TransferPodDeleted',
+  /** Ran past an activeDeadlineSeconds someone set on it: not retried. */
+  TransferPodDeadlineExceeded: 'TransferPodDeadlineExceeded',
+  /** The request or its mounted Secrets are unusable (the Pod's exit code 64): not retried. */
+  TransferRequestInvalid: 'TransferRequestInvalid',
+  /** The transfer was stopped (SIGTERM) before it ended. */
+  TransferCancelled: 'TransferCancelled',
   /** A phase threw an error that names no reason of its own (an API call failed, say). */
   ReconcileError: 'ReconcileError',
   // Purged (Error) and deletion.

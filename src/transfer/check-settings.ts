@@ -1,8 +1,9 @@
 // The transfer Pods' settings the API server alone can check, checked when the operator
 // starts rather than at the first transfer: a priority class that does not exist would
 // have every transfer Pod refused at creation (the Priority admission plugin), image after
-// image, long after whoever set the flag has gone home.
-import { SchedulingV1Api, type KubeConfig } from '@kubernetes/client-node';
+// image, long after whoever set the flag has gone home. And the transfer Pods' image when
+// --transfer-image is not set: the operator's own, read from its own Pod.
+import { CoreV1Api, SchedulingV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../config.js';
 import { describeClientError } from '../kube/client-error.js';
 import { apiStatusCode } from '../kube/errors.js';
@@ -52,4 +53,41 @@ export async function checkTransferSettings(
       { cause: err },
     );
   }
+}
+
+/**
+ * The transfer Pods' image: --transfer-image, else the image of the operator's own Pod
+ * (POD_NAME and POD_NAMESPACE, set by the chart and deploy/ from the downward API), since the
+ * transfer entry point is in the operator's image. Outside a Pod, with no flag, there is no
+ * knowing it: refused at start-up rather than at the first transfer.
+ */
+export async function resolveTransferImage(
+  kubeConfig: KubeConfig,
+  config: Pick<Config, 'transferImage'>,
+  env: NodeJS.ProcessEnv,
+  ownNamespace: string,
+): Promise<string> {
+  if (config.transferImage) return config.transferImage;
+  const name = env.POD_NAME;
+  if (!name)
+    throw new TransferSettingError(
+      "--transfer-image is not set and the operator does not run in a Pod (no POD_NAME), so its own image cannot be read: set --transfer-image to the operator's image (the chart sets it)",
+      true,
+    );
+  const namespace = env.POD_NAMESPACE ?? ownNamespace;
+  try {
+    const pod = await kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
+    const image = pod.spec?.containers[0]?.image;
+    if (image) return image;
+  } catch (err) {
+    throw new TransferSettingError(
+      `--transfer-image is not set and the operator's own Pod ${namespace}/${name} cannot be read for its image (${describeClientError(err)}): set --transfer-image to the operator's image`,
+      false,
+      { cause: err },
+    );
+  }
+  throw new TransferSettingError(
+    `--transfer-image is not set and the operator's own Pod ${namespace}/${name} names no image: set --transfer-image to the operator's image`,
+    true,
+  );
 }

@@ -9,6 +9,7 @@
 // (`stopping` says why), so the next attempt never overlaps this one and the result it
 // writes on SIGTERM (its upload session, a completed layer) is not lost.
 import type { V1ContainerStatus, V1Pod, V1PodCondition } from '@kubernetes/client-node';
+import { Reason } from '../api/serverimage-conditions.js';
 import { decodeResult, EXIT, type TransferResult } from './result.js';
 
 /**
@@ -27,24 +28,27 @@ export const START_GRACE_MS = 5 * 60_000;
 
 export const TRANSFER_CONTAINER = 'transfer';
 
-/** The reasons of a failed transfer Pod (its result's own reasons come through as they are). */
+/**
+ * The reasons of a failed transfer Pod (its result's own reasons come through as they are);
+ * their one home is the API's vocabulary (src/api/serverimage-conditions.ts).
+ */
 export const PodFailure = {
-  OOMKilled: 'TransferPodOOMKilled',
-  ImagePull: 'TransferImagePullFailed',
-  Unschedulable: 'TransferPodUnschedulable',
-  NotStarting: 'TransferPodNotStarting',
-  ContainerError: 'TransferPodContainerError',
+  OOMKilled: Reason.TransferPodOOMKilled,
+  ImagePull: Reason.TransferImagePullFailed,
+  Unschedulable: Reason.TransferPodUnschedulable,
+  NotStarting: Reason.TransferPodNotStarting,
+  ContainerError: Reason.TransferPodContainerError,
   /** Ended without a result: killed by a signal, or crashed before writing one. */
-  Killed: 'TransferPodKilled',
+  Killed: Reason.TransferPodKilled,
   /** Exited 0 but its termination message is not a result (lost, or not ours). */
-  ResultMissing: 'TransferPodResultMissing',
+  ResultMissing: Reason.TransferPodResultMissing,
   /** No scheduler has looked at it (none running under its schedulerName). */
-  NotScheduled: 'TransferPodNotScheduled',
-  Evicted: 'TransferPodEvicted',
-  Preempted: 'TransferPodPreempted',
-  NodeLost: 'TransferPodNodeLost',
-  Deleted: 'TransferPodDeleted',
-  DeadlineExceeded: 'TransferPodDeadlineExceeded',
+  NotScheduled: Reason.TransferPodNotScheduled,
+  Evicted: Reason.TransferPodEvicted,
+  Preempted: Reason.TransferPodPreempted,
+  NodeLost: Reason.TransferPodNodeLost,
+  Deleted: Reason.TransferPodDeleted,
+  DeadlineExceeded: Reason.TransferPodDeadlineExceeded,
 } as const;
 
 export type TransferPodOutcome =
@@ -111,7 +115,7 @@ export function transferPodOutcome(pod: V1Pod, options: OutcomeOptions): Transfe
       );
     }
     if (result?.error) {
-      const cancelled = result.error.reason === 'TransferCancelled';
+      const cancelled = result.error.reason === Reason.TransferCancelled;
       if (cancelled && disruption?.status === 'True')
         return failed(
           disruptionReason(disruption),

@@ -2,6 +2,7 @@
 // termination message (the kubelet copies the file into the Pod's status, where the
 // operator reads it without reaching the Pod), and an exit code that says, even when no
 // message could be written (OOMKilled, SIGKILL), whether another attempt can help.
+import { Reason } from '../api/serverimage-conditions.js';
 import { z } from 'zod';
 import { uploadedLayerSchema } from './request.js';
 
@@ -78,7 +79,7 @@ export type PushedVolume = z.infer<typeof pushedVolumeSchema>;
 export function exitCodeOf(result: TransferResult, terminated: boolean): number {
   if (result.succeeded) return EXIT.ok;
   if (terminated) return EXIT.terminated;
-  if (result.error?.reason === 'TransferRequestInvalid') return EXIT.badRequest;
+  if (result.error?.reason === Reason.TransferRequestInvalid) return EXIT.badRequest;
   return result.error?.retryable === false ? EXIT.permanent : EXIT.retryable;
 }
 

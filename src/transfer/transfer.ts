@@ -3,6 +3,7 @@
 // message and an exit code (result.ts). SIGTERM (the ServerImage deleted, the Pod evicted)
 // aborts the data path, which cancels its open upload session before the process exits;
 // the Pod's grace period leaves time for that DELETE.
+import { Reason } from '../api/serverimage-conditions.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { describeFailure } from '../controllers/serverimage/retry-or-give-up.js';
@@ -150,13 +151,13 @@ function pushedVolume(volume: string, image: PushedDiskImage, seconds: number): 
 /** The error in words, with the operator's own rule for what a retry can help. */
 function failureOf(err: unknown): NonNullable<TransferResult['error']> {
   if (err instanceof TransferRequestError || err instanceof MountedSecretError)
-    return { reason: 'TransferRequestInvalid', message: err.message, retryable: false };
+    return { reason: Reason.TransferRequestInvalid, message: err.message, retryable: false };
   return describeFailure(err);
 }
 
 function cancelled(reason: unknown): NonNullable<TransferResult['error']> {
   const why = reason instanceof Error ? reason.message : 'the transfer was stopped';
-  return { reason: 'TransferCancelled', message: why, retryable: true };
+  return { reason: Reason.TransferCancelled, message: why, retryable: true };
 }
 
 /** The Pod's process: signals, the termination message, the exit code. */

@@ -14,6 +14,7 @@ import {
   startServerImageController,
   type RunningServerImageController,
 } from '../../src/controllers/serverimage/controller.js';
+import { imageRef } from './container-images.js';
 import { withClusterDns } from './kubevirt/real/cluster-dns.js';
 import { freePort } from './ports.js';
 import { startProcess, type ManagedProcess } from './process.js';
@@ -35,6 +36,16 @@ export const TEST_FLAGS = [
   '--health-probe-bind-address=127.0.0.1:0',
 ];
 
+/**
+ * The transfer Pods' image unless a test names one: the operator's image built here from the
+ * repo's Dockerfile (build-images.sh; cached by a hash of src/), as the real node's containerd
+ * calls it.
+ */
+function withTransferImage(flags: string[]): string[] {
+  if (flags.some((f) => f.startsWith('--transfer-image'))) return flags;
+  return [`--transfer-image=docker.io/${imageRef('operator')}`, ...flags];
+}
+
 export interface InProcessOperator extends RunningServerImageController {
   logFile: string;
 }
@@ -44,7 +55,7 @@ export async function startOperator(
   flags: string[] = [],
   kc: KubeConfig = kubeConfig(),
 ): Promise<InProcessOperator> {
-  const config = loadConfig([...TEST_FLAGS, ...flags], {});
+  const config = loadConfig([...TEST_FLAGS, ...withTransferImage(flags)], {});
   const logFile = path.join(logDir, `in-process-${Date.now()}.log`);
   const logger = pino({ level: 'debug' }, createWriteStream(logFile));
   const running = await startServerImageController({ kubeConfig: kc, config, logger });
@@ -63,7 +74,7 @@ export function startOperatorProcess(flags: string[] = [], name = 'operator'): M
     `--kubeconfig=${kubeconfigPath()}`,
     '--log-level=debug',
     ...TEST_FLAGS,
-    ...flags,
+    ...withTransferImage(flags),
   ];
   const hosts = process.env.SERVERIMAGE_TESTBED_HOSTS;
   const run = hosts ? withClusterDns(hosts, node, args) : { command: node, args };

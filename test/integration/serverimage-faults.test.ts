@@ -274,7 +274,7 @@ describe('deleting a ServerImage', () => {
       'ServerImage gone',
       async () => !(await bed.client.get(SERVERIMAGE, bed.ns, 'abandoned-image')),
     );
-    expect(bed.operator!.transfers.running()).toBe(0);
+    expect(bed.operator!.slots.holders().size).toBe(0);
   });
 });
 

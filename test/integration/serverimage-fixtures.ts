@@ -115,7 +115,7 @@ export const conditionOf = (si: Obj, type: string) =>
   (si.status?.conditions ?? []).find((c: { type: string }) => c.type === type) as
     { status: string; reason: string; message: string } | undefined;
 
-/** No snapshot or export made by the operator is left, and no upload session is open. */
+/** No snapshot, export or transfer Pod made by the operator is left, and no upload session is open. */
 export async function expectNothingLeftBehind(client: SimTestClient, ns: string, registries: TestRegistry[]) {
   const ours = async (r: Resource) =>
     (
@@ -135,6 +135,17 @@ export async function expectNothingLeftBehind(client: SimTestClient, ns: string,
     );
     throw new Error(`${err.message}: ${left.join(', ')}`);
   });
+  await until(
+    'transfer Pods of the operator to be gone',
+    async () =>
+      (
+        await client.core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: 'app.kubernetes.io/component=transfer,serverimage.io/serverimage',
+        })
+      ).items.length === 0,
+    40_000,
+  );
   for (const registry of registries) expect(registry.openUploads()).toEqual([]);
 }
 
@@ -154,6 +165,21 @@ export interface ServerImageBed {
 export type BedOptions = RealKubevirtOptions;
 
 /**
+ * The operator's flags for transfer Pods on the bed's real node: pinned there (the kubelet
+ * stand-in's Node runs no containers), with small requests (the node's 2 cores are shared
+ * by every Pod of a test file).
+ */
+export function transferPodFlags(sim: RealKubevirt): string[] {
+  if (!sim.realNode) return [];
+  return [
+    `--transfer-image=${sim.realNode.image('operator')}`,
+    `--transfer-node-selector=kubernetes.io/hostname=${sim.realNode.nodeName}`,
+    '--transfer-cpu-request=50m',
+    '--transfer-memory-request=64Mi',
+  ];
+}
+
+/**
  * What a ServerImage test file stands on: our CRDs, the KubeVirt bed (KubeVirt's real
  * virt-controller on a control plane of this test file's own, harness/kubevirt/real/bed.ts),
  * an anonymous registry read back by crane, a client, and the in-process operator with
@@ -163,11 +189,20 @@ export async function startServerImageBed(
   operatorFlags: string[] | null = [],
   bedOptions: BedOptions = {},
 ): Promise<ServerImageBed> {
-  // The bed first: it points kubeConfig() at its own control plane.
-  const sim = await startRealKubevirt(bedOptions);
+  // The bed first: it points kubeConfig() at its own control plane. With the real node,
+  // the transfer Pods run there from the operator's image, and reach the registry at the
+  // host's end of the node's link.
+  const real = bedOptions.node === 'real';
+  const sim = await startRealKubevirt(
+    real
+      ? { ...bedOptions, nodeImages: [...new Set([...(bedOptions.nodeImages ?? []), 'operator' as const])] }
+      : bedOptions,
+  );
   await installProjectCrds();
-  const registry = await startRegistry();
-  const operator = operatorFlags ? await startOperator(operatorFlags) : undefined;
+  const registry = await startRegistry(real ? { address: sim.realNode!.network.hostIp, proxy: false } : {});
+  const operator = operatorFlags
+    ? await startOperator([...transferPodFlags(sim), ...operatorFlags])
+    : undefined;
   return {
     sim,
     registry,

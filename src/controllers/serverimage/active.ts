@@ -1,6 +1,6 @@
 // Active: every image is pushed and verified (Saving's exit, in saving.ts, said whether the
 // VM is back in the state it had at request time). Remove the snapshot and export, which
-// are only means to an end.
+// and the transfer Pods, which are only means to an end.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ReconcileResult } from '../../kube/index.js';
 import type { Deps } from './deps.js';
@@ -17,7 +17,10 @@ export async function reconcileActive(scope: Scope, deps: Deps): Promise<Reconci
     present(deps.exports.get(names.export, namespace)) ||
     (!deps.config.keepSnapshots && present(deps.snapshots.get(names.snapshot, namespace)));
   if (leftovers) await deps.children.delete(si, deps.config.keepSnapshots);
+  // The transfer Pod's result is in status.images: the Pod has done its work.
+  deps.progress.stop(scope.key);
+  await deps.transferPods.deleteAll(si);
   // The export is gone: its transfer slot is free for the next image.
-  deps.transfers.release(scope.key);
+  deps.slots.release(scope.key);
   return;
 }

@@ -1,16 +1,25 @@
-// What Error and deletion both clean up: stop the transfer (its upload session is
-// cancelled), delete the snapshot, the export and its token, and, when asked, the pushed images.
+// What Error and deletion both clean up: delete the transfer Pods (each cancels its upload
+// session on SIGTERM) and wait until they are gone; delete the snapshot, the export and its
+// token, and, when asked, the pushed images.
 import { deleteReferrer, type RegistryClient } from '../../registry/index.js';
 import { describeClientError } from '../../kube/client-error.js';
 import type { Deps } from './deps.js';
 import type { Scope } from './scope.js';
 import { UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
 
+/** What removeChildren could not finish yet: the caller tries again later. */
+export interface LeftBehind {
+  /** Transfer Pods still stopping (each cancels its upload session on SIGTERM). */
+  pods: string[];
+  /** Why the recorded upload session could not be cancelled. */
+  session?: string;
+}
+
 /**
- * Removes everything made for this ServerImage: transfer, snapshot, export, and the
- * recorded upload session (one an operator killed mid-upload left, or whose cancel failed
- * while the registry was down). Returns why that session could not be cancelled, if so:
- * it stays recorded, and the caller tries again later.
+ * Removes everything made for this ServerImage: transfer Pods, snapshot, export, and the
+ * recorded upload session (one a Pod killed mid-upload left, or whose cancel failed while
+ * the registry was down). The session is cancelled only once the Pods are gone, since a
+ * Pod still stopping may be cancelling it itself. Returns what is left, if anything.
  */
 export async function removeChildren(
   scope: Scope,
@@ -18,9 +27,14 @@ export async function removeChildren(
   keepSnapshot = false,
   /** Gets what was there and is now removed, for a message that says only that. */
   removed: string[] = [],
-): Promise<string | undefined> {
-  await deps.transfers.cancel(scope.key);
+): Promise<LeftBehind | undefined> {
+  deps.progress.stop(scope.key);
+  const pods = await deps.transferPods.deleteAll(scope.object);
   removed.push(...(await deps.children.delete(scope.object, keepSnapshot)));
+  if (pods.length > 0) {
+    return { pods: pods.map((p) => p.metadata?.name ?? '') };
+  }
+  deps.slots.release(scope.key);
   const staleSession = scope.object.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION];
   if (!staleSession) return undefined;
   try {
@@ -28,9 +42,9 @@ export async function removeChildren(
   } catch (err) {
     const why = describeClientError(err);
     scope.log.warn({ error: why }, 'could not cancel a recorded upload session; will try again');
-    return why;
+    return { pods: [], session: why };
   }
-  await deps.forgetUploadSession(scope.key);
+  await deps.recordUploadSession(scope.key, undefined);
   removed.push('the open upload session');
   scope.log.info({}, 'recorded upload session cancelled');
   return undefined;

@@ -1,7 +1,7 @@
 // Wires the ServerImage controller: informers for ServerImages and for what they watch
-// (VirtualMachines, our snapshots and exports), the work queue and workers, and the
-// disk transfers. Children map back to their ServerImage through owner references; a
-// VirtualMachine to every ServerImage that names it.
+// (VirtualMachines, our snapshots, exports and transfer Pods), the work queue and workers,
+// the transfer slots and the progress poller. Children map back to their ServerImage
+// through owner references; a VirtualMachine to every ServerImage that names it.
 import { describeClientError } from '../../kube/client-error.js';
 import {
   CoreV1Api,
@@ -9,6 +9,7 @@ import {
   type KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import { readyCondition } from '../../api/condition.js';
 import type { Config } from '../../config.js';
@@ -24,6 +25,7 @@ import {
   enqueueOwner,
   enqueueSelf,
   keyOf,
+  ownerKeyOf,
   systemClock,
   withFields,
 } from '../../kube/index.js';
@@ -40,12 +42,13 @@ import { ChildObjects } from './children.js';
 import type { Deps } from './deps.js';
 import { registryClientFor } from './registry-access.js';
 import { ServerImageReconciler } from './reconciler.js';
-import { TransferManager } from './transfer-manager.js';
+import { POD_RESOURCE, podEnded, TRANSFER_POD_SELECTOR, TransferPods } from './transfer-pods.js';
+import { ProgressPoller } from './transfer-progress.js';
+import { TransferSlots } from './transfer-slots.js';
 import { TransferStatusWriter } from './transfer-status.js';
 import { type ServerImageObject } from './types.js';
 import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 import { EVENT_COMPONENT, SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
-import { IdleCollection } from '../../idle-collection.js';
 
 export interface ServerImageControllerOptions {
   kubeConfig: KubeConfig;
@@ -60,9 +63,13 @@ export interface ServerImageControllerOptions {
 
 export interface RunningServerImageController {
   controller: Controller;
-  transfers: TransferManager;
+  /** The transfer slots, counted from the cluster. */
+  slots: TransferSlots;
   hasSynced(): boolean;
-  /** Stops taking work, cancels transfers (their upload sessions are deleted), waits for reconciles. */
+  /**
+   * Stops taking work and waits for the reconciles. Transfer Pods go on: they are not the
+   * process's, and a successor (a restart, another leader) follows them.
+   */
   stop(): Promise<void>;
 }
 
@@ -70,6 +77,10 @@ export async function startServerImageController(
   options: ServerImageControllerOptions,
 ): Promise<RunningServerImageController> {
   const { kubeConfig, config, logger } = options;
+  if (!config.transferImage)
+    throw new Error(
+      "--transfer-image is not set: the transfer Pods need an image (the operator's own; the chart sets it)",
+    );
   const clock = options.clock ?? systemClock;
   const exportResource = await discoverResource(kubeConfig, EXPORT_GROUP, EXPORT_KIND);
   if (!exportResource) {
@@ -107,6 +118,10 @@ export async function startServerImageController(
     { ...informerOptions, resource: PERSISTENT_VOLUME_CLAIM },
     namespaces,
   );
+  const transferPodCache = new InformerSet<V1Pod>(
+    { ...informerOptions, labelSelector: TRANSFER_POD_SELECTOR, resource: POD_RESOURCE },
+    namespaces,
+  );
   const dataVolumes = dataVolumeResource
     ? new InformerSet<KubernetesObject>({ ...informerOptions, resource: dataVolumeResource }, namespaces)
     : undefined;
@@ -124,20 +139,19 @@ export async function startServerImageController(
 
   const enqueue = (key: string) => controller.enqueue(key);
   const statusWriter = new TransferStatusWriter(custom, objects, logger);
-  const transfers = new TransferManager(
+  // A slot is held by an export of ours or a transfer Pod that has not ended, whoever made it.
+  const live = (o: KubernetesObject) => !o.metadata?.deletionTimestamp;
+  const slotHolders = function* () {
+    for (const e of exports.list()) if (live(e)) yield ownerKeyOf(e, SERVERIMAGE_OWNER_KIND);
+    for (const p of transferPodCache.list())
+      if (live(p) && !podEnded(p)) yield ownerKeyOf(p, SERVERIMAGE_OWNER_KIND);
+  };
+  const slots = new TransferSlots(
     config.maxConcurrentExports,
-    {
-      wake: enqueue,
-      onProgress: (key, bytesDone, bytesTotal) => statusWriter.writeProgress(key, bytesDone, bytesTotal),
-      onVolumePushed: async (key, volume, image, seconds) => {
-        options.metrics?.pushed(image.size, seconds);
-        await statusWriter.recordImage(key, volume, image);
-      },
-      onUploadSession: (key, location) => statusWriter.recordUploadSession(key, location),
-    },
-    config.progressInterval,
-    new IdleCollection(),
+    () => [...slotHolders()].filter((k): k is string => k !== undefined),
+    enqueue,
   );
+  const progress = new ProgressPoller(statusWriter, config.progressInterval, clock, logger);
 
   const deps: Deps = {
     config,
@@ -148,7 +162,10 @@ export async function startServerImageController(
     snapshots,
     exports,
     children: new ChildObjects(custom, core, exportResource.version),
-    transfers,
+    slots,
+    transferPods: new TransferPods(core, transferPodCache),
+    progress,
+    metrics: options.metrics,
     registryBackoff: new RegistryBackoff(),
     storage: {
       pvc: (namespace, name) => pvcs.get(name, namespace),
@@ -162,7 +179,7 @@ export async function startServerImageController(
         withFields(logger, { serverimage: keyOf(si.metadata) }),
         probe ? { attempts: 1 } : undefined,
       ),
-    forgetUploadSession: (key) => statusWriter.recordUploadSession(key, undefined),
+    recordUploadSession: (key, location) => statusWriter.recordUploadSession(key, location),
     readSnapshotContent: (namespace, name) =>
       custom.getNamespacedCustomObject({ ...VIRTUAL_MACHINE_SNAPSHOT_CONTENT, namespace, name }),
   };
@@ -177,6 +194,11 @@ export async function startServerImageController(
   const byOwner = enqueueOwner(SERVERIMAGE_OWNER_KIND, enqueue);
   snapshots.addHandlers(byOwner);
   exports.addHandlers(byOwner);
+  transferPodCache.addHandlers(byOwner);
+  // An export or transfer Pod that goes (or ends) may free a slot for an image waiting for one.
+  const slotMayBeFree = { onUpdate: () => slots.changed(), onDelete: () => slots.changed() };
+  exports.addHandlers(slotMayBeFree);
+  transferPodCache.addHandlers(slotMayBeFree);
   const imagesOfVm = (namespace: string | undefined, vmName: string | undefined) => {
     for (const si of serverImages.list(namespace)) {
       if (si.spec.serverRef.name === vmName) enqueue(keyOf(si.metadata));
@@ -213,7 +235,15 @@ export async function startServerImageController(
       reason: readyCondition(si)?.reason ?? '',
     })),
   );
-  const informers = [serverImages, vms, snapshots, exports, pvcs, ...(dataVolumes ? [dataVolumes] : [])];
+  const informers = [
+    serverImages,
+    vms,
+    snapshots,
+    exports,
+    transferPodCache,
+    pvcs,
+    ...(dataVolumes ? [dataVolumes] : []),
+  ];
   for (const informer of informers) informer.start();
   await Promise.all(informers.map((i) => i.waitForSync()));
   controller.start();
@@ -230,12 +260,13 @@ export async function startServerImageController(
 
   return {
     controller,
-    transfers,
+    slots,
     hasSynced: () => informers.every((i) => i.hasSynced()),
     async stop() {
       controller.queue.shutDown();
-      await transfers.cancelAll();
+      progress.stopAll();
       await controller.stop();
+      progress.stopAll();
       await Promise.all(informers.map((i) => i.stop()));
     },
   };

@@ -1,4 +1,4 @@
-// What the phase functions work with: settings, caches, writers and the transfers.
+// What the phase functions work with: settings, caches, writers and the transfer Pods.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Config } from '../../config.js';
 import type { Clock, Logger, ObjectCache } from '../../kube/index.js';
@@ -6,7 +6,10 @@ import type { StorageLookup } from '../../kubevirt/storage.js';
 import type { RegistryClient } from '../../registry/index.js';
 import type { ChildObjects } from './children.js';
 import type { RegistryBackoff } from './registry-backoff.js';
-import type { TransferManager } from './transfer-manager.js';
+import type { TransferPods } from './transfer-pods.js';
+import type { ProgressPoller } from './transfer-progress.js';
+import type { PushedMetrics } from './transfer-result.js';
+import type { TransferSlots } from './transfer-slots.js';
 import type { ServerImageObject } from './types.js';
 
 export interface Deps {
@@ -19,15 +22,22 @@ export interface Deps {
   snapshots: ObjectCache<KubernetesObject>;
   exports: ObjectCache<KubernetesObject>;
   children: ChildObjects;
-  transfers: TransferManager;
+  /** The transfer slots (--max-concurrent-exports), counted from the cluster. */
+  slots: TransferSlots;
+  /** Each ServerImage's transfer Pods (the cache) and their creation and deletion. */
+  transferPods: TransferPods;
+  /** Reads running transfer Pods' progress onto their ServerImages. */
+  progress: ProgressPoller;
+  /** Bytes moved and seconds per volume, from the Pods' results. */
+  metrics?: PushedMetrics;
   /** Shared per registry host: images waiting for a failing registry back off together. */
   registryBackoff: RegistryBackoff;
   storage: StorageLookup;
   registryFor(si: ServerImageObject, options?: RegistryForOptions): Promise<RegistryClient>;
   /** Reads a VirtualMachineSnapshotContent (get only: never listed or watched). */
   readSnapshotContent(namespace: string, name: string): Promise<unknown>;
-  /** Removes the recorded upload session (annotation) once it is cancelled for sure. */
-  forgetUploadSession(key: string): Promise<void>;
+  /** Records the open upload session's Location (annotation); undefined removes it once it is cancelled for sure. */
+  recordUploadSession(key: string, location: string | undefined): Promise<void>;
 }
 
 export interface RegistryForOptions {

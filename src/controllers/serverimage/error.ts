@@ -13,10 +13,16 @@ const SESSION_RETRY_MS = 15_000;
 export async function reconcileError(scope: Scope, deps: Deps): Promise<ReconcileResult | void> {
   if (scope.condition(PURGED)?.status === 'True') return;
   const removed: string[] = [];
-  const sessionLeft = await removeChildren(scope, deps, false, removed);
-  if (sessionLeft !== undefined) {
+  const left = await removeChildren(scope, deps, false, removed);
+  if (left && left.pods.length > 0) {
+    // Their deletion wakes us (the Pod informer); the requeue is a safety net.
+    const message = `Waiting for transfer Pods ${left.pods.join(', ')} to stop`;
+    scope.setCondition(PURGED, 'False', Reason.TransferPodStopping, message);
+    return { requeueAfter: SESSION_RETRY_MS };
+  }
+  if (left?.session !== undefined) {
     // Retried until the registry confirms it gone: no upload session is left open for good.
-    const message = `The upload session is not cancelled yet (${sessionLeft}); trying again in ${SESSION_RETRY_MS / 1000}s`;
+    const message = `The upload session is not cancelled yet (${left.session}); trying again in ${SESSION_RETRY_MS / 1000}s`;
     scope.setCondition(PURGED, 'False', Reason.UploadSessionNotCancelled, message);
     return { requeueAfter: SESSION_RETRY_MS };
   }

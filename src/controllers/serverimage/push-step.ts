@@ -1,29 +1,50 @@
-// The push step of Saving: start the transfer of the volumes not yet pushed, watch it,
-// and retry what can be retried (registry or export server unavailable, Nova's 503)
-// with exponential backoff until the retry deadline; anything else is terminal. The
-// budget (since when, how many attempts) is status.retry, so a restart continues it; a
-// failing registry host backs off for every image that pushes there, not image by image.
-import type { KubernetesObject } from '@kubernetes/client-node';
+// The push step of Saving: each attempt is a transfer Pod of its own (src/transfer/), made
+// here and read back here. The Pod's state is the record: a restarted or newly elected
+// operator finds the Pod of the current attempt (deterministic name, owned by the
+// ServerImage) and follows it instead of starting a second transfer of the image.
+//
+// The attempt is status.retry.attempts + 1 (failed attempts so far, kept in status, so a
+// restart continues the budget):
+// - its Pod pending: say why (the scheduler's words, the image pull ...); running: poll its
+//   progress (transfer-progress.ts) and say it is pushing;
+// - succeeded: its result's volumes go to status.images;
+// - failed: the volumes it pushed go to status.images, its reason and message (pod-outcome.ts,
+//   in the Pod's own words) go through the retry rule every step shares (retryOrGiveUp:
+//   Error at once when no retry helps, else backoff until --registry-retry-timeout);
+// - no Pod yet (the first attempt, or the one after a counted failure, once its backoff is
+//   over): a new Pod, given the layers the failed attempt completed and the upload session it
+//   left open; the failed Pod is deleted once its successor exists (it is the record of them).
+import type { V1Pod } from '@kubernetes/client-node';
 import type { ExportView } from '../../kubevirt/export.js';
-import { instancetypeHints } from '../../kubevirt/vm-definition.js';
 import type { ReconcileResult } from '../../kube/index.js';
+import { transferPod } from '../../transfer/pod-spec.js';
+import { transferPodOutcome, type TransferPodOutcome } from '../../transfer/pod-outcome.js';
 import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
-import { previousChunkedBackups } from './previous-backups.js';
 import { registryHostOf } from './registry-host.js';
-import { clearRetry, untilNextAttempt, waitingFor } from './retry-budget.js';
-import { describeFailure, retryOrGiveUp, type Failure } from './retry-or-give-up.js';
+import { clearRetry, currentRetry, untilNextAttempt, waitingFor } from './retry-budget.js';
+import { retryOrGiveUp, type Failure } from './retry-or-give-up.js';
 import type { Scope } from './scope.js';
-import type { TransferPlan } from './transfer-manager.js';
-import { baseTag, toDate } from './types.js';
-import { volumeTag, type SelectedVolume } from './volume-selection.js';
+import { attemptOf } from './transfer-pods.js';
+import { layersLeftBy, requestOf, transferRequest } from './transfer-request.js';
+import { recordPushedVolumes } from './transfer-result.js';
+import type { SelectedVolume } from './volume-selection.js';
 import { UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
+import { SERVERIMAGE_OWNER_KIND } from '../../api/kinds.js';
 
 const STEP = ConditionType.Pushed;
 
+/** How often a pending Pod is looked at again: its graces (unschedulable, not starting) need a clock. */
+const PENDING_RECHECK_MS = 10_000;
+
 /** Failures that say the registry itself is down: every image pushing there backs off. */
 const isRegistryOutage = (f: Failure) => f.reason === 'RegistryUnavailable';
+
+/** The attempt under way or next: failed attempts so far (status.retry), plus one. */
+export function currentAttempt(scope: Scope): number {
+  return (currentRetry(scope, STEP)?.attempts ?? 0) + 1;
+}
 
 export async function pushStep(
   scope: Scope,
@@ -31,31 +52,102 @@ export async function pushStep(
   volumes: SelectedVolume[],
   exported: ExportView,
 ): Promise<ReconcileResult | void> {
+  const attempt = currentAttempt(scope);
+  const pods = deps.transferPods.of(scope.object);
+  const latest = pods.at(-1);
+  if (latest && attemptOf(latest) >= attempt) {
+    const outcome = transferPodOutcome(latest, { now: scope.now.getTime() });
+    return followPod(scope, deps, volumes, latest, outcome);
+  }
+  return startAttempt(scope, deps, volumes, exported, attempt, pods);
+}
+
+/** The current attempt's Pod exists: say what it does, or take its outcome. */
+async function followPod(
+  scope: Scope,
+  deps: Deps,
+  volumes: SelectedVolume[],
+  pod: V1Pod,
+  outcome: TransferPodOutcome,
+): Promise<ReconcileResult | void> {
   const key = scope.key;
+  const name = pod.metadata?.name ?? '';
   const host = registryHostOf(scope.object.spec.registry.repository);
-  const state = deps.transfers.state(key);
-  if (state?.state === 'running') return;
-  if (state?.state === 'succeeded') {
-    // Its images reach us through the ServerImage's own update event.
-    deps.transfers.forget(key);
-    deps.registryBackoff.succeeded(host);
-    clearRetry(scope, STEP);
-    return;
+  const recordedSession = scope.object.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION];
+  if (outcome.state !== 'running') deps.progress.stop(key);
+  switch (outcome.state) {
+    case 'pending':
+      scope.markWaiting(STEP, Reason.TransferPodPending, capitalize(outcome.message));
+      return { requeueAfter: PENDING_RECHECK_MS };
+    case 'running': {
+      if (outcome.podIP && !outcome.stopping) deps.progress.follow(key, outcome.podIP, recordedSession);
+      const list = (requestOf(pod)?.volumes ?? []).map((v) => v.volume).join(', ');
+      const what = outcome.stopping
+        ? `Transfer Pod ${name} is stopping (${outcome.stopping}); waiting for its result`
+        : `Pushing ${list} to ${scope.object.spec.registry.repository} in transfer Pod ${name}${attemptNote(scope)}`;
+      scope.markWaiting(STEP, Reason.Pushing, what);
+      return;
+    }
+    case 'succeeded': {
+      recordPushedVolumes(scope, volumes, requestOf(pod), outcome.result, deps.metrics);
+      if (recordedSession) await deps.recordUploadSession(key, undefined);
+      const pushed = new Set((scope.status.images ?? []).map((i) => i.volume));
+      const missing = volumes.filter((v) => !pushed.has(v.name)).map((v) => v.name);
+      if (missing.length === 0) {
+        // Its images reach the next reconcile through our own status write.
+        deps.registryBackoff.succeeded(host);
+        clearRetry(scope, STEP);
+        return;
+      }
+      // The result left volumes out to fit in 4096 bytes: they are pushed again (same bytes,
+      // same digests), by the next attempt.
+      return attemptFailed(scope, deps, pod, {
+        reason: Reason.TransferResultIncomplete,
+        retryable: true,
+        message: `the transfer Pod ${name}'s result does not list volumes ${missing.join(', ')}`,
+      });
+    }
+    case 'failed': {
+      recordPushedVolumes(scope, volumes, requestOf(pod), outcome.result, deps.metrics);
+      // The Pod's word on its upload session is final; without a word (OOMKilled, SIGKILL)
+      // the one last read from its progress stays recorded for the next attempt to cancel.
+      if (outcome.result && outcome.result.uploadSession !== recordedSession)
+        await deps.recordUploadSession(key, outcome.result.uploadSession);
+      return attemptFailed(scope, deps, pod, outcome);
+    }
   }
-  if (state?.state === 'failed') {
-    deps.transfers.forget(key);
-    const failure = describeFailure(state.error);
-    const attempt = retryOrGiveUp(scope, STEP, failure, {
-      deadlineMs: deps.config.registryRetryTimeout,
-      sharedDelayMs: () => (isRegistryOutage(failure) ? deps.registryBackoff.failed(host) : 0),
-      log: { message: 'transfer failed; retrying' },
-    });
-    if (!attempt) return;
-  }
+}
+
+/** Counts the failed attempt: Error when no retry helps or the deadline has passed, else a later attempt. */
+function attemptFailed(scope: Scope, deps: Deps, pod: V1Pod, failure: Failure): ReconcileResult | void {
+  const host = registryHostOf(scope.object.spec.registry.repository);
+  scope.event('Warning', failure.reason, capitalize(failure.message));
+  const attempt = retryOrGiveUp(scope, STEP, failure, {
+    deadlineMs: deps.config.registryRetryTimeout,
+    sharedDelayMs: () => (isRegistryOutage(failure) ? deps.registryBackoff.failed(host) : 0),
+    log: { message: 'transfer failed; retrying', fields: { pod: pod.metadata?.name } },
+  });
+  if (!attempt) return;
+  const next = `attempt ${attempt.attempts + 1} in ${formatDuration(attempt.delayMs)}`;
+  scope.markWaiting(STEP, Reason.Retrying, `${failure.reason}: ${capitalize(failure.message)}; ${next}`);
+  return { requeueAfter: attempt.delayMs };
+}
+
+/** No Pod for this attempt yet: once its backoff is over, make it, then delete the earlier ones. */
+async function startAttempt(
+  scope: Scope,
+  deps: Deps,
+  volumes: SelectedVolume[],
+  exported: ExportView,
+  attempt: number,
+  earlier: V1Pod[],
+): Promise<ReconcileResult | void> {
+  const si = scope.object;
+  const host = registryHostOf(si.spec.registry.repository);
   const due = untilNextAttempt(scope, STEP);
   const own = scope.status.retry?.step === STEP;
   const left = own ? deps.config.registryRetryTimeout - waitingFor(scope, STEP) : Infinity;
-  const shared = Math.min(deps.registryBackoff.waitFor(host, key), Math.max(0, left));
+  const shared = Math.min(deps.registryBackoff.waitFor(host, scope.key), Math.max(0, left));
   if (due > 0 || shared > 0) {
     const retry = scope.status.retry;
     const why = retry?.lastError ?? `registry ${host} is failing for other images`;
@@ -64,72 +156,35 @@ export async function pushStep(
     return { requeueAfter: Math.max(due, shared) };
   }
 
-  const plan = await transferPlan(scope, deps, volumes, exported);
-  if (typeof plan === 'string') {
-    scope.fail(ConditionType.Exported, Reason.ExportIncomplete, plan);
+  const previous = earlier.at(-1);
+  const previousOutcome = previous && transferPodOutcome(previous, { now: scope.now.getTime() });
+  const previousResult = previousOutcome && 'result' in previousOutcome ? previousOutcome.result : undefined;
+  const request = transferRequest(scope, deps, volumes, exported, layersLeftBy(previous, previousResult));
+  if (typeof request === 'string') {
+    scope.fail(ConditionType.Exported, Reason.ExportIncomplete, request);
     return;
   }
-  if (!deps.transfers.tryStart(key, plan)) {
-    scope.markWaiting(
-      STEP,
-      Reason.WaitingForExportSlot,
-      `Waiting for a free transfer slot (${deps.config.maxConcurrentExports} at once)`,
-    );
-    return;
-  }
-  const list = plan.volumes.map((v) => v.volume).join(', ');
-  const resumed = scope.status.retry?.step === STEP ? ` (attempt ${scope.status.retry.attempts + 1})` : '';
+  const names = deps.children.names(si);
+  const pod = transferPod({
+    owner: { ...SERVERIMAGE_OWNER_KIND, metadata: si.metadata, spec: si.spec },
+    attempt,
+    request,
+    exportTokenSecret: names.exportToken,
+    exporterNode: await deps.transferPods.exporterNode(si.metadata.namespace, names.export),
+    settings: deps.config,
+  });
+  await deps.transferPods.create(pod);
+  for (const old of earlier) await deps.transferPods.delete(old);
+  const list = request.volumes.map((v) => v.volume).join(', ');
   scope.markWaiting(
     STEP,
     Reason.Pushing,
-    `Pushing ${list} to ${scope.object.spec.registry.repository}${resumed}`,
+    `Pushing ${list} to ${si.spec.registry.repository} in transfer Pod ${pod.metadata!.name}${attemptNote(scope)}`,
   );
   return;
 }
 
-/** What to push, or why it cannot be: a message when the export lacks a volume or its CA. */
-async function transferPlan(
-  scope: Scope,
-  deps: Deps,
-  volumes: SelectedVolume[],
-  exported: ExportView,
-): Promise<TransferPlan | string> {
-  const si = scope.object;
-  const pushed = new Set((scope.status.images ?? []).map((i) => i.volume));
-  const tag = baseTag(si);
-  const plan: TransferPlan['volumes'] = [];
-  for (const [index, volume] of volumes.entries()) {
-    if (pushed.has(volume.name)) continue;
-    // KubeVirt names an exported snapshot volume after the PVC it was taken from.
-    const url = exported.rawUrls.get(volume.claimName);
-    if (!url)
-      return `VirtualMachineExport ${exported.name} has no raw link for volume ${volume.name} (PVC ${volume.claimName})`;
-    plan.push({ volume: volume.name, tag: volumeTag(tag, index, volume.name), url });
-  }
-  if (!exported.caPem) return `VirtualMachineExport ${exported.name} has no CA certificate in its links`;
-  return {
-    volumes: plan,
-    caPem: exported.caPem,
-    token: await deps.children.exportToken(si),
-    registry: () => deps.registryFor(si),
-    imageName: si.spec.imageName ?? si.metadata.name,
-    metadata: si.spec.metadata,
-    sourceVm: {
-      namespace: si.metadata.namespace,
-      name: si.spec.serverRef.name,
-      uid: scope.status.server?.uid ?? '',
-    },
-    configLabels: instancetypeHints(vmSpecOf(deps.vms.get(si.spec.serverRef.name, si.metadata.namespace))),
-    created: toDate(scope.status.startTime) ?? scope.now,
-    // Objects stored before spec.format existed get its defaults from the API server.
-    format: si.spec.format ?? { compression: 'gzip', disk: 'raw', layout: 'containerDisk' },
-    previousBackups:
-      si.spec.format?.layout === 'chunked' ? previousChunkedBackups(si, deps.serverImages) : undefined,
-    staleUploadSession: si.metadata.annotations?.[UPLOAD_SESSION_ANNOTATION],
-    log: scope.log,
-    onRegistryAnswered: () => deps.registryBackoff.succeeded(registryHostOf(si.spec.registry.repository)),
-  };
-}
+const attemptNote = (scope: Scope) =>
+  scope.status.retry?.step === STEP ? ` (attempt ${scope.status.retry.attempts + 1})` : '';
 
-const vmSpecOf = (vm: KubernetesObject | undefined): Record<string, unknown> =>
-  (vm as { spec?: Record<string, unknown> } | undefined)?.spec ?? {};
+const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

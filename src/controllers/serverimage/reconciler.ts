@@ -24,6 +24,9 @@ import { SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 import { FIELD_MANAGER, SERVERIMAGE_FINALIZER } from '../../api/metadata-keys.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 
+/** How often a deleted ServerImage looks again for its transfer Pods to be gone. */
+const POD_STOP_RECHECK_MS = 5000;
+
 export class ServerImageReconciler {
   constructor(
     private readonly deps: Deps,
@@ -35,8 +38,10 @@ export class ServerImageReconciler {
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const si = this.deps.serverImages.getByKey(key);
     if (!si) {
-      // Gone (its finalizer ran, or it was never ours to finish): stop anything left.
-      await this.deps.transfers.cancel(key);
+      // Gone (its finalizer ran, or it was never ours to finish): its Pods go with it (owner
+      // references); what is left here is memory.
+      this.deps.progress.stop(key);
+      this.deps.slots.release(key);
       return;
     }
     const scope = new Scope(
@@ -46,7 +51,13 @@ export class ServerImageReconciler {
     );
     if (si.metadata.deletionTimestamp) {
       if (!hasFinalizer(si, SERVERIMAGE_FINALIZER)) return;
-      const failures = await reconcileDeletion(scope, this.deps);
+      const deletion = await reconcileDeletion(scope, this.deps);
+      if (!deletion.done) {
+        scope.log.info({ pods: deletion.pods }, 'waiting for transfer Pods to stop');
+        // Their deletion wakes us (the Pod informer); the requeue is a safety net.
+        return { requeueAfter: POD_STOP_RECHECK_MS };
+      }
+      const failures = deletion.failures;
       if (failures.length > 0) {
         await this.recorder.warning(
           si,

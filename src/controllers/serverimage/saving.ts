@@ -143,7 +143,7 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<Reconci
   if ('stop' in snapshotted) return snapshotted.stop;
   // The export (an exporter Pod, a restored PVC per volume) only once a transfer slot is
   // ours: images waiting for one hold nothing but their snapshot.
-  if (!deps.transfers.reserve(scope.key)) {
+  if (!deps.slots.reserve(scope.key)) {
     scope.markWaiting(
       ConditionType.Exported,
       Reason.WaitingForExportSlot,
@@ -162,7 +162,6 @@ export async function reconcileSaving(scope: Scope, deps: Deps): Promise<Reconci
   }
   const pushed = new Set((scope.status.images ?? []).map((i) => i.volume));
   if (selection.volumes.every((v) => pushed.has(v.name))) {
-    deps.transfers.forget(scope.key);
     const artifact = await vmArtifactStep(scope, deps);
     if (artifact !== true) return artifact.stop;
     return finishSaving(scope, vm);

@@ -1,7 +1,7 @@
-// What a running transfer writes on its ServerImage, beside the reconcile's one status
-// write: the byte progress, each pushed volume in status.images, and the open upload
-// session's Location (so a restarted operator cancels it). Each is its own small patch of
-// one field, so none overwrites what the reconciler or another volume wrote.
+// What a running transfer Pod's progress puts on its ServerImage, beside the reconcile's one
+// status write: the byte progress, and the open upload session's Location (so that a
+// successor cancels it). Each is its own small patch of one field, so none overwrites what
+// the reconciler wrote.
 import { describeClientError } from '../../kube/client-error.js';
 import {
   type CustomObjectsApi,
@@ -11,9 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 import { FIELD_MANAGER, UPLOAD_SESSION_ANNOTATION } from '../../api/metadata-keys.js';
-import type { PushedDiskImage } from '../../export/index.js';
 import { type Logger, patchStatus, splitKey } from '../../kube/index.js';
-import type { ServerImageObject } from './types.js';
 
 export class TransferStatusWriter {
   constructor(
@@ -32,28 +30,6 @@ export class TransferStatusWriter {
     ).catch((err: unknown) =>
       this.logger.warn({ serverimage: key, error: describeClientError(err) }, 'progress not written'),
     );
-  }
-
-  /** Adds a pushed volume to status.images (read fresh, so no other volume's entry is lost). */
-  async recordImage(key: string, volume: string, image: PushedDiskImage): Promise<void> {
-    const { namespace, name } = splitKey(key);
-    const current = (await this.custom.getNamespacedCustomObject({
-      ...SERVERIMAGE_RESOURCE,
-      namespace: namespace!,
-      name,
-    })) as ServerImageObject;
-    const repository = current.spec.registry.repository;
-    const images = (current.status?.images ?? []).filter((i) => i.volume !== volume);
-    images.push({
-      volume,
-      reference: `${repository}:${image.tag}`,
-      digest: image.digest,
-      size: image.layerSize,
-      diskSize: image.size,
-      diskFormat: image.diskFormat,
-      ...(image.chunked ? { chunked: image.chunked } : {}),
-    });
-    await patchStatus(this.custom, statusTarget(key), { images }, { fieldManager: FIELD_MANAGER });
   }
 
   /** Keeps the open upload session's Location in an annotation (undefined removes it). */
