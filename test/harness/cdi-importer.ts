@@ -9,7 +9,8 @@
 //   run.cleanup()
 //
 // It runs in its own mount and network namespaces (cdi-importer-netns.sh says why and
-// how); the registry must listen on loopback, where the reference's host:port points.
+// how); the registry must listen on loopback or an IPv4 address of this host, where the
+// reference's host:port points (the namespace gets that address on its loopback).
 // The environment is the importer Pod's (CDI's makeImportEnv) for a registry source.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { toolPath } from './tools.js';
 
 export interface CdiImportOptions {
-  /** HOST:PORT/repository@sha256:... (or :tag); HOST is 127.0.0.1 or localhost. */
+  /** HOST:PORT/repository@sha256:... (or :tag); HOST is 127.0.0.1, localhost or an IPv4 address of this host. */
   reference: string;
   /** The registry's CA (IMPORTER_CERT_DIR), or `insecure` for plain HTTP / no verification (INSECURE_TLS). */
   caPem?: string;
@@ -51,11 +52,12 @@ export interface CdiImportResult {
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cdi-importer-netns.sh');
 
+/** The registry's address: loopback, or an IPv4 address of this host (the real node's link). */
 function registryAddress(reference: string): { host: string; port: number } {
   const hostPort = reference.replace(/^docker:\/\//, '').split('/')[0]!;
-  const m = /^(127\.0\.0\.1|localhost):(\d+)$/.exec(hostPort);
-  if (!m) throw new Error(`cdi-importer here reaches loopback registries only, not ${hostPort}`);
-  return { host: '127.0.0.1', port: Number(m[2]) };
+  const m = /^(127\.0\.0\.1|localhost|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d+)$/.exec(hostPort);
+  if (!m) throw new Error(`cdi-importer here reaches registries at an IPv4 address only, not ${hostPort}`);
+  return { host: m[1] === 'localhost' ? '127.0.0.1' : m[1]!, port: Number(m[2]) };
 }
 
 /** The host side of the registry bridge: a Unix socket forwarding to the registry's TCP port. */
@@ -131,6 +133,7 @@ export async function importWithCdi(options: CdiImportOptions): Promise<CdiImpor
           toolsCache,
           importer,
           String(target.port),
+          target.host,
         ],
         {
           env: { ...importerEnv(options, toolsBin), BRIDGE_NODE: process.execPath },

@@ -73,6 +73,11 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['get', 'persistentvolumeclaims'],
     ['create', 'events'],
     ['patch', 'events'],
+    // Transfer Pods: made, watched, deleted; their status read.
+    ...['create', 'delete', 'get'].map((verb): Check => [verb, 'pods']),
+    ['list', 'pods', { allNamespaces: true }],
+    ['watch', 'pods', { allNamespaces: true }],
+    ['get', 'pods', { subresource: 'status' }],
     ['create', LEASES, { namespace: OPERATOR_NAMESPACE }],
     ['get', `${LEASES}/serverimage-operator`, { namespace: OPERATOR_NAMESPACE }],
     ['update', `${LEASES}/serverimage-operator`, { namespace: OPERATOR_NAMESPACE }],
@@ -106,8 +111,14 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['delete', `${LEASES}/serverimage-operator`, { namespace: OPERATOR_NAMESPACE }],
     ['create', LEASES],
     ['list', LEASES, { namespace: OPERATOR_NAMESPACE }],
+    // A Pod is never changed, exec'd into or evicted: made and deleted only.
+    ['update', 'pods'],
+    ['patch', 'pods'],
+    ['create', 'pods', { subresource: 'exec' }],
+    ['create', 'pods', { subresource: 'eviction' }],
+    ['patch', 'pods', { subresource: 'status' }],
+    ['deletecollection', 'pods'],
     // Nothing else.
-    ['list', 'pods'],
     ['get', 'configmaps'],
     ['create', 'persistentvolumeclaims'],
     ['delete', 'persistentvolumeclaims'],

@@ -86,6 +86,13 @@ a ClusterRole (all namespaces) or in a Role per watched namespace.
 - apiGroups: ['']
   resources: [events]
   verbs: [create, patch]
+# Transfer Pods: one per attempt of a ServerImage's push, made, watched (our label) and deleted.
+- apiGroups: ['']
+  resources: [pods]
+  verbs: [create, delete, get, list, watch]
+- apiGroups: ['']
+  resources: [pods/status]
+  verbs: [get]
 {{- end }}
 
 {{/* The operator's image, by digest when one is given. */}}
