@@ -9,22 +9,26 @@
 # same loopback address as outside: a bridge listens there and forwards each connection
 # over a Unix socket (file system paths cross network namespaces) to the host side.
 #
-#   cdi-importer-netns.sh WORK_DIR TOOLS_CACHE IMPORTER REGISTRY_PORT
+#   cdi-importer-netns.sh WORK_DIR TOOLS_CACHE IMPORTER REGISTRY_PORT [REGISTRY_IP]
+# REGISTRY_IP (default 127.0.0.1): another of the host's addresses (a registry on the host's
+# end of the real node's link) is put on this namespace's loopback, so the same address
+# works here.
 # WORK_DIR holds data/ scratch/ tmp/ certs/ termination-log registry.sock; the importer's
 # environment comes through this script's environment; BRIDGE_NODE is a node binary.
 set -euo pipefail
-work=$1 cache=$2 importer=$3 port=$4
+work=$1 cache=$2 importer=$3 port=$4 address=${5:-127.0.0.1}
 # Nothing mounted here may show outside (unshare's default too; the host side removes
 # WORK_DIR afterwards and must find plain folders, not binds of /usr).
 mount --make-rprivate /
 
 ip link set lo up
+case $address in 127.*) ;; *) ip addr add "$address/32" dev lo ;; esac
 
 # TCP 127.0.0.1:PORT -> $work/registry.sock, in this namespace; touches bridge.ready when listening.
 "$BRIDGE_NODE" -e '
   const net = require("node:net");
   const fs = require("node:fs");
-  const [port, sock, ready] = process.argv.slice(1);
+  const [port, sock, ready, address] = process.argv.slice(1);
   net
     .createServer((c) => {
       const u = net.connect(sock);
@@ -32,8 +36,8 @@ ip link set lo up
       c.on("error", () => u.destroy());
       u.on("error", () => c.destroy());
     })
-    .listen(Number(port), "127.0.0.1", () => fs.writeFileSync(ready, ""));
-' "$port" "$work/registry.sock" "$work/bridge.ready" &
+    .listen(Number(port), address, () => fs.writeFileSync(ready, ""));
+' "$port" "$work/registry.sock" "$work/bridge.ready" "$address" &
 bridge=$!
 trap 'kill $bridge 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -e "$work/bridge.ready" ] && break; sleep 0.1; done

@@ -9,7 +9,8 @@
 //   run.cleanup()
 //
 // It runs in its own mount and network namespaces (cdi-importer-netns.sh says why and
-// how); the registry must listen on loopback, where the reference's host:port points.
+// how); the registry must listen on loopback or another IPv4 address of the host (the real
+// node's link), where the reference's host:port points.
 // The environment is the importer Pod's (CDI's makeImportEnv) for a registry source.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { toolPath } from './tools.js';
 
 export interface CdiImportOptions {
-  /** HOST:PORT/repository@sha256:... (or :tag); HOST is 127.0.0.1 or localhost. */
+  /** HOST:PORT/repository@sha256:... (or :tag); HOST is localhost or an IPv4 address of this host. */
   reference: string;
   /** The registry's CA (IMPORTER_CERT_DIR), or `insecure` for plain HTTP / no verification (INSECURE_TLS). */
   caPem?: string;
@@ -53,9 +54,12 @@ const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cdi-impo
 
 function registryAddress(reference: string): { host: string; port: number } {
   const hostPort = reference.replace(/^docker:\/\//, '').split('/')[0]!;
-  const m = /^(127\.0\.0\.1|localhost):(\d+)$/.exec(hostPort);
-  if (!m) throw new Error(`cdi-importer here reaches loopback registries only, not ${hostPort}`);
-  return { host: '127.0.0.1', port: Number(m[2]) };
+  const m = /^(localhost|\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(hostPort);
+  if (!m)
+    throw new Error(
+      `cdi-importer here reaches registries at an IPv4 address of this host only, not ${hostPort}`,
+    );
+  return { host: m[1] === 'localhost' ? '127.0.0.1' : m[1]!, port: Number(m[2]) };
 }
 
 /** The host side of the registry bridge: a Unix socket forwarding to the registry's TCP port. */
@@ -131,6 +135,7 @@ export async function importWithCdi(options: CdiImportOptions): Promise<CdiImpor
           toolsCache,
           importer,
           String(target.port),
+          target.host,
         ],
         {
           env: { ...importerEnv(options, toolsBin), BRIDGE_NODE: process.execPath },

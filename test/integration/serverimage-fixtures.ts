@@ -11,7 +11,7 @@ import {
 } from '../harness/kubevirt/real/bed.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { startRegistry, type RegistryOptions, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 
 export const SERVERIMAGE: Resource = {
@@ -150,36 +150,59 @@ export interface ServerImageBed {
   stop(): Promise<void>;
 }
 
-/** The bed's options (the registry importer, host aliases, a data folder, a real node). */
+/** The bed's options (the registry importer, host aliases, a data folder, the node). */
 export type BedOptions = RealKubevirtOptions;
 
 /**
+ * The bed's default: exporter Pods on the real node (real kubelet, containerd, CoreDNS,
+ * kube-proxy), with the operator's image imported there for Pods of the operator's own.
+ * A test's bed options are laid over it; `{ node: 'stand-in' }` keeps them on the kubelet
+ * stand-in.
+ */
+export const REAL_NODE: BedOptions = { node: 'real', nodeImages: ['operator'] };
+
+/**
  * What a ServerImage test file stands on: our CRDs, the KubeVirt bed (KubeVirt's real
- * virt-controller on a control plane of this test file's own, harness/kubevirt/real/bed.ts),
- * an anonymous registry read back by crane, a client, and the in-process operator with
- * `operatorFlags` (none when null).
+ * virt-controller on a control plane of this test file's own, harness/kubevirt/real/bed.ts;
+ * by default with the real node, REAL_NODE), an anonymous registry read back by crane (on
+ * the host's end of the node's link, where the node's Pods reach it, fault proxy included),
+ * a client, and the in-process operator with `operatorFlags` (none when null).
  */
 export async function startServerImageBed(
   operatorFlags: string[] | null = [],
   bedOptions: BedOptions = {},
 ): Promise<ServerImageBed> {
   // The bed first: it points kubeConfig() at its own control plane.
-  const sim = await startRealKubevirt(bedOptions);
-  await installProjectCrds();
-  const registry = await startRegistry();
-  const operator = operatorFlags ? await startOperator(operatorFlags) : undefined;
+  const sim = await startRealKubevirt({ ...REAL_NODE, ...bedOptions });
+  let registry: TestRegistry | undefined;
+  let operator: InProcessOperator | undefined;
+  try {
+    await installProjectCrds();
+    registry = await startRegistry(bedRegistryOptions(sim));
+    operator = operatorFlags ? await startOperator(operatorFlags) : undefined;
+  } catch (err) {
+    await sim.stop();
+    await registry?.stop();
+    throw err;
+  }
+  const started = registry;
   return {
     sim,
-    registry,
-    crane: await craneFor(registry),
+    registry: started,
+    crane: await craneFor(started),
     client: new SimTestClient(kubeConfig()),
     operator,
     async stop() {
       await operator?.stop();
       await sim.stop();
-      await registry.stop();
+      await started.stop();
     },
   };
+}
+
+/** A registry's options on this bed: with a real node, on the host's end of its link (Pods reach it there). */
+export function bedRegistryOptions(sim: RealKubevirt, options: RegistryOptions = {}): RegistryOptions {
+  return sim.realNode ? { address: sim.realNode.network.hostIp, ...options } : options;
 }
 
 /** A test file's bed and namespace, set once its beforeAll has run. */
@@ -211,7 +234,7 @@ export function serverImageTestFile(
   beforeAll(async () => {
     bed = await startServerImageBed(options.operatorFlags, options.simOptions);
     if (options.namespace) ns = await createNamespace(options.namespace);
-  }, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
+  }, 240_000); // the bed with the real node starts in 25-60 s, more on a loaded machine
   afterAll(() => bed?.stop());
   if (options.checkNothingLeftBehind) {
     afterEach(() => expectNothingLeftBehind(file.client, file.ns, [file.registry]));
