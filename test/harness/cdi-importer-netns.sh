@@ -10,8 +10,9 @@
 # over a Unix socket (file system paths cross network namespaces) to the host side.
 #
 #   cdi-importer-netns.sh WORK_DIR TOOLS_CACHE IMPORTER REGISTRY_PORT [REGISTRY_IP]
-# REGISTRY_IP (default 127.0.0.1): the registry's IPv4 address in the reference, e.g. the
-# host's end of the real node's link; it is added to this namespace's loopback.
+# REGISTRY_IP (default 127.0.0.1): another of the host's addresses (a registry on the host's
+# end of the real node's link) is put on this namespace's loopback, so the same address
+# works here.
 # WORK_DIR holds data/ scratch/ tmp/ certs/ termination-log registry.sock; the importer's
 # environment comes through this script's environment; BRIDGE_NODE is a node binary.
 set -euo pipefail
@@ -21,9 +22,9 @@ work=$1 cache=$2 importer=$3 port=$4 address=${5:-127.0.0.1}
 mount --make-rprivate /
 
 ip link set lo up
-[ "$address" = 127.0.0.1 ] || ip addr add "$address/32" dev lo
+case $address in 127.*) ;; *) ip addr add "$address/32" dev lo ;; esac
 
-# TCP ADDRESS:PORT -> $work/registry.sock, in this namespace; touches bridge.ready when listening.
+# TCP 127.0.0.1:PORT -> $work/registry.sock, in this namespace; touches bridge.ready when listening.
 "$BRIDGE_NODE" -e '
   const net = require("node:net");
   const fs = require("node:fs");

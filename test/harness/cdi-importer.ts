@@ -9,8 +9,8 @@
 //   run.cleanup()
 //
 // It runs in its own mount and network namespaces (cdi-importer-netns.sh says why and
-// how); the registry must listen on loopback or an IPv4 address of this host, where the
-// reference's host:port points (the namespace gets that address on its loopback).
+// how); the registry must listen on loopback or another IPv4 address of the host (the real
+// node's link), where the reference's host:port points.
 // The environment is the importer Pod's (CDI's makeImportEnv) for a registry source.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { toolPath } from './tools.js';
 
 export interface CdiImportOptions {
-  /** HOST:PORT/repository@sha256:... (or :tag); HOST is 127.0.0.1, localhost or an IPv4 address of this host. */
+  /** HOST:PORT/repository@sha256:... (or :tag); HOST is localhost or an IPv4 address of this host. */
   reference: string;
   /** The registry's CA (IMPORTER_CERT_DIR), or `insecure` for plain HTTP / no verification (INSECURE_TLS). */
   caPem?: string;
@@ -52,11 +52,13 @@ export interface CdiImportResult {
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cdi-importer-netns.sh');
 
-/** The registry's address: loopback, or an IPv4 address of this host (the real node's link). */
 function registryAddress(reference: string): { host: string; port: number } {
   const hostPort = reference.replace(/^docker:\/\//, '').split('/')[0]!;
-  const m = /^(127\.0\.0\.1|localhost|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d+)$/.exec(hostPort);
-  if (!m) throw new Error(`cdi-importer here reaches registries at an IPv4 address only, not ${hostPort}`);
+  const m = /^(localhost|\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(hostPort);
+  if (!m)
+    throw new Error(
+      `cdi-importer here reaches registries at an IPv4 address of this host only, not ${hostPort}`,
+    );
   return { host: m[1] === 'localhost' ? '127.0.0.1' : m[1]!, port: Number(m[2]) };
 }
 

@@ -73,6 +73,8 @@ export interface FaultProxyOptions {
   upstreamTls?: { caPem: string; certPem?: string; keyPem?: string };
   /** Other plain-HTTP upstreams by path prefix (e.g. the token server at /token). */
   routes?: { pathPrefix: string; upstream: string }[];
+  /** The address to listen on (default 127.0.0.1): a real node's Pods reach the host at its end of their link. */
+  address?: string;
 }
 
 function authKind(header: string | undefined): ProxiedRequest['auth'] {
@@ -183,9 +185,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const server = options.tls
     ? https.createServer({ cert: options.tls.certPem, key: options.tls.keyPem }, handle)
     : http.createServer(handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = options.address ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, address, resolve);
+  });
   const { port } = server.address() as AddressInfo;
-  const host = `127.0.0.1:${port}`;
+  const host = `${address}:${port}`;
 
   function add(
     kind: Fault['kind'],

@@ -28,7 +28,9 @@ export const TEST_FLAGS = [
   '--server-wait-timeout=4s',
   '--server-state-timeout=6s',
   '--snapshot-timeout=6s',
-  '--export-timeout=5s',
+  // A real exporter Pod (the bed's real node) is Ready only after its probe's 5 s initial
+  // delay, then every 5 s, and its container's start: 7-12 s here, more on a loaded machine.
+  '--export-timeout=60s',
   '--registry-retry-timeout=60s',
   '--progress-interval=200ms',
   // Any free port: several operators may run at once.

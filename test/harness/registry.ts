@@ -47,9 +47,9 @@ export interface RegistryOptions {
    */
   tokenRealm?: 'registry-host' | 'own-host';
   /**
-   * The address Distribution listens on and its certificate names (default 127.0.0.1): a
-   * real node's Pods reach the host at the host's end of the node's link. Only without
-   * the fault proxy (`proxy: false`), which listens on loopback.
+   * The address Distribution and its fault proxy listen on, and its certificate names
+   * (default 127.0.0.1): a real node's Pods reach the host at the host's end of the node's
+   * link, so the proxy's faults apply to a push from a Pod too.
    */
   address?: string;
 }
@@ -181,8 +181,6 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   const rootDir = path.join(dir, 'storage');
   const logFile = path.join(dir, 'registry.log');
   const address = options.address ?? '127.0.0.1';
-  if (address !== '127.0.0.1' && options.proxy !== false)
-    throw new Error('startRegistry: an address other than 127.0.0.1 needs proxy: false');
   const port = await freePort();
   const directHost = `${address}:${port}`;
   const scheme = options.tls ? 'https' : 'http';
@@ -232,6 +230,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       ? undefined
       : await startFaultProxy({
           upstream: directUrl,
+          address,
           tls: tlsMaterial,
           routes: tokenServer ? [{ pathPrefix: '/token', upstream: tokenServer.realm }] : [],
         });

@@ -18,6 +18,7 @@ import { createNamespace, kubectl } from '../harness/testbed.js';
 import { cli } from './cli-fixtures.js';
 import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import {
+  bedRegistryOptions,
   SERVERIMAGE,
   createServerImage,
   serverImage,
@@ -322,7 +323,7 @@ test('bad references: one line, exit 1, nothing created', async () => {
     );
   }
 
-  const secured = await startRegistry({ auth: 'basic' });
+  const secured = await startRegistry(bedRegistryOptions(bed.sim, { auth: 'basic' }));
   try {
     await client.core.createNamespacedSecret({
       namespace: target,

@@ -1,7 +1,8 @@
 // Faults on the way from a VM to an image, on KubeVirt's real virt-controller v1.8.4:
 // snapshots, exports and their Pods, Services and Secrets are KubeVirt's, the
-// VolumeSnapshots' status the real snapshot-controller's; the faults act at the bed's seams
-// (Service proxy, kubelet, virt-handler and CSI sidecar stand-ins). Each ends as Nova would
+// VolumeSnapshots' status the real snapshot-controller's, the exporter Pods containers on the
+// bed's real node; the faults act at the bed's seams (Service proxy, the node's network for
+// the exporter's probe, virt-handler and CSI sidecar stand-ins). Each ends as Nova would
 // (Error with a reason, everything purged) or recovers (retry), and never leaves a
 // snapshot, an export or an upload session behind.
 import * as k8s from '@kubernetes/client-node';
@@ -13,6 +14,7 @@ import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { kubeConfig } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
+  bedRegistryOptions,
   conditionOf,
   createServerImage,
   createVm,
@@ -22,12 +24,18 @@ import {
   waitForPhase,
 } from './serverimage-fixtures.js';
 
-const bed = serverImageTestFile({ namespace: 'si-faults' });
+// A real exporter Pod is Ready in 7-12 s here: 40 s is room enough, and the never-ready
+// case waits that out.
+const EXPORT_TIMEOUT_MS = 40_000;
+const bed = serverImageTestFile({
+  namespace: 'si-faults',
+  operatorFlags: [`--export-timeout=${EXPORT_TIMEOUT_MS / 1000}s`],
+});
 
 let authRegistry: TestRegistry;
 
 beforeAll(async () => {
-  authRegistry = await startRegistry({ auth: 'basic' });
+  authRegistry = await startRegistry(bedRegistryOptions(bed.sim, { auth: 'basic' }));
 });
 
 afterAll(() => authRegistry?.stop());
@@ -71,7 +79,20 @@ test('an export that never gets ready ends in ExportTimeout after the deadline, 
     bed.client,
     serverImage(bed.ns, 'export-stuck-image', 'export-stuck', bed.registry),
   );
-  const si = await waitForPhase(bed.client, bed.ns, 'export-stuck-image', 'Error');
+  // Its exporter Pod runs on the real node, whose network refuses the kubelet's probe.
+  const pod = await until('the exporter Pod running', async () =>
+    (await bed.client.core.listNamespacedPod({ namespace: bed.ns })).items.find(
+      (p) => p.metadata?.name?.startsWith('virt-export-') && p.status?.phase === 'Running',
+    ),
+  );
+  expect(pod.spec?.nodeName).toBe(bed.sim.realNode?.nodeName);
+  const si = await waitForPhase(
+    bed.client,
+    bed.ns,
+    'export-stuck-image',
+    'Error',
+    EXPORT_TIMEOUT_MS + 30_000,
+  );
   expect(conditionOf(si, 'Ready')?.reason).toBe('ExportTimeout');
   expect(conditionOf(si, 'Snapshotted')?.status).toBe('True');
 });

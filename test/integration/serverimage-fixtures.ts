@@ -11,7 +11,7 @@ import {
 } from '../harness/kubevirt/real/bed.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
-import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { startRegistry, type RegistryOptions, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 
 export const SERVERIMAGE: Resource = {
@@ -161,8 +161,20 @@ export interface ServerImageBed {
   stop(): Promise<void>;
 }
 
-/** The bed's options (the registry importer, host aliases, a data folder, a real node). */
+/** The bed's options (the registry importer, host aliases, a data folder, the node). */
 export type BedOptions = RealKubevirtOptions;
+
+/**
+ * The bed's default: exporter Pods on the real node (real kubelet, containerd, CoreDNS,
+ * kube-proxy), with the operator's image imported there for Pods of the operator's own.
+ * A test's bed options are laid over it; `{ node: 'stand-in' }` keeps them on the kubelet
+ * stand-in.
+ */
+export const REAL_NODE: BedOptions =
+  // For a measure of what the real node costs: the same suites with exporter Pods on the stand-in.
+  process.env.SERVERIMAGE_TESTBED_NODE === 'stand-in'
+    ? { node: 'stand-in' }
+    : { node: 'real', nodeImages: ['operator'] };
 
 /**
  * The operator's flags for transfer Pods on the bed's real node: pinned there (the kubelet
@@ -181,40 +193,48 @@ export function transferPodFlags(sim: RealKubevirt): string[] {
 
 /**
  * What a ServerImage test file stands on: our CRDs, the KubeVirt bed (KubeVirt's real
- * virt-controller on a control plane of this test file's own, harness/kubevirt/real/bed.ts),
- * an anonymous registry read back by crane, a client, and the in-process operator with
- * `operatorFlags` (none when null).
+ * virt-controller on a control plane of this test file's own, harness/kubevirt/real/bed.ts;
+ * by default with the real node, REAL_NODE), an anonymous registry read back by crane (on
+ * the host's end of the node's link, where the node's Pods reach it, fault proxy included),
+ * a client, and the in-process operator with `operatorFlags` (none when null).
  */
 export async function startServerImageBed(
   operatorFlags: string[] | null = [],
   bedOptions: BedOptions = {},
 ): Promise<ServerImageBed> {
-  // The bed first: it points kubeConfig() at its own control plane. With the real node,
-  // the transfer Pods run there from the operator's image, and reach the registry at the
-  // host's end of the node's link.
-  const real = bedOptions.node === 'real';
-  const sim = await startRealKubevirt(
-    real
-      ? { ...bedOptions, nodeImages: [...new Set([...(bedOptions.nodeImages ?? []), 'operator' as const])] }
-      : bedOptions,
-  );
-  await installProjectCrds();
-  const registry = await startRegistry(real ? { address: sim.realNode!.network.hostIp, proxy: false } : {});
-  const operator = operatorFlags
-    ? await startOperator([...transferPodFlags(sim), ...operatorFlags])
-    : undefined;
+  // The bed first: it points kubeConfig() at its own control plane.
+  const sim = await startRealKubevirt({ ...REAL_NODE, ...bedOptions });
+  let registry: TestRegistry | undefined;
+  let operator: InProcessOperator | undefined;
+  try {
+    await installProjectCrds();
+    registry = await startRegistry(bedRegistryOptions(sim));
+    // The transfer Pods run the operator's image: imported into the node while it started.
+    await sim.realNode?.imported();
+    operator = operatorFlags ? await startOperator([...transferPodFlags(sim), ...operatorFlags]) : undefined;
+  } catch (err) {
+    await sim.stop();
+    await registry?.stop();
+    throw err;
+  }
+  const started = registry;
   return {
     sim,
-    registry,
-    crane: await craneFor(registry),
+    registry: started,
+    crane: await craneFor(started),
     client: new SimTestClient(kubeConfig()),
     operator,
     async stop() {
       await operator?.stop();
       await sim.stop();
-      await registry.stop();
+      await started.stop();
     },
   };
+}
+
+/** A registry's options on this bed: with a real node, on the host's end of its link (Pods reach it there). */
+export function bedRegistryOptions(sim: RealKubevirt, options: RegistryOptions = {}): RegistryOptions {
+  return sim.realNode ? { address: sim.realNode.network.hostIp, ...options } : options;
 }
 
 /** A test file's bed and namespace, set once its beforeAll has run. */
@@ -246,7 +266,7 @@ export function serverImageTestFile(
   beforeAll(async () => {
     bed = await startServerImageBed(options.operatorFlags, options.simOptions);
     if (options.namespace) ns = await createNamespace(options.namespace);
-  }, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
+  }, 240_000); // the bed with the real node starts in 25-60 s, more on a loaded machine
   afterAll(() => bed?.stop());
   if (options.checkNothingLeftBehind) {
     afterEach(() => expectNothingLeftBehind(file.client, file.ns, [file.registry]));

@@ -30,6 +30,7 @@ import { createNamespace, kubeConfig, kubectl } from '../harness/testbed.js';
 import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import { DEPLOY_DIR, renderChart } from './install-fixtures.js';
 import {
+  bedRegistryOptions,
   SERVERIMAGE,
   conditionOf,
   createServerImage,
@@ -51,7 +52,7 @@ const processes: ManagedProcess[] = [];
 beforeAll(async () => {
   bed = await startServerImageBed(null);
   ({ client } = bed);
-  tokenRegistry = await startRegistry({ auth: 'token' });
+  tokenRegistry = await startRegistry(bedRegistryOptions(bed.sim, { auth: 'token' }));
 }, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
@@ -120,13 +121,15 @@ test('a phase failing on an API error (no RBAC to create Secrets) says so in kub
   expect(ready.message).toMatch(
     /^creating Secret si-forbidden-\w+\/locked-image-\w+-export-token: .*forbidden/,
   );
-  const describe = await kubectl(['describe', 'serverimage', 'locked-image', '-n', ns]);
-  expect(describe.code).toBe(0);
+  // The event is recorded even though the phase threw; events are written apart from the
+  // status (a loaded machine showed the status a moment before the event).
+  const describe = await until('kubectl describe to show the Warning event', async () => {
+    const out = await kubectl(['describe', 'serverimage', 'locked-image', '-n', ns]);
+    return out.code === 0 && /Warning\s+ApiError/.test(out.stdout) ? out : undefined;
+  });
   process.stderr.write(`\n[kubectl describe, a phase failing on an API error]\n${describe.stdout}\n`);
   expect(describe.stdout).toMatch(/Reason:\s+ApiError/);
   expect(describe.stdout).toContain('creating Secret');
-  // The event is recorded even though the phase threw.
-  expect(describe.stdout).toMatch(/Warning\s+ApiError/);
   // Still Saving, retried with backoff: not a terminal verdict.
   expect((await client.get(SERVERIMAGE, ns, 'locked-image'))!.status.phase).toBe('Saving');
   // Each reconcile error is logged once, by the controller, with the image's key.

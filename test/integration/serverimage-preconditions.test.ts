@@ -15,6 +15,7 @@ import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubectl } from '../harness/testbed.js';
 import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import {
+  bedRegistryOptions,
   SERVERIMAGE,
   conditionOf,
   expectNothingLeftBehind,
@@ -50,7 +51,7 @@ beforeAll(async () => {
     `--registry-retry-timeout=${RETRY_TIMEOUT_S}s`,
   ]);
   ({ registry, crane, client } = bed);
-  authRegistry = await startRegistry({ auth: 'basic' });
+  authRegistry = await startRegistry(bedRegistryOptions(bed.sim, { auth: 'basic' }));
   allowing = await startOperator([
     `--watch-namespaces=${nsAllowed}`,
     '--allowed-registries=harbor.example.com,*.internal.example.com',

@@ -7,8 +7,9 @@
 // behind the bed's fault proxy per Service, which reaches it through the node's CoreDNS
 // (the Service's ClusterIP) and kube-proxy, and the operator reads links.internal
 // (https://virt-export-NAME.NS.svc/...) as it is. The simulator keeps the rest of the
-// node's part (PVC bytes, CSI snapshots, VMI phases, virt-launcher Pods). One case stays on
-// the kubelet stand-in: fault-export=never-ready is a seam of its readiness probe.
+// node's part (PVC bytes, CSI snapshots, VMI phases, virt-launcher Pods). A Pod on the node
+// reaches an export through the same fault proxy (the node's DNAT to it), and
+// fault-export=never-ready refuses the real kubelet's probe in the node's network.
 import { execFile } from 'node:child_process';
 import { promises as dnsPromises } from 'node:dns';
 import { promisify } from 'node:util';
@@ -24,7 +25,9 @@ import { importWithCdi } from '../harness/cdi-importer.js';
 import { importedDisk, imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { CSI_DRIVER } from '../harness/kubevirt/real/bed.js';
-import { NODE_NAME } from '../harness/kubevirt/real/kubelet.js';
+import { POD_BRIDGE } from '../harness/node/cni.js';
+import { listRules } from '../harness/node/iptables.js';
+import type { RealNode } from '../harness/node/real-node.js';
 import { withClusterDns } from '../harness/kubevirt/real/cluster-dns.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
@@ -134,11 +137,10 @@ async function downloadInChildProcess(hostsFile: string, url: string, ca: string
 }
 
 beforeAll(async () => {
-  // A real exporter Pod is Ready after its probe's 5 s delay and the container's start:
-  // the test flags' 5 s export timeout (made for the stand-in's 200 ms probe) is too short.
-  bed = await startServerImageBed(['--export-timeout=60s'], { node: 'real' });
+  // The real node and the longer export timeout it needs are the fixture's default.
+  bed = await startServerImageBed([]);
   ns = await createNamespace('si-real');
-}, 180_000);
+}, 240_000);
 
 afterAll(() => bed?.stop());
 
@@ -461,18 +463,117 @@ test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, here and in pr
   }
 });
 
-test('fault-export=never-ready keeps the exporter Pod unready: virt-controller holds the export Pending', async () => {
+test('a Pod on the node reaches virt-export-NAME.NS.svc through the same fault proxy (the node DNATs it there)', async () => {
   const { client } = bed;
+  const node = bed.sim.realNode!;
+  const sha = await exportOfSnapshot('from-pod', {
+    export: { [Ann.faultHttpErrors]: '1', [Ann.faultHttpStatus]: '503' },
+  });
+  try {
+    const ready = await client.waitFor(VM_EXPORT, ns, 'from-pod', (o) => o.status?.phase === 'Ready');
+    const url = ready.status.links.internal.volumes[0].formats.find(
+      (f: { format: string }) => f.format === 'raw',
+    ).url;
+    const secret = await client.core.readNamespacedSecret({
+      namespace: ns,
+      name: ready.status.tokenSecretRef,
+    });
+    const token = Buffer.from(secret.data!.token!, 'base64').toString();
+    // The node's rule, first in its nat PREROUTING (before kube-proxy's KUBE-SERVICES jump).
+    const service = await client.core.readNamespacedService({ namespace: ns, name: 'virt-export-from-pod' });
+    const prerouting = await listRules(node.network, 'nat', 'PREROUTING');
+    expect(prerouting[1]).toContain(`-d ${service.spec!.clusterIP}/32 -i ${POD_BRIDGE} -p tcp`);
+    expect(prerouting[1]).toContain(`-j DNAT --to-destination ${node.network.hostIp}:`);
+    // The armed error goes to the first connection, the Pod's (the exporter itself answers no 503).
+    const lines = await runOnNode(node, 'from-pod-client', downloadTwiceScript, {
+      URL: url,
+      CA: ready.status.links.internal.cert,
+      TOKEN: token,
+    });
+    expect(lines).toEqual(['503', `200 ${sha}`]);
+  } finally {
+    await client.delete(VM_EXPORT, ns, 'from-pod');
+    await client.delete(VM_SNAPSHOT, ns, 'from-pod');
+  }
+  await until('the node rule gone with the Service', async () =>
+    (await listRules(node.network, 'nat', 'PREROUTING')).every((r) => !r.includes('from-pod')),
+  );
+});
+
+/** Two GETs of URL, one line each: the status, and the body's sha256 when 200. */
+const downloadTwiceScript = `
+  const https = require('node:https');
+  const get = () => new Promise((resolve) => {
+    const hash = require('node:crypto').createHash('sha256');
+    const headers = { 'x-kubevirt-export-token': process.env.TOKEN };
+    https
+      .get(process.env.URL, { ca: process.env.CA, headers }, (res) => {
+        res.on('data', (chunk) => hash.update(chunk));
+        res.on('end', () => resolve(res.statusCode === 200 ? '200 ' + hash.digest('hex') : String(res.statusCode)));
+      })
+      .on('error', (err) => resolve('error ' + err.message));
+  });
+  (async () => { console.log(await get()); console.log(await get()); })();`;
+
+/** Runs `script` in node, in a Pod of the operator's image on the real node; its log's lines. */
+async function runOnNode(node: RealNode, name: string, script: string, env: Record<string, string>) {
+  const { client } = bed;
+  await node.imported();
+  await client.core.createNamespacedPod({
+    namespace: ns,
+    body: {
+      metadata: { name },
+      spec: {
+        nodeName: node.nodeName,
+        restartPolicy: 'Never',
+        containers: [
+          {
+            name: 'client',
+            image: node.image('operator'),
+            imagePullPolicy: 'Never',
+            command: ['node', '-e', script],
+            env: Object.entries(env).map(([k, value]) => ({ name: k, value })),
+          },
+        ],
+      },
+    },
+  });
+  try {
+    const done = await until(
+      `Pod ${name} to finish`,
+      async () => {
+        const pod = await client.core.readNamespacedPod({ namespace: ns, name });
+        return ['Succeeded', 'Failed'].includes(pod.status?.phase ?? '') ? pod : undefined;
+      },
+      60_000,
+    );
+    const log = await client.core.readNamespacedPodLog({ namespace: ns, name });
+    expect(done.status?.phase).toBe('Succeeded');
+    return log.split('\n').filter(Boolean);
+  } finally {
+    await client.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
+  }
+}
+
+test('fault-export=never-ready: the node refuses the real kubelet the exporter Pod probe, virt-controller holds the export Pending', async () => {
+  const { client } = bed;
+  const node = bed.sim.realNode!;
   await exportOfSnapshot('unready', { vm: { [Ann.faultExport]: 'never-ready' } });
   try {
     const readyReason = (o: Obj) =>
       (o.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready')?.reason;
     // The Pod runs but never passes its probe: KubeVirt says Pending, Ready=False "Unknown".
     await client.waitFor(VM_EXPORT, ns, 'unready', (o) => readyReason(o) === 'Unknown');
-    // The switch is a seam of the kubelet stand-in's probe: the bed keeps this Pod there.
     const pod = await client.core.readNamespacedPod({ namespace: ns, name: 'virt-export-unready' });
-    expect(pod.spec?.nodeName).toBe(NODE_NAME);
-    await new Promise((r) => setTimeout(r, 2000));
+    expect(pod.spec?.nodeName).toBe(node.nodeName);
+    expect(await listRules(node.network, 'filter', 'OUTPUT')).toContainEqual(
+      expect.stringContaining(`-d ${pod.status!.podIP}/32 -p tcp -m tcp --dport 8443`),
+    );
+    // Past the probe's initial delay and a period: the kubelet has probed and failed.
+    await new Promise((r) => setTimeout(r, 12_000));
+    const running = await client.core.readNamespacedPod({ namespace: ns, name: 'virt-export-unready' });
+    expect(running.status?.phase).toBe('Running');
+    expect(running.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
     const held = await client.get(VM_EXPORT, ns, 'unready');
     expect({ phase: held?.status?.phase, reason: readyReason(held!) }).toEqual({
       phase: 'Pending',

@@ -32,9 +32,8 @@ import {
 
 const bed = serverImageTestFile({
   namespace: 'si-restart',
+  // The exporter Pods run on the bed's real node (the fixture's default).
   operatorFlags: null,
-  // The exporter Pods run on the bed's real node (the real kubelet, containerd).
-  simOptions: { node: 'real' },
 });
 /** A real exporter Pod is Ready only after its probe's 5 s delay: the test flags' 5 s is too short. */
 const EXPORT_TIMEOUT = '--export-timeout=60s';

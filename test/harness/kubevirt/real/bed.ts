@@ -20,9 +20,10 @@
 // control plane then listens on the node's link with the node's Service range,
 // virt-controller's exporter Pods run there as containers of the exporter image built
 // here, their restore PVCs as local PVs on it (real/csi-volumes.ts), their Services
-// reached through the node's CoreDNS and kube-proxy. virt-launcher Pods stay on the stand-in's Node
-// (KubeVirt's label and devices), and so does an exporter Pod whose export or VM arms
-// `fault-export` (a seam of the stand-in's probe). `vms: true` adds real VMs on the real
+// reached through the node's CoreDNS and kube-proxy, and by the node's Pods through the
+// Service's fault proxy too (service-routing.ts); fault-export=never-ready and export-ready
+// act on those Pods through the node (exporter-pods.ts). virt-launcher Pods stay on the
+// stand-in's Node (KubeVirt's label and devices). `vms: true` adds real VMs on the real
 // node: the real virt-handler as a Pod there and KubeVirt's launcher built here, under
 // emulation (see RealKubevirtOptions.vms).
 import { randomBytes } from 'node:crypto';
@@ -32,6 +33,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { ImageName } from '../../container-images.js';
 import { startControlPlane } from '../../control-plane.js';
+import { POD_BRIDGE } from '../../node/cni.js';
 import { createNodeNetwork, type NodeNetwork } from '../../node/netns.js';
 import { startRealNode, type RealNode } from '../../node/real-node.js';
 import { waitFor } from '../../process.js';
@@ -45,6 +47,7 @@ import { startKubeScheduler } from './kube-scheduler.js';
 import { HostsFile } from './cluster-dns.js';
 import { startSnapshotController } from './snapshot-controller.js';
 import { Kubelet, NODE_NAME } from './kubelet.js';
+import { RealExporterPods } from './exporter-pods.js';
 import { ServiceRouting } from './service-routing.js';
 import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
 import { startVirtController } from './virt-controller.js';
@@ -180,11 +183,9 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode = await startRealNode({
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
-        images: [
-          'exporter',
-          ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest'] as const) : []),
-          ...(nodeImages ?? []),
-        ],
+        images: ['exporter', ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest'] as const) : [])],
+        // The operator's (350 MB) need not hold up the bed: `realNode.imported()` waits for it.
+        laterImages: nodeImages,
         network,
         // virt-handler enters the node through /proc/1 (node-namespaces.ts).
         ownNamespaces: vms,
@@ -202,22 +203,10 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       localVolumes: realNode && {
         nodeName: realNode.nodeName,
         standInNode: NODE_NAME,
-        // Only an export's claims (a VirtualMachineRestore's are for virt-launcher Pods, which
-        // stay on the stand-in's Node); fault-export is the stand-in's probe: such an
-        // export's Pod stays there too.
-        onRealNode: async (pvc) => {
-          if (!(pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === VM_EXPORT.kind)) return false;
-          // The claim's export (and its VM) may reach the caches a moment after the claim.
-          const sources = await waitFor(
-            'the restore claim export in the cache',
-            async () => !!faults.sourcesOfOwned(pvc)[1],
-            5_000,
-          ).then(
-            () => faults.sourcesOfOwned(pvc),
-            () => faults.sourcesOfOwned(pvc),
-          );
-          return faultValue(Ann.faultExport, ...sources) === undefined;
-        },
+        // Only an export's claims: a VirtualMachineRestore's are for virt-launcher Pods, which
+        // stay on the stand-in's Node.
+        onRealNode: async (pvc) =>
+          (pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === VM_EXPORT.kind),
       },
     });
     stops.push(() => sim.stop());
@@ -250,6 +239,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       faultSources: (service) => faults.sourcesOf(service),
       onHosts: (byHost) => hosts.write(byHost),
       clusterDns: realNode && { server: realNode.dns.ip },
+      podRoutes: realNode && { network: realNode.network, bridge: POD_BRIDGE },
       // fault-vm-change at export-read, once per export: what a user or another
       // controller would do to the VM (virt-controller then acts on it as on a cluster).
       onRead: (service) => {
@@ -259,6 +249,19 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     });
     await routing.start();
     stops.push(() => routing.stop());
+    if (realNode) {
+      // The stand-in's seams for exporter Pods on the real node: never-ready, export-ready.
+      const exporters = new RealExporterPods({
+        kc,
+        nodeName: realNode.nodeName,
+        network: realNode.network,
+        faultSources: (pod) => faults.sourcesOfOwned(pod),
+        onReady: (pod) => kubelet.onReady(pod),
+        log,
+      });
+      await exporters.start();
+      stops.push(() => exporters.stop());
+    }
     const handler = new VirtHandler(kc, log);
     await handler.start();
     stops.push(() => handler.stop());

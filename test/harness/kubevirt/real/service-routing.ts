@@ -15,12 +15,23 @@
 //  - `onHosts` gets every change of those names, for the hosts file that child
 //    processes resolve them through (cluster-dns.ts);
 //  - the proxy's own error answers use the server's certificate: the stand-in's Pod's, or
-//    a real Pod's, read from the Secret mounted at its /cert.
+//    a real Pod's, read from the Secret mounted at its /cert;
+//  - with a real node (`podRoutes`), an export's Service is the same seam for the node's
+//    Pods (a transfer Pod dials https://virt-export-NAME.NS.svc through CoreDNS and
+//    kube-proxy): a second proxy, sharing the first one's faults, listens on the host's end
+//    of the node's link (a free port), and a DNAT rule first in the node's nat PREROUTING
+//    sends a packet that comes in from the Pod bridge to the Service's ClusterIP and port
+//    there, before kube-proxy's KUBE-SERVICES sees it. The host proxy's own connection to
+//    the ClusterIP comes in on the node's link, not the bridge, so it goes on to kube-proxy.
+//    Immediate, unlike an override in CoreDNS (its cache, its reload); removed with the
+//    Service.
 import dns, { promises as dnsPromises } from 'node:dns';
 import { randomInt } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import type { Obj } from '../api.js';
 import type { KeyPair } from '../../tls.js';
+import type { NodeNetwork } from '../../node/netns.js';
+import { deleteRule, insertRule, type NodeRule } from '../../node/iptables.js';
+import { VM_EXPORT, type Obj } from '../api.js';
 import { ExportFaults } from '../export-faults.js';
 import { startExportProxy, type ExportProxy } from '../export-proxy.js';
 import type { Logger } from '../work-queue.js';
@@ -31,6 +42,8 @@ interface Route {
   uid: string;
   address: string;
   proxies: ExportProxy[];
+  /** The node's DNAT rules that send its Pods through `proxies` (podRoutes). */
+  rules: NodeRule[];
 }
 
 export interface ServiceRoutingOptions {
@@ -44,6 +57,8 @@ export interface ServiceRoutingOptions {
   onHosts?(byHost: ReadonlyMap<string, string>): void;
   /** A real node's kube-dns: Services the stand-in does not serve go to their ClusterIP, looked up there. */
   clusterDns?: { server: string };
+  /** A real node whose Pods reach export Services through the fault proxy too (above). */
+  podRoutes?: { network: NodeNetwork; bridge: string };
   log: Logger;
 }
 
@@ -127,7 +142,7 @@ export class ServiceRouting {
     resolvers.delete(this.resolver);
     await this.stopWatching();
     await this.chain;
-    await Promise.all([...this.routes.values()].flatMap((r) => r.proxies.map((p) => p.stop())));
+    await Promise.all([...this.routes.values()].map((r) => this.release(r)));
     this.routes.clear();
     this.byHost.clear();
   }
@@ -205,29 +220,63 @@ export class ServiceRouting {
     );
     for (let attempt = 0; ; attempt++) {
       const address = `${this.prefix}.${(this.next++ % 250) + 1}`;
+      const route: Route = { uid, address, proxies: [], rules: [] };
       try {
-        const proxies: ExportProxy[] = [];
         // The proxy is TCP's (kube-dns's 53/UDP beside its 53/TCP would take the address twice).
         for (const port of (service.spec.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP')) {
-          proxies.push(
-            await startExportProxy({
-              listen: { host: address, port: port.port },
+          const proxyTo = (listen: { host: string; port: number }) =>
+            startExportProxy({
+              listen,
               upstream: () => this.upstreamOf(this.informer.get(name, namespace) ?? service, port.port),
               keyPair: () => this.keyPairFor(this.informer.get(name, namespace) ?? service),
               faultsFor: () => faults.forConnection(),
               onRead: () => this.options.onRead?.(this.informer.get(name, namespace) ?? service),
-            }),
-          );
+            });
+          route.proxies.push(await proxyTo({ host: address, port: port.port }));
+          await this.routePods(service, port.port, route, proxyTo);
         }
-        this.routes.set(host, { uid, address, proxies });
+        this.routes.set(host, route);
         this.byHost.set(host, address);
         this.options.onHosts?.(this.byHost);
         return;
       } catch (err) {
+        await this.release(route);
         // Another bed on this machine holds that address and port: take the next one.
         if (attempt > 20 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       }
     }
+  }
+
+  /** The node's Pods to an export Service's ClusterIP:port go through a proxy on the host's end of the link. */
+  private async routePods(
+    service: k8s.V1Service,
+    port: number,
+    route: Route,
+    proxyTo: (listen: { host: string; port: number }) => Promise<ExportProxy>,
+  ): Promise<void> {
+    const pods = this.options.podRoutes;
+    const clusterIp = service.spec?.clusterIP;
+    const ofExport = (service.metadata?.ownerReferences ?? []).some((r) => r.kind === VM_EXPORT.kind);
+    if (!pods || !ofExport || !clusterIp || clusterIp === 'None') return;
+    const proxy = await proxyTo({ host: pods.network.hostIp, port: 0 });
+    route.proxies.push(proxy);
+    const rule: NodeRule = {
+      table: 'nat',
+      chain: 'PREROUTING',
+      spec: [
+        ...['-i', pods.bridge, '-p', 'tcp', '-d', `${clusterIp}/32`, '--dport', String(port)],
+        ...['-j', 'DNAT', '--to-destination', `${pods.network.hostIp}:${proxy.port}`],
+      ],
+      comment: `serverimage bed: ${service.metadata!.namespace}/${service.metadata!.name}:${port} through the fault proxy`,
+    };
+    await insertRule(pods.network, rule);
+    route.rules.push(rule);
+  }
+
+  private async release(route: Route): Promise<void> {
+    const network = this.options.podRoutes?.network;
+    if (network) for (const rule of route.rules) await deleteRule(network, rule);
+    await Promise.all(route.proxies.map((p) => p.stop()));
   }
 
   private async remove(service: k8s.V1Service): Promise<void> {
@@ -237,6 +286,6 @@ export class ServiceRouting {
     this.routes.delete(host);
     this.byHost.delete(host);
     this.options.onHosts?.(this.byHost);
-    await Promise.all(route.proxies.map((p) => p.stop()));
+    await this.release(route);
   }
 }
