@@ -15,6 +15,7 @@ import {
   type RunningServerImageController,
 } from '../../src/controllers/serverimage/controller.js';
 import { imageRef } from './container-images.js';
+import { REAL_NODE_ENV } from './kubevirt/real/bed.js';
 import { withClusterDns } from './kubevirt/real/cluster-dns.js';
 import { freePort } from './ports.js';
 import { startProcess, type ManagedProcess } from './process.js';
@@ -39,13 +40,24 @@ export const TEST_FLAGS = [
 ];
 
 /**
- * The transfer Pods' image unless a test names one: the operator's image built here from the
- * repo's Dockerfile (build-images.sh; cached by a hash of src/), as the real node's containerd
- * calls it.
+ * The transfer Pods' flags unless a test gives its own: the operator's image built here from
+ * the repo's Dockerfile (build-images.sh; cached by a hash of src/), as the real node's
+ * containerd calls it; on a bed with the real node (kubevirt/real/bed.ts), the Pods pinned
+ * there (the kubelet stand-in's Node runs no containers) with small requests (the node's
+ * 2 cores are shared by every Pod of a test file).
  */
-function withTransferImage(flags: string[]): string[] {
-  if (flags.some((f) => f.startsWith('--transfer-image'))) return flags;
-  return [`--transfer-image=docker.io/${imageRef('operator')}`, ...flags];
+function withTransferPods(flags: string[]): string[] {
+  const given = (flag: string) => flags.some((f) => f.startsWith(flag));
+  const node = process.env[REAL_NODE_ENV];
+  return [
+    ...(given('--transfer-image') ? [] : [`--transfer-image=docker.io/${imageRef('operator')}`]),
+    ...(node && !given('--transfer-node-selector')
+      ? [`--transfer-node-selector=kubernetes.io/hostname=${node}`]
+      : []),
+    ...(given('--transfer-cpu-request') ? [] : ['--transfer-cpu-request=50m']),
+    ...(given('--transfer-memory-request') ? [] : ['--transfer-memory-request=64Mi']),
+    ...flags,
+  ];
 }
 
 export interface InProcessOperator extends RunningServerImageController {
@@ -57,7 +69,7 @@ export async function startOperator(
   flags: string[] = [],
   kc: KubeConfig = kubeConfig(),
 ): Promise<InProcessOperator> {
-  const config = loadConfig([...TEST_FLAGS, ...withTransferImage(flags)], {});
+  const config = loadConfig([...TEST_FLAGS, ...withTransferPods(flags)], {});
   const logFile = path.join(logDir, `in-process-${Date.now()}.log`);
   const logger = pino({ level: 'debug' }, createWriteStream(logFile));
   const running = await startServerImageController({ kubeConfig: kc, config, logger });
@@ -76,7 +88,7 @@ export function startOperatorProcess(flags: string[] = [], name = 'operator'): M
     `--kubeconfig=${kubeconfigPath()}`,
     '--log-level=debug',
     ...TEST_FLAGS,
-    ...withTransferImage(flags),
+    ...withTransferPods(flags),
   ];
   const hosts = process.env.SERVERIMAGE_TESTBED_HOSTS;
   const run = hosts ? withClusterDns(hosts, node, args) : { command: node, args };

@@ -177,21 +177,6 @@ export const REAL_NODE: BedOptions =
     : { node: 'real', nodeImages: ['operator'] };
 
 /**
- * The operator's flags for transfer Pods on the bed's real node: pinned there (the kubelet
- * stand-in's Node runs no containers), with small requests (the node's 2 cores are shared
- * by every Pod of a test file).
- */
-export function transferPodFlags(sim: RealKubevirt): string[] {
-  if (!sim.realNode) return [];
-  return [
-    `--transfer-image=${sim.realNode.image('operator')}`,
-    `--transfer-node-selector=kubernetes.io/hostname=${sim.realNode.nodeName}`,
-    '--transfer-cpu-request=50m',
-    '--transfer-memory-request=64Mi',
-  ];
-}
-
-/**
  * What a ServerImage test file stands on: our CRDs, the KubeVirt bed (KubeVirt's real
  * virt-controller on a control plane of this test file's own, harness/kubevirt/real/bed.ts;
  * by default with the real node, REAL_NODE), an anonymous registry read back by crane (on
@@ -211,7 +196,7 @@ export async function startServerImageBed(
     registry = await startRegistry(bedRegistryOptions(sim));
     // The transfer Pods run the operator's image: imported into the node while it started.
     await sim.realNode?.imported();
-    operator = operatorFlags ? await startOperator([...transferPodFlags(sim), ...operatorFlags]) : undefined;
+    operator = operatorFlags ? await startOperator(operatorFlags) : undefined;
   } catch (err) {
     await sim.stop();
     await registry?.stop();

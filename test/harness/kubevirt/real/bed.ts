@@ -57,6 +57,8 @@ import { VmChanges } from './vm-changes.js';
 import { startWatching } from './watch.js';
 
 export const STORAGE_CLASS = 'sim';
+/** The real node's name, for the operators a test file starts (their transfer Pods go there). */
+export const REAL_NODE_ENV = 'SERVERIMAGE_TESTBED_REAL_NODE';
 export const CSI_DRIVER = 'sim.csi.serverimage.io';
 
 export interface RealKubevirt extends NodeSimulator {
@@ -166,6 +168,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     await network?.remove();
     if (previousKubeconfig) process.env.SERVERIMAGE_TESTBED_KUBECONFIG = previousKubeconfig;
     delete process.env.SERVERIMAGE_TESTBED_HOSTS;
+    delete process.env[REAL_NODE_ENV];
     if (previousAuditLog) process.env.SERVERIMAGE_TESTBED_AUDIT_LOG = previousAuditLog;
     // SERVERIMAGE_KEEP_LOGS=1 keeps the logs of every process (virt-controller, scheduler, pods).
     if (!process.env.SERVERIMAGE_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
@@ -193,6 +196,8 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       });
       const started = realNode;
       stops.push(() => started.stop());
+      // Operators this test file starts (../../operator.ts) put their transfer Pods there.
+      process.env[REAL_NODE_ENV] = realNode.nodeName;
     }
     const sim = await startNodeSimulator({
       ...simOptions,
