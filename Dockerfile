@@ -49,7 +49,6 @@ RUN ln -s /app/dist/cli/main.js /usr/local/bin/serverimage
 # 65532 is the conventional "nonroot" uid of distroless images; numeric so that
 # runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
-# A 1 MiB young generation keeps the heap, and so RSS, flat over hours-long pushes
-# (measured by npm run bench, which runs with the same flags); --expose-gc for the one full
-# collection once the transfers are over (src/idle-collection.ts).
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--expose-gc", "dist/main.js"]
+# A 1 MiB young generation keeps the heap, and so RSS, flat (measured by npm run bench,
+# which runs with the same flags); the transfer Pods run dist/transfer/main.js with it too.
+ENTRYPOINT ["node", "--max-semi-space-size=1", "dist/main.js"]

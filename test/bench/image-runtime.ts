@@ -3,10 +3,10 @@
 // the Dockerfile says the same.
 
 /**
- * ENTRYPOINT's Node flags: a 1 MiB young generation keeps the heap, and so RSS, flat over
- * long pushes; gc() for the one collection after the transfers (src/idle-collection.ts).
+ * ENTRYPOINT's Node flags (the transfer Pods' command has the same): a 1 MiB young
+ * generation keeps the heap, and so RSS, flat over long pushes.
  */
-export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
+export const IMAGE_NODE_FLAGS = ['--max-semi-space-size=1'];
 
 /**
  * ENV. The MALLOC_ ones matter where Node runs on glibc (the benches here, an image built

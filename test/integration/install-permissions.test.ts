@@ -74,8 +74,10 @@ beforeAll(async () => {
   // The operator's image in the node's containerd too, for the chart's Pods.
   sim = await startRealKubevirt({ node: 'real', nodeImages: ['operator'] });
   await applyDeploy();
-  registry = await startRegistry({ auth: 'basic' });
+  // On the host's end of the node's link: the transfer Pods push to it from the node.
+  registry = await startRegistry({ auth: 'basic', address: sim.realNode!.network.hostIp });
   asOperator = await serviceAccountKubeConfig();
+  await sim.realNode!.imported();
 }, 180_000); // the real-controller bed starts in 12-25 s, more on a loaded machine
 
 afterAll(async () => {
@@ -90,7 +92,7 @@ test('the token really is the ServiceAccount, not an admin', async () => {
   expect(await canI(OPERATOR_USER, 'list', 'secrets', { namespace: OPERATOR_NAMESPACE })).toBe(false);
 });
 
-test('with only its ClusterRole the operator takes a VM to an Active image, reading the credentials Secret', async () => {
+test('with only its ClusterRole the operator takes a VM to an Active image through a transfer Pod, reading the credentials Secret', async () => {
   const ns = await createNamespace('as-sa');
   const recorder = recordManagers(ns);
   await recorder.start();
@@ -232,7 +234,14 @@ test('installed by helm from charts/: two replicas as Pods on the real node, one
       release: 'si-helm',
       namespace: 'serverimage-helm',
       node,
-      set: [`watchNamespaces={${ns}}`, `extraArgs={${EXPORT_TIMEOUT}}`],
+      set: [
+        `watchNamespaces={${ns}}`,
+        `extraArgs={${EXPORT_TIMEOUT}}`,
+        // The transfer Pods on the real node too, small (its 2 cores are shared).
+        `transfer.nodeSelector.kubernetes\\.io/hostname=${node.nodeName}`,
+        'transfer.resources.requests.cpu=50m',
+        'transfer.resources.requests.memory=64Mi',
+      ],
     });
     const pods = await release.pods();
     expect(pods).toHaveLength(2);
