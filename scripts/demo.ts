@@ -183,6 +183,9 @@ async function main(): Promise<void> {
     // The node where containers run (the other Node is the stand-in of KubeVirt's).
     '--set',
     `nodeSelector.kubernetes\\.io/hostname=${node.nodeName}`,
+    // The transfer Pods (the operator's image, pushing each disk) there too.
+    '--set',
+    `transfer.nodeSelector.kubernetes\\.io/hostname=${node.nodeName}`,
     '--wait',
     '--timeout',
     '5m',
