@@ -256,6 +256,32 @@ test('a VM stopped when its export gets ready: the image is Active with the snap
   expect(vm).toMatchObject({ spec: { runStrategy: 'Halted' }, status: { printableStatus: 'Stopped' } });
 });
 
+test('a transfer Pod killed mid-push (deleted: SIGTERM) is followed by a new attempt; Active, bytes exact, nothing left', async () => {
+  // 3 MiB at 512 KiB/s through the export's Service proxy: the Pod is still reading when it goes.
+  const shas = await createVm(
+    bed.client,
+    bed.ns,
+    'killed',
+    faulty(Ann.faultBytesPerSecond, String(512 * 1024)),
+  );
+  await createServerImage(bed.client, serverImage(bed.ns, 'killed-image', 'killed', bed.registry));
+  const selector = 'app.kubernetes.io/component=transfer,serverimage.io/serverimage=killed-image';
+  const running = await until('the transfer Pod pushing', async () => {
+    const si = await bed.client.get(SERVERIMAGE, bed.ns, 'killed-image');
+    if (!(si?.status?.progress?.bytesDone > 0)) return undefined;
+    const pods = await bed.client.core.listNamespacedPod({ namespace: bed.ns, labelSelector: selector });
+    return pods.items.find((p) => p.status?.phase === 'Running');
+  });
+  const first = running.metadata!.name!;
+  await bed.client.core.deleteNamespacedPod({ namespace: bed.ns, name: first });
+  await bed.client.annotate(VM, bed.ns, 'killed', { [Ann.faultBytesPerSecond]: null });
+  const si = await waitForPhase(bed.client, bed.ns, 'killed-image', 'Active', 180_000);
+  expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(shas.rootdisk);
+  // Pushed by a Pod made after the first one went (another attempt, or the same name again
+  // when the first vanished before its result was read); the events say which.
+  expect(si.status.retry).toBeUndefined();
+});
+
 describe('deleting a ServerImage', () => {
   test('with deletionPolicy Delete removes its image; Retain keeps it', async () => {
     await createVm(bed.client, bed.ns, 'policy');
@@ -282,7 +308,7 @@ describe('deleting a ServerImage', () => {
     );
   });
 
-  test('while Saving stops the transfer and leaves nothing behind', async () => {
+  test('while Saving stops its transfer Pod (the finalizer waits for it) and leaves nothing behind', async () => {
     await createVm(bed.client, bed.ns, 'abandoned', faulty(Ann.faultBytesPerSecond, String(256 * 1024)));
     await createServerImage(bed.client, serverImage(bed.ns, 'abandoned-image', 'abandoned', bed.registry));
     await until(
@@ -295,6 +321,12 @@ describe('deleting a ServerImage', () => {
       'ServerImage gone',
       async () => !(await bed.client.get(SERVERIMAGE, bed.ns, 'abandoned-image')),
     );
+    // The finalizer went only once the transfer Pod was gone: none is left at that moment.
+    const pods = await bed.client.core.listNamespacedPod({
+      namespace: bed.ns,
+      labelSelector: 'app.kubernetes.io/component=transfer,serverimage.io/serverimage=abandoned-image',
+    });
+    expect(pods.items.map((p) => p.metadata?.name)).toEqual([]);
     expect(bed.operator!.slots.holders().size).toBe(0);
   });
 });
