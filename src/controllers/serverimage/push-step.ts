@@ -19,6 +19,7 @@ import type { ExportView } from '../../kubevirt/export.js';
 import type { ReconcileResult } from '../../kube/index.js';
 import { transferPod } from '../../transfer/pod-spec.js';
 import { transferPodOutcome, type TransferPodOutcome } from '../../transfer/pod-outcome.js';
+import type { TransferResult } from '../../transfer/result.js';
 import type { Deps } from './deps.js';
 import { formatDuration } from './durations.js';
 import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
@@ -89,7 +90,8 @@ async function followPod(
       return;
     }
     case 'succeeded': {
-      recordPushedVolumes(scope, volumes, requestOf(pod), outcome.result, deps.metrics);
+      const added = recordPushedVolumes(scope, volumes, requestOf(pod), outcome.result, deps.metrics);
+      if (added.length > 0) logPodEnded(scope, pod, outcome.result);
       if (recordedSession) await deps.recordUploadSession(key, undefined);
       const pushed = new Set((scope.status.images ?? []).map((i) => i.volume));
       const missing = volumes.filter((v) => !pushed.has(v.name)).map((v) => v.name);
@@ -109,6 +111,7 @@ async function followPod(
     }
     case 'failed': {
       recordPushedVolumes(scope, volumes, requestOf(pod), outcome.result, deps.metrics);
+      logPodEnded(scope, pod, outcome.result);
       // The Pod's word on its upload session is final; without a word (OOMKilled, SIGKILL)
       // the one last read from its progress stays recorded for the next attempt to cancel.
       if (outcome.result && outcome.result.uploadSession !== recordedSession)
@@ -182,6 +185,23 @@ async function startAttempt(
     `Pushing ${list} to ${si.spec.registry.repository} in transfer Pod ${pod.metadata!.name}${attemptNote(scope)}`,
   );
   return;
+}
+
+/** One line per ended Pod: what it pushed in how long, its peak memory, when its container ran. */
+function logPodEnded(scope: Scope, pod: V1Pod, result: TransferResult | undefined): void {
+  const state = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  scope.log.info(
+    {
+      pod: pod.metadata?.name,
+      created: pod.metadata?.creationTimestamp,
+      started: state?.startedAt,
+      finished: state?.finishedAt,
+      volumes: result?.volumes.map((v) => ({ volume: v.volume, bytes: v.size, seconds: v.seconds })),
+      peakRssBytes: result?.peakRssBytes,
+      error: result?.error?.reason,
+    },
+    'transfer Pod ended',
+  );
 }
 
 const attemptNote = (scope: Scope) =>

@@ -8,6 +8,7 @@
 import { PROGRESS_PATH, PROGRESS_PORT } from '../../transfer/request.js';
 import { decodeProgress, type TransferProgress } from '../../transfer/progress.js';
 import type { Clock, Logger, Timer } from '../../kube/index.js';
+import { describeClientError } from '../../kube/client-error.js';
 
 export interface ProgressSink {
   writeProgress(key: string, bytesDone: number, bytesTotal: number): void;
@@ -93,7 +94,7 @@ export class ProgressPoller {
       if (progress && !entry.stopped) await this.record(key, entry, progress);
     } catch (err) {
       this.log.debug(
-        { serverimage: key, url: entry.url, error: (err as Error).message },
+        { serverimage: key, url: entry.url, error: describeClientError(err) },
         'progress not read',
       );
     }
