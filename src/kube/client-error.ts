@@ -3,8 +3,19 @@
 // `TypeError: fetch failed` for every network failure; what happened is in the `cause`
 // chain (ECONNREFUSED, ENOTFOUND, a certificate code, UND_ERR_*), and an ApiException's
 // own message is "HTTP-Code: ... Headers: {...}" with the server's words buried in its body.
-import { ApiException } from '@kubernetes/client-node';
 import { withoutRuntimeHints } from './for-people.js';
+
+/**
+ * client-node's ApiException (an HTTP answer: its status code, body and headers), told by its
+ * shape rather than by `instanceof`: the data path uses this file in the transfer Pod, which
+ * never calls the API and should not load the Kubernetes client (~3 s and ~100 MiB of RSS).
+ */
+function isApiException(e: unknown): e is { code: number; body: unknown; headers: unknown } {
+  const x = e as { code?: unknown; body?: unknown; headers?: unknown } | undefined;
+  return (
+    e instanceof Error && typeof x?.code === 'number' && 'body' in (x as object) && 'headers' in (x as object)
+  );
+}
 
 interface ErrorLike {
   name?: unknown;
@@ -95,7 +106,7 @@ export function describeClientError(err: unknown): string {
   const own = errors[0] as ErrorLike & { reason?: unknown };
   if (typeof own.reason === 'string' && text(own.message)) return withoutRuntimeHints(own.message as string);
   for (const e of errors) {
-    if (e instanceof ApiException) {
+    if (isApiException(e)) {
       const { reason, message } = statusMessage(e.body);
       const head = `the API server answered ${e.code}${reason ? ` (${reason})` : ''}`;
       return message ? `${head}: ${message}` : head;
@@ -134,7 +145,7 @@ export function describeClientError(err: unknown): string {
 /** Whether the API server can answer but not yet (warming up, overloaded): worth waiting for. */
 export function isTransientApiError(err: unknown): boolean {
   for (const e of chain(err)) {
-    if (e instanceof ApiException) return e.code === 429 || e.code === 503 || e.code === 504;
+    if (isApiException(e)) return e.code === 429 || e.code === 503 || e.code === 504;
   }
   return false;
 }
@@ -142,7 +153,7 @@ export function isTransientApiError(err: unknown): boolean {
 /** Whether the request never got an answer (network, DNS, TLS, timeout), as opposed to an answer that refused it. */
 export function isUnreachable(err: unknown): boolean {
   const errors = chain(err);
-  if (errors.some((e) => e instanceof ApiException)) return false;
+  if (errors.some((e) => isApiException(e))) return false;
   return errors.some((e) => {
     const code = text(e.code) ?? '';
     return (

@@ -4,7 +4,8 @@
 // restarted often enough would wait forever). One record at a time: the step
 // being waited for or retried; it is dropped when that step succeeds.
 import type { ServerImageStatus } from '../../api/serverimage.js';
-import { metaTime } from '../../kube/index.js';
+// Not the kube/ index: the transfer Pod uses this rule too and never loads the Kubernetes client.
+import { metaTime } from '../../kube/conditions.js';
 import type { Scope } from './scope.js';
 
 export type RetryRecord = NonNullable<ServerImageStatus['retry']>;
