@@ -2,7 +2,8 @@
 // node) and virt-launcher (its Pod there, libvirt and QEMU from Debian's packages) start a
 // VMI from a containerDisk built here, under QEMU's emulation (the KubeVirt CR's
 // useEmulation). The guest's own line on its serial console, read from the launcher Pod's
-// guest-console-log container (virt-tail), shows it really booted.
+// guest-console-log container (virt-tail), shows it really booted; its qemu-guest-agent
+// answers the launcher, and virt-handler writes what it says into the VMI.
 // Runs in `npm test` and `npm run test:vms`, which first build the tools and the VM images
 // outside jest's timeouts and set SERVERIMAGE_REAL_VMS=1 (without it, e.g. a bare
 // `npm run test:jest`, it is skipped: the images may not be built): a first run builds KubeVirt's launcher
@@ -39,9 +40,10 @@ const enabled = !!process.env.SERVERIMAGE_REAL_VMS;
 const maybe = enabled ? it : it.skip;
 
 maybe(
-  'boots a containerDisk VMI to Running in real QEMU, its guest printing on the serial console',
+  'boots a containerDisk VMI to Running in real QEMU, its guest printing on the serial console and its guest agent connected',
   async () => {
     const node = sim.realNode!;
+    const created = Date.now();
     // No virt-api here: the fields its mutating webhook would default are given.
     await custom.createNamespacedCustomObject({
       ...VMI,
@@ -129,6 +131,43 @@ maybe(
       throw new Error(`${err.message}\n${await describe()}`);
     });
     expect(console).toMatch(/^serverimage-guest: booted, kernel 6\./);
+    const booted = Date.now();
+
+    // The guest's qemu-guest-agent on its virtio-serial port: libvirt reports the channel
+    // connected and virt-handler writes AgentConnected; the launcher's agent poller asks it
+    // for the guest's OS (guest-get-osinfo, the guest's /etc/os-release) and virt-handler
+    // writes that into the VMI's status.
+    type Agent = Obj & {
+      status?: {
+        conditions?: Array<{ type: string; status: string }>;
+        guestOSInfo?: { id?: string; prettyName?: string; kernelRelease?: string };
+      };
+    };
+    const agentVmi = await until(
+      "the guest agent connected and the guest's OS in the VMI's status",
+      async () => {
+        vmi = (await custom.getNamespacedCustomObject({ ...VMI, namespace: ns, name: 'guest' })) as Obj;
+        const v = vmi as Agent;
+        const connected = v.status?.conditions?.some(
+          (c) => c.type === 'AgentConnected' && c.status === 'True',
+        );
+        return connected && v.status?.guestOSInfo?.id ? v : undefined;
+      },
+      120_000,
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await describe()}`);
+    });
+    expect(agentVmi.status!.guestOSInfo).toMatchObject({
+      id: 'debian',
+      prettyName: 'Debian GNU/Linux 13 (trixie)',
+    });
+    expect(agentVmi.status!.guestOSInfo!.kernelRelease).toMatch(/^6\.\d+\.\d+.*-cloud-amd64$/);
+    // No condition saying the agent lacks a command KubeVirt needs.
+    expect(agentVmi.status!.conditions!.map((c) => c.type)).not.toContain('UnsupportedAgent');
+    if (process.env.SERVERIMAGE_VM_TIMES)
+      process.stdout.write(
+        `real VM: Running and the guest's line on the console ${booted - created} ms after the VMI's create, the agent connected ${Date.now() - booted} ms after that\n`,
+      );
   },
   600_000,
 );
