@@ -10,8 +10,9 @@
 #   pause      the Pod sandbox's image for the bed's containerd: tools/pause/main.go alone
 #   coredns    CoreDNS (built by build-tools.sh) as its own Dockerfile ships it: /coredns,
 #              user nonroot 65532, the binary as entrypoint
-#   vm-base, virt-launcher, virt-handler, vm-guest  KubeVirt's node side for real VMs (see
-#              their recipes); built only when named, since only the real-VM test uses them
+#   vm-base, virt-launcher, virt-handler, vm-guest, virt-api  KubeVirt's node side and virt-api
+#              for real VMs (see their recipes); built only when named, since only the real-VM
+#              test uses them
 # Each image is tagged serverimage-testbed/NAME:KEY, KEY a hash of its inputs (for the
 # operator: the Dockerfile, package files and src/), and saved as a tarball in
 # $cache/images (for runtimes other than the engine's, and to reload after the engine's
@@ -37,7 +38,7 @@ say() { printf '[build-images] %s\n' "$*" >&2; }
 
 default_images=(node-base operator exporter pause coredns)
 # Real VMs: minutes of apt and Go builds, so only the test that runs them asks for them.
-vm_images=(vm-base virt-launcher virt-handler vm-guest)
+vm_images=(vm-base virt-launcher virt-handler vm-guest virt-api)
 all_images=("${default_images[@]}" "${vm_images[@]}")
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=("${default_images[@]}")
@@ -138,6 +139,24 @@ build_coredns() {
   echo 'nonroot:x:65532:' >"$rootfs/etc/group"
   tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 65532:65532' \
     --change 'ENTRYPOINT ["/coredns"]' - "$ref"
+  rm -rf "$rootfs"
+}
+
+# cmd/virt-api's image (BUILD.bazel: virt-api-image): the static binary at /usr/bin/virt-api,
+# /.version, /etc/passwd with nonroot-user 1001, USER 1001, the binary as entrypoint; and
+# /tmp, where virt-api makes a folder at start.
+build_virt_api() {
+  local ref=$1 rootfs bin
+  bin=$(bash "$here/build-tools.sh" virt-api)/virt-api
+  rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
+  mkdir -p "$rootfs/usr/bin" "$rootfs/etc" "$rootfs/tmp"
+  chmod 1777 "$rootfs/tmp"
+  install -m 0755 "$(readlink -f "$bin")" "$rootfs/usr/bin/virt-api"
+  echo "$KUBEVIRT_VERSION" >"$rootfs/.version"
+  echo 'nonroot-user:x:1001:1001:nonroot user:/home/nonroot-user:/sbin/nologin' >"$rootfs/etc/passwd"
+  echo 'nonroot-user:x:1001:' >"$rootfs/etc/group"
+  tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 1001' \
+    --change 'ENTRYPOINT ["/usr/bin/virt-api"]' - "$ref"
   rm -rf "$rootfs"
 }
 
@@ -322,6 +341,7 @@ compute_key() {
       cd "$root" && find Dockerfile .dockerignore package.json package-lock.json tsconfig.json \
         tsconfig.build.json src -type f -print0 | sort -z | xargs -0 sha256sum; } | hash ;;
     exporter) { declare -f build_exporter; echo "$KUBEVIRT_VERSION"; } | hash ;;
+    virt-api) { declare -f build_virt_api; echo "$KUBEVIRT_VERSION"; } | hash ;;
     pause) { declare -f build_pause; cat "$here/pause/main.go"; } | hash ;;
     coredns) { declare -f build_coredns; echo "$COREDNS_VERSION"; } | hash ;;
     vm-base) { declare -f build_vm_base; echo "$VM_DEBIAN_RELEASE"; } | hash ;;
