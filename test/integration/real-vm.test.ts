@@ -79,7 +79,7 @@ const enabled = !!process.env.SERVERIMAGE_REAL_VMS;
 const maybe = enabled ? it : it.skip;
 
 maybe(
-  'boots a containerDisk VMI to Running in real QEMU, its guest printing on the serial console and its guest agent connected',
+  'boots a containerDisk VMI in real QEMU through the real virt-api; its guest agent answers, freezes and thaws',
   async () => {
     const node = sim.realNode!;
     const created = Date.now();

@@ -293,8 +293,8 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       dir,
       exporterImage: realNode?.image('exporter'),
       launcherImage: vms ? realNode?.image('virt-launcher') : undefined,
-      // Root: the launcher runs QEMU as root, as before virt-api's webhook marked VMIs
-      // non-root (runtimeUser 107); a non-root VMI stayed Pending here (see the harness README).
+      // Root: the launcher keeps running QEMU as root (status.runtimeUser 0), as it did before
+      // virt-api's webhook, which marks VMIs non-root (107) without it.
       configuration: vms
         ? { developerConfiguration: { useEmulation: true, featureGates: ['Root'] } }
         : undefined,
