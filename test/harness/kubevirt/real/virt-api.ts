@@ -142,7 +142,9 @@ export async function startRealVirtApi(options: {
         const svc = await registration.readAPIService({ name: 'v1.subresources.kubevirt.io' });
         return (svc.status?.conditions ?? []).some((c) => c.type === 'Available' && c.status === 'True');
       },
-      120_000,
+      // Its readiness probe starts 15 s after the container, every 10 s; minutes on a
+      // machine as loaded as this one gets.
+      240_000,
       () => `Pod status ${JSON.stringify(pod?.status)}\nvirt-api:\n${api.log().slice(-6000)}`,
     );
     for (const o of webhooks) {
