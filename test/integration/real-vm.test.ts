@@ -3,7 +3,9 @@
 // VMI from a containerDisk built here, under QEMU's emulation (the KubeVirt CR's
 // useEmulation). The guest's own line on its serial console, read from the launcher Pod's
 // guest-console-log container (virt-tail), shows it really booted; its qemu-guest-agent
-// answers the launcher, and virt-handler writes what it says into the VMI.
+// answers the launcher, and virt-handler writes what it says into the VMI. The real virt-api
+// (a Pod on the node) defaults the VMI through its webhook and serves virtctl's freeze,
+// unfreeze, pause and unpause, which reach the guest's agent and libvirt.
 // Runs in `npm test` and `npm run test:vms`, which first build the tools and the VM images
 // outside jest's timeouts and set SERVERIMAGE_REAL_VMS=1 (without it, e.g. a bare
 // `npm run test:jest`, it is skipped: the images may not be built): a first run builds KubeVirt's launcher
