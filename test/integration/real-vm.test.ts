@@ -138,12 +138,14 @@ maybe(
     });
     expect(vmi!.status!.nodeName).toBe(node.nodeName);
     // What virt-api's mutating webhook defaulted (the VMI was created without them): the
-    // machine type, the firmware's UUID (libvirt's domain keeps it across defines) and the
-    // architecture.
+    // machine type, the firmware's UUID (libvirt's domain keeps it across defines), the
+    // architecture ...
     const spec = (vmi as unknown as { spec: Spec }).spec;
     expect(spec.domain.machine?.type).toBe('q35');
     expect(spec.domain.firmware?.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(spec.architecture).toBe('amd64');
+    // ... and that QEMU runs as KubeVirt's non-root qemu user.
+    expect((vmi as unknown as { status: { runtimeUser?: number } }).status.runtimeUser).toBe(107);
     const pod = (await launcherPod())!;
     expect(pod.spec!.nodeName).toBe(node.nodeName);
     // The launcher Pod's status is the real kubelet's.

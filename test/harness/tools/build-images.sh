@@ -233,7 +233,8 @@ DOCKERFILE
 
 # KubeVirt's virt-handler image (cmd/virt-handler/BUILD.bazel, rpm handlerbase): virt-handler
 # and virt-chroot in /usr/bin, with Debian's counterparts of the tools of its base
-# (util-linux, iproute, nftables, procps, qemu-img, xorriso).
+# (util-linux, iproute, nftables, procps, qemu-img, xorriso), and its qemu user (107), to
+# which it hands a non-root VMI's sockets.
 build_virt_handler() {
   local ref=$1 ctx bins; ctx=$(mktemp -d "$dir/rootfs.XXXXXX")
   bins=$(bash "$here/build-tools.sh" virt-handler virt-chroot)
@@ -246,7 +247,8 @@ build_virt_handler() {
 ARG BASE
 FROM \$BASE
 RUN $apt_install util-linux mount iproute2 nftables procps qemu-utils xorriso \\
-    && apt-get clean && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* \\
+    && groupadd -g 107 qemu && useradd -u 107 -g 107 -d /home/qemu -s /sbin/nologin qemu
 COPY bin/ /usr/bin/
 COPY version /.version
 ENTRYPOINT ["/usr/bin/virt-handler"]

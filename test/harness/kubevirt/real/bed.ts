@@ -296,11 +296,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       dir,
       exporterImage: realNode?.image('exporter'),
       launcherImage: vms ? realNode?.image('virt-launcher') : undefined,
-      // Root: the launcher keeps running QEMU as root (status.runtimeUser 0), as it did before
-      // virt-api's webhook, which marks VMIs non-root (107) without it.
-      configuration: vms
-        ? { developerConfiguration: { useEmulation: true, featureGates: ['Root'] } }
-        : undefined,
+      configuration: vms ? { developerConfiguration: { useEmulation: true } } : undefined,
     });
     stops.push(() => virtController.stop());
     // Real VMs get the real virt-handler and the real virt-api (its subresources reach the
