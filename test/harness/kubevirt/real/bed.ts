@@ -186,7 +186,10 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode = await startRealNode({
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
-        images: ['exporter', ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api'] as const) : [])],
+        images: [
+          'exporter',
+          ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api'] as const) : []),
+        ],
         // The operator's (350 MB) need not hold up the bed: `realNode.imported()` waits for it.
         laterImages: nodeImages,
         network,
