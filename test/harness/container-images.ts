@@ -12,11 +12,12 @@ export type ImageName =
   | 'exporter'
   | 'pause'
   | 'coredns'
-  // Real VMs (built only when asked for): KubeVirt's node side and a guest containerDisk.
+  // Real VMs (built only when asked for): KubeVirt's node side, virt-api and a guest containerDisk.
   | 'vm-base'
   | 'virt-launcher'
   | 'virt-handler'
-  | 'vm-guest';
+  | 'vm-guest'
+  | 'virt-api';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-images.sh');
 const refs = new Map<ImageName, string>();

@@ -39,6 +39,11 @@ export interface ControlPlane {
   /** The cluster's CA (kube-controller-manager's --root-ca-file). */
   caFile: string;
   dir: string;
+  /**
+   * A kubeconfig (a file in `dir`) for a client certificate of this user in this group,
+   * signed by the cluster's CA: a process authenticates as that user name.
+   */
+  userKubeconfig(user: string, group: string): string;
   stop(): Promise<void>;
 }
 
@@ -119,6 +124,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     usage: 'server',
   });
   const admin = ca.issue({ commonName: 'admin', organization: 'system:masters', usage: 'client' });
+  // The aggregation layer as kubeadm sets it up: a front-proxy CA and the client certificate
+  // the API server presents to an aggregated API server (virt-api), which trusts the user in
+  // its X-Remote-* headers only from a client that CA signed (the ConfigMap
+  // kube-system/extension-apiserver-authentication tells it the CA and the headers).
+  const frontProxyCa = createCertificateAuthority('front-proxy-ca');
+  const frontProxyClient = frontProxyCa.issue({ commonName: 'front-proxy-client', usage: 'client' });
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const files = {
     ca: path.join(dir, 'ca.crt'),
@@ -126,7 +137,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     servingKey: path.join(dir, 'apiserver.key'),
     saKey: path.join(dir, 'sa.key'),
     saPub: path.join(dir, 'sa.pub'),
+    frontProxyCa: path.join(dir, 'front-proxy-ca.crt'),
+    frontProxyCert: path.join(dir, 'front-proxy-client.crt'),
+    frontProxyKey: path.join(dir, 'front-proxy-client.key'),
   };
+  writeFileSync(files.frontProxyCa, frontProxyCa.certPem);
+  writeFileSync(files.frontProxyCert, frontProxyClient.certPem);
+  writeFileSync(files.frontProxyKey, frontProxyClient.keyPem);
   writeFileSync(files.ca, ca.certPem);
   writeFileSync(files.servingCert, serving.certPem);
   writeFileSync(files.servingKey, serving.keyPem);
@@ -174,6 +191,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
             `--service-account-key-file=${files.saPub}`,
             `--service-account-signing-key-file=${files.saKey}`,
             '--authorization-mode=RBAC',
+            `--requestheader-client-ca-file=${files.frontProxyCa}`,
+            '--requestheader-allowed-names=front-proxy-client',
+            '--requestheader-username-headers=X-Remote-User',
+            '--requestheader-group-headers=X-Remote-Group',
+            '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+            `--proxy-client-cert-file=${files.frontProxyCert}`,
+            `--proxy-client-key-file=${files.frontProxyKey}`,
             ...(options.serviceAccounts ? [] : ['--disable-admission-plugins=ServiceAccount']),
             '--allow-privileged=true',
             `--audit-policy-file=${auditPolicy}`,
@@ -204,6 +228,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     auditLogPath,
     caFile: files.ca,
     dir,
+    userKubeconfig(user, group) {
+      const cert = ca.issue({ commonName: user, organization: group, usage: 'client' });
+      const file = path.join(dir, `kubeconfig-${user.replace(/[^a-z0-9-]/gi, '_')}`);
+      writeFileSync(file, kubeconfig(server, ca.certPem, cert.certPem, cert.keyPem));
+      return file;
+    },
     async stop() {
       await apiserver.stop();
       await etcd.process.stop();

@@ -180,11 +180,12 @@ test.each([
       await exporterPods.stop();
     }
     // The exporter Pod ran on the real node: its status is the real kubelet's (beside
-    // kube-scheduler's PodScheduled condition).
-    expect(exporterPods.seen()).toEqual({
-      statusManagers: ['kube-scheduler', 'kubelet'],
-      nodes: [bed.sim.realNode!.nodeName],
-    });
+    // kube-scheduler's PodScheduled=False, written only when its first attempt found the
+    // restore claim's local PV not there yet: a race the stopped VM's case lost once).
+    const seen = exporterPods.seen();
+    expect(seen.nodes).toEqual([bed.sim.realNode!.nodeName]);
+    expect(seen.statusManagers).toContain('kubelet');
+    expect(seen.statusManagers.filter((m) => m !== 'kubelet' && m !== 'kube-scheduler')).toEqual([]);
     // Through the real API server's aggregator: freeze before the volumes, thaw after.
     const thawed = bed.sim.freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
     expect(thawed.map((c) => c.action)).toEqual(vm === 'run-agent' ? ['freeze', 'unfreeze'] : []);

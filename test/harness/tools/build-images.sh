@@ -10,8 +10,9 @@
 #   pause      the Pod sandbox's image for the bed's containerd: tools/pause/main.go alone
 #   coredns    CoreDNS (built by build-tools.sh) as its own Dockerfile ships it: /coredns,
 #              user nonroot 65532, the binary as entrypoint
-#   vm-base, virt-launcher, virt-handler, vm-guest  KubeVirt's node side for real VMs (see
-#              their recipes); built only when named, since only the real-VM test uses them
+#   vm-base, virt-launcher, virt-handler, vm-guest, virt-api  KubeVirt's node side and virt-api
+#              for real VMs (see their recipes); built only when named, since only the real-VM
+#              test uses them
 # Each image is tagged serverimage-testbed/NAME:KEY, KEY a hash of its inputs (for the
 # operator: the Dockerfile, package files and src/), and saved as a tarball in
 # $cache/images (for runtimes other than the engine's, and to reload after the engine's
@@ -37,7 +38,7 @@ say() { printf '[build-images] %s\n' "$*" >&2; }
 
 default_images=(node-base operator exporter pause coredns)
 # Real VMs: minutes of apt and Go builds, so only the test that runs them asks for them.
-vm_images=(vm-base virt-launcher virt-handler vm-guest)
+vm_images=(vm-base virt-launcher virt-handler vm-guest virt-api)
 all_images=("${default_images[@]}" "${vm_images[@]}")
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=("${default_images[@]}")
@@ -141,6 +142,24 @@ build_coredns() {
   rm -rf "$rootfs"
 }
 
+# cmd/virt-api's image (BUILD.bazel: virt-api-image): the static binary at /usr/bin/virt-api,
+# /.version, /etc/passwd with nonroot-user 1001, USER 1001, the binary as entrypoint; and
+# /tmp, where virt-api makes a folder at start.
+build_virt_api() {
+  local ref=$1 rootfs bin
+  bin=$(bash "$here/build-tools.sh" virt-api)/virt-api
+  rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
+  mkdir -p "$rootfs/usr/bin" "$rootfs/etc" "$rootfs/tmp"
+  chmod 1777 "$rootfs/tmp"
+  install -m 0755 "$(readlink -f "$bin")" "$rootfs/usr/bin/virt-api"
+  echo "$KUBEVIRT_VERSION" >"$rootfs/.version"
+  echo 'nonroot-user:x:1001:1001:nonroot user:/home/nonroot-user:/sbin/nologin' >"$rootfs/etc/passwd"
+  echo 'nonroot-user:x:1001:' >"$rootfs/etc/group"
+  tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 1001' \
+    --change 'ENTRYPOINT ["/usr/bin/virt-api"]' - "$ref"
+  rm -rf "$rootfs"
+}
+
 # Debian's minimal root fs of VM_DEBIAN_RELEASE (the release whose libvirt and QEMU are
 # nearest KubeVirt's; virt-launcher is linked against its libvirt by build-tools.sh).
 build_vm_base() {
@@ -214,7 +233,8 @@ DOCKERFILE
 
 # KubeVirt's virt-handler image (cmd/virt-handler/BUILD.bazel, rpm handlerbase): virt-handler
 # and virt-chroot in /usr/bin, with Debian's counterparts of the tools of its base
-# (util-linux, iproute, nftables, procps, qemu-img, xorriso).
+# (util-linux, iproute, nftables, procps, qemu-img, xorriso), and its qemu user (107), to
+# which it hands a non-root VMI's sockets.
 build_virt_handler() {
   local ref=$1 ctx bins; ctx=$(mktemp -d "$dir/rootfs.XXXXXX")
   bins=$(bash "$here/build-tools.sh" virt-handler virt-chroot)
@@ -227,7 +247,8 @@ build_virt_handler() {
 ARG BASE
 FROM \$BASE
 RUN $apt_install util-linux mount iproute2 nftables procps qemu-utils xorriso \\
-    && apt-get clean && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* \\
+    && groupadd -g 107 qemu && useradd -u 107 -g 107 -d /home/qemu -s /sbin/nologin qemu
 COPY bin/ /usr/bin/
 COPY version /.version
 ENTRYPOINT ["/usr/bin/virt-handler"]
@@ -237,32 +258,70 @@ DOCKERFILE
 }
 
 # The guest, a containerDisk as kubevirt/containerdisks lays one out (one layer: disk/ 0555
-# and disk/disk.img 0444, uid/gid 107, nothing else). The disk boots on its own: a FAT file
-# system over the whole disk with SYSLINUX in its boot sector (installed through mtools, so
-# no loop device or mount is needed), Debian's cloud kernel and an initramfs of busybox
-# whose init prints a line on the serial console and stays up.
+# and disk/disk.img 0444, uid/gid 107, nothing else). The disk boots on its own and is
+# partitioned as a server's: an MBR with SYSLINUX's boot code, partition 1 a FAT file system
+# with SYSLINUX, Debian's cloud kernel and an initramfs, partition 2 an ext4 file system
+# (`data`, the guest's writable disk, which a freeze through the agent freezes). Every file
+# system is made in a file of its own and written into the disk at its offset, so no loop
+# device or mount is needed. The initramfs: busybox, Debian's qemu-guest-agent with the
+# libraries it links, the virtio_blk module (the cloud kernel builds virtio_console and ext4
+# in), and an init that mounts /data, names the virtio-serial ports as udev would
+# (/dev/virtio-ports/NAME) and keeps the agent running on org.qemu.guest_agent.0, its log on
+# the serial console.
 build_vm_guest() {
   local ref=$1 out; out=$(mktemp -d "$dir/rootfs.XXXXXX")
   cat >"$out/init" <<'INIT'
 #!/bin/busybox sh
-/bin/busybox mkdir -p /proc /sys /dev
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sysfs /sys
-/bin/busybox mount -t devtmpfs devtmpfs /dev
-echo "serverimage-guest: booted, kernel $(/bin/busybox uname -r)" >/dev/ttyS0
-while :; do /bin/busybox sleep 3600; done
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mkdir -p /proc /sys /dev /run /tmp /data
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+hostname serverimage-guest
+insmod /lib/modules/virtio_blk.ko
+i=0; while [ ! -b /dev/vda2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+mount -t ext4 /dev/vda2 /data || echo "serverimage-guest: no /data" >/dev/ttyS0
+echo "serverimage-guest: booted, kernel $(uname -r)" >/dev/ttyS0
+mkdir -p /dev/virtio-ports
+for port in /sys/class/virtio-ports/*; do
+  [ -f "$port/name" ] && ln -sf "../${port##*/}" "/dev/virtio-ports/$(cat "$port/name")"
+done
+# The agent's own messages go to the serial console: its errors through -l, and what it
+# reports to syslog (a freeze: "guest-fsfreeze called") through busybox's syslogd.
+syslogd -O /dev/ttyS0
+( while :; do
+    /usr/sbin/qemu-ga -m virtio-serial -p /dev/virtio-ports/org.qemu.guest_agent.0 -l /dev/ttyS0 -t /run
+    echo "serverimage-guest: qemu-ga exited ($?), restarting" >/dev/ttyS0; sleep 1
+  done ) &
+echo "serverimage-guest: qemu-ga started" >/dev/ttyS0
+while :; do sleep 3600; done
 INIT
   docker run --rm --network host -v "$out:/out" "$(ref_of vm-base)" sh -ec "
-    $apt_install busybox-static syslinux mtools dosfstools cpio
+    $apt_install busybox-static syslinux syslinux-common mtools dosfstools e2fsprogs fdisk cpio xz-utils qemu-guest-agent
     cd /tmp && apt-get download \$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*\)/\1/p' | head -1)
     dpkg-deb -x linux-image-*.deb kernel
-    mkdir -p initrd/bin && cp /bin/busybox initrd/bin/ && install -m 0755 /out/init initrd/init
+    mkdir -p initrd/bin initrd/usr/sbin initrd/lib/modules initrd/etc
+    cp /bin/busybox initrd/bin/ && install -m 0755 /out/init initrd/init
+    cp /usr/sbin/qemu-ga initrd/usr/sbin/
+    for lib in \$(ldd /usr/sbin/qemu-ga | grep -o '/[^ ]*'); do mkdir -p initrd\${lib%/*}; cp -L \$lib initrd\$lib; done
+    cp -L /etc/os-release initrd/etc/os-release
+    xz -dc kernel/usr/lib/modules/*/kernel/drivers/block/virtio_blk.ko.xz >initrd/lib/modules/virtio_blk.ko
     (cd initrd && find . | cpio -o -H newc | gzip -9) >initrd.gz
-    mkfs.fat -C -n GUEST /out/disk.img 32768
-    syslinux --install /out/disk.img
+    # 64 MiB: partition 1 (FAT, bootable) from sector 2048, 32 MiB; partition 2 (ext4) the rest.
+    truncate -s 64M /out/disk.img
+    printf 'label: dos\nstart=2048, size=65536, type=6, bootable\nstart=67584, type=83\n' | sfdisk -q /out/disk.img
+    dd if=/usr/lib/syslinux/mbr/mbr.bin of=/out/disk.img bs=440 count=1 conv=notrunc
+    mkfs.fat -C -n GUEST -h 2048 boot.img 32768
+    syslinux --install boot.img
     printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttyS0 quiet\n' >syslinux.cfg
-    mcopy -i /out/disk.img kernel/boot/vmlinuz-* ::vmlinuz
-    mcopy -i /out/disk.img initrd.gz syslinux.cfg ::
+    mcopy -i boot.img kernel/boot/vmlinuz-* ::vmlinuz
+    mcopy -i boot.img initrd.gz syslinux.cfg ::
+    mkdir data && echo 'written when the disk was built' >data/built
+    mke2fs -q -t ext4 -L data -d data data.img \$(((131072 - 67584) / 2))k
+    dd if=boot.img of=/out/disk.img bs=512 seek=2048 conv=notrunc
+    dd if=data.img of=/out/disk.img bs=512 seek=67584 conv=notrunc
     rm /out/init"
   mkdir -p "$out/root/disk"
   mv "$out/disk.img" "$out/root/disk/disk.img"
@@ -284,6 +343,7 @@ compute_key() {
       cd "$root" && find Dockerfile .dockerignore package.json package-lock.json tsconfig.json \
         tsconfig.build.json src -type f -print0 | sort -z | xargs -0 sha256sum; } | hash ;;
     exporter) { declare -f build_exporter; echo "$KUBEVIRT_VERSION"; } | hash ;;
+    virt-api) { declare -f build_virt_api; echo "$KUBEVIRT_VERSION"; } | hash ;;
     pause) { declare -f build_pause; cat "$here/pause/main.go"; } | hash ;;
     coredns) { declare -f build_coredns; echo "$COREDNS_VERSION"; } | hash ;;
     vm-base) { declare -f build_vm_base; echo "$VM_DEBIAN_RELEASE"; } | hash ;;

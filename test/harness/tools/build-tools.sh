@@ -29,10 +29,11 @@ all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl re
   kube-proxy coredns)
 # Built only when asked for: build-images.sh's pause image, and the bench-only peers of
 # the incremental backup bench (test/bench/incremental.bench.ts).
-# KubeVirt's node side (virt-handler, virt-launcher and what their images hold): only for
-# build-images.sh's virt-handler and virt-launcher images, which only the real-VM test builds.
+# KubeVirt's node side (virt-handler, virt-launcher and what their images hold) and virt-api:
+# only for build-images.sh's virt-handler, virt-launcher and virt-api images, which only the
+# real-VM test builds.
 kubevirt_node_tools=(virt-handler virt-chroot virt-launcher-monitor virt-freezer virt-probe virt-tail
-  container-disk virt-launcher)
+  container-disk virt-launcher virt-api)
 extra_tools=(pause kopia restic "${kubevirt_node_tools[@]}")
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
@@ -58,7 +59,7 @@ version_of() {
     crane) echo "$CRANE_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     virt-exportserver | virt-controller) echo "$KUBEVIRT_VERSION" ;;
-    virt-handler | virt-chroot | virt-launcher-monitor | virt-freezer | virt-probe | virt-tail | container-disk)
+    virt-handler | virt-chroot | virt-launcher-monitor | virt-freezer | virt-probe | virt-tail | container-disk | virt-api)
       echo "$KUBEVIRT_VERSION" ;;
     # Linked against the libvirt of the launcher image's Debian release.
     virt-launcher) echo "$KUBEVIRT_VERSION-$VM_DEBIAN_RELEASE" ;;
@@ -363,7 +364,7 @@ build_one() {
     helm) build helm "helm.sh/helm/v4@$HELM_VERSION" helm.sh/helm/v4/cmd/helm ;;
     virt-exportserver | virt-controller) build_kubevirt "$1" ;;
     # The real node's KubeVirt (build-images.sh's virt-handler and virt-launcher images).
-    virt-handler | virt-chroot | virt-launcher-monitor | virt-freezer | virt-probe | virt-tail) build_kubevirt_node "$1" ;;
+    virt-handler | virt-chroot | virt-launcher-monitor | virt-freezer | virt-probe | virt-tail | virt-api) build_kubevirt_node "$1" ;;
     container-disk) build_container_disk ;;
     virt-launcher) build_virt_launcher ;;
     # VolumeSnapshot -> VolumeSnapshotContent -> readyToUse, with the simulator as CSI driver.

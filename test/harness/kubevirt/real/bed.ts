@@ -49,8 +49,9 @@ import { startSnapshotController } from './snapshot-controller.js';
 import { Kubelet, NODE_NAME } from './kubelet.js';
 import { RealExporterPods } from './exporter-pods.js';
 import { ServiceRouting } from './service-routing.js';
-import { startSubresourcesApi, type FreezeCall } from './subresources-api.js';
-import { startVirtController } from './virt-controller.js';
+import { startSubresourcesApi, type FreezeCall, type SubresourcesApi } from './subresources-api.js';
+import { startRealVirtApi, type RealVirtApi } from './virt-api.js';
+import { KUBEVIRT_NAMESPACE, startVirtController } from './virt-controller.js';
 import { VirtHandler } from './virt-handler.js';
 import { startRealVirtHandler, type RealVirtHandler } from './virt-handler-pod.js';
 import { VmChanges } from './vm-changes.js';
@@ -77,6 +78,8 @@ export interface RealKubevirt extends NodeSimulator {
   realNode?: RealNode;
   /** The real virt-handler Pod on the real node (`vms: true`). */
   virtHandler?: RealVirtHandler;
+  /** The real virt-api on the real node (`vms: true`; the other beds simulate its subresources). */
+  virtApi?: RealVirtApi;
   /**
    * Runs `fn` with virt-controller stopped (SIGSTOP, then SIGCONT): a VM made meanwhile has no
    * status yet, as one just created has on a busy cluster. Keep `fn` short (its lease lasts 15 s).
@@ -186,7 +189,10 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode = await startRealNode({
         nodeName: `real-node-${randomBytes(3).toString('hex')}`,
         kubeconfigPath: controlPlane.kubeconfigPath,
-        images: ['exporter', ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest'] as const) : [])],
+        images: [
+          'exporter',
+          ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api'] as const) : []),
+        ],
         // The operator's (350 MB) need not hold up the bed: `realNode.imported()` waits for it.
         laterImages: nodeImages,
         network,
@@ -281,29 +287,56 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     stops.push(() => controllerManager.stop());
     const scheduler = await startKubeScheduler({ kubeconfigPath: controlPlane.kubeconfigPath, dir });
     stops.push(() => scheduler.stop());
+    // With the real virt-api, virt-controller and virt-handler must be KubeVirt's service
+    // accounts: its VMI webhook drops every other user's status change (the VMI has no
+    // status subresource). They get client certificates of those user names, in
+    // system:masters (virt-operator gives them tokens and its own RBAC).
+    const kubevirtUser = (serviceAccount: string) =>
+      vms
+        ? controlPlane.userKubeconfig(
+            `system:serviceaccount:${KUBEVIRT_NAMESPACE}:${serviceAccount}`,
+            'system:masters',
+          )
+        : controlPlane.kubeconfigPath;
     const virtController = await startVirtController({
       kc,
-      kubeconfigPath: controlPlane.kubeconfigPath,
+      kubeconfigPath: kubevirtUser('kubevirt-controller'),
       dir,
       exporterImage: realNode?.image('exporter'),
       launcherImage: vms ? realNode?.image('virt-launcher') : undefined,
       configuration: vms ? { developerConfiguration: { useEmulation: true } } : undefined,
     });
     stops.push(() => virtController.stop());
+    // Real VMs get the real virt-handler and the real virt-api (its subresources reach the
+    // guest's agent through that virt-handler), started side by side: each spends most of
+    // its start waiting (the node labeller, virt-api's 15 s readiness delay). The other
+    // beds keep the simulated subresources: their virt-handler is the stand-in, which a
+    // real virt-api could not call.
     let virtHandler: RealVirtHandler | undefined;
+    let virtApi: RealVirtApi | undefined;
+    let subresources: SubresourcesApi | undefined;
     if (vms && realNode) {
-      virtHandler = await startRealVirtHandler({
-        kc,
-        kubeconfigPath: controlPlane.kubeconfigPath,
-        node: realNode,
-        handlerImage: realNode.image('virt-handler'),
-        launcherImage: realNode.image('virt-launcher'),
-      });
-      const started = virtHandler;
+      const [handler, api] = await Promise.allSettled([
+        startRealVirtHandler({
+          kc,
+          kubeconfigPath: kubevirtUser('kubevirt-handler'),
+          node: realNode,
+          handlerImage: realNode.image('virt-handler'),
+          launcherImage: realNode.image('virt-launcher'),
+        }),
+        startRealVirtApi({ kc, node: realNode, image: realNode.image('virt-api') }),
+      ]);
+      if (handler.status === 'fulfilled') stops.push(() => handler.value.stop());
+      if (api.status === 'fulfilled') stops.push(() => api.value.stop());
+      if (handler.status === 'rejected') throw handler.reason;
+      if (api.status === 'rejected') throw api.reason;
+      virtHandler = handler.value;
+      virtApi = api.value;
+    } else {
+      const started = await startSubresourcesApi(kc);
+      subresources = started;
       stops.push(() => started.stop());
     }
-    const subresources = await startSubresourcesApi(kc);
-    stops.push(() => subresources.stop());
     // virt-controller starts its export controller only once the CA ConfigMap is in its cache.
     await waitFor(
       'virt-controller to start its controllers',
@@ -334,10 +367,11 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
           })),
       kubeconfigPath: controlPlane.kubeconfigPath,
       dir,
-      freezeCalls: subresources.calls,
+      freezeCalls: subresources?.calls ?? [],
       hostsFile: hosts.path,
       realNode,
       virtHandler,
+      virtApi,
       stop,
     };
   } catch (err) {

@@ -93,7 +93,9 @@ async function installKubevirtInstall(
     }),
   );
   await custom.patchNamespacedCustomObjectStatus(
-    { ...kv, name: 'kubevirt', body: { status: { phase: 'Deployed' } } },
+    // virt-operator also records the architecture it runs on, which virt-api's webhook gives
+    // VMIs that name none (its validator refuses an empty one).
+    { ...kv, name: 'kubevirt', body: { status: { phase: 'Deployed', defaultArchitecture: 'amd64' } } },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
 }

@@ -32,8 +32,16 @@ export interface RealVirtHandler {
   stop(): Promise<void>;
 }
 
-/** A CA and one certificate it signs for virt-handler (server and client use), as PEM. */
-function handlerCertificates(dir: string): { caPem: string; certPem: string; keyPem: string } {
+type Pem = { certPem: string; keyPem: string };
+
+/**
+ * A CA and the certificates it signs for virt-handler's Secrets, by common name (server and
+ * client use each), as PEM. virt-operator's names: the server's
+ * `kubevirt.io:system:node:virt-handler`, the clients' `kubevirt.io:system:client:NAME`, which
+ * the other side checks (virt-handler accepts virt-api's calls only from
+ * `...:client:virt-handler`, the certificate of kubevirt-virt-handler-certs that virt-api uses).
+ */
+function handlerCertificates(dir: string, commonNames: string[]): { caPem: string; certs: Map<string, Pem> } {
   mkdirSync(dir, { recursive: true });
   const f = (name: string) => path.join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
@@ -55,50 +63,61 @@ function handlerCertificates(dir: string): { caPem: string; certPem: string; key
     '-addext',
     'keyUsage=critical,keyCertSign,cRLSign',
   );
-  openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f('tls.key'));
-  openssl(
-    'req',
-    '-new',
-    '-key',
-    f('tls.key'),
-    '-out',
-    f('tls.csr'),
-    '-subj',
-    '/CN=kubevirt.io:system:node:virt-handler',
-  );
   execFileSync('sh', [
     '-c',
     `printf 'extendedKeyUsage=serverAuth,clientAuth\\nsubjectAltName=DNS:virt-handler,DNS:*.virt-handler.kubevirt.svc,IP:127.0.0.1\\n' >"${f('ext')}"`,
   ]);
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    f('tls.csr'),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('tls.crt'),
-    '-days',
-    '7',
-    '-extfile',
-    f('ext'),
-  );
-  return {
-    caPem: readFileSync(f('ca.crt'), 'utf8'),
-    certPem: readFileSync(f('tls.crt'), 'utf8'),
-    keyPem: readFileSync(f('tls.key'), 'utf8'),
-  };
+  const certs = new Map<string, Pem>();
+  for (const [i, cn] of commonNames.entries()) {
+    openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f(`${i}.key`));
+    openssl('req', '-new', '-key', f(`${i}.key`), '-out', f(`${i}.csr`), '-subj', `/CN=${cn}`);
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${i}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${i}.crt`),
+      '-days',
+      '7',
+      '-extfile',
+      f('ext'),
+    );
+    certs.set(cn, {
+      certPem: readFileSync(f(`${i}.crt`), 'utf8'),
+      keyPem: readFileSync(f(`${i}.key`), 'utf8'),
+    });
+  }
+  return { caPem: readFileSync(f('ca.crt'), 'utf8'), certs };
 }
 
-const CERT_SECRETS: Array<[string, string]> = [
-  ['kubevirt-virt-handler-certs', '/etc/virt-handler/clientcertificates'],
-  ['kubevirt-virt-handler-server-certs', '/etc/virt-handler/servercertificates'],
-  ['kubevirt-virt-handler-migration-client-certs', '/etc/virt-handler/migrationservercertificates'],
-  ['kubevirt-virt-handler-vsock-client-certs', '/etc/virt-handler/vsockclientcertificates'],
+// Secret, mount path, the certificate's common name (virt-operator's, secrets.go).
+const CERT_SECRETS: Array<[string, string, string]> = [
+  [
+    'kubevirt-virt-handler-certs',
+    '/etc/virt-handler/clientcertificates',
+    'kubevirt.io:system:client:virt-handler',
+  ],
+  [
+    'kubevirt-virt-handler-server-certs',
+    '/etc/virt-handler/servercertificates',
+    'kubevirt.io:system:node:virt-handler',
+  ],
+  [
+    'kubevirt-virt-handler-migration-client-certs',
+    '/etc/virt-handler/migrationservercertificates',
+    'kubevirt.io:system:client:migration',
+  ],
+  [
+    'kubevirt-virt-handler-vsock-client-certs',
+    '/etc/virt-handler/vsockclientcertificates',
+    'kubevirt.io:system:client:vsock',
+  ],
 ];
 
 async function createOrReplace(create: () => Promise<unknown>, remove: () => Promise<unknown>) {
@@ -122,12 +141,16 @@ export async function startRealVirtHandler(options: {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const ns = KUBEVIRT_NAMESPACE;
   const hostDir = path.join(node.dir, 'kubevirt');
-  const certs = handlerCertificates(path.join(hostDir, 'pki'));
-  const tls = {
-    'tls.crt': Buffer.from(certs.certPem).toString('base64'),
-    'tls.key': Buffer.from(certs.keyPem).toString('base64'),
-  };
-  for (const [name] of CERT_SECRETS)
+  const certs = handlerCertificates(
+    path.join(hostDir, 'pki'),
+    CERT_SECRETS.map(([, , cn]) => cn),
+  );
+  for (const [name, , cn] of CERT_SECRETS) {
+    const pem = certs.certs.get(cn)!;
+    const tls = {
+      'tls.crt': Buffer.from(pem.certPem).toString('base64'),
+      'tls.key': Buffer.from(pem.keyPem).toString('base64'),
+    };
     await createOrReplace(
       () =>
         core.createNamespacedSecret({
@@ -136,6 +159,7 @@ export async function startRealVirtHandler(options: {
         }),
       () => core.deleteNamespacedSecret({ namespace: ns, name }),
     );
+  }
   await createOrReplace(
     () =>
       core.createNamespacedConfigMap({

@@ -11,6 +11,11 @@
 //	kubevirt-crds        the CRDs the simulator's kinds need
 //	kubevirt-crds -all   every CRD of KubeVirt and CDI: virt-controller lists and watches
 //	                     them all and does nothing until each informer has synced
+//	kubevirt-crds -virt-api NAMESPACE
+//	                     not CRDs: what virt-operator's install strategy makes for virt-api
+//	                     in NAMESPACE (KubeVirt's PriorityClass, virt-api's RBAC, Service,
+//	                     Deployment, APIServices and admission webhook configurations, without
+//	                     the CA bundles virt-operator fills in later)
 package main
 
 import (
@@ -21,7 +26,11 @@ import (
 	"sort"
 
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	virtv1 "kubevirt.io/api/core/v1"
 	"kubevirt.io/kubevirt/pkg/virt-operator/resource/generate/components"
+	"kubevirt.io/kubevirt/pkg/virt-operator/resource/generate/rbac"
+	operatorutil "kubevirt.io/kubevirt/pkg/virt-operator/util"
 	cdicrds "serverimage.io/testbed/kubevirt-crds/cdicrds"
 	"sigs.k8s.io/yaml"
 )
@@ -68,7 +77,12 @@ var snapshotFiles = []string{
 
 func main() {
 	all := flag.Bool("all", false, "every CRD of KubeVirt and CDI, not only the simulator's")
+	virtAPI := flag.String("virt-api", "", "print virt-operator's virt-api objects for this namespace instead")
 	flag.Parse()
+	if *virtAPI != "" {
+		printDocs(virtAPIObjects(*virtAPI))
+		return
+	}
 	generators := kubevirtCrds
 	cdiNames := cdiCrds
 	if *all {
@@ -101,10 +115,37 @@ func main() {
 		}
 		docs = append(docs, clean(doc))
 	}
+	printDocs(docs)
+}
+
+func printDocs(docs [][]byte) {
 	for _, doc := range docs {
 		os.Stdout.WriteString("---\n")
 		os.Stdout.Write(doc)
 	}
+}
+
+// virtAPIObjects: virt-api as virt-operator's install strategy lays it out
+// (pkg/virt-operator/resource/generate/install), from the same generators.
+func virtAPIObjects(namespace string) [][]byte {
+	kv := &virtv1.KubeVirt{ObjectMeta: metav1.ObjectMeta{Name: "kubevirt", Namespace: namespace}}
+	config := operatorutil.GetTargetConfigFromKV(kv)
+	objects := []any{components.NewKubeVirtPriorityClassCR()}
+	for _, o := range rbac.GetAllApiServer(namespace) {
+		objects = append(objects, o)
+	}
+	objects = append(objects, components.NewApiServerService(namespace),
+		components.NewApiServerDeployment(config, "", "", ""))
+	for _, s := range components.NewVirtAPIAPIServices(namespace) {
+		objects = append(objects, s)
+	}
+	objects = append(objects, components.NewVirtAPIMutatingWebhookConfiguration(namespace),
+		components.NewVirtAPIValidatingWebhookConfiguration(namespace))
+	var docs [][]byte
+	for _, o := range objects {
+		docs = append(docs, clean(mustMarshal(o)))
+	}
+	return docs
 }
 
 // clean drops what a generator leaves that an apply should not carry: an empty
