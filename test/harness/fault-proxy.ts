@@ -18,6 +18,8 @@ export interface ProxiedRequest {
   auth: 'none' | 'basic' | 'bearer' | 'other';
   /** Set when the proxy itself answered (a fault), not the registry. */
   injected: boolean;
+  /** The registry's Location header, as passed back to the client (an upload session's). */
+  location?: string;
 }
 
 export interface FaultMatch {
@@ -171,6 +173,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       },
       (answer) => {
         record.status = answer.statusCode ?? 0;
+        record.location = answer.headers.location;
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       },
