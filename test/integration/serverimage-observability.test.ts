@@ -1,7 +1,10 @@
 // Failures a person can read (issue 9): a phase that fails on an API error shows why in
 // `kubectl describe` (the operator runs as a ServiceAccount missing one RBAC rule), and the
-// operator's JSON logs follow an image through an export resume and a registry retry,
-// with its namespace/name on each line and no credential or token in any. And the operator
+// JSON logs follow an image through an export resume and a registry retry, with no
+// credential or token in any: the operator's, with its namespace/name on each line, say its
+// phases; the push is its transfer Pod's, so the resume and the retry are in that Pod's
+// container log (read on the bed's real node while the Pod lives: it is deleted once the
+// image is Active), a Pod named for the image. And the operator
 // as users run it, a process: probes and metrics that move as an image is made (its kills,
 // restarts and leader hand-over are serverimage-restart-cases.ts).
 // On KubeVirt's real virt-controller: the snapshot is its, the export's connections are
@@ -29,6 +32,7 @@ import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig, kubectl } from '../harness/testbed.js';
 import { expectStatusByVirtController, recordManagers } from './field-managers.js';
 import { DEPLOY_DIR, renderChart } from './install-fixtures.js';
+import { collectPodLogs } from './pod-logs.js';
 import {
   bedRegistryOptions,
   SERVERIMAGE,
@@ -165,6 +169,7 @@ test('JSON logs: one line for an export resume and one for a registry retry, wit
   tokenRegistry.faults!.respond(503, { method: 'PATCH', times: 2 });
   const operator = startOperatorProcess([`--watch-namespaces=${ns}`], 'logs');
   processes.push(operator);
+  const podLogs = collectPodLogs(bed.sim.realNode!.podLogsDir, ns);
   await createServerImage(
     client,
     serverImage(ns, 'logged-image', 'logged', tokenRegistry, {
@@ -172,31 +177,43 @@ test('JSON logs: one line for an export resume and one for a registry retry, wit
     }),
   );
   await waitForPhase(client, ns, 'logged-image', 'Active', 90_000);
-  // Its clean-up (snapshot, export) is the operator's work too: let it finish first.
+  // Its clean-up (snapshot, export, transfer Pod) is the operator's work too: let it finish first.
   await expectNothingLeftBehind(client, ns, [tokenRegistry]);
   await operator.stop();
+  const byPod = podLogs.stop();
   const text = readFileSync(operator.logFile, 'utf8');
+  const json = (l: string) => JSON.parse(l) as Record<string, unknown>;
   const lines = text
     .split('\n')
     .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+    .map(json);
   const ours = lines.filter((l) => l.serverimage === `${ns}/logged-image`);
-  const resumes = ours.filter((l) => l.msg === 'export stream dropped; resuming at offset');
+  expect(ours.some((l) => l.msg === 'phase changed' && l.to === 'Saving')).toBe(true);
+  expect(ours.some((l) => l.msg === 'phase changed' && l.to === 'Active')).toBe(true);
+
+  // The transfer Pod's log (one Pod: the first attempt resumed and retried, it did not fail).
+  const transferPods = [...byPod.keys()].filter((pod) => /^logged-image-[0-9a-f]+-transfer-\d+$/.test(pod));
+  expect(transferPods).toHaveLength(1);
+  const podText = byPod.get(transferPods[0]!)!;
+  const pushed = podText.filter((l) => l.startsWith('{')).map(json);
+  expect(pushed.some((l) => l.msg === 'transfer started')).toBe(true);
+  const resumes = pushed.filter((l) => l.msg === 'export stream dropped; resuming at offset');
   expect(resumes.length).toBeGreaterThanOrEqual(1);
   expect(typeof resumes[0]!.offset).toBe('number');
-  const registryRetries = ours.filter((l) =>
+  const registryRetries = pushed.filter((l) =>
     /blob chunk failed; resuming|registry request failed; retrying/.test(String(l.msg)),
   );
   expect(registryRetries.length).toBeGreaterThanOrEqual(1);
   expect(registryRetries[0]).toMatchObject({ attempt: 1 });
-  expect(ours.some((l) => l.msg === 'phase changed' && l.to === 'Saving')).toBe(true);
-  expect(ours.some((l) => l.msg === 'phase changed' && l.to === 'Active')).toBe(true);
-  // Debug level: the HTTP requests, without headers.
-  const requests = ours.filter((l) => l.msg === 'registry request');
-  expect(requests.length).toBeGreaterThan(0);
+  // Debug level (the operator's, passed to its Pods): the HTTP requests, without headers.
+  const requests = [...ours, ...pushed].filter((l) => l.msg === 'registry request');
+  expect(pushed.some((l) => l.msg === 'registry request')).toBe(true);
   expect(requests.every((l) => l.headers === undefined && !String(l.url).includes('?'))).toBe(true);
   process.stderr.write(
     `\n[operator logs, ${ns}/logged-image]\n${ours
+      .filter((l) => l.msg !== 'registry request')
+      .map((l) => JSON.stringify(l))
+      .join('\n')}\n[transfer Pod ${transferPods[0]}]\n${pushed
       .filter((l) => l.msg !== 'registry request')
       .map((l) => JSON.stringify(l))
       .join('\n')}\n`,
@@ -210,10 +227,11 @@ test('JSON logs: one line for an export resume and one for a registry retry, wit
     Buffer.from(`${username}:${password}`).toString('base64'),
     ...tokens,
   ];
-  for (const line of text.split('\n')) {
+  const everyLine = [...text.split('\n'), ...[...byPod.values()].flat()];
+  for (const line of everyLine) {
     for (const secret of secrets) expect(line.includes(secret)).toBe(false);
   }
-  expect(text).not.toMatch(/authorization/i);
+  expect(everyLine.join('\n')).not.toMatch(/authorization/i);
   await recorder.stop();
   expectStatusByVirtController(recorder);
 });
