@@ -9,8 +9,8 @@
 // --max-concurrent-exports at the largest count so none waits for a slot:
 //   - the operator's peak RSS (VmRSS sampled every 100 ms) and CPU seconds (/proc/PID/stat
 //     utime+stime) from the ServerImages' creation until all are Active;
-//   - the transfer Pods' CPU seconds, from their cgroups on the node (cpuacct.usage, read
-//     every 250 ms while they run: a Pod's last 250 ms may be missed) and their peak RSS (the
+//   - the transfer Pods' CPU seconds, from their containers' cgroups on the node (cpuacct.usage,
+//     read every 250 ms while they run: a container's last 250 ms may be missed) and their peak RSS (the
 //     results they hand back, which the operator logs as "transfer Pod ended");
 //   - afterwards: no transfer Pod, no Secret of ours, no upload session left.
 // Prints a table with the load average and the targets: the operator's RSS at most 150 MiB at
@@ -101,33 +101,32 @@ function sampler(pid: number) {
 }
 
 /**
- * The kubelet's cgroup of a Pod on the node (cgroupfs driver, no QoS cgroups): pod<UID> under
- * the cpuacct hierarchy's root, or deeper where another layout puts it.
+ * A container's cgroup on the node: the node's containerd puts each under its namespace's
+ * folder (k8s.io/<container id>; the kubelet, cgroupfs driver without QoS cgroups, gives no
+ * Pod parent), or wherever another layout puts it one level down.
  */
-function podCgroup(uid: string): string | undefined {
-  const name = `pod${uid}`;
-  const direct = path.join(CPUACCT, name);
-  if (existsSync(direct)) return direct;
+function containerCgroup(id: string): string | undefined {
   for (const first of readdirSync(CPUACCT, { withFileTypes: true })) {
     if (!first.isDirectory()) continue;
-    const deeper = path.join(CPUACCT, first.name, name);
-    if (existsSync(deeper)) return deeper;
+    const dir = path.join(CPUACCT, first.name, id);
+    if (existsSync(dir)) return dir;
   }
   return undefined;
 }
 
 /**
- * The transfer Pods' CPU seconds: their cgroups' cpuacct.usage, read every 250 ms while they
- * exist (a cgroup goes with its Pod, so the last reading counts). Lists the Pods every second.
+ * The transfer Pods' CPU seconds: their containers' cgroups' cpuacct.usage, read every 250 ms
+ * while they exist (a cgroup goes with its container, so the last reading counts). Lists the
+ * Pods every second (a container that came and went within one is missed: counted below).
  */
 function transferPodsCpu(client: SimTestClient, ns: string) {
   const cgroups = new Map<string, string | undefined>();
   const usage = new Map<string, number>();
   const read = () => {
-    for (const [uid, dir] of cgroups) {
+    for (const [id, dir] of cgroups) {
       if (!dir) continue;
       try {
-        usage.set(uid, Number(readFileSync(path.join(dir, 'cpuacct.usage'), 'utf8').trim()) / 1e9);
+        usage.set(id, Number(readFileSync(path.join(dir, 'cpuacct.usage'), 'utf8').trim()) / 1e9);
       } catch {
         // The Pod is gone: its last reading stays.
       }
@@ -139,10 +138,12 @@ function transferPodsCpu(client: SimTestClient, ns: string) {
     listing = true;
     try {
       const pods = await client.core.listNamespacedPod({ namespace: ns, labelSelector: TRANSFER_PODS });
-      for (const pod of pods.items) {
-        const uid = pod.metadata!.uid!;
-        if (!cgroups.get(uid)) cgroups.set(uid, podCgroup(uid));
-      }
+      for (const pod of pods.items)
+        for (const status of pod.status?.containerStatuses ?? []) {
+          // "containerd://<id>", once the container was made.
+          const id = status.containerID?.replace(/^[a-z]+:\/\//, '');
+          if (id && !cgroups.get(id)) cgroups.set(id, containerCgroup(id));
+        }
       read();
     } catch {
       // The next round lists again.
@@ -161,7 +162,7 @@ function transferPodsCpu(client: SimTestClient, ns: string) {
       const seen = [...cgroups.values()];
       return {
         seconds: [...usage.values()].reduce((a, b) => a + b, 0),
-        pods: cgroups.size,
+        containers: cgroups.size,
         withoutCgroup: seen.filter((dir) => !dir).length,
       };
     },
@@ -244,7 +245,14 @@ async function main() {
     );
     stopOperator = () => operator.stop();
     const pid = operator.child.pid!;
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Serving its metrics: started (its caches filled) on a loaded machine.
+    await until(
+      'the operator to serve /metrics',
+      async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined))?.ok,
+      120_000,
+    ).catch(() => {
+      throw new Error(`the operator did not start within 2 minutes; its log:\n${operator.tail()}`);
+    });
     /** Where the memory is now, from the operator's own /metrics (prom-client's default metrics). */
     const breakdown = async () => {
       try {
@@ -293,7 +301,7 @@ async function main() {
         `${count} at once, ${mib(options.disk)} disks`,
         `peak ${mib(peak)}`,
         `${operatorCpu.toFixed(1)} s`,
-        `${podsCpu.seconds.toFixed(1)} s (${podsCpu.pods} Pods${podsCpu.withoutCgroup ? `, ${podsCpu.withoutCgroup} cgroup not found` : ''}); operator ${(share * 100).toFixed(1)}%`,
+        `${podsCpu.seconds.toFixed(1)} s (${podsCpu.containers} containers${podsCpu.withoutCgroup ? `, ${podsCpu.withoutCgroup} cgroups not found` : ''}); operator ${(share * 100).toFixed(1)}%`,
         `${mib(podPeak)} (${ended.length} results)`,
         `${seconds.toFixed(0)} s, ${((count * options.disk) / MiB / seconds).toFixed(1)} MiB/s in all; left: ${left || 'nothing'}`,
       ]);
