@@ -148,6 +148,9 @@ export const configSchema = z.object({
     .string()
     .default('')
     .describe('priorityClassName of transfer Pods; none when empty'),
+  transferUnschedulableTimeout: duration
+    .prefault('5m')
+    .describe('how long a transfer Pod may stay unschedulable before the image fails'),
   logLevel: z
     .enum(['trace', 'debug', 'info', 'warn', 'error'])
     .default('info')

@@ -79,7 +79,7 @@ export const Reason = {
   TransferPodOOMKilled: 'TransferPodOOMKilled',
   /** Its image cannot be pulled (ErrImagePull, ImagePullBackOff, an invalid name). */
   TransferImagePullFailed: 'TransferImagePullFailed',
-  /** Unschedulable for 5 minutes (the scheduler's message): not retried. */
+  /** Unschedulable for --transfer-unschedulable-timeout (the scheduler's message): not retried. */
   TransferPodUnschedulable: 'TransferPodUnschedulable',
   /** Scheduled but its container not started in 5 minutes (its Events say why). */
   TransferPodNotStarting: 'TransferPodNotStarting',

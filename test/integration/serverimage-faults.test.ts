@@ -11,7 +11,8 @@ import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_SNAPSHOT, VOLUME_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
-import { kubeConfig } from '../harness/testbed.js';
+import { startOperator } from '../harness/operator.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import {
   SERVERIMAGE,
   bedRegistryOptions,
@@ -29,7 +30,8 @@ import {
 const EXPORT_TIMEOUT_MS = 40_000;
 const bed = serverImageTestFile({
   namespace: 'si-faults',
-  operatorFlags: [`--export-timeout=${EXPORT_TIMEOUT_MS / 1000}s`],
+  // Its own namespace only: the transfer-settings cases run operators of their own beside it.
+  operatorFlags: ['--watch-namespaces=si-faults', `--export-timeout=${EXPORT_TIMEOUT_MS / 1000}s`],
 });
 
 let authRegistry: TestRegistry;
@@ -281,6 +283,83 @@ test('a transfer Pod killed mid-push (deleted: SIGTERM) is followed by a new att
   // when the first vanished before its result was read); the events say which.
   expect(si.status.retry).toBeUndefined();
 });
+
+/** A namespace of its own watched by an operator of its own, with transfer settings a case gives. */
+async function withOwnOperator(prefix: string, flags: string[], run: (ns: string) => Promise<void>) {
+  const ns = await createNamespace(prefix);
+  const operator = await startOperator([`--watch-namespaces=${ns}`, ...flags]);
+  try {
+    await run(ns);
+    await expectNothingLeftBehind(bed.client, ns, [bed.registry]);
+  } finally {
+    await operator.stop();
+  }
+}
+
+test('a transfer Pod OOM-killed (a tiny memory limit) is retried within the budget, then Error TransferPodOOMKilled naming the setting; nothing left', async () => {
+  const flags = [
+    '--transfer-memory-request=24Mi',
+    '--transfer-memory-limit=24Mi',
+    '--registry-retry-timeout=20s',
+  ];
+  await withOwnOperator('si-oom', flags, async (ns) => {
+    await createVm(bed.client, ns, 'hungry');
+    const selector = 'app.kubernetes.io/component=transfer,serverimage.io/serverimage=hungry-image';
+    const ended = new Map<string, string | undefined>();
+    const watch = setInterval(() => {
+      void bed.client.core.listNamespacedPod({ namespace: ns, labelSelector: selector }).then(
+        (pods) => {
+          for (const p of pods.items) {
+            const reason = p.status?.containerStatuses?.[0]?.state?.terminated?.reason;
+            if (reason) ended.set(p.metadata!.name!, reason);
+          }
+        },
+        () => undefined,
+      );
+    }, 250);
+    try {
+      await createServerImage(bed.client, serverImage(ns, 'hungry-image', 'hungry', bed.registry));
+      const si = await waitForPhase(bed.client, ns, 'hungry-image', 'Error', 180_000);
+      const ready = conditionOf(si, 'Ready');
+      expect(ready?.reason).toBe('TransferPodOOMKilled');
+      expect(ready?.message).toMatch(/limit of 24Mi \(OOMKilled\); raise --transfer-memory-limit/);
+      // Retried: more than one Pod, each killed by the kernel for its cgroup's limit (the
+      // kubelet's reason, read from the runtime).
+      expect(ended.size).toBeGreaterThan(1);
+      expect([...ended.values()].every((r) => r === 'OOMKilled')).toBe(true);
+    } finally {
+      clearInterval(watch);
+    }
+  });
+}, 240_000);
+
+test("a transfer Pod no node can take waits with the scheduler's words, then ends in TransferPodUnschedulable; nothing left", async () => {
+  const flags = [
+    '--transfer-node-selector=serverimage.io/no-such-node=true',
+    '--transfer-unschedulable-timeout=15s',
+  ];
+  await withOwnOperator('si-unschedulable', flags, async (ns) => {
+    await createVm(bed.client, ns, 'nowhere');
+    await createServerImage(bed.client, serverImage(ns, 'nowhere-image', 'nowhere', bed.registry));
+    // Meanwhile the ServerImage says why, in kube-scheduler's words.
+    const waiting = await until(
+      "the scheduler's message on the ServerImage",
+      async () => {
+        const si = await bed.client.get(SERVERIMAGE, ns, 'nowhere-image');
+        const pushed = si && conditionOf(si, 'Pushed');
+        return pushed?.reason === 'TransferPodPending' && /cannot be scheduled/.test(pushed.message)
+          ? pushed
+          : undefined;
+      },
+      120_000,
+    );
+    expect(waiting.message).toMatch(/didn't match Pod's node affinity\/selector/);
+    const si = await waitForPhase(bed.client, ns, 'nowhere-image', 'Error', 90_000);
+    const ready = conditionOf(si, 'Ready');
+    expect(ready?.reason).toBe('TransferPodUnschedulable');
+    expect(ready?.message).toMatch(/didn't match Pod's node affinity\/selector.*--transfer-node-selector/s);
+  });
+}, 240_000);
 
 describe('deleting a ServerImage', () => {
   test('with deletionPolicy Delete removes its image; Retain keeps it', async () => {

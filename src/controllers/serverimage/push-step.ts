@@ -57,7 +57,10 @@ export async function pushStep(
   const pods = deps.transferPods.of(scope.object);
   const latest = pods.at(-1);
   if (latest && attemptOf(latest) >= attempt) {
-    const outcome = transferPodOutcome(latest, { now: scope.now.getTime() });
+    const outcome = transferPodOutcome(latest, {
+      now: scope.now.getTime(),
+      unschedulableGraceMs: deps.config.transferUnschedulableTimeout,
+    });
     return followPod(scope, deps, volumes, latest, outcome);
   }
   return startAttempt(scope, deps, volumes, exported, attempt, pods);
