@@ -187,7 +187,7 @@ test(
 /** Every phase a DataVolume passes through, and its progress values (a watch sees each write). */
 async function recordPhases(
   name: string,
-): Promise<{ phases: string[]; progress: string[]; stop: () => void }> {
+): Promise<{ phases: string[]; progress: string[]; stop: () => Promise<void> }> {
   const phases: string[] = [];
   const progress: string[] = [];
   const req = await new k8s.Watch(kubeConfig()).watch(
@@ -201,7 +201,14 @@ async function recordPhases(
     },
     () => undefined,
   );
-  return { phases, progress, stop: () => req.abort() };
+  // The test's own wait reads the object, which can see Succeeded before this watch does:
+  // stop once the watch has seen the phase the object has now (its last event).
+  const stop = async () => {
+    const now = (await bed.client.get(DATA_VOLUME, ns, name))?.status?.phase;
+    await until(`the watch to see phase ${now}`, async () => phases.at(-1) === now, 10_000);
+    req.abort();
+  };
+  return { phases, progress, stop };
 }
 
 const condition = (o: Obj, type: string) =>
@@ -229,7 +236,7 @@ describe("the bed's CDI", () => {
     const seen = await recordPhases('empty');
     await applyDv('empty', { blank: {} }, '3Mi');
     const dv = await succeeded('empty');
-    seen.stop();
+    await seen.stop();
     expect(seen.phases).toEqual(['Pending', 'ImportScheduled', 'ImportInProgress', 'Succeeded']);
     expect(seen.progress[0]).toBe('N/A');
     expect(seen.progress).toContain('0.00%');
@@ -259,7 +266,7 @@ describe("the bed's CDI", () => {
     const seen = await recordPhases('copy');
     await applyDv('copy', { pvc: { namespace: ns, name: 'cdi-golden' } });
     await succeeded('copy');
-    seen.stop();
+    await seen.stop();
     expect(seen.phases).toEqual(['Pending', 'CloneScheduled', 'CloneInProgress', 'Succeeded']);
     const pvc = await bed.client.core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'copy' });
     expect(pvc.metadata?.annotations?.[Ann.diskSha256]).toBe(sourceSha);
