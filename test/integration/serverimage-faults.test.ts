@@ -30,8 +30,10 @@ import {
 const EXPORT_TIMEOUT_MS = 40_000;
 const bed = serverImageTestFile({
   namespace: 'si-faults',
-  // Its own namespace only: the transfer-settings cases run operators of their own beside it.
-  operatorFlags: ['--watch-namespaces=si-faults', `--export-timeout=${EXPORT_TIMEOUT_MS / 1000}s`],
+  operatorFlags: [`--export-timeout=${EXPORT_TIMEOUT_MS / 1000}s`],
+  // The cases with transfer settings of their own run operators of their own beside it
+  // (withOwnOperator).
+  watchOwnNamespace: true,
 });
 
 let authRegistry: TestRegistry;

@@ -203,18 +203,20 @@ export async function startServerImageBed(
     throw err;
   }
   const started = registry;
-  return {
+  const bed: ServerImageBed = {
     sim,
     registry: started,
     crane: await craneFor(started),
     client: new SimTestClient(kubeConfig()),
     operator,
     async stop() {
-      await operator?.stop();
+      // The operator given now (serverImageTestFile's watchOwnNamespace starts it later).
+      await bed.operator?.stop();
       await sim.stop();
       await started.stop();
     },
   };
+  return bed;
 }
 
 /** A registry's options on this bed: with a real node, on the host's end of its link (Pods reach it there). */
@@ -244,13 +246,18 @@ export function serverImageTestFile(
     operatorFlags?: string[] | null;
     simOptions?: BedOptions;
     checkNothingLeftBehind?: boolean;
+    /** The operator watches this file's namespace only (others may run operators of their own). */
+    watchOwnNamespace?: boolean;
   } = {},
 ): ServerImageTestFile {
   let bed: ServerImageBed | undefined;
   let ns: string | undefined;
   beforeAll(async () => {
-    bed = await startServerImageBed(options.operatorFlags, options.simOptions);
+    const later = options.watchOwnNamespace && options.namespace && options.operatorFlags !== null;
+    bed = await startServerImageBed(later ? null : options.operatorFlags, options.simOptions);
     if (options.namespace) ns = await createNamespace(options.namespace);
+    if (later)
+      bed.operator = await startOperator([...(options.operatorFlags ?? []), `--watch-namespaces=${ns}`]);
   }, 240_000); // the bed with the real node starts in 25-60 s, more on a loaded machine
   afterAll(() => bed?.stop());
   if (options.checkNothingLeftBehind) {

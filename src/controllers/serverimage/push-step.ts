@@ -99,6 +99,9 @@ async function followPod(
       const pushed = new Set((scope.status.images ?? []).map((i) => i.volume));
       const missing = volumes.filter((v) => !pushed.has(v.name)).map((v) => v.name);
       if (missing.length === 0) {
+        // The Pod ended between two progress polls: the last reading is short of the end.
+        const total = (scope.status.images ?? []).reduce((sum, image) => sum + (image.diskSize ?? 0), 0);
+        scope.status.progress = { bytesDone: total, bytesTotal: total };
         // Its images reach the next reconcile through our own status write.
         deps.registryBackoff.succeeded(host);
         clearRetry(scope, STEP);
