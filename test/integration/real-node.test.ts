@@ -198,12 +198,13 @@ const get = (url, opts) => new Promise((resolve, reject) =>
 (async () => {
   const exportHost = 'virt-export-x.' + process.env.NS + '.svc';
   const out = { exportAddress: (await lookup(exportHost)).address };
-  // kube-proxy writes the Service's rules a moment after its endpoints appear: retried, as a client would.
+  // kube-proxy writes the Service's rules a moment after its endpoints appear: retried, as a client would
+  // (refused, or unreachable: the bed rejects a ClusterIP without DNAT so it does not loop).
   let read;
   for (let i = 0; !read; i++) {
     read = await get('https://' + exportHost + '/volumes/disk/disk.img',
       { ca: process.env.EXPORT_CA, headers: { 'x-kubevirt-export-token': process.env.TOKEN } })
-      .catch((err) => { if (err.code !== 'ECONNREFUSED' || i > 50) throw err; return new Promise((r) => setTimeout(r, 200)); });
+      .catch((err) => { if (!['ECONNREFUSED', 'ENETUNREACH'].includes(err.code) || i > 50) throw err; return new Promise((r) => setTimeout(r, 200)); });
   }
   out.exportStatus = read.status; out.exportSha256 = read.sha256;
   out.apiAddress = (await lookup('kubernetes.default.svc')).address;
