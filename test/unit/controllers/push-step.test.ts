@@ -176,7 +176,7 @@ test('a running Pod is followed (its progress polled at its IP), never made twic
   expect(scope.condition('Pushed')?.message).toContain('in transfer Pod web-image-0123abcd-transfer-1');
 });
 
-test('a succeeded Pod: its result becomes status.images in volume order, counted once in the metrics', async () => {
+test('a succeeded Pod: its result becomes status.images in volume order, counted once in the metrics, progress complete', async () => {
   const result: TransferResult = {
     version: 1,
     succeeded: true,
@@ -211,6 +211,8 @@ test('a succeeded Pod: its result becomes status.images in volume order, counted
     [4096, 2],
     [2048, 1],
   ]);
+  // Complete, whatever the last progress poll read before the Pod ended.
+  expect(scope.status.progress).toEqual({ bytesDone: 6144, bytesTotal: 6144 });
   expect(scope.status.retry).toBeUndefined();
   expect(f.created).toEqual([]);
 });
