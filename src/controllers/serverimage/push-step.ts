@@ -93,8 +93,15 @@ async function followPod(
       return;
     }
     case 'succeeded': {
-      const added = recordPushedVolumes(scope, volumes, requestOf(pod), outcome.result, deps.metrics);
-      if (added.length > 0) logPodEnded(scope, pod, outcome.result);
+      const first = deps.transferPods.firstTake(pod);
+      const added = recordPushedVolumes(
+        scope,
+        volumes,
+        requestOf(pod),
+        outcome.result,
+        first ? deps.metrics : undefined,
+      );
+      if (added.length > 0 && first) logPodEnded(scope, pod, outcome.result);
       if (recordedSession) await deps.recordUploadSession(key, undefined);
       const pushed = new Set((scope.status.images ?? []).map((i) => i.volume));
       const missing = volumes.filter((v) => !pushed.has(v.name)).map((v) => v.name);
@@ -116,8 +123,9 @@ async function followPod(
       });
     }
     case 'failed': {
-      recordPushedVolumes(scope, volumes, requestOf(pod), outcome.result, deps.metrics);
-      logPodEnded(scope, pod, outcome.result);
+      const first = deps.transferPods.firstTake(pod);
+      recordPushedVolumes(scope, volumes, requestOf(pod), outcome.result, first ? deps.metrics : undefined);
+      if (first) logPodEnded(scope, pod, outcome.result);
       // The Pod's word on its upload session is final; without a word (OOMKilled, SIGKILL)
       // the one last read from its progress stays recorded for the next attempt to cancel.
       if (outcome.result && outcome.result.uploadSession !== recordedSession)

@@ -24,11 +24,29 @@ export function podEnded(pod: V1Pod): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 }
 
+/** Results remembered as taken; the oldest are forgotten past this (by then their images are in status). */
+const TAKEN_RESULTS = 10_000;
+
 export class TransferPods {
+  private readonly taken = new Set<string>();
+
   constructor(
     private readonly core: CoreV1Api,
     private readonly cache: ObjectCache<V1Pod>,
   ) {}
+
+  /**
+   * True the first time an ended Pod's result is taken. A second reconcile can read the Pod's
+   * result before our status write (its images) reaches the ServerImage cache: its metrics
+   * and its log line count once. (A restarted operator finds those images in status.)
+   */
+  firstTake(pod: V1Pod): boolean {
+    const uid = pod.metadata?.uid ?? `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    if (this.taken.has(uid)) return false;
+    this.taken.add(uid);
+    if (this.taken.size > TAKEN_RESULTS) this.taken.delete(this.taken.values().next().value!);
+    return true;
+  }
 
   /** The ServerImage's transfer Pods, oldest attempt first. */
   of(si: ServerImageObject): V1Pod[] {

@@ -75,6 +75,7 @@ function fakes(pods: V1Pod[] = []): Fakes {
     pushedMetrics: [],
   };
   const config = loadConfig(['--transfer-image=operator:1', '--registry-retry-timeout=10m'], {});
+  const taken = new Set<string>();
   const deps = {
     config,
     registryBackoff: new RegistryBackoff(() => now),
@@ -91,6 +92,7 @@ function fakes(pods: V1Pod[] = []): Fakes {
         return true;
       },
       exporterNode: async () => 'node-a',
+      firstTake: (pod: V1Pod) => !taken.has(pod.metadata!.name!) && Boolean(taken.add(pod.metadata!.name!)),
     },
     progress: {
       follow: (key: string, ip: string) => f.followed.push({ key, ip }),
@@ -215,6 +217,25 @@ test('a succeeded Pod: its result becomes status.images in volume order, counted
   expect(scope.status.progress).toEqual({ bytesDone: 6144, bytesTotal: 6144 });
   expect(scope.status.retry).toBeUndefined();
   expect(f.created).toEqual([]);
+});
+
+test('a succeeded Pod read again before the status write is seen: the same images, counted once', async () => {
+  const result: TransferResult = {
+    version: 1,
+    succeeded: true,
+    volumes: [
+      { volume: 'rootdisk', digest: 'sha256:r', size: 4096, diskFormat: 'raw', layerSize: 900, seconds: 2 },
+    ],
+  };
+  const pod = withStatus(await firstPod(), terminated(0, 'Completed', result));
+  const f = fakes([pod]);
+  const stale = () => new Scope(si({ retry: { step: 'Pushed', since: T0.toISOString(), attempts: 0 } }), T0);
+  const first = stale();
+  await pushStep(first, f.deps, volumes, exported);
+  const again = stale();
+  await pushStep(again, f.deps, volumes, exported);
+  expect(again.status.images).toEqual(first.status.images);
+  expect(f.pushedMetrics).toEqual([[4096, 2]]);
 });
 
 test('an OOMKilled Pod is a counted failure in its words; the next attempt gets its layer and session, then it goes', async () => {
