@@ -7,7 +7,9 @@
 //            curl > file, tar | pigz, crane append; curl > file, qemu-img convert
 //            -O qcow2, tar, crane append (KubeVirt's disk-uploader way)
 //   ours     pushDiskImage with gzip, zstd, qcow2 + gzip, qcow2 + zstd, each in a child
-//            process running compiled JavaScript with the operator image's Node flags
+//            process running compiled JavaScript with the operator image's Node flags;
+//            zstd again as a transfer Pod runs it: the operator's image, its transfer
+//            command and 512 MiB limit, under the container engine (transfer-container.ts)
 // Disks: `real` is ext4 made at bench time by `mke2fs -d` from real directories of this
 // machine, 65% full (real-disk.ts), the headline; `synthetic` is the test bed's disk
 // (1/4 random, 1/4 text-like, 1/2 zeros; test/harness/disks.ts), on which the encoder was
@@ -31,6 +33,7 @@ import { PEER_TITLES, runPeer, type PeerMethod } from './peers.js';
 import { IMAGE_ENV, IMAGE_NODE_FLAGS } from './image-runtime.js';
 import type { PushChildInput } from './push-child.js';
 import { makeRealDisk } from './real-disk.js';
+import { pushInTransferContainer } from './transfer-container.js';
 
 interface Row {
   disk: string;
@@ -46,7 +49,9 @@ interface Row {
 }
 
 type OursMethod = 'ours-gzip' | 'ours-zstd' | 'ours-qcow2-gzip' | 'ours-qcow2-zstd';
-type Method = PeerMethod | OursMethod;
+/** ours-zstd as a transfer Pod runs it: the operator's image under the container engine (transfer-container.ts). */
+type ContainerMethod = 'ours-zstd-container';
+type Method = PeerMethod | OursMethod | ContainerMethod;
 
 const PEERS: PeerMethod[] = ['read', 'pigz', 'zstd', 'zstd3', 'crane', 'pigz-crane', 'qemu-crane'];
 const OURS: Record<OursMethod, Pick<PushChildInput, 'compression' | 'diskFormat'>> = {
@@ -79,7 +84,7 @@ interface DiskChoice {
 function parseArgs(argv: string[]): { disks: DiskChoice[]; only: Set<Method>; repeat: number } {
   let disks = ['real:4G'];
   let repeat = 1;
-  let only = new Set<Method>([...PEERS, ...(Object.keys(OURS) as OursMethod[])]);
+  let only = new Set<Method>([...PEERS, ...(Object.keys(OURS) as OursMethod[]), 'ours-zstd-container']);
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--disks') disks = argv[++i]!.split(',');
     // `--only ours-gzip,ours-zstd` while tuning: the other rows do not change.
@@ -251,6 +256,28 @@ async function main() {
               .join('; '),
           });
         }
+        if (only.has('ours-zstd-container')) {
+          console.error(`bench: ${label} ours-zstd-container`);
+          const ours = await medianOf(repeat, () => {
+            settle();
+            return pushInTransferContainer({
+              url: server.directUrl,
+              caPem: server.caPem,
+              token: server.token,
+              repository: `${registry.host}/bench/ours`,
+              tag: `${label}-ours-zstd-container`,
+              work,
+            });
+          });
+          rows.push({
+            disk: describe,
+            size: choice.size,
+            method: 'ours-zstd-container',
+            title: 'ours: zstd, transfer container',
+            ...ours,
+            scratchBytes: 0,
+          });
+        }
       } finally {
         await server.stop();
         rmSync(file, { force: true });
@@ -320,6 +347,7 @@ function printTargets(rows: Row[]) {
     };
     console.log(`\ntargets on ${disk}:`);
     ratio('ours-zstd', 'zstd', 1.1, 'zstd vs curl | zstd -1 -T N');
+    ratio('ours-zstd-container', 'ours-zstd', 1.1, 'zstd in the transfer container vs in a process');
     // Not the issue's target: the same work (ours is level 3), for the note on it.
     ratio('ours-zstd', 'zstd3', 1.1, 'zstd vs curl | zstd -3 -T N (same level)');
     ratio('ours-gzip', 'crane', 0.3, 'gzip vs crane append');

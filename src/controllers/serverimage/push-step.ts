@@ -193,10 +193,11 @@ async function startAttempt(
   await deps.transferPods.create(pod);
   for (const old of earlier) await deps.transferPods.delete(old);
   const list = request.volumes.map((v) => v.volume).join(', ');
+  // Pending until the Pod runs: then followPod says Pushing.
   scope.markWaiting(
     STEP,
-    Reason.Pushing,
-    `Pushing ${list} to ${si.spec.registry.repository} in transfer Pod ${pod.metadata!.name}${attemptNote(scope)}`,
+    Reason.TransferPodPending,
+    `Starting transfer Pod ${pod.metadata!.name} to push ${list} to ${si.spec.registry.repository}${attemptNote(scope)}`,
   );
   return;
 }

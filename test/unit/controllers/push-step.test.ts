@@ -159,7 +159,7 @@ test('no Pod yet: attempt 1 is made with every volume, secrets as volumes, the e
   expect(pod.spec?.containers[0]?.env?.[0]?.value).not.toMatch(/token|password/i);
   expect(pod.spec?.volumes?.map((v) => v.secret?.secretName)).toEqual(['web-image-0123abcd-export-token']);
   expect(JSON.stringify(pod.spec?.affinity)).toContain('node-a');
-  expect(scope.condition('Pushed')).toMatchObject({ status: 'False', reason: 'Pushing' });
+  expect(scope.condition('Pushed')).toMatchObject({ status: 'False', reason: 'TransferPodPending' });
 });
 
 test('a running Pod is followed (its progress polled at its IP), never made twice', async () => {
