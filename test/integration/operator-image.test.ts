@@ -46,6 +46,8 @@ beforeAll(async () => {
       '--server-wait-timeout=2s',
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
       '--metrics-bind-address=0',
+      // Outside a Pod the operator cannot read its own image: the chart passes it, as here.
+      `--transfer-image=${image}`,
     ])
     .withLogConsumer((stream) => stream.on('data', (chunk: Buffer) => (logs += chunk.toString())))
     .start();
