@@ -266,6 +266,7 @@ export async function startServerImageController(
       controller.queue.shutDown();
       progress.stopAll();
       await controller.stop();
+      // A reconcile that was running may have followed a Pod again meanwhile.
       progress.stopAll();
       await Promise.all(informers.map((i) => i.stop()));
     },
