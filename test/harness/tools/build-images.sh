@@ -96,23 +96,26 @@ build_operator() {
     "${secret[@]}" -t "$ref" "$root"
 }
 
-# cmd/virt-exportserver/Containerfile of KubeVirt: the binary at /usr/bin/virt-exportserver,
-# /.version, /etc/passwd with nonroot-user 1001, USER 1001, the binary as entrypoint (on a
-# distroless base; the binary is static, so a root fs of those files and /tmp does).
-build_exporter() {
-  local ref=$1 rootfs bin
-  bin=$(bash "$here/build-tools.sh" virt-exportserver)/virt-exportserver
+# KubeVirt's images of one static Go binary (cmd/virt-exportserver/Containerfile, virt-api's
+# BUILD.bazel virt-api-image): the binary at /usr/bin/NAME, /.version, /etc/passwd with
+# nonroot-user 1001, USER 1001, the binary as entrypoint (on a distroless base; the binary
+# is static, so a root fs of those files and /tmp does: virt-api makes a folder there at start).
+build_kubevirt_binary_image() {
+  local name=$1 ref=$2 rootfs bin
+  bin=$(bash "$here/build-tools.sh" "$name")/$name
   rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
   mkdir -p "$rootfs/usr/bin" "$rootfs/etc" "$rootfs/tmp"
   chmod 1777 "$rootfs/tmp"
-  install -m 0755 "$(readlink -f "$bin")" "$rootfs/usr/bin/virt-exportserver"
+  install -m 0755 "$(readlink -f "$bin")" "$rootfs/usr/bin/$name"
   echo "$KUBEVIRT_VERSION" >"$rootfs/.version"
   echo 'nonroot-user:x:1001:1001:nonroot user:/home/nonroot-user:/sbin/nologin' >"$rootfs/etc/passwd"
   echo 'nonroot-user:x:1001:' >"$rootfs/etc/group"
   tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 1001' \
-    --change 'ENTRYPOINT ["/usr/bin/virt-exportserver"]' - "$ref"
+    --change "ENTRYPOINT [\"/usr/bin/$name\"]" - "$ref"
   rm -rf "$rootfs"
 }
+
+build_exporter() { build_kubevirt_binary_image virt-exportserver "$1"; }
 
 # What registry.k8s.io/pause holds: one static binary as the entrypoint, user 65535.
 build_pause() {
@@ -142,23 +145,7 @@ build_coredns() {
   rm -rf "$rootfs"
 }
 
-# cmd/virt-api's image (BUILD.bazel: virt-api-image): the static binary at /usr/bin/virt-api,
-# /.version, /etc/passwd with nonroot-user 1001, USER 1001, the binary as entrypoint; and
-# /tmp, where virt-api makes a folder at start.
-build_virt_api() {
-  local ref=$1 rootfs bin
-  bin=$(bash "$here/build-tools.sh" virt-api)/virt-api
-  rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
-  mkdir -p "$rootfs/usr/bin" "$rootfs/etc" "$rootfs/tmp"
-  chmod 1777 "$rootfs/tmp"
-  install -m 0755 "$(readlink -f "$bin")" "$rootfs/usr/bin/virt-api"
-  echo "$KUBEVIRT_VERSION" >"$rootfs/.version"
-  echo 'nonroot-user:x:1001:1001:nonroot user:/home/nonroot-user:/sbin/nologin' >"$rootfs/etc/passwd"
-  echo 'nonroot-user:x:1001:' >"$rootfs/etc/group"
-  tar -C "$rootfs" --owner=0 --group=0 -c . | docker import --change 'USER 1001' \
-    --change 'ENTRYPOINT ["/usr/bin/virt-api"]' - "$ref"
-  rm -rf "$rootfs"
-}
+build_virt_api() { build_kubevirt_binary_image virt-api "$1"; }
 
 # Debian's minimal root fs of VM_DEBIAN_RELEASE (the release whose libvirt and QEMU are
 # nearest KubeVirt's; virt-launcher is linked against its libvirt by build-tools.sh).
@@ -342,8 +329,8 @@ compute_key() {
     operator) { declare -f build_operator; echo "${keys[node-base]}"
       cd "$root" && find Dockerfile .dockerignore package.json package-lock.json tsconfig.json \
         tsconfig.build.json src -type f -print0 | sort -z | xargs -0 sha256sum; } | hash ;;
-    exporter) { declare -f build_exporter; echo "$KUBEVIRT_VERSION"; } | hash ;;
-    virt-api) { declare -f build_virt_api; echo "$KUBEVIRT_VERSION"; } | hash ;;
+    exporter) { declare -f build_exporter build_kubevirt_binary_image; echo "$KUBEVIRT_VERSION"; } | hash ;;
+    virt-api) { declare -f build_virt_api build_kubevirt_binary_image; echo "$KUBEVIRT_VERSION"; } | hash ;;
     pause) { declare -f build_pause; cat "$here/pause/main.go"; } | hash ;;
     coredns) { declare -f build_coredns; echo "$COREDNS_VERSION"; } | hash ;;
     vm-base) { declare -f build_vm_base; echo "$VM_DEBIAN_RELEASE"; } | hash ;;
