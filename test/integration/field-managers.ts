@@ -70,3 +70,18 @@ export function recordPodStatus(namespace: string, prefix: string) {
     seen: () => ({ statusManagers: [...managers].sort(), nodes: [...nodes].sort() }),
   };
 }
+
+/**
+ * The Pods ran on `node` and their status was the real kubelet's. kube-scheduler writes
+ * status only when an attempt to place a Pod fails (PodScheduled=False; a bound Pod's
+ * placement is its binding, not a status write), which a Pod whose volume is not there yet
+ * can meet: it may be there too, no one else.
+ */
+export function expectStatusByKubelet(
+  seen: ReturnType<ReturnType<typeof recordPodStatus>['seen']>,
+  node: string,
+) {
+  expect(seen.nodes).toEqual([node]);
+  expect(seen.statusManagers).toContain('kubelet');
+  expect(seen.statusManagers.filter((m) => m !== 'kubelet' && m !== 'kube-scheduler')).toEqual([]);
+}

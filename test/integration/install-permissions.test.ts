@@ -25,7 +25,12 @@ import { startOperator, type InProcessOperator } from '../harness/operator.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import { LeaderElector } from '../../src/kube/index.js';
-import { expectStatusByVirtController, recordManagers, recordPodStatus } from './field-managers.js';
+import {
+  expectStatusByKubelet,
+  expectStatusByVirtController,
+  recordManagers,
+  recordPodStatus,
+} from './field-managers.js';
 import {
   OPERATOR_NAMESPACE,
   OPERATOR_SA,
@@ -132,10 +137,7 @@ test('with only its ClusterRole the operator takes a VM to an Active image throu
   expectStatusByVirtController(recorder);
   await exporterPods.stop();
   // The exporter Pod ran on the real node: its status is the real kubelet's.
-  expect(exporterPods.seen()).toEqual({
-    statusManagers: ['kube-scheduler', 'kubelet'],
-    nodes: [sim.realNode!.nodeName],
-  });
+  expectStatusByKubelet(exporterPods.seen(), sim.realNode!.nodeName);
 });
 
 test('with only its ClusterRole the schedule controller stamps, rotates and writes status', async () => {

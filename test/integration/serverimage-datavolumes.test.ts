@@ -335,6 +335,8 @@ test("a VM's dataVolumeTemplates: virt-controller makes the DataVolumes (owned b
     },
   });
   const vm = await bed.client.waitForVmStatus(ns, 'templated', 'Running');
+  // The wait reads the VM, which can see Running before this watch does.
+  await until("the watch to see the VM's Running", async () => seen.at(-1) === 'Running', 10_000);
   req.abort();
   process.stderr.write(`\n[dataVolumeTemplates] the VM's printableStatus: ${seen.join(' -> ')}\n`);
   // Before its DataVolume is in virt-controller's cache, the VM has no VMI and expects none:

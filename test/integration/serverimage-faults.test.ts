@@ -397,10 +397,16 @@ describe('deleting a ServerImage', () => {
       async () =>
         (await bed.client.get(SERVERIMAGE, bed.ns, 'abandoned-image'))?.status?.progress?.bytesDone > 0,
     );
+    const deleted = Date.now();
     await bed.client.delete(SERVERIMAGE, bed.ns, 'abandoned-image');
+    // The finalizer may rightly wait the Pod's grace period (30 s), then the kubelet's teardown.
     await until(
       'ServerImage gone',
       async () => !(await bed.client.get(SERVERIMAGE, bed.ns, 'abandoned-image')),
+      60_000,
+    );
+    process.stderr.write(
+      `\n[deleting while Saving] ServerImage gone ${Date.now() - deleted} ms after the delete\n`,
     );
     // The finalizer went only once the transfer Pod was gone: none is left at that moment.
     const pods = await bed.client.core.listNamespacedPod({

@@ -31,7 +31,7 @@ import type { RealNode } from '../harness/node/real-node.js';
 import { withClusterDns } from '../harness/kubevirt/real/cluster-dns.js';
 import { download, until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
-import { recordManagers, recordPodStatus } from './field-managers.js';
+import { expectStatusByKubelet, recordManagers, recordPodStatus } from './field-managers.js';
 import {
   SERVERIMAGE,
   conditionOf,
@@ -182,10 +182,7 @@ test.each([
     // The exporter Pod ran on the real node: its status is the real kubelet's (beside
     // kube-scheduler's PodScheduled=False, written only when its first attempt found the
     // restore claim's local PV not there yet: a race the stopped VM's case lost once).
-    const seen = exporterPods.seen();
-    expect(seen.nodes).toEqual([bed.sim.realNode!.nodeName]);
-    expect(seen.statusManagers).toContain('kubelet');
-    expect(seen.statusManagers.filter((m) => m !== 'kubelet' && m !== 'kube-scheduler')).toEqual([]);
+    expectStatusByKubelet(exporterPods.seen(), bed.sim.realNode!.nodeName);
     // Through the real API server's aggregator: freeze before the volumes, thaw after.
     const thawed = bed.sim.freezeCalls.filter((c) => c.namespace === ns && c.name === vm);
     expect(thawed.map((c) => c.action)).toEqual(vm === 'run-agent' ? ['freeze', 'unfreeze'] : []);

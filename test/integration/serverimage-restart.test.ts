@@ -19,7 +19,12 @@ import { startOperatorProcess, startProbedOperatorProcess } from '../harness/ope
 import { freePort } from '../harness/ports.js';
 import type { ManagedProcess } from '../harness/process.js';
 import { kubeConfig } from '../harness/testbed.js';
-import { expectStatusByVirtController, recordManagers, recordPodStatus } from './field-managers.js';
+import {
+  expectStatusByKubelet,
+  expectStatusByVirtController,
+  recordManagers,
+  recordPodStatus,
+} from './field-managers.js';
 import {
   SERVERIMAGE,
   createServerImage,
@@ -142,10 +147,7 @@ test('SIGKILL during Saving: the transfer Pod goes on, a new operator process ad
   await exporterPods.stop();
 
   // The one exporter Pod both processes read ran on the real node: its status is the kubelet's.
-  expect(exporterPods.seen()).toEqual({
-    statusManagers: ['kube-scheduler', 'kubelet'],
-    nodes: [bed.sim.realNode!.nodeName],
-  });
+  expectStatusByKubelet(exporterPods.seen(), bed.sim.realNode!.nodeName);
   // One transfer, adopted: the same Pod the first process made, never a second.
   expect([...transferPods]).toEqual([running!.metadata!.name]);
   expect(si.status.images.map((i: { volume: string }) => i.volume)).toEqual(['rootdisk', 'data']);

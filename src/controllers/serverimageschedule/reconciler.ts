@@ -24,6 +24,12 @@ const WAKE_SLACK_MS = 20;
 export class ScheduleReconciler {
   /** Due times this process already ran, by schedule UID: the cache may not show our status write yet. */
   private readonly ran = new Map<string, number>();
+  /**
+   * The cursor (nextScheduleTime) this process last wrote, by schedule UID. The cache may not
+   * show that write yet; a reconcile at the due time that read no cursor would take the next
+   * due time after now and skip this one.
+   */
+  private readonly cursors = new Map<string, string | undefined>();
   /** Backups this process deleted (UID -> namespace): the cache may still list them for a moment. */
   private readonly deleted = new Map<string, string>();
 
@@ -39,6 +45,7 @@ export class ScheduleReconciler {
     const result = await this.reconcileSchedule(scope);
     scope.status.observedGeneration = schedule.metadata.generation;
     await this.writeStatus(scope);
+    this.cursors.set(schedule.metadata.uid, scope.status.nextScheduleTime);
     for (const e of scope.events) await this.recorder.event(schedule, e.type, e.reason, e.message);
     return result;
   }
@@ -62,12 +69,12 @@ export class ScheduleReconciler {
       scope.status.nextScheduleTime = undefined;
       scope.setCondition(ConditionType.Ready, 'True', Reason.Suspended, 'Suspended: no backups are made');
     } else {
-      const cursor = schedule.status?.nextScheduleTime
-        ? new Date(schedule.status.nextScheduleTime)
-        : undefined;
+      const uid = schedule.metadata.uid;
+      const written = this.cursors.has(uid) ? this.cursors.get(uid) : schedule.status?.nextScheduleTime;
+      const cursor = written ? new Date(written) : undefined;
       const decision = decideRun(cron, cursor, now, spec.startingDeadlineSeconds);
       next = decision.next;
-      if (decision.kind !== 'wait' && (this.ran.get(schedule.metadata.uid) ?? -1) >= decision.due.getTime()) {
+      if (decision.kind !== 'wait' && (this.ran.get(uid) ?? -1) >= decision.due.getTime()) {
         // Already run by this process; the cache shows the status from before.
       } else if (decision.kind === 'run') {
         if (decision.missed > 0) {
@@ -78,7 +85,7 @@ export class ScheduleReconciler {
           );
         }
         await runAt(scope, this.deps, decision.due, servers, backups);
-        this.ran.set(schedule.metadata.uid, decision.due.getTime());
+        this.ran.set(uid, decision.due.getTime());
         backups = this.backupsOf(schedule);
       } else if (decision.kind === 'late') {
         scope.event(
@@ -87,7 +94,7 @@ export class ScheduleReconciler {
           `Missed the run due ${metaTime(decision.due)}${decision.missed > 0 ? ` and ${decision.missed} earlier` : ''}: ` +
             `${formatDuration(decision.lateMs)} late, past startingDeadlineSeconds ${spec.startingDeadlineSeconds}; skipped`,
         );
-        this.ran.set(schedule.metadata.uid, decision.due.getTime());
+        this.ran.set(uid, decision.due.getTime());
       }
       scope.status.nextScheduleTime = next ? metaTime(next) : undefined;
       scope.setCondition(
