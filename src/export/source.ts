@@ -23,6 +23,12 @@ export interface ExportSourceOptions {
   idleTimeoutMs?: number;
   /** Told about each resume, e.g. for a log line. */
   onResume?: (info: { offset: number; attempt: number; error: Error }) => void;
+  /**
+   * Stops the retries and resumes at once (the transfer Pod's SIGTERM). Without it, a
+   * transfer stopped while its exporter is also going away (a deleted ServerImage takes
+   * both) waited out the whole backoff, about 15 s, before it could cancel its upload.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ExportSource {
@@ -42,7 +48,7 @@ const TOKEN_HEADER = 'x-kubevirt-export-token';
 export async function openExportSource(options: ExportSourceOptions): Promise<ExportSource> {
   const retries = options.retries ?? 5;
   const backoffMs = options.backoffMs ?? 500;
-  const first = await withRetries(retries, backoffMs, () => request(options, 0));
+  const first = await withRetries(retries, backoffMs, options.signal, () => request(options, 0));
   const size = contentLength(first);
   const span = { start: 0, end: size, size };
   return { size, body: resumingBody(options, first, span, retries, backoffMs) };
@@ -75,7 +81,8 @@ async function* resumingBody(
 ): AsyncGenerator<Buffer> {
   if (end <= start) return;
   let response: HttpsGetResponse | undefined =
-    first ?? (await withRetries(retries, backoffMs, () => request(options, start, size, end)));
+    first ??
+    (await withRetries(retries, backoffMs, options.signal, () => request(options, start, size, end)));
   let consumed = start;
   let failures = 0;
   let error = new Error('not connected');
@@ -104,7 +111,7 @@ async function* resumingBody(
       failures = consumed > before ? 1 : failures + 1;
       if (failures > retries) throw giveUp(options.url, consumed, end, retries, error);
       options.onResume?.({ offset: consumed, attempt: failures, error });
-      await sleep(backoffMs * 2 ** (failures - 1));
+      await abortableSleep(backoffMs * 2 ** (failures - 1), options.signal);
       try {
         response = await request(options, consumed, size, end);
       } catch (err) {
@@ -219,14 +226,31 @@ function contentLength(res: HttpsGetResponse): number {
 }
 
 /** Retries retryable failures of `attempt` with exponential backoff (p-retry, no jitter: one reader). */
-function withRetries<T>(retries: number, backoffMs: number, attempt: () => Promise<T>): Promise<T> {
+function withRetries<T>(
+  retries: number,
+  backoffMs: number,
+  signal: AbortSignal | undefined,
+  attempt: () => Promise<T>,
+): Promise<T> {
   return pRetry(attempt, {
     retries,
     factor: 2,
     minTimeout: backoffMs,
     randomize: false,
+    signal,
     shouldRetry: ({ error }) => error instanceof DataPathError && error.retryable,
   });
+}
+
+/** Waits `ms`; an abort ends the wait at once with the signal's reason. */
+async function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw err;
+  }
 }
 
 /** The URL without its query: KubeVirt also accepts the token as a query parameter. */

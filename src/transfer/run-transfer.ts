@@ -42,6 +42,7 @@ export async function runTransfer(options: {
       url,
       caPem: request.exportCaPem,
       token: options.exportToken,
+      signal,
       onResume: ({ offset, attempt, error }: { offset: number; attempt: number; error: Error }) =>
         log.warn(
           { volume, offset, attempt, error: error.message },

@@ -8,7 +8,9 @@
 // way users install it: `helm install` of charts/ runs the operator's own image as two
 // Pods on the real node, which reach the API server through the `kubernetes` Service
 // (kube-proxy), the exporter through CoreDNS and kube-proxy, and the registry at the
-// host's address; the leader's Pod is deleted and another replica takes over.
+// host's address; the leader's Pod is deleted and another replica takes over; the leader's
+// container is SIGKILLed by the runtime while an image is Saving, and whichever replica leads
+// next adopts the transfer Pod that pushed on.
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +21,7 @@ import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-nod
 import { craneFor } from '../harness/crane.js';
 import { installOperator, eventually, type OperatorRelease } from './operator-release.js';
 import { imageDiskSha256 } from '../harness/images.js';
+import { Ann } from '../harness/kubevirt/annotations.js';
 import { startRealKubevirt, type RealKubevirt } from '../harness/kubevirt/real/bed.js';
 import { SimTestClient, until } from '../harness/kubevirt/testing.js';
 import { startOperator, type InProcessOperator } from '../harness/operator.js';
@@ -216,7 +219,7 @@ test('leader election on its Lease works with the ServiceAccount', async () => {
   expect(lease.spec?.holderIdentity ?? '').toBe('');
 });
 
-test('installed by helm from charts/: two replicas as Pods on the real node, one leader; a VM imaged; the leader Pod deleted, another replica leads and images the next', async () => {
+test('installed by helm from charts/: two replicas as Pods on the real node, one leader; a VM imaged; the leader Pod deleted, another replica leads and images the next; a crashed leader (its container SIGKILLed mid-push): its transfer Pod adopted', async () => {
   const node = sim.realNode!;
   const ns = await createNamespace('helm');
   const client = new SimTestClient(kubeConfig());
@@ -305,8 +308,71 @@ test('installed by helm from charts/: two replicas as Pods on the real node, one
       );
       return ready.length === 2 && !ready.some((p) => p.metadata?.name === leader) ? true : undefined;
     });
+
+    // A crash as a cluster has one (OOM, a panic): the leader's container SIGKILLed by the
+    // runtime while its image is Saving. Its transfer Pod pushes on; the kubelet restarts the
+    // container or the other replica takes the Lease once it expires; whichever leads adopts
+    // that Pod: one transfer, bytes exact, nothing left.
+    const crashy = await createVm(client, ns, 'crashy', {
+      annotations: { [Ann.faultBytesPerSecond]: String(256 * 1024) },
+    });
+    await createServerImage(
+      client,
+      serverImage(ns, 'crashy-image', 'crashy', podRegistry, {
+        registry: { credentialsSecretRef: { name: 'regcred' } },
+      }),
+    );
+    await eventually(
+      'crashy-image under way',
+      async () =>
+        ((await client.get(SERVERIMAGE, ns, 'crashy-image'))?.status?.progress?.bytesDone ?? 0) > 0
+          ? true
+          : undefined,
+      120_000,
+    );
+    const transferPods = async () =>
+      (
+        await client.core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: 'app.kubernetes.io/component=transfer,serverimage.io/serverimage=crashy-image',
+        })
+      ).items.map((p) => p.metadata!.name!);
+    const pushing = await transferPods();
+    expect(pushing).toHaveLength(1);
+    const crashed = (await eventually('the leader', () => release!.leader()))!;
+    const pod = (await release.pods()).find((p) => p.metadata?.name === crashed)!;
+    const containerId = pod.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
+    const seenTransfers = new Set(pushing);
+    const sampler = setInterval(
+      () =>
+        void transferPods().then(
+          (names) => names.forEach((n) => seenTransfers.add(n)),
+          () => undefined,
+        ),
+      100,
+    );
+    await node.containerd.ctr(['tasks', 'kill', '--signal', 'SIGKILL', containerId]);
+    // The transfer is not the operator's process: its Pod pushes on.
+    const [transfer] = (
+      await client.core.listNamespacedPod({
+        namespace: ns,
+        labelSelector: 'app.kubernetes.io/component=transfer,serverimage.io/serverimage=crashy-image',
+      })
+    ).items;
+    expect(transfer?.status?.phase).toBe('Running');
+    const crashedSi = await waitForPhase(client, ns, 'crashy-image', 'Active', 180_000).finally(() =>
+      clearInterval(sampler),
+    );
+    expect([...seenTransfers]).toEqual(pushing);
+    expect(await imageDiskSha256(crane, crashedSi.status.images[0].reference)).toBe(crashy.rootdisk);
+    // The kubelet saw the crash (the container restarted) and no second transfer Pod was made.
+    const after = (await release.pods()).find((p) => p.metadata?.name === crashed);
+    expect(after?.status?.containerStatuses?.[0]?.restartCount).toBeGreaterThanOrEqual(1);
+    expect(after?.status?.containerStatuses?.[0]?.lastState?.terminated?.exitCode).toBe(137);
+    expect(pushing[0]).toMatch(/-transfer-1$/);
+    await expectNothingLeftBehind(client, ns, [podRegistry]);
   } finally {
     await release?.uninstall();
     await podRegistry.stop();
   }
-}, 360_000);
+}, 600_000);

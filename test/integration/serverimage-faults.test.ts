@@ -10,6 +10,7 @@ import { imageDiskSha256 } from '../harness/images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import { VM, VM_SNAPSHOT, VOLUME_SNAPSHOT, type Obj, type Resource } from '../harness/kubevirt/api.js';
 import { until } from '../harness/kubevirt/testing.js';
+import { expectStatusByKubelet, recordPodStatus } from './field-managers.js';
 import { startRegistry, type TestRegistry } from '../harness/registry.js';
 import { startOperator } from '../harness/operator.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
@@ -268,6 +269,8 @@ test('a transfer Pod killed mid-push (deleted: SIGTERM) is followed by a new att
     'killed',
     faulty(Ann.faultBytesPerSecond, String(512 * 1024)),
   );
+  const transferPods = recordPodStatus(bed.ns, 'killed-image-');
+  await transferPods.start();
   await createServerImage(bed.client, serverImage(bed.ns, 'killed-image', 'killed', bed.registry));
   const selector = 'app.kubernetes.io/component=transfer,serverimage.io/serverimage=killed-image';
   const running = await until('the transfer Pod pushing', async () => {
@@ -284,6 +287,10 @@ test('a transfer Pod killed mid-push (deleted: SIGTERM) is followed by a new att
   // Pushed by a Pod made after the first one went (another attempt, or the same name again
   // when the first vanished before its result was read); the events say which.
   expect(si.status.retry).toBeUndefined();
+  await transferPods.stop();
+  // Both transfer Pods ran on the real node: their status (Running, then the SIGTERM's exit)
+  // is the real kubelet's.
+  expectStatusByKubelet(transferPods.seen(), bed.sim.realNode!.nodeName);
 });
 
 /** A namespace of its own watched by an operator of its own, with transfer settings a case gives. */

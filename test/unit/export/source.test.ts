@@ -123,6 +123,33 @@ describe('openExportSource', () => {
     expect(ranges).toEqual([undefined, 'bytes=300000-', 'bytes=600000-', 'bytes=900000-']);
   });
 
+  it('an abort ends a resume backoff at once, with the abort reason (the exporter died, then SIGTERM came)', async () => {
+    faults.drops = 100;
+    faults.dropAfter = 1000;
+    const stop = new AbortController();
+    const stopped = new Error('the transfer Pod was stopped (SIGTERM)');
+    const reading = readAll(
+      options({
+        backoffMs: 60_000,
+        onResume: () => setTimeout(() => stop.abort(stopped), 10),
+        signal: stop.signal,
+      }),
+    );
+    const started = Date.now();
+    await expect(reading).rejects.toBe(stopped);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('an abort ends the retries of the first request at once', async () => {
+    faults.unavailable = 100;
+    const stop = new AbortController();
+    const stopped = new Error('stopped');
+    setTimeout(() => stop.abort(stopped), 100);
+    const started = Date.now();
+    await expect(readAll(options({ backoffMs: 60_000, signal: stop.signal }))).rejects.toBe(stopped);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('retries 5xx answers, then succeeds', async () => {
     faults.unavailable = 2;
     const { bytes } = await readAll(options());
