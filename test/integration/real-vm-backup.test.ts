@@ -10,16 +10,17 @@
 // Gated like real-vm.test.ts (SERVERIMAGE_REAL_VMS=1, `npm run test:vms`: the VM images
 // are built first); three guests boot under emulation, a few minutes.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { imageTarball } from '../harness/container-images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import type { Obj } from '../harness/kubevirt/api.js';
+import { CSI_DRIVER } from '../harness/kubevirt/real/bed.js';
 import { containerLog } from '../harness/kubevirt/real/virt-handler-pod.js';
 import { until } from '../harness/kubevirt/testing.js';
-import { createNamespace } from '../harness/testbed.js';
+import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import { cli } from './cli-fixtures.js';
 import {
   REAL_NODE,
@@ -178,6 +179,20 @@ maybe(
     const [id, state] = await marker('proof', 300_000);
     expect(state).toBe('new');
     expect((await vmiOf('proof')).status!.nodeName).toBe(node.nodeName);
+    // The claim is a CSI volume of the bed's driver pinned to the real node, which the real
+    // kubelet mounted through the node plugin stand-in (the driver is in the Node's CSINode)
+    // and gave to the launcher Pod's fsGroup: QEMU (uid 107) writes it through its group.
+    const claim = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'proof-root' });
+    const pv = await core.readPersistentVolume({ name: claim.spec!.volumeName! });
+    expect(pv.spec!.csi?.driver).toBe(CSI_DRIVER);
+    expect(pv.spec!.nodeAffinity!.required!.nodeSelectorTerms[0]!.matchExpressions![0]!.values).toEqual([
+      node.nodeName,
+    ]);
+    const csiNode = await kubeConfig().makeApiClient(k8s.StorageV1Api).readCSINode({ name: node.nodeName });
+    expect(csiNode.spec.drivers.map((d) => d.name)).toContain(CSI_DRIVER);
+    const disk = statSync(bed.sim.diskFile(ns, 'proof-root')!);
+    expect(disk.gid).toBe(107);
+    expect(disk.mode & 0o060).toBe(0o060);
     const booted = Date.now();
     // The guest agent connected: KubeVirt's snapshot freezes only through it.
     await until(

@@ -2,7 +2,8 @@
 // tools/container-engine.sh) on a socket and folders of its own, with its CRI plugin on
 // (the engine's own containerd has it off), the overlayfs snapshotter and runc. Images
 // come from the tarballs tools/build-images.sh saves (`ctr images import`), since no
-// registry can be reached. It runs in the node's network namespace (netns.ts): the CNI
+// outside registry can be reached; a test's own registry (on the host's end of the node's
+// link) is reached through a hosts.toml (trustRegistry). It runs in the node's network namespace (netns.ts): the CNI
 // plugins it calls make the Pod bridge there.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
