@@ -3,8 +3,10 @@
 // provisioner stand-in (real/csi-volumes.ts) make its PV, which kube-controller-manager's
 // PV controller binds. A PVC's bytes come from its annotations (see annotations.ts): disk-size and
 // disk-seed make a deterministic disk (disks.ts) and the simulator writes the sha256
-// back as disk-sha256; without disk-size the disk is all zeros of the requested size.
+// back as disk-sha256; without disk-size the disk is all zeros of the requested size;
+// disk-from copies a file's bytes (a real guest's disk) once.
 import { existsSync } from 'node:fs';
+import { copyFile, rename } from 'node:fs/promises';
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { parseByteQuantity, writeDisk } from '../disks.js';
 import { Ann } from './annotations.js';
@@ -81,6 +83,16 @@ export class PvcController {
   private async ensureBytes(pvc: V1PersistentVolumeClaim, file: string): Promise<void> {
     const { namespace, name } = pvc.metadata as { namespace: string; name: string };
     const annotations = pvc.metadata?.annotations ?? {};
+    const from = annotations[Ann.diskFrom];
+    if (from) {
+      // Once: the disk is a guest's from then on (it writes it in place).
+      if (!existsSync(file)) {
+        await this.disks.prepare(file);
+        await copyFile(from, `${file}.tmp`);
+        await rename(`${file}.tmp`, file);
+      }
+      return;
+    }
     const sizeText = annotations[Ann.diskSize];
     if (!sizeText) {
       if (!existsSync(file)) {

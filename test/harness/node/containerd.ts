@@ -2,7 +2,8 @@
 // tools/container-engine.sh) on a socket and folders of its own, with its CRI plugin on
 // (the engine's own containerd has it off), the overlayfs snapshotter and runc. Images
 // come from the tarballs tools/build-images.sh saves (`ctr images import`), since no
-// registry can be reached. It runs in the node's network namespace (netns.ts): the CNI
+// outside registry can be reached; a test's own registry (on the host's end of the node's
+// link) is reached through a hosts.toml (trustRegistry). It runs in the node's network namespace (netns.ts): the CNI
 // plugins it calls make the Pod bridge there.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,11 @@ export interface Containerd {
   process: ManagedProcess;
   /** `ctr -n k8s.io images import FILE`: the image under the name it was saved with. */
   importImage(tarball: string): Promise<void>;
+  /**
+   * Lets the CRI plugin pull from a registry at `host` (host:port) over plain HTTP or HTTPS
+   * with `caPem`: a hosts.toml in the config_path folder, read at each pull (no restart).
+   */
+  trustRegistry(host: string, options: { tls: boolean; caPem?: string }): void;
   /** `ctr -n k8s.io ARGS`: the runtime's own view (containers ls, tasks ls). */
   ctr(args: string[]): Promise<string>;
   /** The network namespace files of its Pod sandboxes (removed by stop()). */
@@ -55,6 +61,10 @@ state = "${dir}/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "${dir}/cni/bin"
     conf_dir = "${dir}/cni/net.d"
+  # Registries by host (trustRegistry): a test's registry on the host's end of the node's
+  # link, which the CRI plugin would otherwise only try over HTTPS.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${dir}/certs.d"
 `;
 }
 
@@ -123,6 +133,17 @@ export async function startContainerd(
     process: proc,
     async importImage(tarball) {
       await ctr(['images', 'import', tarball]);
+    },
+    trustRegistry(host, { tls, caPem }) {
+      const hostDir = path.join(dir, 'certs.d', host);
+      mkdirSync(hostDir, { recursive: true });
+      const server = `${tls ? 'https' : 'http'}://${host}`;
+      if (caPem) writeFileSync(path.join(hostDir, 'ca.crt'), caPem);
+      writeFileSync(
+        path.join(hostDir, 'hosts.toml'),
+        `server = "${server}"\n\n[host."${server}"]\n  capabilities = ["pull", "resolve"]\n` +
+          (caPem ? `  ca = "${path.join(hostDir, 'ca.crt')}"\n` : ''),
+      );
     },
     ctr,
     sandboxNetns: () => sandboxNetns(ctr),

@@ -271,6 +271,14 @@ insmod /lib/modules/virtio_blk.ko
 i=0; while [ ! -b /dev/vda2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 mount -t ext4 /dev/vda2 /data || echo "serverimage-guest: no /data" >/dev/ttyS0
 echo "serverimage-guest: booted, kernel $(uname -r)" >/dev/ttyS0
+# A marker the guest itself writes on its disk on its first boot, printed on every boot:
+# a copy of this disk (an image of the VM, a restore) boots with the same id, "found".
+if [ -s /data/marker ]; then
+  echo "serverimage-guest: marker $(cat /data/marker) (found)" >/dev/ttyS0
+else
+  head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >/data/marker && sync
+  echo "serverimage-guest: marker $(cat /data/marker) (new)" >/dev/ttyS0
+fi
 mkdir -p /dev/virtio-ports
 for port in /sys/class/virtio-ports/*; do
   [ -f "$port/name" ] && ln -sf "../${port##*/}" "/dev/virtio-ports/$(cat "$port/name")"

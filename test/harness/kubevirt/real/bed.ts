@@ -25,7 +25,9 @@
 // act on those Pods through the node (exporter-pods.ts). virt-launcher Pods stay on the
 // stand-in's Node (KubeVirt's label and devices). `vms: true` adds real VMs on the real
 // node: the real virt-handler as a Pod there and KubeVirt's launcher built here, under
-// emulation (see RealKubevirtOptions.vms).
+// emulation (see RealKubevirtOptions.vms), and the CSI driver stand-in's node plugin there
+// (csi-node.ts), so that a VM's disk claim annotated real-node is mounted into its
+// launcher Pod by the real kubelet.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -42,6 +44,7 @@ import { Ann, faultValue } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startNodeSimulator, type NodeSimulator, type NodeSimulatorOptions } from '../node-simulator.js';
+import { startCsiNodePlugin } from './csi-node.js';
 import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { HostsFile } from './cluster-dns.js';
@@ -218,9 +221,21 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         // stay on the stand-in's Node.
         onRealNode: async (pvc) =>
           (pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === VM_EXPORT.kind),
+        // With real VMs, a claim annotated real-node (a VM's disk) is a CSI volume there.
+        csiOnRealNode: vms,
       },
     });
     stops.push(() => sim.stop());
+    if (vms && realNode) {
+      const plugin = await startCsiNodePlugin({
+        kc,
+        driver: CSI_DRIVER,
+        node: realNode,
+        dataDir: sim.dataDir,
+        log,
+      });
+      stops.push(() => plugin.stop());
+    }
     const kubelet = new Kubelet(
       kc,
       dir,
@@ -304,7 +319,12 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       dir,
       exporterImage: realNode?.image('exporter'),
       launcherImage: vms ? realNode?.image('virt-launcher') : undefined,
-      configuration: vms ? { developerConfiguration: { useEmulation: true } } : undefined,
+      // The real virt-api's webhooks refuse a VirtualMachineSnapshot or VirtualMachineExport
+      // unless these gates are on, as a cluster's admin turns them on for the operator
+      // (virt-controller alone does not check them: the other beds need none).
+      configuration: vms
+        ? { developerConfiguration: { useEmulation: true, featureGates: ['Snapshot', 'VMExport'] } }
+        : undefined,
     });
     stops.push(() => virtController.stop());
     // Real VMs get the real virt-handler and the real virt-api (its subresources reach the
