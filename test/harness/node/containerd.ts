@@ -3,8 +3,8 @@
 // (the engine's own containerd has it off), the overlayfs snapshotter and runc. Images
 // come from the tarballs tools/build-images.sh saves (`ctr images import`), since no
 // outside registry can be reached; a test's own registry (on the host's end of the node's
-// link) is reached through a hosts.toml (trustRegistry). It runs in the node's network namespace (netns.ts): the CNI
-// plugins it calls make the Pod bridge there.
+// link) is reached through a hosts.toml (trustRegistry). It runs in the node's network
+// namespace (netns.ts): the CNI plugins it calls make the Pod bridge there.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

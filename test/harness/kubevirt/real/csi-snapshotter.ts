@@ -2,7 +2,8 @@
 // csi-snapshotter sidecar and its CreateSnapshot/DeleteSnapshot. The real snapshot-controller
 // (snapshot-controller.ts) makes a VolumeSnapshotContent for each VolumeSnapshot; for one of
 // our driver's, this takes the snapshot (a hard link of the volume's disk file,
-// ../disk-store.ts; a copy for a claim annotated real-node, which a running VM writes in place) and writes the content's status as the sidecar does (snapshotHandle,
+// ../disk-store.ts; a copy for a claim annotated real-node, which a running VM writes in
+// place) and writes the content's status as the sidecar does (snapshotHandle,
 // readyToUse, creationTime in ns, restoreSize in bytes); snapshot-controller then fills the
 // VolumeSnapshot's. A content being deleted loses its snapshot and then its finalizer.
 // fault-vm-change (vm-changes.ts): snapshot-start when it first sees a content of a VM's
