@@ -215,11 +215,17 @@ maybe(
     const freezeAsked = Date.now();
     await subresource(ns, 'guest', 'freeze', { unfreezeTimeout: '5m0s' });
     const freezeAnswered = Date.now();
-    expect(consoleLog()).toMatch(/qemu-ga: info: guest-fsfreeze called/);
+    // The agent's syslog line reaches the launcher's console log after the call returns.
+    await until('the agent\'s "guest-fsfreeze called" on the console', async () =>
+      /qemu-ga: info: guest-fsfreeze called/.test(consoleLog()),
+    );
     await until('fsFreezeStatus frozen', async () => (await freezeStatus()) === 'frozen', 60_000);
     const frozenInStatus = Date.now();
     await subresource(ns, 'guest', 'unfreeze');
-    expect(consoleLog()).toMatch(/qemu-ga: info: guest-fsthaw called/);
+    // The agent's syslog line reaches the launcher's console log after the call returns.
+    await until('the agent\'s "guest-fsthaw called" on the console', async () =>
+      /qemu-ga: info: guest-fsthaw called/.test(consoleLog()),
+    );
     await until('fsFreezeStatus gone', async () => (await freezeStatus()) === undefined, 60_000);
     const thawedInStatus = Date.now();
 
