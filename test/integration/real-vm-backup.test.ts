@@ -2,13 +2,19 @@
 // root disk is a PVC holding the bootable guest disk (build-images.sh's vm-guest) runs in
 // real QEMU on the bed's real node (real virt-handler, virt-launcher, virt-api; the claim
 // is a CSI volume there, csi-node.ts), and its guest writes a random marker onto its own
-// ext4 /data at first boot. The in-process operator images the VM: KubeVirt's snapshot
-// freezes the guest through its agent, the export serves the snapshot, the image goes to
-// the bed's registry. That image then boots as a containerDisk on the same node (its
-// containerd pulls it from the registry) and so does `serverimage restore --as
-// containerdisk`'s VM, and both guests find the marker the first one wrote.
+// ext4 /data at first boot. The in-process operator images the running VM four times:
+// KubeVirt's snapshot freezes the guest through its agent each time, the export serves the
+// snapshot, the image goes to the bed's registry. The default image (gzip, raw), a zstd
+// qcow2 one, and two incremental backups (format.layout chunked; the second reuses the
+// first's chunks). The original is then halted and each boots on the same node, one guest
+// at a time: the default image as a containerDisk VMI (the node's containerd 1.6 pulls it
+// from the registry) and as `serverimage restore --as containerdisk`'s VM; the zstd qcow2
+// image as a containerDisk VMI (containerd unpacks the zstd layer, QEMU reads the qcow2);
+// the second incremental backup through `serverimage restore --as containerdisk`, which
+// materializes a containerDisk image from its chunks first. Every guest finds the marker
+// the first one wrote.
 // Gated like real-vm.test.ts (SERVERIMAGE_REAL_VMS=1, `npm run test:vms`: the VM images
-// are built first); three guests boot under emulation, a few minutes.
+// are built first); five guests boot under emulation, several minutes.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
