@@ -369,8 +369,9 @@ maybe(
       'application/vnd.oci.image.layer.v1.tar+zstd',
     ]);
 
-    // 4. Two incremental backups in a row: the second uploads only the chunks the guest
-    // changed since the first (its journal, at least the freeze's) and reuses the rest.
+    // 4. Two incremental backups in a row: the second uploads only the chunks the running
+    // guest changed since the first and reuses the rest (seen: 22 of 64 1 MiB chunks in the
+    // first, 42 all zeros; in the second one new chunk of 2.3 KiB, 21 reused).
     const chunked = { format: { layout: 'chunked', compression: 'zstd', disk: 'raw' } };
     const [full] = await imageOf('proof-full', chunked);
     const [incr] = await imageOf('proof-incr', chunked);
