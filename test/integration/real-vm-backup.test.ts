@@ -354,9 +354,13 @@ maybe(
     const si = (await bed.client.get(SERVERIMAGE, ns, 'proof-image'))!;
     const indications = (si.status!.snapshot as { indications: string[] }).indications;
     expect(indications).toEqual(expect.arrayContaining(['Online', 'GuestAgent']));
-    const originalConsole = await consoleOf('proof');
-    expect(originalConsole).toMatch(/guest-fsfreeze called/);
-    expect(originalConsole).toMatch(/guest-fsthaw called/);
+    // The agent's own log lines on the serial console (they reach the launcher's log a moment
+    // after the calls): frozen, then thawed.
+    const originalConsole = await until('the freeze and the thaw on the console', async () => {
+      const text = await consoleOf('proof');
+      return /guest-fsthaw called/.test(text) && text;
+    });
+    expect(originalConsole).toMatch(/guest-fsfreeze called[^]*guest-fsthaw called/);
     expect(made['proof-image']![0]!.diskFormat).toBe('raw');
     expect((await manifestOf(made['proof-image']![0]!.digest)).layers.map((l) => l.mediaType)).toEqual([
       'application/vnd.oci.image.layer.v1.tar+gzip',
