@@ -268,6 +268,10 @@ export function valuesSchema(): JsonSchema {
             'ServerImageScheduleOverdue: a due run not started this long after',
             60,
           ),
+          noVerifiedBackupForSeconds: int(
+            'ServerImageVerifiedBackupMissing: no image of a VM verified by booting (spec.verify.boot) for this long',
+            60,
+          ),
           errorImages: int('ServerImageErrorsPilingUp: this many ServerImages in Error (per reason)', 1),
           operatorNotReadyFor: promDuration('ServerImageOperatorNotReady: no ready replica for this long'),
           severity: str('The severity label of the alerts', { minLength: 1 }),

@@ -75,6 +75,46 @@ export class OperatorMetrics {
     return (leading) => gauge.set({ name: lease }, leading ? 1 : 0);
   }
 
+  /** serverimage_verifications_total{result}: boot verifications ended (spec.verify.boot). */
+  verified(result: 'Verified' | 'VerificationFailed'): void {
+    this.verifications.inc({ result });
+  }
+
+  private readonly verifications = (() => {
+    const counter = new Counter({
+      name: 'serverimage_verifications_total',
+      help: 'Boot verifications of images ended, by result (Verified, VerificationFailed)',
+      labelNames: ['result'],
+      registers: [this.registry],
+    });
+    // At 0 from the start, so increase() sees the first failure.
+    for (const result of ['Verified', 'VerificationFailed']) counter.inc({ result }, 0);
+    return counter;
+  })();
+
+  /**
+   * serverimage_last_verified_timestamp_seconds{namespace,vm}: the completion time of the newest
+   * Verified image per VM, read from the cache at each scrape (so a restart loses nothing).
+   */
+  countLastVerified(list: () => Array<{ namespace: string; vm: string; time: Date }>): void {
+    new Gauge({
+      name: 'serverimage_last_verified_timestamp_seconds',
+      help: 'When the newest image of a VM that booted in its verification was verified (Unix seconds)',
+      labelNames: ['namespace', 'vm'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const newest = new Map<string, { namespace: string; vm: string; seconds: number }>();
+        for (const { namespace, vm, time } of list()) {
+          const key = `${namespace}/${vm}`;
+          const seconds = time.getTime() / 1000;
+          if ((newest.get(key)?.seconds ?? -Infinity) < seconds) newest.set(key, { namespace, vm, seconds });
+        }
+        for (const { namespace, vm, seconds } of newest.values()) this.set({ namespace, vm }, seconds);
+      },
+    });
+  }
+
   pushed(bytes: number, seconds: number): void {
     this.pushedBytes.inc(bytes);
     this.pushSeconds.observe(seconds);

@@ -21,6 +21,11 @@ export const ConditionType = {
   Reconciling: 'Reconciling',
   /** kstatus: failed and will not progress (Error). */
   Stalled: 'Stalled',
+  /**
+   * spec.verify.boot: the image booted as a throw-away VMI (True), did not (False), or is
+   * booting (Unknown). Absent when no verification was asked for.
+   */
+  Verified: 'Verified',
   /** In Error: the snapshot, the export and any partly pushed image are removed. */
   Purged: 'Purged',
 } as const;
@@ -110,6 +115,15 @@ export const Reason = {
   UploadSessionNotCancelled: 'UploadSessionNotCancelled',
   /** Pushed images the registry would not delete (deletion policy Delete, or the purge in Error). */
   ImagesNotDeleted: 'ImagesNotDeleted',
+  // Verification (spec.verify.boot; the phase stays Active).
+  /** The throw-away VMI is created and booting. */
+  Verifying: 'Verifying',
+  /** It booted: the guest agent connected (check GuestAgent) or the VMI is Ready (Running). */
+  BootVerified: 'BootVerified',
+  /** It did not boot within the timeout, failed, or could not be created. */
+  BootFailed: 'BootFailed',
+  /** format.layout chunked: no containerDisk to boot; nothing was tried. */
+  VerificationNotPossible: 'VerificationNotPossible',
   // Success details.
   Succeeded: 'Succeeded',
   ServerStateRestored: 'ServerStateRestored',

@@ -120,6 +120,41 @@ export const imageFormatSchema = z
   })
   .describe('Layer compression, disk format and layout of the images.');
 
+/** A duration as the API takes it: 90s, 5m, 1h30m (whole seconds, minutes, hours). */
+export const API_DURATION = '^([0-9]+h)?([0-9]+m)?([0-9]+s)?$';
+
+/** Verification by booting the image (issue 24): off unless asked for. */
+export const verifySpecSchema = z
+  .object({
+    boot: z
+      .object({
+        timeout: z
+          .string()
+          .min(2)
+          .max(16)
+          .regex(new RegExp(API_DURATION))
+          .default('5m')
+          .describe(
+            'How long the throw-away VirtualMachineInstance has, from its creation, to pass the check ' +
+              '(pulling the image and booting the guest included): e.g. 90s, 5m, 1h. Defaults to 5m.',
+          ),
+        check: z
+          .enum(['GuestAgent', 'Running'])
+          .default('GuestAgent')
+          .describe(
+            'What counts as booted: GuestAgent (default; the guest agent connected, condition AgentConnected, ' +
+              'so the operating system came up) or Running (the VMI Ready: QEMU runs the disk; for guests without ' +
+              'an agent, it proves much less).',
+          ),
+      })
+      .describe(
+        'After the image is Active, boot its boot volume as a throw-away VirtualMachineInstance (containerDisk by ' +
+          "digest, no network, the VM's memory) and record whether it came up in status.verification and the " +
+          'Verified condition. Not possible for format.layout chunked (no containerDisk to boot).',
+      ),
+  })
+  .describe('Verify the image once it is Active (the phase stays Active either way).');
+
 export const serverImageSpecSchema = z
   .object({
     serverRef: localObjectReference('KubeVirt VirtualMachine').describe(
@@ -174,6 +209,7 @@ export const serverImageSpecSchema = z
       .describe(
         'What happens to the pushed registry tags when this ServerImage is deleted: Retain or Delete.',
       ),
+    verify: verifySpecSchema.optional(),
   })
   .meta({
     'x-kubernetes-validations': [
@@ -187,6 +223,9 @@ export const serverImageSpecSchema = z
 
 export const PHASES = ['Queued', 'Saving', 'Active', 'Error'] as const;
 export type Phase = (typeof PHASES)[number];
+
+export const VERIFICATION_RESULTS = ['Verifying', 'Verified', 'VerificationFailed'] as const;
+export type VerificationResult = (typeof VERIFICATION_RESULTS)[number];
 
 const quantity = (description: string) => z.number().int().min(0).describe(description);
 const timestamp = (description: string) => z.string().describe(description).meta({ format: 'date-time' });
@@ -287,6 +326,19 @@ export const serverImageStatusSchema = z
         'The wait or retry in progress, kept in status so a restarted or newly elected operator ' +
           'continues the same deadline and backoff. Absent when nothing is being retried.',
       ),
+    verification: z
+      .object({
+        result: z
+          .enum(VERIFICATION_RESULTS)
+          .describe('Verifying while the throw-away VMI boots, then Verified or VerificationFailed.'),
+        startTime: timestamp(
+          'When the verification began (its VMI was created): the deadline counts from here.',
+        ),
+        completionTime: timestamp('When the result was reached.').optional(),
+        message: z.string().max(4096).optional().describe('What happened, as a person reads it.'),
+      })
+      .optional()
+      .describe('The boot verification (spec.verify.boot): absent when not asked for.'),
     progress: z
       .object({
         bytesDone: quantity('Disk bytes read and pushed so far.'),
@@ -306,6 +358,8 @@ export const serverImageSchema = z.object({
 });
 
 export type ServerImageSpec = z.infer<typeof serverImageSpecSchema>;
+export type VerifySpec = z.infer<typeof verifySpecSchema>;
+export type Verification = NonNullable<z.infer<typeof serverImageStatusSchema>['verification']>;
 export type ImageFormat = z.infer<typeof imageFormatSchema>;
 export type ServerImageStatus = z.infer<typeof serverImageStatusSchema>;
 export type ServerImage = z.infer<typeof serverImageSchema>;

@@ -61,7 +61,7 @@ const templateRegistrySchema = registrySpecSchema
 const MAX_TEMPLATE_METADATA = NOVA_METADATA_MAX_ITEMS - NOVA_BACKUP_PROPERTIES.length;
 
 export const serverImageTemplateSchema = serverImageSpecSchema
-  .pick({ volumes: true, format: true })
+  .pick({ volumes: true, format: true, verify: true })
   .extend({
     metadata: z
       .record(z.string(), z.string().max(255))

@@ -108,6 +108,7 @@ test('the example values: lint and template pass and render what they ask for', 
   ).toEqual([
     'ServerImageBackupMissing',
     'ServerImageScheduleOverdue',
+    'ServerImageVerifiedBackupMissing',
     'ServerImageErrorsPilingUp',
     'ServerImageOperatorNotReady',
     'ServerImageOperatorNoLeader',

@@ -19,6 +19,7 @@ import {
 const SERVERIMAGES = 'serverimages.serverimage.io';
 const SCHEDULES = 'serverimageschedules.serverimage.io';
 const VMS = 'virtualmachines.kubevirt.io';
+const VMIS = 'virtualmachineinstances.kubevirt.io';
 const SNAPSHOTS = 'virtualmachinesnapshots.snapshot.kubevirt.io';
 const EXPORTS = 'virtualmachineexports.export.kubevirt.io';
 const LEASES = 'leases.coordination.k8s.io';
@@ -57,6 +58,9 @@ describe('the operator ServiceAccount of deploy/', () => {
     ['list', VMS, { allNamespaces: true }],
     ['watch', VMS, { allNamespaces: true }],
     ['get', VMS],
+    // Boot verification: a throw-away VMI, made, watched and deleted.
+    ...['create', 'get', 'list', 'watch', 'delete'].map((verb): Check => [verb, VMIS]),
+    ['watch', VMIS, { allNamespaces: true }],
     ...['create', 'get', 'list', 'watch', 'delete'].flatMap((verb): Check[] => [
       [verb, SNAPSHOTS],
       [verb, EXPORTS],
@@ -96,6 +100,8 @@ describe('the operator ServiceAccount of deploy/', () => {
     // The VM is only watched.
     ...['create', 'update', 'patch', 'delete'].map((verb): Check => [verb, VMS]),
     ['update', VMS, { subresource: 'status' }],
+    ['update', VMIS],
+    ['patch', VMIS],
     ['update', SNAPSHOTS],
     ['patch', EXPORTS],
     ['deletecollection', SNAPSHOTS],

@@ -214,7 +214,7 @@ test(`rotation ${ROTATION} after ${ROTATION + 1} runs: ${ROTATION} Active backup
   const backups = await cli(['backups', 'web-a', '-n', ns]);
   expect(backups.stderr).toBe('');
   const [header, ...rows] = backups.stdout.trimEnd().split('\n');
-  expect(header).toMatch(/^NAME +SCHEDULE +BACKUP-TYPE +PHASE +TIME +IMAGE +AGE$/);
+  expect(header).toMatch(/^NAME +SCHEDULE +BACKUP-TYPE +PHASE +VERIFIED +TIME +IMAGE +AGE$/);
   expect(rows.map((r) => r.split(/ +/)[0])).toEqual(activeByVm(final)['web-a']!.slice().reverse());
   for (const row of rows) expect(row).toMatch(/^fleet-web-a-\S+ +fleet +nightly +Active +/);
   process.stderr.write(`\n[schedule] serverimage backups web-a after rotation:\n${backups.stdout}`);

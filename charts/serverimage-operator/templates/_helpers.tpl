@@ -63,6 +63,10 @@ a ClusterRole (all namespaces) or in a Role per watched namespace.
 - apiGroups: [kubevirt.io]
   resources: [virtualmachines]
   verbs: [get, list, watch]
+# Boot verification (spec.verify.boot): a throw-away VMI of the image, made, watched, deleted.
+- apiGroups: [kubevirt.io]
+  resources: [virtualmachineinstances]
+  verbs: [create, get, list, watch, delete]
 - apiGroups: ['']
   resources: [persistentvolumeclaims]
   verbs: [get, list, watch]

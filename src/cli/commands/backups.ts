@@ -9,6 +9,7 @@ import { ageOf } from '../format/units.js';
 import type { StoredServerImage } from '../server-image-client.js';
 import type { CommandContext } from './context.js';
 import { scheduleOf } from './list.js';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import { BACKUP_TYPE_LABEL, SCHEDULED_TIME_ANNOTATION } from '../../api/metadata-keys.js';
 
 const labelOf = (image: StoredServerImage, key: string) =>
@@ -26,13 +27,22 @@ export function backupsOfVm(items: StoredServerImage[], vm: string): StoredServe
     .sort((a, b) => at(b) - at(a) || b.metadata.name.localeCompare(a.metadata.name));
 }
 
+/** The boot verification's result (spec.verify.boot): Verified, VerificationFailed, Verifying, NotPossible or -. */
+export function verifiedOf(image: StoredServerImage): string {
+  const result = image.status?.verification?.result;
+  if (result) return result;
+  const condition = image.status?.conditions?.find((c) => c.type === ConditionType.Verified);
+  return condition?.reason === Reason.VerificationNotPossible ? 'NotPossible' : '-';
+}
+
 export function backupRows(items: StoredServerImage[], now: Date) {
-  const headers = ['NAME', 'SCHEDULE', 'BACKUP-TYPE', 'PHASE', 'TIME', 'IMAGE', 'AGE'];
+  const headers = ['NAME', 'SCHEDULE', 'BACKUP-TYPE', 'PHASE', 'VERIFIED', 'TIME', 'IMAGE', 'AGE'];
   const rows = items.map((image) => [
     image.metadata.name,
     scheduleOf(image),
     labelOf(image, BACKUP_TYPE_LABEL) ?? '-',
     image.status?.phase ?? '-',
+    verifiedOf(image),
     imageTime(image) ?? '-',
     image.status?.images?.[0]?.reference ?? '-',
     ageOf(image.metadata.creationTimestamp, now),

@@ -41,6 +41,7 @@ export function describeServerImage(image: StoredServerImage, events: CoreV1Even
   const progress = status.progress;
   const properties = Object.entries(spec.metadata ?? {}).map(([k, v]) => `${k}=${v}`);
   const server = status.server;
+  const verification = status.verification;
   const lines = [
     field('Name', metadata.name),
     field('Namespace', metadata.namespace),
@@ -73,6 +74,9 @@ export function describeServerImage(image: StoredServerImage, events: CoreV1Even
         ? `${server.statusAtRequest} at request${server.restored === undefined ? '' : `, restored: ${server.restored}`}`
         : undefined,
     ),
+    ...(verificationLine(spec, verification, now)
+      ? [field('Verification', verificationLine(spec, verification, now))]
+      : []),
     field(
       'Snapshot',
       status.snapshot?.name
@@ -101,6 +105,22 @@ export function describeServerImage(image: StoredServerImage, events: CoreV1Even
     incrementalSection(images),
     eventsSection(events, now),
   ].join('');
+}
+
+/** The boot verification (spec.verify.boot): its result and message, or that it has not begun. */
+function verificationLine(
+  spec: StoredServerImage['spec'],
+  verification: NonNullable<StoredServerImage['status']>['verification'],
+  now: Date,
+): string | undefined {
+  if (verification) {
+    const when = verification.completionTime
+      ? ` at ${timeWithAge(verification.completionTime, now)}`
+      : ` since ${timeWithAge(verification.startTime, now)}`;
+    return `${verification.result}${when}${verification.message ? `: ${verification.message}` : ''}`;
+  }
+  const boot = spec.verify?.boot;
+  return boot ? `boot (check ${boot.check}, timeout ${boot.timeout}): not begun` : undefined;
 }
 
 /** What each volume of an incremental (chunked) backup uploaded and reused; empty for containerDisks. */

@@ -5,8 +5,12 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ReconcileResult } from '../../kube/index.js';
 import type { Deps } from './deps.js';
 import type { Scope } from './scope.js';
+import { verificationStep } from './verification.js';
 
-/** Active is final; only the clean-up of children is left, and it is idempotent. */
+/**
+ * Active is final; the clean-up of children is left, and it is idempotent; then the boot
+ * verification when asked for (verification.ts).
+ */
 export async function reconcileActive(scope: Scope, deps: Deps): Promise<ReconcileResult | void> {
   const si = scope.object;
   const names = deps.children.names(si);
@@ -22,5 +26,5 @@ export async function reconcileActive(scope: Scope, deps: Deps): Promise<Reconci
   await deps.transferPods.deleteAll(si);
   // The export is gone: its transfer slot is free for the next image.
   deps.slots.release(scope.key);
-  return;
+  return verificationStep(scope, deps);
 }

@@ -31,6 +31,9 @@ export async function removeChildren(
   deps.progress.stop(scope.key);
   const pods = await deps.transferPods.deleteAll(scope.object);
   removed.push(...(await deps.children.delete(scope.object, keepSnapshot)));
+  // The throw-away VMI of a verification (its owner reference would take it too, later).
+  if (deps.verification?.get(scope.object) && (await deps.verification.delete(scope.object)))
+    removed.push('the verification VirtualMachineInstance');
   if (pods.length > 0) {
     return { pods: pods.map((p) => p.metadata?.name ?? '') };
   }

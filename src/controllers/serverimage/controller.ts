@@ -47,6 +47,8 @@ import { ProgressPoller } from './transfer-progress.js';
 import { TransferSlots } from './transfer-slots.js';
 import { TransferStatusWriter } from './transfer-status.js';
 import { type ServerImageObject } from './types.js';
+import { VerificationVmis } from './verification.js';
+import { VIRTUAL_MACHINE_INSTANCE } from './verification-vmi.js';
 import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 import { EVENT_COMPONENT, SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
 
@@ -122,6 +124,11 @@ export async function startServerImageController(
     { ...informerOptions, labelSelector: TRANSFER_POD_SELECTOR, resource: POD_RESOURCE },
     namespaces,
   );
+  // Only the throw-away VMIs of verifications (spec.verify.boot): ours by label.
+  const verificationVmis = new InformerSet<KubernetesObject>(
+    { ...informerOptions, ...ours, resource: VIRTUAL_MACHINE_INSTANCE },
+    namespaces,
+  );
   const dataVolumes = dataVolumeResource
     ? new InformerSet<KubernetesObject>({ ...informerOptions, resource: dataVolumeResource }, namespaces)
     : undefined;
@@ -167,6 +174,8 @@ export async function startServerImageController(
     progress,
     metrics: options.metrics,
     registryBackoff: new RegistryBackoff(),
+    verification: new VerificationVmis(custom, verificationVmis),
+    verificationMetrics: options.metrics,
     storage: {
       pvc: (namespace, name) => pvcs.get(name, namespace),
       dataVolume: dataVolumes ? (namespace, name) => dataVolumes.get(name, namespace) : undefined,
@@ -195,6 +204,8 @@ export async function startServerImageController(
   snapshots.addHandlers(byOwner);
   exports.addHandlers(byOwner);
   transferPodCache.addHandlers(byOwner);
+  // A verification VMI that changes (agent connected, failed, gone) wakes its ServerImage.
+  verificationVmis.addHandlers(byOwner);
   // An export or transfer Pod that goes (or ends) may free a slot for an image waiting for one.
   const slotMayBeFree = { onUpdate: () => slots.changed(), onDelete: () => slots.changed() };
   exports.addHandlers(slotMayBeFree);
@@ -235,8 +246,17 @@ export async function startServerImageController(
       reason: readyCondition(si)?.reason ?? '',
     })),
   );
+  options.metrics?.countLastVerified(() =>
+    serverImages.list().flatMap((si) => {
+      const v = si.status?.verification;
+      return v?.result === 'Verified' && v.completionTime
+        ? [{ namespace: si.metadata.namespace, vm: si.spec.serverRef.name, time: new Date(v.completionTime) }]
+        : [];
+    }),
+  );
   const informers = [
     serverImages,
+    verificationVmis,
     vms,
     snapshots,
     exports,

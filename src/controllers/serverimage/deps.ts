@@ -11,6 +11,7 @@ import type { ProgressPoller } from './transfer-progress.js';
 import type { PushedMetrics } from './transfer-result.js';
 import type { TransferSlots } from './transfer-slots.js';
 import type { ServerImageObject } from './types.js';
+import type { VerificationMetrics, VerificationVmis } from './verification.js';
 
 export interface Deps {
   config: Config;
@@ -32,6 +33,10 @@ export interface Deps {
   metrics?: PushedMetrics;
   /** Shared per registry host: images waiting for a failing registry back off together. */
   registryBackoff: RegistryBackoff;
+  /** The throw-away VMIs of spec.verify.boot; undefined: verification is not wired (unit tests). */
+  verification?: VerificationVmis;
+  /** Counts verification results. */
+  verificationMetrics?: VerificationMetrics;
   storage: StorageLookup;
   registryFor(si: ServerImageObject, options?: RegistryForOptions): Promise<RegistryClient>;
   /** Reads a VirtualMachineSnapshotContent (get only: never listed or watched). */

@@ -59,6 +59,7 @@ export function backupFor(
       ...(template.volumes ? { volumes: template.volumes } : {}),
       format: template.format,
       deletionPolicy: template.deletionPolicy,
+      ...(template.verify ? { verify: template.verify } : {}),
     },
   };
 }

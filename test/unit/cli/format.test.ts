@@ -145,11 +145,12 @@ test('backups of a VM: newest first by due time (else creation), with schedule a
   // by-hand was created 2026-11-27T03:00Z, after the due time of `new`.
   expect(sorted.map((i) => i.metadata.name)).toEqual(['by-hand', 'new', 'old']);
   const { headers, rows } = backupRows(sorted, now);
-  expect(headers).toEqual(['NAME', 'SCHEDULE', 'BACKUP-TYPE', 'PHASE', 'TIME', 'IMAGE', 'AGE']);
-  expect(rows.find((r) => r[0] === 'new')!.slice(1, 5)).toEqual([
+  expect(headers).toEqual(['NAME', 'SCHEDULE', 'BACKUP-TYPE', 'PHASE', 'VERIFIED', 'TIME', 'IMAGE', 'AGE']);
+  expect(rows.find((r) => r[0] === 'new')!.slice(1, 6)).toEqual([
     'nightly',
     'daily',
     'Active',
+    '-',
     '2026-11-27T02:30:00Z',
   ]);
   expect(rows.find((r) => r[0] === 'by-hand')!.slice(1, 3)).toEqual(['-', '-']);
@@ -185,4 +186,27 @@ test('describe of an incremental backup: new and reused bytes per volume', () =>
     ]),
   );
   expect(describeServerImage(active, [], now)).not.toContain('Incremental:');
+});
+
+test('describe and backups show the boot verification', async () => {
+  const { backupRows } = await import('../../../src/cli/commands/backups.js');
+  const active = activeImage();
+  const verified = {
+    ...active,
+    spec: { ...active.spec, verify: { boot: { timeout: '5m', check: 'GuestAgent' as const } } },
+    status: {
+      ...active.status,
+      verification: {
+        result: 'Verified' as const,
+        startTime: '2026-11-27T02:40:00Z',
+        completionTime: '2026-11-27T02:41:00Z',
+        message: 'Booted: the guest agent connected after 1m',
+      },
+    },
+  };
+  expect(describeServerImage(verified, [], now)).toMatch(
+    /^Verification: {3}Verified at 2026-11-27T02:41:00Z \(.+ ago\): Booted: the guest agent connected after 1m$/m,
+  );
+  expect(describeServerImage(active, [], now)).not.toContain('Verification:');
+  expect(backupRows([verified, active], now).rows.map((r) => r[4])).toEqual(['Verified', '-']);
 });
