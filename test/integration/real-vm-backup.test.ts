@@ -15,12 +15,10 @@
 // the first one wrote.
 // Gated like real-vm.test.ts (SERVERIMAGE_REAL_VMS=1, `npm run test:vms`: the VM images
 // are built first); five guests boot under emulation, several minutes.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { imageTarball } from '../harness/container-images.js';
 import { Ann } from '../harness/kubevirt/annotations.js';
 import type { Obj } from '../harness/kubevirt/api.js';
 import { CSI_DRIVER } from '../harness/kubevirt/real/bed.js';
@@ -29,6 +27,7 @@ import { until } from '../harness/kubevirt/testing.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { cli } from './cli-fixtures.js';
+import { guestDisk } from './real-vm-fixtures.js';
 import {
   REAL_NODE,
   SERVERIMAGE,
@@ -64,25 +63,6 @@ type ImageStatus = {
   diskFormat: string;
   chunked?: { chunks: number; zeroChunks: number; newChunks: number; reusedChunks: number };
 };
-
-/** The vm-guest image's disk/disk.img (its one layer), the bytes of the VM's disk claim. */
-function guestDisk(dir: string): string {
-  const tarball = imageTarball('vm-guest');
-  const manifest = JSON.parse(
-    execFileSync('tar', ['-xOf', tarball, 'manifest.json'], { encoding: 'utf8' }),
-  ) as {
-    Layers: string[];
-  }[];
-  execFileSync('sh', [
-    '-c',
-    'tar -xOf "$1" "$2" | tar -x -C "$3" disk/disk.img',
-    'sh',
-    tarball,
-    manifest[0]!.Layers[0]!,
-    dir,
-  ]);
-  return path.join(dir, 'disk', 'disk.img');
-}
 
 beforeAll(async () => {
   if (!enabled) return;

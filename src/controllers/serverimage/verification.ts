@@ -130,7 +130,9 @@ export async function verificationStep(scope: Scope, deps: Deps): Promise<Reconc
         scope.log.warn({ error: why }, 'could not create the verification VMI; trying again');
         return { requeueAfter: CREATE_RETRY_MS };
       }
-      return { requeueAfter: timeoutMs };
+      // The VMI's changes wake us; at the latest, the deadline does.
+      const started = new Date(scope.status.verification?.startTime ?? scope.now).getTime();
+      return { requeueAfter: Math.max(1000, started + timeoutMs - scope.now.getTime()) };
     }
     case 'wait':
       return { requeueAfter: step.requeueAfterMs };
