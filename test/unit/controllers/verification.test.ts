@@ -342,3 +342,29 @@ describe('verificationStep', () => {
     expect(again.events).toEqual([]);
   });
 });
+
+describe('a ServerImage deleted while verifying', () => {
+  it('removes its VMI with the other children (removeChildren, as deletion and Error run it)', async () => {
+    const { removeChildren } = await import('../../../src/controllers/serverimage/cleanup.js');
+    const deleted: string[] = [];
+    const present = { metadata: { name: 'web-image-0123abcd-verify' } } as KubernetesObject;
+    const deps = {
+      progress: { stop: () => undefined },
+      transferPods: { deleteAll: async () => [] },
+      children: { delete: async () => [] },
+      slots: { release: () => undefined },
+      verification: {
+        get: () => present,
+        delete: async () => {
+          deleted.push('vmi');
+          return true;
+        },
+      },
+    } as unknown as Deps;
+    const removed: string[] = [];
+    const scope = new Scope(si({ verification: { result: 'Verifying', startTime: T0.toISOString() } }), T0);
+    expect(await removeChildren(scope, deps, false, removed)).toBeUndefined();
+    expect(deleted).toEqual(['vmi']);
+    expect(removed).toEqual(['the verification VirtualMachineInstance']);
+  });
+});
