@@ -331,12 +331,16 @@ test("the chart's dashboard and alerts read only series this operator exports, a
     ...dashboardQueries(),
     ...ruleQueries(rule as unknown as Parameters<typeof ruleQueries>[0]),
   ];
+  // A series that has a sample only once a feature this bed cannot run was used: the last
+  // Verified time needs an image booted in a real VM (real-vm-verify.test.ts; its collector
+  // is unit-tested in test/unit/metrics.test.ts).
+  const onlyWithRealVms = new Set(['serverimage_last_verified_timestamp_seconds']);
   const read = new Set<string>();
   const missing: string[] = [];
   for (const { where, expr } of queries) {
     for (const name of metricNames(withoutGrafanaVariables(expr))) {
       read.add(name);
-      if (!exposed.has(name)) missing.push(`${where}: ${name}`);
+      if (!exposed.has(name) && !onlyWithRealVms.has(name)) missing.push(`${where}: ${name}`);
     }
   }
   process.stderr.write(

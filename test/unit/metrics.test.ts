@@ -54,3 +54,26 @@ test('readiness is read at each scrape; leadership follows the Lease', async () 
   leading(false);
   expect(await value('leader_election_master_status{name="serverimage-operator"}')).toBe(0);
 });
+
+test("the last verified time is each VM's newest Verified image, read at each scrape; no series before one", async () => {
+  const metrics = new OperatorMetrics();
+  let verified: Array<{ namespace: string; vm: string; time: Date }> = [];
+  metrics.countLastVerified(() => verified);
+  expect(await metrics.registry.metrics()).not.toMatch(/^serverimage_last_verified_timestamp_seconds\{/m);
+  verified = [
+    { namespace: 'a', vm: 'web', time: new Date('2027-01-01T02:00:00Z') },
+    { namespace: 'a', vm: 'web', time: new Date('2027-01-02T02:00:00Z') },
+    { namespace: 'b', vm: 'web', time: new Date('2027-01-01T03:00:00Z') },
+  ];
+  const text = await metrics.registry.metrics();
+  expect(text).toContain(
+    `serverimage_last_verified_timestamp_seconds{namespace="a",vm="web"} ${Date.parse('2027-01-02T02:00:00Z') / 1000}`,
+  );
+  expect(text).toContain(
+    `serverimage_last_verified_timestamp_seconds{namespace="b",vm="web"} ${Date.parse('2027-01-01T03:00:00Z') / 1000}`,
+  );
+  metrics.verified('VerificationFailed');
+  expect(await metrics.registry.metrics()).toMatch(
+    /^serverimage_verifications_total\{result="VerificationFailed"\} 1$/m,
+  );
+});
