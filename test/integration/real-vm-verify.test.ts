@@ -205,7 +205,12 @@ maybe(
     expect(vmiSeen!.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'ServerImage', name: 'good-image', controller: true }),
     ]);
-    expect((await eventsOf('good-image', 'BootVerified')).length).toBe(1);
+    // The operator records the event after its status write: wait for it.
+    const verifiedEvents = await until('the BootVerified event', async () => {
+      const events = await eventsOf('good-image', 'BootVerified');
+      return events.length > 0 && events;
+    });
+    expect(verifiedEvents.length).toBe(1);
     // The VMI goes with the result.
     await until(
       `VMI ${vmiSeen!.metadata.name} gone`,
@@ -234,7 +239,10 @@ maybe(
     expect(took).toBeGreaterThanOrEqual(60_000);
     expect(took).toBeLessThan(90_000);
     expect(conditionOf(si, 'Verified')).toMatchObject({ status: 'False', reason: 'BootFailed' });
-    const [event] = await eventsOf('noboot-image', 'BootFailed');
+    const [event] = await until('the BootFailed event', async () => {
+      const events = await eventsOf('noboot-image', 'BootFailed');
+      return events.length > 0 && events;
+    });
     expect(event).toMatchObject({ type: 'Warning', message: verification.message });
     await noVmiLeft();
   },
