@@ -17,7 +17,9 @@ export type ImageName =
   | 'virt-launcher'
   | 'virt-handler'
   | 'vm-guest'
-  | 'virt-api';
+  | 'virt-api'
+  // kubernetes-csi's hostpath driver and its sidecars, the real node's CSI driver for real VMs.
+  | 'csi-hostpath';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-images.sh');
 const refs = new Map<ImageName, string>();

@@ -10,11 +10,10 @@
 import { copyFileSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Ann } from '../harness/kubevirt/annotations.js';
 import type { Obj } from '../harness/kubevirt/api.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
-import { guestDisk } from './real-vm-fixtures.js';
+import { guestDisk, populatedClaim } from './real-vm-fixtures.js';
 import {
   REAL_NODE,
   SERVERIMAGE,
@@ -59,14 +58,19 @@ afterAll(async () => {
   if (diskDir) rmSync(diskDir, { recursive: true, force: true });
 });
 
-/** A stopped VM on the real node whose one disk is a claim holding the bytes of `diskFile`. */
+/**
+ * A stopped VM on the real node whose one disk is a claim of the real CSI driver's class
+ * holding the bytes of `diskFile`.
+ */
 async function stoppedVm(name: string, diskFile: string): Promise<void> {
-  await bed.client.core.createNamespacedPersistentVolumeClaim({
+  const node = bed.sim.realNode!;
+  await populatedClaim(bed.client.core, {
     namespace: ns,
-    body: {
-      metadata: { name: `${name}-root`, annotations: { [Ann.diskFrom]: diskFile } },
-      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '64Mi' } } },
-    },
+    name: `${name}-root`,
+    file: diskFile,
+    size: '64Mi',
+    nodeName: node.nodeName,
+    image: node.image('csi-hostpath'),
   });
   await bed.client.custom.createNamespacedCustomObject({
     ...VMS,

@@ -24,6 +24,8 @@ export interface NodeSimulatorOptions {
   kubeConfig: k8s.KubeConfig;
   /** The CSI driver the simulator plays (its StorageClass's provisioner, its snapshot class's driver). */
   csiDriver: string;
+  /** Its StorageClass: claims of any other class are left alone (another driver's). Default: all. */
+  storageClass?: string;
   /** Where disk files live; default a temp folder removed on stop(). */
   dataDir?: string;
   /** What imports a DataVolume's registry source into its PVC; default craneImporter. */
@@ -66,7 +68,7 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
     log,
     options.localVolumes,
   );
-  const pvcs = new PvcController(client, informers, disks, log, volumes);
+  const pvcs = new PvcController(client, informers, disks, log, volumes, options.storageClass);
   const hostAliases = options.hostAliases ?? {};
   const dataVolumes = new DataVolumeController(
     client,

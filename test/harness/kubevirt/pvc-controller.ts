@@ -29,6 +29,8 @@ export class PvcController {
     private readonly disks: DiskStore,
     log: Logger,
     private readonly volumes: VolumeBinder,
+    /** Only claims of this StorageClass (or none); another class's are another driver's. */
+    private readonly storageClass?: string,
   ) {
     this.queue = new WorkQueue('pvc', (key) => this.reconcile(key), log);
     informers.pvcs.on('add', (o) => this.queue.add(keyOf(o)));
@@ -61,6 +63,8 @@ export class PvcController {
     if (!pvc) return;
     // kube-controller-manager's pvc-protection lets a deleted claim go.
     if (pvc.metadata?.deletionTimestamp) return;
+    const storageClass = pvc.spec?.storageClassName;
+    if (this.storageClass && storageClass && storageClass !== this.storageClass) return;
     const file = this.disks.pvcFile(namespace, name, pvc.metadata!.uid!);
 
     if (pvc.spec?.dataSource?.kind === 'VolumeSnapshot') {

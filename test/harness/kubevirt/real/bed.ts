@@ -25,9 +25,9 @@
 // act on those Pods through the node (exporter-pods.ts). virt-launcher Pods stay on the
 // stand-in's Node (KubeVirt's label and devices). `vms: true` adds real VMs on the real
 // node: the real virt-handler as a Pod there and KubeVirt's launcher built here, under
-// emulation (see RealKubevirtOptions.vms), and the CSI driver stand-in's node plugin there
-// (csi-node.ts), so that a VM's disk claim annotated real-node is mounted into its
-// launcher Pod by the real kubelet.
+// emulation (see RealKubevirtOptions.vms), and the real CSI hostpath driver there with the
+// real external-provisioner and csi-snapshotter (csi-hostpath.ts): a VM's disk is a claim of
+// its StorageClass, which the simulator leaves alone.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -44,7 +44,7 @@ import { Ann, faultValue } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startNodeSimulator, type NodeSimulator, type NodeSimulatorOptions } from '../node-simulator.js';
-import { startCsiNodePlugin } from './csi-node.js';
+import { startHostpathCsi, type HostpathCsi } from './csi-hostpath.js';
 import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { HostsFile } from './cluster-dns.js';
@@ -83,6 +83,11 @@ export interface RealKubevirt extends NodeSimulator {
   virtHandler?: RealVirtHandler;
   /** The real virt-api on the real node (`vms: true`; the other beds simulate its subresources). */
   virtApi?: RealVirtApi;
+  /**
+   * The real CSI hostpath driver and its sidecars on the real node (`vms: true`): StorageClass
+   * `csi-hostpath-sc` (csi-hostpath.ts), for a real VM's disk.
+   */
+  csi?: HostpathCsi;
   /**
    * Runs `fn` with virt-controller stopped (SIGSTOP, then SIGCONT): a VM made meanwhile has no
    * status yet, as one just created has on a busy cluster. Keep `fn` short (its lease lasts 15 s).
@@ -194,7 +199,9 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         kubeconfigPath: controlPlane.kubeconfigPath,
         images: [
           'exporter',
-          ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api'] as const) : []),
+          ...(vms
+            ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api', 'csi-hostpath'] as const)
+            : []),
         ],
         // The operator's (350 MB) need not hold up the bed: `realNode.imported()` waits for it.
         laterImages: nodeImages,
@@ -212,6 +219,8 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       ...simOptions,
       kubeConfig: kc,
       csiDriver: CSI_DRIVER,
+      // The claims of the real driver's class (real VMs) are the real driver's alone.
+      storageClass: STORAGE_CLASS,
       log,
       vmChanges,
       localVolumes: realNode && {
@@ -226,15 +235,17 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       },
     });
     stops.push(() => sim.stop());
+    // Real VMs' disks: the real CSI driver on the real node, its own StorageClass.
+    let csi: HostpathCsi | undefined;
     if (vms && realNode) {
-      const plugin = await startCsiNodePlugin({
+      const started = await startHostpathCsi({
         kc,
-        driver: CSI_DRIVER,
+        kubeconfigPath: controlPlane.kubeconfigPath,
         node: realNode,
-        dataDir: sim.dataDir,
-        log,
+        image: realNode.image('csi-hostpath'),
       });
-      stops.push(() => plugin.stop());
+      csi = started;
+      stops.push(() => started.stop());
     }
     const kubelet = new Kubelet(
       kc,
@@ -392,6 +403,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode,
       virtHandler,
       virtApi,
+      csi,
       stop,
     };
   } catch (err) {
