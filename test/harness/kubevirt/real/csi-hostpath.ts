@@ -107,6 +107,14 @@ export async function startHostpathCsi(options: {
       },
     })
     .catch(ignoreExisting);
+  // Its ServiceAccount as the deploy names it (the API server's ServiceAccount admission
+  // wants the Pod's to exist); no token: the sidecars use the kubeconfig below.
+  await core
+    .createNamespacedServiceAccount({
+      namespace: NAMESPACE,
+      body: { metadata: { name: 'csi-hostpathplugin-sa' }, automountServiceAccountToken: false },
+    })
+    .catch(ignoreExisting);
   await core
     .createNamespacedSecret({
       namespace: NAMESPACE,
@@ -137,6 +145,8 @@ export async function startHostpathCsi(options: {
     },
     spec: {
       nodeName: node.nodeName,
+      serviceAccountName: 'csi-hostpathplugin-sa',
+      automountServiceAccountToken: false,
       terminationGracePeriodSeconds: 5,
       containers: [
         {
