@@ -230,8 +230,6 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         // stay on the stand-in's Node.
         onRealNode: async (pvc) =>
           (pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === VM_EXPORT.kind),
-        // With real VMs, a claim annotated real-node (a VM's disk) is a CSI volume there.
-        csiOnRealNode: vms,
       },
     });
     stops.push(() => sim.stop());
