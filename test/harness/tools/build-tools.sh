@@ -34,7 +34,8 @@ all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl re
 # real-VM test builds.
 kubevirt_node_tools=(virt-handler virt-chroot virt-launcher-monitor virt-freezer virt-probe virt-tail
   container-disk virt-launcher virt-api)
-extra_tools=(pause kopia restic "${kubevirt_node_tools[@]}")
+# CDI's controller: only for the real-CDI bed's importer Pods (build-images.sh's cdi-importer image).
+extra_tools=(pause kopia restic "${kubevirt_node_tools[@]}" cdi-controller)
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
@@ -63,7 +64,7 @@ version_of() {
       echo "$KUBEVIRT_VERSION" ;;
     # Linked against the libvirt of the launcher image's Debian release.
     virt-launcher) echo "$KUBEVIRT_VERSION-$VM_DEBIAN_RELEASE" ;;
-    cdi-importer) echo "$CDI_VERSION" ;;
+    cdi-importer | cdi-controller) echo "$CDI_VERSION" ;;
     snapshot-controller) echo "$SNAPSHOTTER_VERSION" ;;
     kubevirt-crds)
       echo "$KUBEVIRT_VERSION-$CDI_VERSION-$SNAPSHOTTER_VERSION-$crds_source" ;;
@@ -265,16 +266,16 @@ build_snapshot_controller() {
     github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller "$(snapshotter_replaces "$snap")" "$snap/go.sum"
 }
 
-# cdi-importer: CDI's module with its replaces, its go.sum, and the libnbd stub (the
-# importer compiles against libnbd only for its VMware VDDK source).
-build_cdi_importer() {
-  local dir cdi; dir=$(mktemp -d); cdi=$(mod_dir "kubevirt.io/containerized-data-importer@$CDI_VERSION")
-  new_module "$dir" cdi-importer "kubevirt.io/containerized-data-importer@$CDI_VERSION" \
+# cdi-importer (and cdi-controller): CDI's module with its replaces, its go.sum, and the
+# libnbd stub (the importer compiles against libnbd only for its VMware VDDK source).
+build_cdi() {
+  local tool=${1:-cdi-importer} dir cdi; dir=$(mktemp -d); cdi=$(mod_dir "kubevirt.io/containerized-data-importer@$CDI_VERSION")
+  new_module "$dir" "$tool" "kubevirt.io/containerized-data-importer@$CDI_VERSION" \
     "$(project_replaces "$cdi" "kubevirt.io/containerized-data-importer-api => kubevirt.io/containerized-data-importer-api@$CDI_VERSION")" \
     "$cdi/go.sum"
   cp -r "$here/libnbd-stub" "$dir/libnbd-stub"
-  printf 'package tools\n\nimport _ "kubevirt.io/containerized-data-importer/cmd/cdi-importer"\n' >"$dir/tools.go"
-  go_build cdi-importer "$dir" kubevirt.io/containerized-data-importer/cmd/cdi-importer
+  printf 'package tools\n\nimport _ "kubevirt.io/containerized-data-importer/cmd/%s"\n' "$tool" >"$dir/tools.go"
+  go_build "$tool" "$dir" "kubevirt.io/containerized-data-importer/cmd/$tool"
   rm -rf "$dir"
 }
 
@@ -369,7 +370,9 @@ build_one() {
     virt-launcher) build_virt_launcher ;;
     # VolumeSnapshot -> VolumeSnapshotContent -> readyToUse, with the simulator as CSI driver.
     snapshot-controller) build_snapshot_controller ;;
-    cdi-importer) build_cdi_importer ;;
+    cdi-importer) build_cdi cdi-importer ;;
+    # The real CDI controller of the real-CDI bed (kubevirt/real/cdi-controller.ts).
+    cdi-controller) build_cdi cdi-controller ;;
     kubevirt-crds) build_kubevirt_crds ;;
     qemu-img) build_qemu_img ;;
     # Bench-only: the incremental backup bench's peers (the module's own main package).
