@@ -17,7 +17,9 @@ export type ImageName =
   | 'virt-launcher'
   | 'virt-handler'
   | 'vm-guest'
-  | 'virt-api';
+  | 'virt-api'
+  // CDI's importer image, for the real CDI controller's importer Pods.
+  | 'cdi-importer';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-images.sh');
 const refs = new Map<ImageName, string>();

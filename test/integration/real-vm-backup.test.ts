@@ -66,13 +66,15 @@ type ImageStatus = {
 
 beforeAll(async () => {
   if (!enabled) return;
-  bed = await startServerImageBed([], { ...REAL_NODE, node: 'real', vms: true });
+  bed = await startServerImageBed([], { ...REAL_NODE, node: 'real', vms: true, cdi: 'real' });
   ns = await createNamespace('proof');
-  // The node's containerd pulls the images from the bed's registry (plain HTTP here).
+  // The node's containerd pulls the images from the bed's registry (plain HTTP here), and so
+  // do CDI's importers (CDIConfig's insecureRegistries, as a cluster's admin allows one).
   bed.sim.realNode!.containerd.trustRegistry(bed.registry.host, {
     tls: bed.registry.tls,
     caPem: bed.registry.caPem,
   });
+  if (!bed.registry.tls) await bed.sim.cdi!.insecureRegistry(bed.registry.host);
   diskDir = mkdtempSync(path.join(os.tmpdir(), 'proof-disk-'));
 }, 900_000);
 
@@ -386,6 +388,65 @@ maybe(
     const restored = await restoreAsContainerDisk('proof-image', 'proof-restored');
     expect(restored).toEqual({ image: ref(image!), stderr: '' });
     times['gzip raw restore: VM create to marker'] = await restoredBootsWithMarker('proof-restored');
+  },
+  900_000,
+);
+
+maybe(
+  "`restore --as datavolume`: the real CDI imports the image through an importer Pod on the real node, and the VM boots with the guest's marker",
+  async () => {
+    const core = bed.client.core;
+    const node = bed.sim.realNode!;
+    const asked = Date.now();
+    const restored = await cli([
+      'restore',
+      'proof-image',
+      '-n',
+      ns,
+      '--name',
+      'proof-dv',
+      '--run-strategy',
+      'Always',
+    ]);
+    expect(restored).toMatchObject({ code: 0 });
+    // virt-controller makes the DataVolume from the VM's template; CDI's import populator
+    // fills its claim through PVC' and an importer Pod (CDI deletes both once done).
+    const seen = new Map<string, k8s.V1Pod>();
+    const dv = await until(
+      'the DataVolume proof-dv-root Succeeded',
+      async () => {
+        for (const pod of (
+          await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=containerized-data-importer' })
+        ).items)
+          seen.set(pod.metadata!.name!, pod);
+        const o = (await bed.client.custom
+          .getNamespacedCustomObject({
+            group: 'cdi.kubevirt.io',
+            version: 'v1beta1',
+            plural: 'datavolumes',
+            namespace: ns,
+            name: 'proof-dv-root',
+          })
+          .catch(() => undefined)) as { status?: { phase?: string } } | undefined;
+        return o?.status?.phase === 'Succeeded' && o;
+      },
+      600_000,
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}
+importer Pods ${JSON.stringify([...seen.values()].map((p) => [p.metadata?.name, p.spec?.nodeName, p.status]))}
+--- cdi-controller:
+${bed.sim.cdi!.process.tail(60)}`);
+    });
+    times['datavolume restore: imported'] = Date.now() - asked;
+    expect(dv).toBeTruthy();
+    const importers = [...seen.values()].filter((p) => p.metadata!.name!.startsWith('importer-'));
+    expect(importers.length).toBeGreaterThan(0);
+    for (const pod of importers) expect(pod.spec!.nodeName).toBe(node.nodeName);
+    expect(importers[0]!.spec!.containers[0]!.image).toBe(node.image('cdi-importer'));
+    // Its claim: a CSI volume on the real node, where the VM's launcher Pod then goes.
+    const claim = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'proof-dv-root' });
+    expect(claim.status?.phase).toBe('Bound');
+    times['datavolume restore: VM create to marker'] = await restoredBootsWithMarker('proof-dv');
   },
   900_000,
 );

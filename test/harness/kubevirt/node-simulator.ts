@@ -13,12 +13,16 @@ import { Client } from './api.js';
 import { DataVolumeController } from './datavolume-controller.js';
 import { DiskStore } from './disk-store.js';
 import { makeInformers, startInformers } from './informers.js';
-import { PvcController } from './pvc-controller.js';
+import { Ann } from './annotations.js';
+import { PvcController, type VolumeBinder } from './pvc-controller.js';
 import { CsiSnapshotter } from './real/csi-snapshotter.js';
 import { CsiVolumes, type LocalVolumes } from './real/csi-volumes.js';
 import type { VmChanges } from './real/vm-changes.js';
 import { craneImporter, type RegistryImporter } from './registry-import.js';
 import type { Logger } from './work-queue.js';
+
+/** The label CDI puts on every claim it makes (app=containerized-data-importer). */
+const CDI_LABEL = 'containerized-data-importer';
 
 export interface NodeSimulatorOptions {
   kubeConfig: k8s.KubeConfig;
@@ -38,6 +42,12 @@ export interface NodeSimulatorOptions {
   vmChanges?: VmChanges;
   /** With a real node: which restore claims get a local PV there (real/csi-volumes.ts). */
   localVolumes?: LocalVolumes;
+  /**
+   * 'real': CDI's real controller and importer Pods do the DataVolumes (real/cdi-controller.ts):
+   * no DataVolume stand-in; the storage stand-in only makes volumes, as a CSI driver does
+   * (see PvcController's realCdi), and CDI's claims go to the real node (real-node=true).
+   */
+  cdi?: 'real';
 }
 
 export interface NodeSimulator {
@@ -66,16 +76,38 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
     log,
     options.localVolumes,
   );
-  const pvcs = new PvcController(client, informers, disks, log, volumes);
+  const realCdi = options.cdi === 'real';
+  // CDI's claims (its importer Pods' and their scratch space) are volumes on the real node,
+  // where its importer Pods run: as the CSI stand-in makes them for a claim annotated real-node.
+  const binder: VolumeBinder = realCdi
+    ? {
+        bind: (pvc, file) =>
+          volumes.bind(
+            pvc.metadata?.labels?.app === CDI_LABEL
+              ? {
+                  ...pvc,
+                  metadata: {
+                    ...pvc.metadata,
+                    annotations: { ...pvc.metadata?.annotations, [Ann.realNode]: 'true' },
+                  },
+                }
+              : pvc,
+            file,
+          ),
+      }
+    : volumes;
+  const pvcs = new PvcController(client, informers, disks, log, binder, { realCdi });
   const hostAliases = options.hostAliases ?? {};
-  const dataVolumes = new DataVolumeController(
-    client,
-    informers,
-    disks,
-    options.registryImporter ?? craneImporter,
-    hostAliases,
-    log,
-  );
+  const dataVolumes = realCdi
+    ? undefined
+    : new DataVolumeController(
+        client,
+        informers,
+        disks,
+        options.registryImporter ?? craneImporter,
+        hostAliases,
+        log,
+      );
   const snapshots = new CsiSnapshotter(
     options.kubeConfig,
     client,
@@ -96,7 +128,7 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
     reconciles: (controller, key) => {
       const queues = {
         pvc: pvcs.queue,
-        datavolume: dataVolumes.queue,
+        datavolume: dataVolumes?.queue,
         volumesnapshotcontent: snapshots.queue,
       };
       return queues[controller as keyof typeof queues]?.runs.get(key) ?? 0;
@@ -107,7 +139,7 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
       await snapshots.stop();
       await volumes.stop();
       await stopInformers();
-      await Promise.all([pvcs.queue, dataVolumes.queue].map((q) => q.stop()));
+      await Promise.all([pvcs.queue, dataVolumes?.queue].map((q) => q?.stop()));
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -44,6 +44,7 @@ import { Ann, faultValue } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startNodeSimulator, type NodeSimulator, type NodeSimulatorOptions } from '../node-simulator.js';
+import { startCdiController, type CdiController } from './cdi-controller.js';
 import { startCsiNodePlugin } from './csi-node.js';
 import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
@@ -83,6 +84,8 @@ export interface RealKubevirt extends NodeSimulator {
   virtHandler?: RealVirtHandler;
   /** The real virt-api on the real node (`vms: true`; the other beds simulate its subresources). */
   virtApi?: RealVirtApi;
+  /** CDI's real controller (`cdi: 'real'`): its importer Pods run on the real node. */
+  cdi?: CdiController;
   /**
    * Runs `fn` with virt-controller stopped (SIGSTOP, then SIGCONT): a VM made meanwhile has no
    * status yet, as one just created has on a busy cluster. Keep `fn` short (its lease lasts 15 s).
@@ -108,6 +111,8 @@ export type RealKubevirtOptions = Omit<
    * this machine). A VMI whose nodeSelector names the real node runs there in real QEMU.
    */
   vms?: boolean;
+  // cdi: 'real' (with vms): CDI's real controller (cdi-controller.ts) instead of the
+  // DataVolume stand-in; its importer Pods run CDI's importer image on the real node.
 };
 
 const quietLog = (message: string, err?: unknown) => {
@@ -146,6 +151,10 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
   const { node, nodeImages, vms, ...simOptions } = options;
   if (vms && node !== 'real') throw new Error("real VMs need the real node: { node: 'real', vms: true }");
+  // CDI's claims are CSI volumes on the real node, published there by the node plugin of `vms`.
+  const realCdi = options.cdi === 'real';
+  if (realCdi && !vms)
+    throw new Error("the real CDI needs real VMs: { node: 'real', vms: true, cdi: 'real' }");
   const log = options.log ?? quietLog;
   // The real node's network first: the API server listens on its link, with its Service range.
   const network: NodeNetwork | undefined = node === 'real' ? await createNodeNetwork() : undefined;
@@ -195,6 +204,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         images: [
           'exporter',
           ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api'] as const) : []),
+          ...(realCdi ? (['cdi-importer'] as const) : []),
         ],
         // The operator's (350 MB) need not hold up the bed: `realNode.imported()` waits for it.
         laterImages: nodeImages,
@@ -332,6 +342,16 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
     // its start waiting (the node labeller, virt-api's 15 s readiness delay). The other
     // beds keep the simulated subresources: their virt-handler is the stand-in, which a
     // real virt-api could not call.
+    let cdi: CdiController | undefined;
+    if (realCdi && realNode) {
+      cdi = await startCdiController({
+        kc,
+        kubeconfigPath: controlPlane.kubeconfigPath,
+        dir,
+        importerImage: realNode.image('cdi-importer'),
+      });
+      stops.push(() => cdi!.stop());
+    }
     let virtHandler: RealVirtHandler | undefined;
     let virtApi: RealVirtApi | undefined;
     let subresources: SubresourcesApi | undefined;
@@ -392,6 +412,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode,
       virtHandler,
       virtApi,
+      cdi,
       stop,
     };
   } catch (err) {
