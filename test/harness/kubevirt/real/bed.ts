@@ -351,6 +351,8 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         importerImage: realNode.image('cdi-importer'),
       });
       stops.push(() => cdi!.stop());
+      // CDI knows no claim properties of the bed's driver: what the stand-in DataVolumes use.
+      await cdi.storageProfile(STORAGE_CLASS, [{ accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem' }]);
     }
     let virtHandler: RealVirtHandler | undefined;
     let virtApi: RealVirtApi | undefined;

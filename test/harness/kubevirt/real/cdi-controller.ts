@@ -20,6 +20,12 @@ const CDI = { group: 'cdi.kubevirt.io', version: 'v1beta1' };
 
 export interface CdiController {
   process: ManagedProcess;
+  /**
+   * What a cluster's admin gives the StorageProfile of a provisioner CDI does not know (it
+   * knows none of the bed's): the access and volume modes of a claim a DataVolume's
+   * `storage` names none of. Waits for the controller to make the profile.
+   */
+  storageProfile(storageClass: string, claimPropertySets: Array<Record<string, unknown>>): Promise<void>;
   /** Lets CDI's importers read `host` (host:port, as in a registry URL) over plain HTTP or unverified TLS. */
   insecureRegistry(host: string): Promise<void>;
   stop(): Promise<void>;
@@ -148,6 +154,23 @@ export async function startCdiController(options: {
   const custom = options.kc.makeApiClient(k8s.CustomObjectsApi);
   return {
     process: proc,
+    async storageProfile(storageClass, claimPropertySets) {
+      const profile = { ...CDI, plural: 'storageprofiles', name: storageClass };
+      await waitFor(
+        `CDI's StorageProfile ${storageClass}`,
+        () =>
+          custom.getClusterCustomObject(profile).then(
+            () => true,
+            () => false,
+          ),
+        60_000,
+        () => proc.tail(),
+      );
+      await custom.patchClusterCustomObject(
+        { ...profile, body: { spec: { claimPropertySets } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+    },
     async insecureRegistry(host) {
       const config = (await custom.getClusterCustomObject({
         ...CDI,
