@@ -54,7 +54,8 @@ async function installCdi(kc: k8s.KubeConfig): Promise<void> {
   const cr = (await custom.getClusterCustomObject({ ...CDI, plural: 'cdis', name: 'cdi' })) as {
     metadata: { uid: string };
   };
-  await custom.patchClusterCustomObjectStatus(
+  // CDI's CRDs have no status subresource: the status is written with the object.
+  await custom.patchClusterCustomObject(
     { ...CDI, plural: 'cdis', name: 'cdi', body: { status: { phase: 'Deployed' } } },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
