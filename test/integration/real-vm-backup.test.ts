@@ -11,10 +11,12 @@
 // from the registry) and as `serverimage restore --as containerdisk`'s VM; the zstd qcow2
 // image as a containerDisk VMI (containerd unpacks the zstd layer, QEMU reads the qcow2);
 // the second incremental backup through `serverimage restore --as containerdisk`, which
-// materializes a containerDisk image from its chunks first. Every guest finds the marker
+// materializes a containerDisk image from its chunks first; and the default image through
+// `serverimage restore --as datavolume`, whose DataVolume CDI's real controller imports
+// (the bed's `cdi: 'real'`: an importer Pod on the real node). Every guest finds the marker
 // the first one wrote.
 // Gated like real-vm.test.ts (SERVERIMAGE_REAL_VMS=1, `npm run test:vms`: the VM images
-// are built first); five guests boot under emulation, several minutes.
+// are built first); six guests boot under emulation, several minutes.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
