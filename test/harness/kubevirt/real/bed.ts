@@ -337,11 +337,6 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         : undefined,
     });
     stops.push(() => virtController.stop());
-    // Real VMs get the real virt-handler and the real virt-api (its subresources reach the
-    // guest's agent through that virt-handler), started side by side: each spends most of
-    // its start waiting (the node labeller, virt-api's 15 s readiness delay). The other
-    // beds keep the simulated subresources: their virt-handler is the stand-in, which a
-    // real virt-api could not call.
     let cdi: CdiController | undefined;
     if (realCdi && realNode) {
       cdi = await startCdiController({
@@ -354,6 +349,11 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       // CDI knows no claim properties of the bed's driver: what the stand-in DataVolumes use.
       await cdi.storageProfile(STORAGE_CLASS, [{ accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem' }]);
     }
+    // Real VMs get the real virt-handler and the real virt-api (its subresources reach the
+    // guest's agent through that virt-handler), started side by side: each spends most of
+    // its start waiting (the node labeller, virt-api's 15 s readiness delay). The other
+    // beds keep the simulated subresources: their virt-handler is the stand-in, which a
+    // real virt-api could not call.
     let virtHandler: RealVirtHandler | undefined;
     let virtApi: RealVirtApi | undefined;
     let subresources: SubresourcesApi | undefined;
