@@ -6,9 +6,11 @@
 // mount namespace of its own whose /run is an overlay of the host's with the keys added.
 // Its importer Pods run CDI's importer image built here (build-images.sh cdi-importer) on
 // the real node. Fixed by CDI, not configurable: its metrics listen on :8443 and it writes
-// /tmp/ready (one such controller per machine at a time).
+// /tmp/ready, so one such controller runs on the machine at a time: a second bed waits for
+// the port (another checkout's test file may hold it).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startProcess, waitFor, type ManagedProcess } from '../../process.js';
@@ -78,6 +80,16 @@ async function installCdi(kc: k8s.KubeConfig): Promise<void> {
   );
 }
 
+/** CDI's metrics port, fixed in cmd/cdi-controller (manager.Options' Metrics.BindAddress). */
+const METRICS_PORT = 8443;
+
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, () => server.close(() => resolve(true)));
+  });
+
 /** Starts cdi-controller against the API server of `kubeconfigPath`; resolves once it leads. */
 export async function startCdiController(options: {
   kc: k8s.KubeConfig;
@@ -86,6 +98,11 @@ export async function startCdiController(options: {
   /** CDI's importer image as the real node's containerd knows it. */
   importerImage: string;
 }): Promise<CdiController> {
+  await waitFor(
+    `port ${METRICS_PORT} free for cdi-controller (another bed's?)`,
+    () => portFree(METRICS_PORT),
+    300_000,
+  );
   await installCdi(options.kc);
   const run = path.join(options.dir, 'cdi-run-overlay');
   const keys = path.join(run, 'upper/cdi/token/keys');
