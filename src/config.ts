@@ -119,6 +119,9 @@ export const configSchema = z.object({
     ),
   workers: count(1, 64).default(4).describe('reconciles running at once'),
   maxConcurrentExports: count(1, 64).default(2).describe('disk transfers running at once, operator-wide'),
+  maxConcurrentVerifications: count(1, 64)
+    .default(2)
+    .describe('images booting as verification VMIs (spec.verify.boot) at once, operator-wide'),
   serverWaitTimeout: duration.prefault('5m').describe('how long a missing VirtualMachine is waited for'),
   serverStateTimeout: duration.prefault('10m').describe('how long a VM in a transient state is waited for'),
   snapshotTimeout: duration.prefault('15m').describe('how long a VirtualMachineSnapshot may take'),

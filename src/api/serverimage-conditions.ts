@@ -116,6 +116,8 @@ export const Reason = {
   /** Pushed images the registry would not delete (deletion policy Delete, or the purge in Error). */
   ImagesNotDeleted: 'ImagesNotDeleted',
   // Verification (spec.verify.boot; the phase stays Active).
+  /** --max-concurrent-verifications VMIs are booting: this one waits; its timeout has not started. */
+  WaitingForVerificationSlot: 'WaitingForVerificationSlot',
   /** The throw-away VMI is created and booting. */
   Verifying: 'Verifying',
   /** It booted: the guest agent connected (check GuestAgent) or the VMI is Ready (Running). */

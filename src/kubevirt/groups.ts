@@ -6,6 +6,14 @@ export const VIRTUAL_MACHINE = {
   plural: 'virtualmachines',
   kind: 'VirtualMachine',
 };
+// Only the throw-away VMIs that verify an image by booting it (spec.verify.boot).
+export const VIRTUAL_MACHINE_INSTANCE = {
+  group: 'kubevirt.io',
+  version: 'v1',
+  plural: 'virtualmachineinstances',
+  kind: 'VirtualMachineInstance',
+};
+
 export const VIRTUAL_MACHINE_SNAPSHOT = {
   group: 'snapshot.kubevirt.io',
   version: 'v1beta1',

@@ -19,7 +19,9 @@ export type ImageName =
   | 'vm-guest'
   | 'virt-api'
   // CDI's importer image, for the real CDI controller's importer Pods.
-  | 'cdi-importer';
+  | 'cdi-importer'
+  // kubernetes-csi's hostpath driver and its sidecars, the real node's CSI driver for real VMs.
+  | 'csi-hostpath';
 
 const buildScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools', 'build-images.sh');
 const refs = new Map<ImageName, string>();

@@ -1,10 +1,12 @@
 // The proof (issue 24): a ServerImage of a real, running VM boots. A VirtualMachine whose
 // root disk is a PVC holding the bootable guest disk (build-images.sh's vm-guest) runs in
 // real QEMU on the bed's real node (real virt-handler, virt-launcher, virt-api; the claim
-// is a CSI volume there, csi-node.ts), and its guest writes a random marker onto its own
+// is a volume of the real CSI hostpath driver there, csi-hostpath.ts, filled by a Pod before
+// the VM starts), and its guest writes a random marker onto its own
 // ext4 /data at first boot. The in-process operator images the running VM four times:
-// KubeVirt's snapshot freezes the guest through its agent each time, the export serves the
-// snapshot, the image goes to the bed's registry. The default image (gzip, raw), a zstd
+// KubeVirt's snapshot freezes the guest through its agent each time, the real csi-snapshotter
+// and driver cut the volume's snapshot, the export serves it from a claim the real
+// provisioner restores from it, the image goes to the bed's registry. The default image (gzip, raw), a zstd
 // qcow2 one, and two incremental backups (format.layout chunked; the second reuses the
 // first's chunks). The original is then halted and each boots on the same node, one guest
 // at a time: the default image as a containerDisk VMI (the node's containerd 1.6 pulls it
@@ -21,15 +23,18 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { Ann } from '../harness/kubevirt/annotations.js';
 import { DATA_VOLUME, type Obj } from '../harness/kubevirt/api.js';
-import { CSI_DRIVER } from '../harness/kubevirt/real/bed.js';
+import {
+  HOSTPATH_DRIVER,
+  HOSTPATH_STORAGE_CLASS,
+  HOSTPATH_TOPOLOGY_KEY,
+} from '../harness/kubevirt/real/csi-hostpath.js';
 import { containerLog } from '../harness/kubevirt/real/virt-handler-pod.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { cli } from './cli-fixtures.js';
-import { guestDisk } from './real-vm-fixtures.js';
+import { guestDisk, populatedClaim } from './real-vm-fixtures.js';
 import {
   REAL_NODE,
   SERVERIMAGE,
@@ -68,7 +73,14 @@ type ImageStatus = {
 
 beforeAll(async () => {
   if (!enabled) return;
-  bed = await startServerImageBed([], { ...REAL_NODE, node: 'real', vms: true, cdi: 'real' });
+  // The real CSI driver cuts a filesystem volume's snapshot as a gzip tarball of its folder:
+  // 64 MiB took 9 s here under load, past the test flags' 6 s snapshot timeout.
+  bed = await startServerImageBed(['--snapshot-timeout=120s'], {
+    ...REAL_NODE,
+    node: 'real',
+    vms: true,
+    cdi: 'real',
+  });
   ns = await createNamespace('proof');
   // The node's containerd pulls the images from the bed's registry (plain HTTP here), and so
   // do CDI's importers (CDIConfig's insecureRegistries, as a cluster's admin allows one).
@@ -258,19 +270,19 @@ maybe(
     const custom = bed.client.custom;
     const core = bed.client.core;
 
-    // 1. The VM: its root disk a claim holding the guest disk's bytes, a CSI volume on the
-    // real node (so its launcher Pod goes there, through the PV's node affinity).
+    // 1. The VM: its root disk a claim of the real CSI hostpath driver's class on the real
+    // node, which a Pod there fills with the guest disk's bytes (disk.img) before the VM
+    // starts; the real external-provisioner makes its volume for that Pod's node.
     const started = Date.now();
-    await core.createNamespacedPersistentVolumeClaim({
+    await populatedClaim(core, {
       namespace: ns,
-      body: {
-        metadata: {
-          name: 'proof-root',
-          annotations: { [Ann.diskFrom]: guestDisk(diskDir), [Ann.realNode]: 'true' },
-        },
-        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '64Mi' } } },
-      },
+      name: 'proof-root',
+      file: guestDisk(diskDir),
+      size: '64Mi',
+      nodeName: node.nodeName,
+      image: node.image('csi-hostpath'),
     });
+    times['claim populated'] = Date.now() - started;
     await custom.createNamespacedCustomObject({
       ...VMS,
       namespace: ns,
@@ -303,18 +315,22 @@ maybe(
     expect(state).toBe('new');
     markerId = id;
     expect((await vmiOf('proof')).status!.nodeName).toBe(node.nodeName);
-    // The claim is a CSI volume of the bed's driver pinned to the real node, which the real
-    // kubelet mounted through the node plugin stand-in (the driver is in the Node's CSINode)
-    // and gave to the launcher Pod's fsGroup: QEMU (uid 107) writes it through its group.
+    // The claim is a volume of the real driver, provisioned by the real external-provisioner
+    // on the real node (the driver's topology), which the real kubelet mounted through the
+    // driver's node service (the driver is in the Node's CSINode) and gave to the launcher
+    // Pod's fsGroup: QEMU (uid 107) writes disk.img through its group.
     const claim = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: 'proof-root' });
     const pv = await core.readPersistentVolume({ name: claim.spec!.volumeName! });
-    expect(pv.spec!.csi?.driver).toBe(CSI_DRIVER);
-    expect(pv.spec!.nodeAffinity!.required!.nodeSelectorTerms[0]!.matchExpressions![0]!.values).toEqual([
-      node.nodeName,
-    ]);
+    expect(pv.spec!.csi?.driver).toBe(HOSTPATH_DRIVER);
+    expect(pv.metadata!.annotations!['pv.kubernetes.io/provisioned-by']).toBe(HOSTPATH_DRIVER);
+    expect(pv.spec!.nodeAffinity!.required!.nodeSelectorTerms[0]!.matchExpressions![0]).toEqual({
+      key: HOSTPATH_TOPOLOGY_KEY,
+      operator: 'In',
+      values: [node.nodeName],
+    });
     const csiNode = await kubeConfig().makeApiClient(k8s.StorageV1Api).readCSINode({ name: node.nodeName });
-    expect(csiNode.spec.drivers.map((d) => d.name)).toContain(CSI_DRIVER);
-    const disk = statSync(bed.sim.diskFile(ns, 'proof-root')!);
+    expect(csiNode.spec.drivers.map((d) => d.name)).toContain(HOSTPATH_DRIVER);
+    const disk = statSync(path.join(bed.sim.csi!.volumeDir(pv.spec!.csi!.volumeHandle), 'disk.img'));
     expect(disk.gid).toBe(107);
     expect(disk.mode & 0o060).toBe(0o060);
     const booted = Date.now();
@@ -345,6 +361,13 @@ maybe(
       return /guest-fsthaw called/.test(text) && text;
     });
     expect(originalConsole).toMatch(/guest-fsfreeze called[^]*guest-fsthaw called/);
+    // The volume snapshot was the real driver's (a tarball of the volume's folder, cut through
+    // the real csi-snapshotter), and the export's claim its restore (the tarball unpacked into
+    // a new volume, through the real external-provisioner).
+    const driverLog = bed.sim.csi!.log('hostpath');
+    expect(driverLog).toMatch(/GRPC call: \/csi.v1.Controller\/CreateSnapshot/);
+    expect(driverLog).toMatch(/Creating snapshot of Filesystem Mode Volume/);
+    expect(driverLog).toMatch(/Command Start: \[tar zxvf \S+\.snap -C /);
     expect(made['proof-image']![0]!.diskFormat).toBe('raw');
     expect((await manifestOf(made['proof-image']![0]!.digest)).layers.map((l) => l.mediaType)).toEqual([
       'application/vnd.oci.image.layer.v1.tar+gzip',
@@ -410,9 +433,12 @@ maybe(
     );
     const asked = Date.now();
     try {
+      // On the real CSI driver's class: its volumes are on the real node, where the importer runs.
       const restored = await cli([
         'restore',
         'proof-image',
+        '--storage-class',
+        HOSTPATH_STORAGE_CLASS,
         '-n',
         ns,
         '--name',

@@ -399,10 +399,13 @@ describe('deleting a ServerImage', () => {
   test('while Saving stops its transfer Pod (the finalizer waits for it) and leaves nothing behind', async () => {
     await createVm(bed.client, bed.ns, 'abandoned', faulty(Ann.faultBytesPerSecond, String(256 * 1024)));
     await createServerImage(bed.client, serverImage(bed.ns, 'abandoned-image', 'abandoned', bed.registry));
+    // Snapshot, export (the exporter Pod's readiness) and the transfer Pod first: on a loaded
+    // machine that alone took over 20 s.
     await until(
       'upload under way',
       async () =>
         (await bed.client.get(SERVERIMAGE, bed.ns, 'abandoned-image'))?.status?.progress?.bytesDone > 0,
+      120_000,
     );
     const deleted = Date.now();
     await bed.client.delete(SERVERIMAGE, bed.ns, 'abandoned-image');

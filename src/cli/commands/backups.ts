@@ -27,11 +27,12 @@ export function backupsOfVm(items: StoredServerImage[], vm: string): StoredServe
     .sort((a, b) => at(b) - at(a) || b.metadata.name.localeCompare(a.metadata.name));
 }
 
-/** The boot verification's result (spec.verify.boot): Verified, VerificationFailed, Verifying, NotPossible or -. */
+/** The boot verification's result (spec.verify.boot): Verified, VerificationFailed, Verifying, Waiting (for a slot), NotPossible or -. */
 export function verifiedOf(image: StoredServerImage): string {
   const result = image.status?.verification?.result;
   if (result) return result;
   const condition = image.status?.conditions?.find((c) => c.type === ConditionType.Verified);
+  if (condition?.reason === Reason.WaitingForVerificationSlot) return 'Waiting';
   return condition?.reason === Reason.VerificationNotPossible ? 'NotPossible' : '-';
 }
 

@@ -1,6 +1,7 @@
 // The describe text: what was asked, where it stands, each step's condition, what was
 // pushed, how consistent the snapshot is, and the object's recent Events.
 import type { CoreV1Event } from '@kubernetes/client-node';
+import { ConditionType, Reason } from '../../api/serverimage-conditions.js';
 import type { StoredServerImage } from '../server-image-client.js';
 import { formatTable } from './table.js';
 import { ageOf, formatBytePair, formatBytes, percent } from './units.js';
@@ -41,7 +42,6 @@ export function describeServerImage(image: StoredServerImage, events: CoreV1Even
   const progress = status.progress;
   const properties = Object.entries(spec.metadata ?? {}).map(([k, v]) => `${k}=${v}`);
   const server = status.server;
-  const verification = status.verification;
   const lines = [
     field('Name', metadata.name),
     field('Namespace', metadata.namespace),
@@ -74,8 +74,8 @@ export function describeServerImage(image: StoredServerImage, events: CoreV1Even
         ? `${server.statusAtRequest} at request${server.restored === undefined ? '' : `, restored: ${server.restored}`}`
         : undefined,
     ),
-    ...(verificationLine(spec, verification, now)
-      ? [field('Verification', verificationLine(spec, verification, now))]
+    ...(verificationLine(spec, status, now)
+      ? [field('Verification', verificationLine(spec, status, now))]
       : []),
     field(
       'Snapshot',
@@ -107,12 +107,13 @@ export function describeServerImage(image: StoredServerImage, events: CoreV1Even
   ].join('');
 }
 
-/** The boot verification (spec.verify.boot): its result and message, or that it has not begun. */
+/** The boot verification (spec.verify.boot): its result and message, or that it waits or has not begun. */
 function verificationLine(
   spec: StoredServerImage['spec'],
-  verification: NonNullable<StoredServerImage['status']>['verification'],
+  status: NonNullable<StoredServerImage['status']>,
   now: Date,
 ): string | undefined {
+  const verification = status.verification;
   if (verification) {
     const when = verification.completionTime
       ? ` at ${timeWithAge(verification.completionTime, now)}`
@@ -120,7 +121,10 @@ function verificationLine(
     return `${verification.result}${when}${verification.message ? `: ${verification.message}` : ''}`;
   }
   const boot = spec.verify?.boot;
-  return boot ? `boot (check ${boot.check}, timeout ${boot.timeout}): not begun` : undefined;
+  if (!boot) return undefined;
+  const condition = status.conditions?.find((c) => c.type === ConditionType.Verified);
+  const state = condition?.reason === Reason.WaitingForVerificationSlot ? condition.message : 'not begun';
+  return `boot (check ${boot.check}, timeout ${boot.timeout}): ${state}`;
 }
 
 /** What each volume of an incremental (chunked) backup uploaded and reused; empty for containerDisks. */

@@ -35,6 +35,7 @@ import {
   EXPORT_GROUP,
   EXPORT_KIND,
   VIRTUAL_MACHINE,
+  VIRTUAL_MACHINE_INSTANCE,
   VIRTUAL_MACHINE_SNAPSHOT,
   VIRTUAL_MACHINE_SNAPSHOT_CONTENT,
 } from '../../kubevirt/groups.js';
@@ -44,11 +45,10 @@ import { registryClientFor } from './registry-access.js';
 import { ServerImageReconciler } from './reconciler.js';
 import { POD_RESOURCE, podEnded, TRANSFER_POD_SELECTOR, TransferPods } from './transfer-pods.js';
 import { ProgressPoller } from './transfer-progress.js';
-import { TransferSlots } from './transfer-slots.js';
+import { Slots } from './slots.js';
 import { TransferStatusWriter } from './transfer-status.js';
 import { type ServerImageObject } from './types.js';
 import { VerificationVmis } from './verification.js';
-import { VIRTUAL_MACHINE_INSTANCE } from './verification-vmi.js';
 import { SERVERIMAGE_OWNER_KIND, SERVERIMAGE_RESOURCE } from '../../api/kinds.js';
 import { EVENT_COMPONENT, SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
 
@@ -66,7 +66,7 @@ export interface ServerImageControllerOptions {
 export interface RunningServerImageController {
   controller: Controller;
   /** The transfer slots, counted from the cluster. */
-  slots: TransferSlots;
+  slots: Slots;
   hasSynced(): boolean;
   /**
    * Stops taking work and waits for the reconciles. Transfer Pods go on: they are not the
@@ -153,9 +153,20 @@ export async function startServerImageController(
     for (const p of transferPodCache.list())
       if (live(p) && !podEnded(p)) yield ownerKeyOf(p, SERVERIMAGE_OWNER_KIND);
   };
-  const slots = new TransferSlots(
+  const slots = new Slots(
     config.maxConcurrentExports,
     () => [...slotHolders()].filter((k): k is string => k !== undefined),
+    enqueue,
+  );
+  // A verification slot is held by a verification VMI of ours that is not being deleted.
+  const verificationSlots = new Slots(
+    config.maxConcurrentVerifications,
+    () =>
+      verificationVmis
+        .list()
+        .filter(live)
+        .map((vmi) => ownerKeyOf(vmi, SERVERIMAGE_OWNER_KIND))
+        .filter((k): k is string => k !== undefined),
     enqueue,
   );
   const progress = new ProgressPoller(statusWriter, config.progressInterval, clock, logger);
@@ -174,7 +185,7 @@ export async function startServerImageController(
     progress,
     metrics: options.metrics,
     registryBackoff: new RegistryBackoff(),
-    verification: new VerificationVmis(custom, verificationVmis),
+    verification: new VerificationVmis(custom, verificationVmis, verificationSlots),
     verificationMetrics: options.metrics,
     storage: {
       pvc: (namespace, name) => pvcs.get(name, namespace),
@@ -210,6 +221,10 @@ export async function startServerImageController(
   const slotMayBeFree = { onUpdate: () => slots.changed(), onDelete: () => slots.changed() };
   exports.addHandlers(slotMayBeFree);
   transferPodCache.addHandlers(slotMayBeFree);
+  verificationVmis.addHandlers({
+    onUpdate: () => verificationSlots.changed(),
+    onDelete: () => verificationSlots.changed(),
+  });
   const imagesOfVm = (namespace: string | undefined, vmName: string | undefined) => {
     for (const si of serverImages.list(namespace)) {
       if (si.spec.serverRef.name === vmName) enqueue(keyOf(si.metadata));

@@ -9,7 +9,7 @@ import type { RegistryBackoff } from './registry-backoff.js';
 import type { TransferPods } from './transfer-pods.js';
 import type { ProgressPoller } from './transfer-progress.js';
 import type { PushedMetrics } from './transfer-result.js';
-import type { TransferSlots } from './transfer-slots.js';
+import type { Slots } from './slots.js';
 import type { ServerImageObject } from './types.js';
 import type { VerificationMetrics, VerificationVmis } from './verification.js';
 
@@ -24,7 +24,7 @@ export interface Deps {
   exports: ObjectCache<KubernetesObject>;
   children: ChildObjects;
   /** The transfer slots (--max-concurrent-exports), counted from the cluster. */
-  slots: TransferSlots;
+  slots: Slots;
   /** Each ServerImage's transfer Pods (the cache) and their creation and deletion. */
   transferPods: TransferPods;
   /** Reads running transfer Pods' progress onto their ServerImages. */

@@ -42,6 +42,7 @@ export class ServerImageReconciler {
       // references); what is left here is memory.
       this.deps.progress.stop(key);
       this.deps.slots.release(key);
+      this.deps.verification?.slots.release(key);
       return;
     }
     const scope = new Scope(

@@ -7,15 +7,9 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { SERVERIMAGE_LABEL } from '../../api/metadata-keys.js';
 import { controllerOwnerReference } from '../../kube/index.js';
+import { VIRTUAL_MACHINE_INSTANCE } from '../../kubevirt/groups.js';
 import { childNames } from './child-names.js';
 import type { ServerImageObject } from './types.js';
-
-export const VIRTUAL_MACHINE_INSTANCE = {
-  group: 'kubevirt.io',
-  version: 'v1',
-  plural: 'virtualmachineinstances',
-  kind: 'VirtualMachineInstance',
-};
 
 /** Memory of the throw-away VMI when the VM names none of its own (an instance type, say). */
 export const DEFAULT_VERIFY_MEMORY = '1Gi';

@@ -11,19 +11,17 @@ import {
   apiStatusCode,
   isAlreadyExists,
   isNotFound,
+  keyOf,
   metaTime,
   type ObjectCache,
   type ReconcileResult,
 } from '../../kube/index.js';
 import { describeClientError } from '../../kube/client-error.js';
 import { decideVerification, parseApiDuration } from './verification-decision.js';
-import {
-  VIRTUAL_MACHINE_INSTANCE,
-  verificationVmiManifest,
-  verificationVmiName,
-  vmiState,
-} from './verification-vmi.js';
+import { VIRTUAL_MACHINE_INSTANCE } from '../../kubevirt/groups.js';
+import { verificationVmiManifest, verificationVmiName, vmiState } from './verification-vmi.js';
 import type { Deps } from './deps.js';
+import type { Slots } from './slots.js';
 import type { Scope } from './scope.js';
 import type { ServerImageObject } from './types.js';
 
@@ -34,11 +32,15 @@ export interface VerificationMetrics {
   verified(result: 'Verified' | 'VerificationFailed'): void;
 }
 
-/** The throw-away VMIs: ours in the cache (label selector), their creation and deletion. */
+/**
+ * The throw-away VMIs: ours in the cache (label selector), their creation and deletion, and
+ * the verification slots (--max-concurrent-verifications) they hold.
+ */
 export class VerificationVmis {
   constructor(
     private readonly custom: CustomObjectsApi,
     readonly cache: ObjectCache<KubernetesObject>,
+    readonly slots: Slots,
   ) {}
 
   get(si: ServerImageObject): KubernetesObject | undefined {
@@ -63,6 +65,7 @@ export class VerificationVmis {
       () => this.custom.deleteNamespacedCustomObject({ ...VIRTUAL_MACHINE_INSTANCE, namespace, name }),
       isNotFound,
     );
+    this.slots.release(keyOf(si.metadata));
     return deleted !== undefined;
   }
 }
@@ -107,6 +110,15 @@ export async function verificationStep(scope: Scope, deps: Deps): Promise<Reconc
     vmi: present ? vmiState(present) : undefined,
     lastError,
   });
+  // A VMI to create takes a verification slot first; the deadline starts once it has one.
+  if ((step.action === 'start' || step.action === 'create') && !vmis.slots.reserve(scope.key)) {
+    const message = `Waiting for a free verification slot (${deps.config.maxConcurrentVerifications} at once) before booting the image`;
+    if (scope.condition(ConditionType.Verified)?.reason !== Reason.WaitingForVerificationSlot) {
+      scope.setCondition(ConditionType.Verified, 'Unknown', Reason.WaitingForVerificationSlot, message);
+      scope.event('Normal', Reason.WaitingForVerificationSlot, message);
+    }
+    return; // a freed slot wakes us
+  }
   switch (step.action) {
     case 'start':
     case 'create': {

@@ -13,21 +13,19 @@ import { Client } from './api.js';
 import { DataVolumeController } from './datavolume-controller.js';
 import { DiskStore } from './disk-store.js';
 import { makeInformers, startInformers } from './informers.js';
-import { Ann } from './annotations.js';
-import { PvcController, type VolumeBinder } from './pvc-controller.js';
+import { PvcController } from './pvc-controller.js';
 import { CsiSnapshotter } from './real/csi-snapshotter.js';
 import { CsiVolumes, type LocalVolumes } from './real/csi-volumes.js';
 import type { VmChanges } from './real/vm-changes.js';
 import { craneImporter, type RegistryImporter } from './registry-import.js';
 import type { Logger } from './work-queue.js';
 
-/** The label CDI puts on every claim it makes (app=containerized-data-importer). */
-const CDI_LABEL = 'containerized-data-importer';
-
 export interface NodeSimulatorOptions {
   kubeConfig: k8s.KubeConfig;
   /** The CSI driver the simulator plays (its StorageClass's provisioner, its snapshot class's driver). */
   csiDriver: string;
+  /** Its StorageClass: claims of any other class are left alone (another driver's). Default: all. */
+  storageClass?: string;
   /** Where disk files live; default a temp folder removed on stop(). */
   dataDir?: string;
   /** What imports a DataVolume's registry source into its PVC; default craneImporter. */
@@ -44,8 +42,7 @@ export interface NodeSimulatorOptions {
   localVolumes?: LocalVolumes;
   /**
    * 'real': CDI's real controller and importer Pods do the DataVolumes (real/cdi-controller.ts):
-   * no DataVolume stand-in; the storage stand-in only makes volumes, as a CSI driver does
-   * (see PvcController's realCdi), and CDI's claims go to the real node (real-node=true).
+   * no DataVolume stand-in. Their claims are of the real CSI driver's class (real VMs).
    */
   cdi?: 'real';
 }
@@ -77,26 +74,7 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
     options.localVolumes,
   );
   const realCdi = options.cdi === 'real';
-  // CDI's claims (its importer Pods' and their scratch space) are volumes on the real node,
-  // where its importer Pods run: as the CSI stand-in makes them for a claim annotated real-node.
-  const binder: VolumeBinder = realCdi
-    ? {
-        bind: (pvc, file) =>
-          volumes.bind(
-            pvc.metadata?.labels?.app === CDI_LABEL
-              ? {
-                  ...pvc,
-                  metadata: {
-                    ...pvc.metadata,
-                    annotations: { ...pvc.metadata?.annotations, [Ann.realNode]: 'true' },
-                  },
-                }
-              : pvc,
-            file,
-          ),
-      }
-    : volumes;
-  const pvcs = new PvcController(client, informers, disks, log, binder, { realCdi });
+  const pvcs = new PvcController(client, informers, disks, log, volumes, options.storageClass);
   const hostAliases = options.hostAliases ?? {};
   const dataVolumes = realCdi
     ? undefined

@@ -29,21 +29,14 @@ export class PvcController {
     private readonly disks: DiskStore,
     log: Logger,
     private readonly volumes: VolumeBinder,
-    /**
-     * realCdi: CDI's real controller fills DataVolumes' claims (no DataVolume stand-in), so
-     * this is only the storage: every claim gets its (empty) volume as CSI CreateVolume makes
-     * one, except a claim a volume populator fills (dataSourceRef of another kind: CDI's
-     * VolumeImportSource), which external-provisioner leaves to its populator; and a claim
-     * whose PV was handed to another claim (CDI's populator rebinds PVC' 's PV to the
-     * DataVolume's claim, then deletes PVC') keeps its bytes: they are that volume's.
-     */
-    private readonly options: { realCdi?: boolean } = {},
+    /** Only claims of this StorageClass (or none); another class's are another driver's. */
+    private readonly storageClass?: string,
   ) {
     this.queue = new WorkQueue('pvc', (key) => this.reconcile(key), log);
     informers.pvcs.on('add', (o) => this.queue.add(keyOf(o)));
     informers.pvcs.on('update', (o) => this.queue.add(keyOf(o)));
     informers.pvcs.on('delete', (o) => {
-      void this.removeBytes(o).catch((err: unknown) => log(`pvc ${keyOf(o)}: removing its bytes`, err));
+      void this.disks.removeByUid('pvcs', o.metadata!.namespace!, o.metadata!.uid!);
     });
     // A restore waits for its VolumeSnapshot to be ready.
     informers.volumeSnapshots.on('update', (vs) => {
@@ -70,6 +63,8 @@ export class PvcController {
     if (!pvc) return;
     // kube-controller-manager's pvc-protection lets a deleted claim go.
     if (pvc.metadata?.deletionTimestamp) return;
+    const storageClass = pvc.spec?.storageClassName;
+    if (this.storageClass && storageClass && storageClass !== this.storageClass) return;
     const file = this.disks.pvcFile(namespace, name, pvc.metadata!.uid!);
 
     if (pvc.spec?.dataSource?.kind === 'VolumeSnapshot') {
@@ -81,26 +76,11 @@ export class PvcController {
           file,
         );
       }
-    } else if (this.options.realCdi) {
-      const ref = pvc.spec?.dataSourceRef;
-      if (ref && ref.kind !== 'PersistentVolumeClaim') return; // its populator's (CDI's)
-      await this.ensureBytes(pvc, file);
     } else if (!(pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === 'DataVolume')) {
       // A DataVolume's PVC gets its bytes from the DataVolume (datavolume-controller.ts).
       await this.ensureBytes(pvc, file);
     }
     if (pvc.status?.phase !== 'Bound') await this.volumes.bind(pvc, file);
-  }
-
-  /** A deleted claim's bytes go, unless its volume now belongs to another claim (realCdi). */
-  private async removeBytes(pvc: V1PersistentVolumeClaim): Promise<void> {
-    const { namespace, uid } = pvc.metadata as { namespace: string; uid: string };
-    const volumeName = pvc.spec?.volumeName;
-    if (this.options.realCdi && volumeName) {
-      const pv = await this.client.core.readPersistentVolume({ name: volumeName }).catch(() => undefined);
-      if (pv?.spec?.claimRef?.uid && pv.spec.claimRef.uid !== uid) return;
-    }
-    await this.disks.removeByUid('pvcs', namespace, uid);
   }
 
   /** Makes (or remakes, when size/seed changed) the PVC's disk file. */

@@ -14,6 +14,8 @@
 #              for real VMs (see their recipes); built only when named, since only the real-VM
 #              test uses them
 #   cdi-importer  CDI's importer image for the real CDI controller's importer Pods (real VMs)
+#   csi-hostpath  kubernetes-csi's hostpath CSI driver with its sidecars (external-provisioner,
+#              csi-snapshotter, node-driver-registrar), on vm-base; for real VMs too
 # Each image is tagged serverimage-testbed/NAME:KEY, KEY a hash of its inputs (for the
 # operator: the Dockerfile, package files and src/), and saved as a tarball in
 # $cache/images (for runtimes other than the engine's, and to reload after the engine's
@@ -39,7 +41,7 @@ say() { printf '[build-images] %s\n' "$*" >&2; }
 
 default_images=(node-base operator exporter pause coredns)
 # Real VMs: minutes of apt and Go builds, so only the test that runs them asks for them.
-vm_images=(vm-base virt-launcher virt-handler vm-guest virt-api cdi-importer)
+vm_images=(vm-base virt-launcher virt-handler vm-guest virt-api csi-hostpath cdi-importer)
 all_images=("${default_images[@]}" "${vm_images[@]}")
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=("${default_images[@]}")
@@ -48,7 +50,7 @@ for i in "${images[@]}"; do
 done
 # In build order; the operator image is built on node-base, KubeVirt's and the guest's on vm-base.
 case " ${images[*]} " in *" operator "*) images+=(node-base) ;; esac
-case " ${images[*]} " in *" virt-launcher "* | *" virt-handler "* | *" vm-guest "* | *" cdi-importer "*) images+=(vm-base) ;; esac
+case " ${images[*]} " in *" virt-launcher "* | *" virt-handler "* | *" vm-guest "* | *" csi-hostpath "* | *" cdi-importer "*) images+=(vm-base) ;; esac
 wanted=" ${images[*]} " images=()
 for i in "${all_images[@]}"; do case $wanted in *" $i "*) images+=("$i") ;; esac; done
 
@@ -345,6 +347,24 @@ INIT
   rm -rf "$out"
 }
 
+# kubernetes-csi's images of the hostpath driver and its sidecars, as one image: each of
+# upstream's (hostpathplugin on alpine with util-linux, e2fsprogs and tar; the sidecars on
+# distroless) puts its binary at /NAME. vm-base (Debian minbase) has what the driver runs:
+# mount, findmnt, tar, gzip, cp, dd, fallocate, losetup. The Pod runs each by `command`.
+build_csi_hostpath() {
+  local ref=$1 rootfs bins
+  bins=$(bash "$here/build-tools.sh" hostpathplugin csi-provisioner csi-snapshotter node-driver-registrar)
+  rootfs=$(mktemp -d "$dir/rootfs.XXXXXX")
+  install -m 0755 "$(readlink -f "$bins/hostpathplugin")" "$rootfs/hostpathplugin"
+  install -m 0755 "$(readlink -f "$bins/csi-provisioner")" "$rootfs/csi-provisioner"
+  install -m 0755 "$(readlink -f "$bins/csi-snapshotter")" "$rootfs/csi-snapshotter"
+  install -m 0755 "$(readlink -f "$bins/node-driver-registrar")" "$rootfs/csi-node-driver-registrar"
+  printf 'ARG BASE\nFROM $BASE\nCOPY . /\nENTRYPOINT ["/hostpathplugin"]\n' >"$rootfs/Dockerfile"
+  printf 'Dockerfile\n' >"$rootfs/.dockerignore"
+  docker_build "$ref" "$rootfs"
+  rm -rf "$rootfs"
+}
+
 # ---- keys ----
 hash() { sha256sum | cut -c1-16; }
 declare -A keys
@@ -362,6 +382,8 @@ compute_key() {
     pause) { declare -f build_pause; cat "$here/pause/main.go"; } | hash ;;
     coredns) { declare -f build_coredns; echo "$COREDNS_VERSION"; } | hash ;;
     vm-base) { declare -f build_vm_base; echo "$VM_DEBIAN_RELEASE"; } | hash ;;
+    csi-hostpath) { declare -f build_csi_hostpath docker_build; echo "${keys[vm-base]}" "$CSI_HOSTPATH_VERSION"
+      echo "$CSI_PROVISIONER_VERSION" "$SNAPSHOTTER_VERSION" "$NODE_DRIVER_REGISTRAR_VERSION"; } | hash ;;
     virt-launcher | virt-handler | vm-guest) { declare -f "build_${1//-/_}" docker_build; echo "$apt_install"
       echo "${keys[vm-base]}" "$KUBEVIRT_VERSION"; } | hash ;;
     cdi-importer) { declare -f build_cdi_importer docker_build; echo "$apt_install"

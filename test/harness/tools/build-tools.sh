@@ -5,7 +5,8 @@
 # KubeVirt's virt-exportserver and virt-controller, external-snapshotter's snapshot-controller,
 # CDI's cdi-importer and kubevirt-crds (our printer of KubeVirt's, CDI's
 # and external-snapshotter's own CRDs); from Debian's archive qemu-img (which cdi-importer
-# runs), unpacked, not installed. Each tool is built once; later runs find it and return
+# runs), unpacked, not installed; when named, the real CSI hostpath driver and its sidecars
+# (external-provisioner, external-snapshotter's csi-snapshotter, node-driver-registrar). Each tool is built once; later runs find it and return
 # at once. Prints the bin folder on stdout; on stderr one line per tool built, with its
 # time, and a summary. The Go downloader's output goes to a log in the cache, whose tail
 # is printed when a build fails. Bench-only tools (kopia, restic: the peers of the
@@ -13,6 +14,9 @@
 #
 #   build-tools.sh [TOOL...]   only these tools (default: all but the bench-only ones), e.g. the demo's five
 #   SERVERIMAGE_TOOLS_CACHE    cache root (default ~/.cache/serverimage-operator/tools)
+#   SERVERIMAGE_GIT_MIRROR     where the tools built from git (hostpathplugin,
+#                              node-driver-registrar) are cloned from instead of GitHub: a
+#                              template with {owner} and {name}, e.g. /srv/git/{owner}+{name}
 set -eEuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -34,8 +38,10 @@ all_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl re
 # real-VM test builds.
 kubevirt_node_tools=(virt-handler virt-chroot virt-launcher-monitor virt-freezer virt-probe virt-tail
   container-disk virt-launcher virt-api)
-# CDI's controller: only for the real-CDI bed's importer Pods (build-images.sh's cdi-importer image).
-extra_tools=(pause kopia restic "${kubevirt_node_tools[@]}" cdi-controller)
+# The real CSI driver of the real node (only for build-images.sh's csi-hostpath image).
+csi_tools=(hostpathplugin csi-provisioner csi-snapshotter node-driver-registrar)
+# CDI's controller: only for the real-CDI bed (build-images.sh's cdi-importer image is its importer).
+extra_tools=(pause kopia restic "${kubevirt_node_tools[@]}" "${csi_tools[@]}" cdi-controller)
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
@@ -65,7 +71,10 @@ version_of() {
     # Linked against the libvirt of the launcher image's Debian release.
     virt-launcher) echo "$KUBEVIRT_VERSION-$VM_DEBIAN_RELEASE" ;;
     cdi-importer | cdi-controller) echo "$CDI_VERSION" ;;
-    snapshot-controller) echo "$SNAPSHOTTER_VERSION" ;;
+    snapshot-controller | csi-snapshotter) echo "$SNAPSHOTTER_VERSION" ;;
+    hostpathplugin) echo "$CSI_HOSTPATH_VERSION" ;;
+    csi-provisioner) echo "$CSI_PROVISIONER_VERSION" ;;
+    node-driver-registrar) echo "$NODE_DRIVER_REGISTRAR_VERSION" ;;
     kubevirt-crds)
       echo "$KUBEVIRT_VERSION-$CDI_VERSION-$SNAPSHOTTER_VERSION-$crds_source" ;;
     qemu-img) echo "$QEMU_DEBIAN_RELEASE" ;;
@@ -266,6 +275,38 @@ build_snapshot_controller() {
     github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller "$(snapshotter_replaces "$snap")" "$snap/go.sum"
 }
 
+# csi-snapshotter: the CSI driver's snapshot sidecar, from the same module as snapshot-controller.
+build_csi_snapshotter() {
+  local snap; snap=$(mod_dir "github.com/kubernetes-csi/external-snapshotter/v8@$SNAPSHOTTER_VERSION")
+  extra_ldflags="-X main.version=$SNAPSHOTTER_VERSION" build csi-snapshotter \
+    "github.com/kubernetes-csi/external-snapshotter/v8@$SNAPSHOTTER_VERSION" \
+    github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter "$(snapshotter_replaces "$snap")" "$snap/go.sum"
+}
+
+# csi-provisioner: external-provisioner's go.mod pins k8s.io/* in replace lines (copied).
+build_csi_provisioner() {
+  local prov; prov=$(mod_dir "github.com/kubernetes-csi/external-provisioner/v6@$CSI_PROVISIONER_VERSION")
+  extra_ldflags="-X main.version=$CSI_PROVISIONER_VERSION" build csi-provisioner \
+    "github.com/kubernetes-csi/external-provisioner/v6@$CSI_PROVISIONER_VERSION" \
+    github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner "$(grep '^replace ' "$prov/go.mod")" "$prov/go.sum"
+}
+
+# build_git NAME OWNER/REPO TAG PACKAGE: a tool the Go module proxy does not serve here
+# (kubernetes-csi's hostpath driver; node-driver-registrar's v2 tags lack the /v2 module
+# suffix, so no proxy serves them as versions): a shallow clone of the tag, built with the
+# vendor/ folder the repository commits (as its own Makefile builds it), nothing downloaded.
+build_git() {
+  local name=$1 repo=$2 tag=$3 pkg=$4 url dir out template='https://github.com/{owner}/{name}'
+  out="$bin/$name-$(version_of "$name")"
+  url=${SERVERIMAGE_GIT_MIRROR:-$template}
+  url=${url//\{owner\}/${repo%/*}}; url=${url//\{name\}/${repo#*/}}
+  dir=$(mktemp -d)
+  git -c advice.detachedHead=false clone -q --depth 1 --branch "$tag" "$url" "$dir/src" >>"$log" 2>&1
+  (cd "$dir/src" && GOFLAGS=-mod=vendor go build -trimpath -ldflags="-s -X main.version=$tag" -o "$out.tmp" "$pkg") >>"$log" 2>&1
+  mv "$out.tmp" "$out"
+  rm -rf "$dir"
+}
+
 # cdi-importer (and cdi-controller): CDI's module with its replaces, its go.sum, and the
 # libnbd stub (the importer compiles against libnbd only for its VMware VDDK source).
 build_cdi() {
@@ -370,6 +411,11 @@ build_one() {
     virt-launcher) build_virt_launcher ;;
     # VolumeSnapshot -> VolumeSnapshotContent -> readyToUse, with the simulator as CSI driver.
     snapshot-controller) build_snapshot_controller ;;
+    # The real CSI driver on the real node (build-images.sh's csi-hostpath image).
+    csi-snapshotter) build_csi_snapshotter ;;
+    csi-provisioner) build_csi_provisioner ;;
+    hostpathplugin) build_git hostpathplugin kubernetes-csi/csi-driver-host-path "$CSI_HOSTPATH_VERSION" ./cmd/hostpathplugin ;;
+    node-driver-registrar) build_git node-driver-registrar kubernetes-csi/node-driver-registrar "$NODE_DRIVER_REGISTRAR_VERSION" ./cmd/csi-node-driver-registrar ;;
     cdi-importer) build_cdi cdi-importer ;;
     # The real CDI controller of the real-CDI bed (kubevirt/real/cdi-controller.ts).
     cdi-controller) build_cdi cdi-controller ;;

@@ -21,6 +21,7 @@ test('metricNames finds selectors only: not functions, labels, keywords or group
 test('every dashboard query parses and reads only series the operator registers', async () => {
   const metrics = new OperatorMetrics();
   metrics.countImages(() => []);
+  metrics.countLastVerified(() => []);
   metrics.workQueue();
   metrics.reconcile();
   metrics.countReadiness(() => true);

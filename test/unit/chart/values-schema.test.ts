@@ -84,6 +84,7 @@ test("the defaults of flag-backed values are accepted by the operator's flag tab
   const backed: [keyof typeof configSchema.shape, unknown][] = [
     ['workers', values.workers],
     ['maxConcurrentExports', values.maxConcurrentExports],
+    ['maxConcurrentVerifications', values.maxConcurrentVerifications],
     ['keepSnapshots', values.keepSnapshots],
     ['logLevel', values.logLevel],
     ['allowedRegistries', values.allowedRegistries],

@@ -208,5 +208,31 @@ test('describe and backups show the boot verification', async () => {
     /^Verification: {3}Verified at 2026-11-27T02:41:00Z \(.+ ago\): Booted: the guest agent connected after 1m$/m,
   );
   expect(describeServerImage(active, [], now)).not.toContain('Verification:');
-  expect(backupRows([verified, active], now).rows.map((r) => r[4])).toEqual(['Verified', '-']);
+  // Waiting for a verification slot (--max-concurrent-verifications): the condition's words.
+  const message = 'Waiting for a free verification slot (2 at once) before booting the image';
+  const waiting = {
+    ...active,
+    spec: verified.spec,
+    status: {
+      ...active.status,
+      conditions: [
+        ...(active.status?.conditions ?? []),
+        {
+          type: 'Verified',
+          status: 'Unknown' as const,
+          reason: 'WaitingForVerificationSlot',
+          message,
+          lastTransitionTime: '2026-11-27T02:40:00Z',
+        },
+      ],
+    },
+  };
+  expect(describeServerImage(waiting, [], now)).toContain(
+    `Verification:   boot (check GuestAgent, timeout 5m): ${message}`,
+  );
+  expect(backupRows([verified, waiting, active], now).rows.map((r) => r[4])).toEqual([
+    'Verified',
+    'Waiting',
+    '-',
+  ]);
 });

@@ -9,6 +9,7 @@ import {
   decideVerification,
   parseApiDuration,
 } from '../../../src/controllers/serverimage/verification-decision.js';
+import { Slots } from '../../../src/controllers/serverimage/slots.js';
 import {
   verificationStep,
   type VerificationVmis,
@@ -235,20 +236,30 @@ describe('the throw-away VMI', () => {
 });
 
 describe('verificationStep', () => {
-  function fakes(present?: KubernetesObject) {
+  function fakes(
+    present?: KubernetesObject,
+    slots = new Slots(
+      2,
+      () => [],
+      () => undefined,
+    ),
+  ) {
     const calls: string[] = [];
     const results: string[] = [];
     const verification = {
+      slots,
       get: () => present,
       create: async () => {
         calls.push('create');
       },
       delete: async () => {
         calls.push('delete');
+        slots.release('prod/web-image');
         return true;
       },
     } as unknown as VerificationVmis;
     const deps = {
+      config: { maxConcurrentVerifications: 2 },
       vms: { get: () => vm },
       verification,
       verificationMetrics: { verified: (r: string) => results.push(r) },
@@ -327,6 +338,47 @@ describe('verificationStep', () => {
     expect(f.calls).toEqual(['delete']);
     expect(scope.status.verification).toEqual(done);
     expect(scope.events).toEqual([]);
+  });
+
+  it('waits for a verification slot before its deadline starts; a freed slot wakes it', async () => {
+    // Two other images' VMIs are booting (the cluster's count), the limit is 2.
+    const booting = ['ns/other-a', 'ns/other-b'];
+    const woken: string[] = [];
+    const slots = new Slots(
+      2,
+      () => booting,
+      (key) => woken.push(key),
+    );
+    const f = fakes(undefined, slots);
+    const scope = new Scope(si(), T0);
+    expect(await verificationStep(scope, f.deps)).toBeUndefined();
+    expect(f.calls).toEqual([]);
+    expect(scope.status.verification).toBeUndefined();
+    expect(scope.condition('Verified')).toMatchObject({
+      status: 'Unknown',
+      reason: 'WaitingForVerificationSlot',
+      message: 'Waiting for a free verification slot (2 at once) before booting the image',
+    });
+    expect(scope.events.map((e) => e.reason)).toEqual(['WaitingForVerificationSlot']);
+    // Still waiting a minute later: no second event.
+    const later = new Scope(si(scope.status), at(60_000));
+    await verificationStep(later, f.deps);
+    expect(later.events).toEqual([]);
+    // One of the others ends (its VMI goes): this image is woken, and its deadline starts now.
+    booting.pop();
+    slots.changed();
+    expect(woken).toEqual(['prod/web-image']);
+    const started = new Scope(si(later.status), at(90_000));
+    expect(await verificationStep(started, f.deps)).toEqual({ requeueAfter: 300_000 });
+    expect(f.calls).toEqual(['create']);
+    expect(started.status.verification).toEqual({ result: 'Verifying', startTime: '2026-12-06T03:01:30Z' });
+    // It holds the slot until its VMI is deleted with the result.
+    expect(slots.holders()).toEqual(new Set(['ns/other-a', 'prod/web-image']));
+    const done = new Scope(si(started.status), at(95_000));
+    f.deps.verification!.get = () => vmiObject([ready, agent]);
+    await verificationStep(done, f.deps);
+    expect(done.status.verification?.result).toBe('Verified');
+    expect(slots.holders()).toEqual(new Set(['ns/other-a']));
   });
 
   it('a chunked image: recorded as not possible, once', async () => {

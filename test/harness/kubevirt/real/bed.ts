@@ -25,9 +25,9 @@
 // act on those Pods through the node (exporter-pods.ts). virt-launcher Pods stay on the
 // stand-in's Node (KubeVirt's label and devices). `vms: true` adds real VMs on the real
 // node: the real virt-handler as a Pod there and KubeVirt's launcher built here, under
-// emulation (see RealKubevirtOptions.vms), and the CSI driver stand-in's node plugin there
-// (csi-node.ts), so that a VM's disk claim annotated real-node is mounted into its
-// launcher Pod by the real kubelet.
+// emulation (see RealKubevirtOptions.vms), and the real CSI hostpath driver there with the
+// real external-provisioner and csi-snapshotter (csi-hostpath.ts): a VM's disk is a claim of
+// its StorageClass, which the simulator leaves alone.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -45,7 +45,7 @@ import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startNodeSimulator, type NodeSimulator, type NodeSimulatorOptions } from '../node-simulator.js';
 import { startCdiController, type CdiController } from './cdi-controller.js';
-import { startCsiNodePlugin } from './csi-node.js';
+import { HOSTPATH_STORAGE_CLASS, startHostpathCsi, type HostpathCsi } from './csi-hostpath.js';
 import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { HostsFile } from './cluster-dns.js';
@@ -86,6 +86,11 @@ export interface RealKubevirt extends NodeSimulator {
   virtApi?: RealVirtApi;
   /** CDI's real controller (`cdi: 'real'`): its importer Pods run on the real node. */
   cdi?: CdiController;
+  /**
+   * The real CSI hostpath driver and its sidecars on the real node (`vms: true`): StorageClass
+   * `csi-hostpath-sc` (csi-hostpath.ts), for a real VM's disk.
+   */
+  csi?: HostpathCsi;
   /**
    * Runs `fn` with virt-controller stopped (SIGSTOP, then SIGCONT): a VM made meanwhile has no
    * status yet, as one just created has on a busy cluster. Keep `fn` short (its lease lasts 15 s).
@@ -151,7 +156,7 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
   const { node, nodeImages, vms, ...simOptions } = options;
   if (vms && node !== 'real') throw new Error("real VMs need the real node: { node: 'real', vms: true }");
-  // CDI's claims are CSI volumes on the real node, published there by the node plugin of `vms`.
+  // CDI's importer Pods fill claims of the real CSI driver of `vms`, on the real node.
   const realCdi = options.cdi === 'real';
   if (realCdi && !vms)
     throw new Error("the real CDI needs real VMs: { node: 'real', vms: true, cdi: 'real' }");
@@ -203,7 +208,9 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         kubeconfigPath: controlPlane.kubeconfigPath,
         images: [
           'exporter',
-          ...(vms ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api'] as const) : []),
+          ...(vms
+            ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api', 'csi-hostpath'] as const)
+            : []),
           ...(realCdi ? (['cdi-importer'] as const) : []),
         ],
         // The operator's (350 MB) need not hold up the bed: `realNode.imported()` waits for it.
@@ -222,6 +229,8 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       ...simOptions,
       kubeConfig: kc,
       csiDriver: CSI_DRIVER,
+      // The claims of the real driver's class (real VMs) are the real driver's alone.
+      storageClass: STORAGE_CLASS,
       log,
       vmChanges,
       localVolumes: realNode && {
@@ -231,20 +240,20 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         // stay on the stand-in's Node.
         onRealNode: async (pvc) =>
           (pvc.metadata?.ownerReferences ?? []).some((r) => r.kind === VM_EXPORT.kind),
-        // With real VMs, a claim annotated real-node (a VM's disk) is a CSI volume there.
-        csiOnRealNode: vms,
       },
     });
     stops.push(() => sim.stop());
+    // Real VMs' disks: the real CSI driver on the real node, its own StorageClass.
+    let csi: HostpathCsi | undefined;
     if (vms && realNode) {
-      const plugin = await startCsiNodePlugin({
+      const started = await startHostpathCsi({
         kc,
-        driver: CSI_DRIVER,
+        kubeconfigPath: controlPlane.kubeconfigPath,
         node: realNode,
-        dataDir: sim.dataDir,
-        log,
+        image: realNode.image('csi-hostpath'),
       });
-      stops.push(() => plugin.stop());
+      csi = started;
+      stops.push(() => started.stop());
     }
     const kubelet = new Kubelet(
       kc,
@@ -346,8 +355,11 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         importerImage: realNode.image('cdi-importer'),
       });
       stops.push(() => cdi!.stop());
-      // CDI knows no claim properties of the bed's driver: what the stand-in DataVolumes use.
-      await cdi.storageProfile(STORAGE_CLASS, [{ accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem' }]);
+      // CDI knows no claim properties of the real CSI driver (kubernetes-csi's hostpath is not
+      // in its list): what its StorageClass gives, as an admin does for such a driver.
+      await cdi.storageProfile(HOSTPATH_STORAGE_CLASS, [
+        { accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem' },
+      ]);
     }
     // Real VMs get the real virt-handler and the real virt-api (its subresources reach the
     // guest's agent through that virt-handler), started side by side: each spends most of
@@ -414,6 +426,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       realNode,
       virtHandler,
       virtApi,
+      csi,
       cdi,
       stop,
     };

@@ -2,14 +2,12 @@
 // csi-snapshotter sidecar and its CreateSnapshot/DeleteSnapshot. The real snapshot-controller
 // (snapshot-controller.ts) makes a VolumeSnapshotContent for each VolumeSnapshot; for one of
 // our driver's, this takes the snapshot (a hard link of the volume's disk file,
-// ../disk-store.ts; a copy for a claim annotated real-node, which a running VM writes in
-// place) and writes the content's status as the sidecar does (snapshotHandle,
+// ../disk-store.ts) and writes the content's status as the sidecar does (snapshotHandle,
 // readyToUse, creationTime in ns, restoreSize in bytes); snapshot-controller then fills the
 // VolumeSnapshot's. A content being deleted loses its snapshot and then its finalizer.
 // fault-vm-change (vm-changes.ts): snapshot-start when it first sees a content of a VM's
 // VolumeSnapshot, before it cuts; snapshot-done right after it wrote readyToUse.
 import { existsSync, statSync } from 'node:fs';
-import { copyFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Ann, faultValue } from '../annotations.js';
@@ -122,17 +120,7 @@ export class CsiSnapshotter {
     // Cut once: a snapshot held back by `hang` keeps the bytes of its moment.
     if (!content.status?.snapshotHandle) {
       const to = this.disks.volumeSnapshotFile(ref.namespace, ref.name, ref.uid);
-      const claim = vs?.spec?.source?.persistentVolumeClaimName as string | undefined;
-      const pvc = claim ? this.informers.pvcs.get(claim, ref.namespace) : undefined;
-      if (pvc?.metadata?.annotations?.[Ann.realNode] === 'true') {
-        // A running VM's disk on the real node: QEMU writes that very file (inode) in place,
-        // so a hard link would go on changing. A copy, as a storage snapshot would be.
-        await this.disks.prepare(to);
-        await copyFile(from, `${to}.tmp`);
-        await rename(`${to}.tmp`, to);
-      } else {
-        await this.disks.freeze(from, to);
-      }
+      await this.disks.freeze(from, to);
     }
     // hang: the driver has cut the snapshot but never reports it ready (an upload that never ends).
     const ready = fault !== 'hang';

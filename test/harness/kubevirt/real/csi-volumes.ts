@@ -14,14 +14,10 @@
 // exporter Pod at /export-volumes/NAME; kube-scheduler's VolumeBinding then puts the Pod on
 // that node. Every CSI PV gets node affinity to the stand-in's node, the one node where this
 // driver "runs": no kubelet can mount our CSI volumes, so no Pod using one may land on the
-// real node. Except a claim annotated real-node=true in a bed with real VMs (a running VM's
-// disk): its CSI PV gets node affinity to the real node, where the CSI node plugin
-// stand-in (csi-node.ts) publishes it to the real kubelet. It stays a CSI PV (not a local
-// one) because snapshot-controller snapshots CSI volumes only ("cannot find CSI
-// PersistentVolumeSource for volume") and a VM's disk is snapshotted.
+// real node (a real VM's disk there is a claim of the real CSI driver's class, csi-hostpath.ts,
+// which this leaves alone).
 import { link, mkdir, rm } from 'node:fs/promises';
 import * as k8s from '@kubernetes/client-node';
-import { Ann } from '../annotations.js';
 import type { Client } from '../api.js';
 import type { DiskStore } from '../disk-store.js';
 import type { VolumeBinder } from '../pvc-controller.js';
@@ -43,8 +39,6 @@ export interface LocalVolumes {
   standInNode: string;
   /** Whether this restore claim's volume goes to the real node (else a CSI PV on the stand-in's). */
   onRealNode(pvc: k8s.V1PersistentVolumeClaim): Promise<boolean>;
-  /** Whether a CSI node plugin runs on the real node (real VMs): real-node=true claims go there. */
-  csiOnRealNode?: boolean;
 }
 
 const onNode = (node: string): k8s.V1VolumeNodeAffinity => ({
@@ -95,13 +89,7 @@ export class CsiVolumes implements VolumeBinder {
     const volumeMode = pvc.spec?.volumeMode ?? 'Filesystem';
     let source: Partial<k8s.V1PersistentVolumeSpec> = {
       csi: { driver: this.driver, volumeHandle: volumeHandleOf(this.disks, file) },
-      ...(this.local && {
-        nodeAffinity: onNode(
-          this.local.csiOnRealNode && pvc.metadata?.annotations?.[Ann.realNode] === 'true'
-            ? this.local.nodeName
-            : this.local.standInNode,
-        ),
-      }),
+      ...(this.local && { nodeAffinity: onNode(this.local.standInNode) }),
     };
     if (
       this.local &&

@@ -1,12 +1,12 @@
 // The transfer slots are counted from the cluster (exports and live transfer Pods, the
 // caches) plus what this process granted and the caches do not show yet: a new process
 // counts what its predecessor started, and a freed slot wakes the images waiting for one.
-import { TransferSlots } from '../../../src/controllers/serverimage/transfer-slots.js';
+import { Slots } from '../../../src/controllers/serverimage/slots.js';
 
 function slots(limit: number, inCluster: string[] = []) {
   const woken: string[] = [];
   const cluster = [...inCluster];
-  const s = new TransferSlots(
+  const s = new Slots(
     limit,
     () => cluster,
     (key) => woken.push(key),
