@@ -18,6 +18,8 @@ export type ImageName =
   | 'virt-handler'
   | 'vm-guest'
   | 'virt-api'
+  // CDI's importer image, for the real CDI controller's importer Pods.
+  | 'cdi-importer'
   // kubernetes-csi's hostpath driver and its sidecars, the real node's CSI driver for real VMs.
   | 'csi-hostpath';
 

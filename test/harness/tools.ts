@@ -20,6 +20,8 @@ export type ToolName =
   | 'virt-controller'
   | 'snapshot-controller'
   | 'cdi-importer'
+  // The real-CDI bed's controller (built only when named).
+  | 'cdi-controller'
   | 'qemu-img'
   | 'kubelet'
   | 'kube-proxy'

@@ -13,16 +13,22 @@
 // from the registry) and as `serverimage restore --as containerdisk`'s VM; the zstd qcow2
 // image as a containerDisk VMI (containerd unpacks the zstd layer, QEMU reads the qcow2);
 // the second incremental backup through `serverimage restore --as containerdisk`, which
-// materializes a containerDisk image from its chunks first. Every guest finds the marker
+// materializes a containerDisk image from its chunks first; and the default image through
+// `serverimage restore --as datavolume`, whose DataVolume CDI's real controller imports
+// (the bed's `cdi: 'real'`: an importer Pod on the real node). Every guest finds the marker
 // the first one wrote.
 // Gated like real-vm.test.ts (SERVERIMAGE_REAL_VMS=1, `npm run test:vms`: the VM images
-// are built first); five guests boot under emulation, several minutes.
+// are built first); six guests boot under emulation, several minutes.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import type { Obj } from '../harness/kubevirt/api.js';
-import { HOSTPATH_DRIVER, HOSTPATH_TOPOLOGY_KEY } from '../harness/kubevirt/real/csi-hostpath.js';
+import { DATA_VOLUME, type Obj } from '../harness/kubevirt/api.js';
+import {
+  HOSTPATH_DRIVER,
+  HOSTPATH_STORAGE_CLASS,
+  HOSTPATH_TOPOLOGY_KEY,
+} from '../harness/kubevirt/real/csi-hostpath.js';
 import { containerLog } from '../harness/kubevirt/real/virt-handler-pod.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
@@ -69,13 +75,20 @@ beforeAll(async () => {
   if (!enabled) return;
   // The real CSI driver cuts a filesystem volume's snapshot as a gzip tarball of its folder:
   // 64 MiB took 9 s here under load, past the test flags' 6 s snapshot timeout.
-  bed = await startServerImageBed(['--snapshot-timeout=120s'], { ...REAL_NODE, node: 'real', vms: true });
+  bed = await startServerImageBed(['--snapshot-timeout=120s'], {
+    ...REAL_NODE,
+    node: 'real',
+    vms: true,
+    cdi: 'real',
+  });
   ns = await createNamespace('proof');
-  // The node's containerd pulls the images from the bed's registry (plain HTTP here).
+  // The node's containerd pulls the images from the bed's registry (plain HTTP here), and so
+  // do CDI's importers (CDIConfig's insecureRegistries, as a cluster's admin allows one).
   bed.sim.realNode!.containerd.trustRegistry(bed.registry.host, {
     tls: bed.registry.tls,
     caPem: bed.registry.caPem,
   });
+  if (!bed.registry.tls) await bed.sim.cdi!.insecureRegistry(bed.registry.host);
   diskDir = mkdtempSync(path.join(os.tmpdir(), 'proof-disk-'));
 }, 900_000);
 
@@ -400,6 +413,68 @@ maybe(
     const restored = await restoreAsContainerDisk('proof-image', 'proof-restored');
     expect(restored).toEqual({ image: ref(image!), stderr: '' });
     times['gzip raw restore: VM create to marker'] = await restoredBootsWithMarker('proof-restored');
+  },
+  900_000,
+);
+
+maybe(
+  "`restore --as datavolume`: the real CDI imports the image in an importer Pod on the real node, and the VM boots with the guest's marker",
+  async () => {
+    const node = bed.sim.realNode!;
+    // Every state of CDI's Pods (it deletes its importer Pod once done): a watch sees them all.
+    const pods = new Map<string, k8s.V1Pod>();
+    const watching = await new k8s.Watch(kubeConfig()).watch(
+      `/api/v1/namespaces/${ns}/pods`,
+      { labelSelector: 'app=containerized-data-importer' },
+      (_type: string, pod: k8s.V1Pod) => {
+        if (pod.status?.phase) pods.set(pod.metadata!.name!, pod);
+      },
+      () => undefined,
+    );
+    const asked = Date.now();
+    try {
+      // On the real CSI driver's class: its volumes are on the real node, where the importer runs.
+      const restored = await cli([
+        'restore',
+        'proof-image',
+        '--storage-class',
+        HOSTPATH_STORAGE_CLASS,
+        '-n',
+        ns,
+        '--name',
+        'proof-dv',
+        '--run-strategy',
+        'Always',
+      ]);
+      expect(restored).toMatchObject({ code: 0 });
+      // virt-controller makes the DataVolume from the VM's template; CDI's import populator
+      // fills its claim through PVC' and an importer Pod (with a scratch claim for a registry).
+      await until(
+        'the DataVolume proof-dv-root Succeeded',
+        async () => {
+          const dv = await bed.client.get(DATA_VOLUME, ns, 'proof-dv-root');
+          return dv?.status?.phase === 'Succeeded';
+        },
+        300_000,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message}\nCDI's Pods ${JSON.stringify([...pods.values()].map((p) => [p.metadata?.name, p.spec?.nodeName, p.status]))}\n--- cdi-controller:\n${bed.sim.cdi!.process.tail(40)}`,
+        );
+      });
+    } finally {
+      watching.abort();
+    }
+    times['datavolume restore: imported'] = Date.now() - asked;
+    // CDI's importer image (cdi-importer and qemu-img) ran to completion on the real node.
+    const importer = [...pods.values()].find((p) => p.status?.phase === 'Succeeded');
+    expect(importer?.metadata!.name).toMatch(/^importer-prime-/);
+    expect(importer!.spec!.nodeName).toBe(node.nodeName);
+    expect(importer!.spec!.containers[0]!.image).toBe(node.image('cdi-importer'));
+    expect(importer!.status!.containerStatuses![0]!.state!.terminated).toMatchObject({
+      exitCode: 0,
+      message: expect.stringContaining('Import Complete'),
+    });
+    times['datavolume restore: VM create to marker'] = await restoredBootsWithMarker('proof-dv');
   },
   900_000,
 );

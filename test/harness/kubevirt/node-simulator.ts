@@ -40,6 +40,11 @@ export interface NodeSimulatorOptions {
   vmChanges?: VmChanges;
   /** With a real node: which restore claims get a local PV there (real/csi-volumes.ts). */
   localVolumes?: LocalVolumes;
+  /**
+   * 'real': CDI's real controller and importer Pods do the DataVolumes (real/cdi-controller.ts):
+   * no DataVolume stand-in. Their claims are of the real CSI driver's class (real VMs).
+   */
+  cdi?: 'real';
 }
 
 export interface NodeSimulator {
@@ -68,16 +73,19 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
     log,
     options.localVolumes,
   );
+  const realCdi = options.cdi === 'real';
   const pvcs = new PvcController(client, informers, disks, log, volumes, options.storageClass);
   const hostAliases = options.hostAliases ?? {};
-  const dataVolumes = new DataVolumeController(
-    client,
-    informers,
-    disks,
-    options.registryImporter ?? craneImporter,
-    hostAliases,
-    log,
-  );
+  const dataVolumes = realCdi
+    ? undefined
+    : new DataVolumeController(
+        client,
+        informers,
+        disks,
+        options.registryImporter ?? craneImporter,
+        hostAliases,
+        log,
+      );
   const snapshots = new CsiSnapshotter(
     options.kubeConfig,
     client,
@@ -98,7 +106,7 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
     reconciles: (controller, key) => {
       const queues = {
         pvc: pvcs.queue,
-        datavolume: dataVolumes.queue,
+        datavolume: dataVolumes?.queue,
         volumesnapshotcontent: snapshots.queue,
       };
       return queues[controller as keyof typeof queues]?.runs.get(key) ?? 0;
@@ -109,7 +117,7 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
       await snapshots.stop();
       await volumes.stop();
       await stopInformers();
-      await Promise.all([pvcs.queue, dataVolumes.queue].map((q) => q.stop()));
+      await Promise.all([pvcs.queue, dataVolumes?.queue].map((q) => q?.stop()));
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -13,6 +13,7 @@
 #   vm-base, virt-launcher, virt-handler, vm-guest, virt-api  KubeVirt's node side and virt-api
 #              for real VMs (see their recipes); built only when named, since only the real-VM
 #              test uses them
+#   cdi-importer  CDI's importer image for the real CDI controller's importer Pods (real VMs)
 #   csi-hostpath  kubernetes-csi's hostpath CSI driver with its sidecars (external-provisioner,
 #              csi-snapshotter, node-driver-registrar), on vm-base; for real VMs too
 # Each image is tagged serverimage-testbed/NAME:KEY, KEY a hash of its inputs (for the
@@ -40,7 +41,7 @@ say() { printf '[build-images] %s\n' "$*" >&2; }
 
 default_images=(node-base operator exporter pause coredns)
 # Real VMs: minutes of apt and Go builds, so only the test that runs them asks for them.
-vm_images=(vm-base virt-launcher virt-handler vm-guest virt-api csi-hostpath)
+vm_images=(vm-base virt-launcher virt-handler vm-guest virt-api csi-hostpath cdi-importer)
 all_images=("${default_images[@]}" "${vm_images[@]}")
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=("${default_images[@]}")
@@ -49,7 +50,7 @@ for i in "${images[@]}"; do
 done
 # In build order; the operator image is built on node-base, KubeVirt's and the guest's on vm-base.
 case " ${images[*]} " in *" operator "*) images+=(node-base) ;; esac
-case " ${images[*]} " in *" virt-launcher "* | *" virt-handler "* | *" vm-guest "* | *" csi-hostpath "*) images+=(vm-base) ;; esac
+case " ${images[*]} " in *" virt-launcher "* | *" virt-handler "* | *" vm-guest "* | *" csi-hostpath "* | *" cdi-importer "*) images+=(vm-base) ;; esac
 wanted=" ${images[*]} " images=()
 for i in "${all_images[@]}"; do case $wanted in *" $i "*) images+=("$i") ;; esac; done
 
@@ -246,6 +247,25 @@ DOCKERFILE
   rm -rf "$ctx"
 }
 
+# CDI's importer image (cmd/cdi-importer/BUILD.bazel cdi-importer-image): cdi-importer in
+# /usr/bin as the entrypoint with -alsologtostderr, qemu-img (Debian's qemu-utils in place
+# of its CentOS Stream one), CA certificates; CDI's importer Pods run it as uid 107.
+build_cdi_importer() {
+  local ref=$1 ctx bin; ctx=$(mktemp -d "$dir/rootfs.XXXXXX")
+  bin=$(bash "$here/build-tools.sh" cdi-importer)/cdi-importer
+  install -m 0755 "$(readlink -f "$bin")" "$ctx/cdi-importer"
+  cat >"$ctx/Dockerfile" <<DOCKERFILE
+ARG BASE
+FROM \$BASE
+RUN $apt_install qemu-utils ca-certificates && apt-get clean && rm -rf /var/lib/apt/lists/*
+COPY cdi-importer /usr/bin/cdi-importer
+USER 1001
+ENTRYPOINT ["/usr/bin/cdi-importer", "-alsologtostderr"]
+DOCKERFILE
+  docker_build "$ref" "$ctx"
+  rm -rf "$ctx"
+}
+
 # The guest, a containerDisk as kubevirt/containerdisks lays one out (one layer: disk/ 0555
 # and disk/disk.img 0444, uid/gid 107, nothing else). The disk boots on its own and is
 # partitioned as a server's: an MBR with SYSLINUX's boot code, partition 1 a FAT file system
@@ -366,6 +386,8 @@ compute_key() {
       echo "$CSI_PROVISIONER_VERSION" "$SNAPSHOTTER_VERSION" "$NODE_DRIVER_REGISTRAR_VERSION"; } | hash ;;
     virt-launcher | virt-handler | vm-guest) { declare -f "build_${1//-/_}" docker_build; echo "$apt_install"
       echo "${keys[vm-base]}" "$KUBEVIRT_VERSION"; } | hash ;;
+    cdi-importer) { declare -f build_cdi_importer docker_build; echo "$apt_install"
+      echo "${keys[vm-base]}" "$CDI_VERSION"; } | hash ;;
   esac
 }
 for i in "${images[@]}"; do keys[$i]=$(compute_key "$i"); done

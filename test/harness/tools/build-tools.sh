@@ -40,7 +40,8 @@ kubevirt_node_tools=(virt-handler virt-chroot virt-launcher-monitor virt-freezer
   container-disk virt-launcher virt-api)
 # The real CSI driver of the real node (only for build-images.sh's csi-hostpath image).
 csi_tools=(hostpathplugin csi-provisioner csi-snapshotter node-driver-registrar)
-extra_tools=(pause kopia restic "${kubevirt_node_tools[@]}" "${csi_tools[@]}")
+# CDI's controller: only for the real-CDI bed (build-images.sh's cdi-importer image is its importer).
+extra_tools=(pause kopia restic "${kubevirt_node_tools[@]}" "${csi_tools[@]}" cdi-controller)
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=("${all_tools[@]}")
 
@@ -69,7 +70,7 @@ version_of() {
       echo "$KUBEVIRT_VERSION" ;;
     # Linked against the libvirt of the launcher image's Debian release.
     virt-launcher) echo "$KUBEVIRT_VERSION-$VM_DEBIAN_RELEASE" ;;
-    cdi-importer) echo "$CDI_VERSION" ;;
+    cdi-importer | cdi-controller) echo "$CDI_VERSION" ;;
     snapshot-controller | csi-snapshotter) echo "$SNAPSHOTTER_VERSION" ;;
     hostpathplugin) echo "$CSI_HOSTPATH_VERSION" ;;
     csi-provisioner) echo "$CSI_PROVISIONER_VERSION" ;;
@@ -306,16 +307,16 @@ build_git() {
   rm -rf "$dir"
 }
 
-# cdi-importer: CDI's module with its replaces, its go.sum, and the libnbd stub (the
-# importer compiles against libnbd only for its VMware VDDK source).
-build_cdi_importer() {
-  local dir cdi; dir=$(mktemp -d); cdi=$(mod_dir "kubevirt.io/containerized-data-importer@$CDI_VERSION")
-  new_module "$dir" cdi-importer "kubevirt.io/containerized-data-importer@$CDI_VERSION" \
+# cdi-importer (and cdi-controller): CDI's module with its replaces, its go.sum, and the
+# libnbd stub (the importer compiles against libnbd only for its VMware VDDK source).
+build_cdi() {
+  local tool=${1:-cdi-importer} dir cdi; dir=$(mktemp -d); cdi=$(mod_dir "kubevirt.io/containerized-data-importer@$CDI_VERSION")
+  new_module "$dir" "$tool" "kubevirt.io/containerized-data-importer@$CDI_VERSION" \
     "$(project_replaces "$cdi" "kubevirt.io/containerized-data-importer-api => kubevirt.io/containerized-data-importer-api@$CDI_VERSION")" \
     "$cdi/go.sum"
   cp -r "$here/libnbd-stub" "$dir/libnbd-stub"
-  printf 'package tools\n\nimport _ "kubevirt.io/containerized-data-importer/cmd/cdi-importer"\n' >"$dir/tools.go"
-  go_build cdi-importer "$dir" kubevirt.io/containerized-data-importer/cmd/cdi-importer
+  printf 'package tools\n\nimport _ "kubevirt.io/containerized-data-importer/cmd/%s"\n' "$tool" >"$dir/tools.go"
+  go_build "$tool" "$dir" "kubevirt.io/containerized-data-importer/cmd/$tool"
   rm -rf "$dir"
 }
 
@@ -415,7 +416,9 @@ build_one() {
     csi-provisioner) build_csi_provisioner ;;
     hostpathplugin) build_git hostpathplugin kubernetes-csi/csi-driver-host-path "$CSI_HOSTPATH_VERSION" ./cmd/hostpathplugin ;;
     node-driver-registrar) build_git node-driver-registrar kubernetes-csi/node-driver-registrar "$NODE_DRIVER_REGISTRAR_VERSION" ./cmd/csi-node-driver-registrar ;;
-    cdi-importer) build_cdi_importer ;;
+    cdi-importer) build_cdi cdi-importer ;;
+    # The real CDI controller of the real-CDI bed (kubevirt/real/cdi-controller.ts).
+    cdi-controller) build_cdi cdi-controller ;;
     kubevirt-crds) build_kubevirt_crds ;;
     qemu-img) build_qemu_img ;;
     # Bench-only: the incremental backup bench's peers (the module's own main package).

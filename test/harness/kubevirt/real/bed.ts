@@ -44,7 +44,8 @@ import { Ann, faultValue } from '../annotations.js';
 import { Client, VM, VM_EXPORT } from '../api.js';
 import { installKubevirtCrds } from '../crds/install.js';
 import { startNodeSimulator, type NodeSimulator, type NodeSimulatorOptions } from '../node-simulator.js';
-import { startHostpathCsi, type HostpathCsi } from './csi-hostpath.js';
+import { startCdiController, type CdiController } from './cdi-controller.js';
+import { HOSTPATH_STORAGE_CLASS, startHostpathCsi, type HostpathCsi } from './csi-hostpath.js';
 import { startKubeControllerManager } from './kube-controller-manager.js';
 import { startKubeScheduler } from './kube-scheduler.js';
 import { HostsFile } from './cluster-dns.js';
@@ -83,6 +84,8 @@ export interface RealKubevirt extends NodeSimulator {
   virtHandler?: RealVirtHandler;
   /** The real virt-api on the real node (`vms: true`; the other beds simulate its subresources). */
   virtApi?: RealVirtApi;
+  /** CDI's real controller (`cdi: 'real'`): its importer Pods run on the real node. */
+  cdi?: CdiController;
   /**
    * The real CSI hostpath driver and its sidecars on the real node (`vms: true`): StorageClass
    * `csi-hostpath-sc` (csi-hostpath.ts), for a real VM's disk.
@@ -113,6 +116,8 @@ export type RealKubevirtOptions = Omit<
    * this machine). A VMI whose nodeSelector names the real node runs there in real QEMU.
    */
   vms?: boolean;
+  // cdi: 'real' (with vms): CDI's real controller (cdi-controller.ts) instead of the
+  // DataVolume stand-in; its importer Pods run CDI's importer image on the real node.
 };
 
 const quietLog = (message: string, err?: unknown) => {
@@ -151,6 +156,10 @@ async function installStorage(kc: k8s.KubeConfig): Promise<void> {
 export async function startRealKubevirt(options: RealKubevirtOptions = {}): Promise<RealKubevirt> {
   const { node, nodeImages, vms, ...simOptions } = options;
   if (vms && node !== 'real') throw new Error("real VMs need the real node: { node: 'real', vms: true }");
+  // CDI's importer Pods fill claims of the real CSI driver of `vms`, on the real node.
+  const realCdi = options.cdi === 'real';
+  if (realCdi && !vms)
+    throw new Error("the real CDI needs real VMs: { node: 'real', vms: true, cdi: 'real' }");
   const log = options.log ?? quietLog;
   // The real node's network first: the API server listens on its link, with its Service range.
   const network: NodeNetwork | undefined = node === 'real' ? await createNodeNetwork() : undefined;
@@ -202,6 +211,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
           ...(vms
             ? (['virt-launcher', 'virt-handler', 'vm-guest', 'virt-api', 'csi-hostpath'] as const)
             : []),
+          ...(realCdi ? (['cdi-importer'] as const) : []),
         ],
         // The operator's (350 MB) need not hold up the bed: `realNode.imported()` waits for it.
         laterImages: nodeImages,
@@ -336,6 +346,21 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
         : undefined,
     });
     stops.push(() => virtController.stop());
+    let cdi: CdiController | undefined;
+    if (realCdi && realNode) {
+      cdi = await startCdiController({
+        kc,
+        kubeconfigPath: controlPlane.kubeconfigPath,
+        dir,
+        importerImage: realNode.image('cdi-importer'),
+      });
+      stops.push(() => cdi!.stop());
+      // CDI knows no claim properties of the real CSI driver (kubernetes-csi's hostpath is not
+      // in its list): what its StorageClass gives, as an admin does for such a driver.
+      await cdi.storageProfile(HOSTPATH_STORAGE_CLASS, [
+        { accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem' },
+      ]);
+    }
     // Real VMs get the real virt-handler and the real virt-api (its subresources reach the
     // guest's agent through that virt-handler), started side by side: each spends most of
     // its start waiting (the node labeller, virt-api's 15 s readiness delay). The other
@@ -402,6 +427,7 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       virtHandler,
       virtApi,
       csi,
+      cdi,
       stop,
     };
   } catch (err) {
