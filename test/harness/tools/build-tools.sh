@@ -301,7 +301,11 @@ build_git() {
   url=${SERVERIMAGE_GIT_MIRROR:-$template}
   url=${url//\{owner\}/${repo%/*}}; url=${url//\{name\}/${repo#*/}}
   dir=$(mktemp -d)
-  git -c advice.detachedHead=false clone -q --depth 1 --branch "$tag" "$url" "$dir/src" >>"$log" 2>&1
+  if ! git -c advice.detachedHead=false clone -q --depth 1 --branch "$tag" "$url" "$dir/src" >>"$log" 2>&1; then
+    rm -rf "$dir"
+    say "could not clone $name's source, $repo $tag, from $url: the Go module proxy does not serve it, so it is built from git; on a machine that cannot reach GitHub set SERVERIMAGE_GIT_MIRROR to a folder of clones, e.g. /srv/git/{owner}+{name}"
+    return 1
+  fi
   (cd "$dir/src" && GOFLAGS=-mod=vendor go build -trimpath -ldflags="-s -X main.version=$tag" -o "$out.tmp" "$pkg") >>"$log" 2>&1
   mv "$out.tmp" "$out"
   rm -rf "$dir"
