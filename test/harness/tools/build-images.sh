@@ -37,7 +37,10 @@ cache=${SERVERIMAGE_TOOLS_CACHE:-$HOME/.cache/serverimage-operator/tools}
 dir="$cache/images"
 log="$dir/build.log"
 mkdir -p "$dir"
-say() { printf '[build-images] %s\n' "$*" >&2; }
+# The caller's stderr, kept as $caller_stderr: a recipe runs with its output in the log, and a
+# failure inside it must still be said where the person running this looks.
+exec {caller_stderr}>&2
+say() { printf '[build-images] %s\n' "$*" >&"$caller_stderr"; }
 
 default_images=(node-base operator exporter pause coredns)
 # Real VMs: minutes of apt and Go builds, so only the test that runs them asks for them.
@@ -423,7 +426,8 @@ start_ticker() {
   ticker=$!
 }
 stop_ticker() { [ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true; ticker=; }
-on_error() { stop_ticker; say "FAILED; last lines of $log:"; tail -n 40 "$log" | sed 's/^/  /' >&2; }
+# Said once, by the script itself (a failing $(...) inside a recipe runs the trap too).
+on_error() { [ "$BASHPID" = "$$" ] || return 0; stop_ticker; say "FAILED; last lines of $log:"; tail -n 40 "$log" | sed 's/^/  /' >&"$caller_stderr"; }
 trap on_error ERR
 : >"$log"
 

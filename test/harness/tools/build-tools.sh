@@ -14,9 +14,6 @@
 #
 #   build-tools.sh [TOOL...]   only these tools (default: all but the bench-only ones), e.g. the demo's five
 #   SERVERIMAGE_TOOLS_CACHE    cache root (default ~/.cache/serverimage-operator/tools)
-#   SERVERIMAGE_GIT_MIRROR     where the tools built from git (hostpathplugin,
-#                              node-driver-registrar) are cloned from instead of GitHub: a
-#                              template with {owner} and {name}, e.g. /srv/git/{owner}+{name}
 set -eEuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -291,22 +288,22 @@ build_csi_provisioner() {
     github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner "$(grep '^replace ' "$prov/go.mod")" "$prov/go.sum"
 }
 
-# build_git NAME OWNER/REPO TAG PACKAGE: a tool the Go module proxy does not serve here
-# (kubernetes-csi's hostpath driver; node-driver-registrar's v2 tags lack the /v2 module
-# suffix, so no proxy serves them as versions): a shallow clone of the tag, built with the
-# vendor/ folder the repository commits (as its own Makefile builds it), nothing downloaded.
-build_git() {
-  local name=$1 repo=$2 tag=$3 pkg=$4 url dir out template='https://github.com/{owner}/{name}'
-  out="$bin/$name-$(version_of "$name")"
-  url=${SERVERIMAGE_GIT_MIRROR:-$template}
-  url=${url//\{owner\}/${repo%/*}}; url=${url//\{name\}/${repo#*/}}
-  dir=$(mktemp -d)
-  if ! git -c advice.detachedHead=false clone -q --depth 1 --branch "$tag" "$url" "$dir/src" >>"$log" 2>&1; then
-    rm -rf "$dir"
-    say "could not clone $name's source, $repo $tag, from $url: the Go module proxy does not serve it, so it is built from git; on a machine that cannot reach GitHub set SERVERIMAGE_GIT_MIRROR to a folder of clones, e.g. /srv/git/{owner}+{name}"
+# build_copied NAME FOLDER PACKAGE: a tool the Go module proxy does not serve (kubernetes-csi's
+# hostpath driver; node-driver-registrar, whose v2 tags lack the /v2 module suffix), from
+# the copy of its release's own Go source in third-party/FOLDER (see its README),
+# built outside the repo (the build may rewrite go.mod) with its dependencies from the proxy.
+build_copied() {
+  local name=$1 src=$2 pkg=$3 dir out version copied
+  version=$(version_of "$name")
+  out="$bin/$name-$version"
+  read -r copied _ <"$here/third-party/$src/RELEASE"
+  if [[ $copied != "$version" ]]; then
+    say "third-party/$src holds $copied's source, but versions.env asks for $version: copy that release's source (third-party/README.md)"
     return 1
   fi
-  (cd "$dir/src" && GOFLAGS=-mod=vendor go build -trimpath -ldflags="-s -X main.version=$tag" -o "$out.tmp" "$pkg") >>"$log" 2>&1
+  dir=$(mktemp -d)
+  cp -r "$here/third-party/$src/." "$dir"
+  (cd "$dir" && go build -trimpath -ldflags="-s -X main.version=$version" -o "$out.tmp" "$pkg") >>"$log" 2>&1
   mv "$out.tmp" "$out"
   rm -rf "$dir"
 }
@@ -418,8 +415,8 @@ build_one() {
     # The real CSI driver on the real node (build-images.sh's csi-hostpath image).
     csi-snapshotter) build_csi_snapshotter ;;
     csi-provisioner) build_csi_provisioner ;;
-    hostpathplugin) build_git hostpathplugin kubernetes-csi/csi-driver-host-path "$CSI_HOSTPATH_VERSION" ./cmd/hostpathplugin ;;
-    node-driver-registrar) build_git node-driver-registrar kubernetes-csi/node-driver-registrar "$NODE_DRIVER_REGISTRAR_VERSION" ./cmd/csi-node-driver-registrar ;;
+    hostpathplugin) build_copied hostpathplugin csi-driver-host-path ./cmd/hostpathplugin ;;
+    node-driver-registrar) build_copied node-driver-registrar node-driver-registrar ./cmd/csi-node-driver-registrar ;;
     cdi-importer) build_cdi cdi-importer ;;
     # The real CDI controller of the real-CDI bed (kubevirt/real/cdi-controller.ts).
     cdi-controller) build_cdi cdi-controller ;;
