@@ -19,8 +19,7 @@
 // the first one wrote.
 // Gated like real-vm.test.ts (SERVERIMAGE_REAL_VMS=1, `npm run test:vms`: the VM images
 // are built first); six guests boot under emulation, several minutes.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { DATA_VOLUME, type Obj } from '../harness/kubevirt/api.js';
@@ -31,26 +30,30 @@ import {
 } from '../harness/kubevirt/real/csi-hostpath.js';
 import { containerLog } from '../harness/kubevirt/real/virt-handler-pod.js';
 import { until } from '../harness/kubevirt/testing.js';
-import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { kubeConfig } from '../harness/testbed.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { cli } from './cli-fixtures.js';
-import { guestDisk, populatedClaim } from './real-vm-fixtures.js';
 import {
-  REAL_NODE,
+  REAL_VMS_ENABLED,
+  VMI,
+  VMS,
+  guestDisk,
+  guestVmiSpec,
+  populatedClaim,
+  startRealVmBed,
+  type RealVmBed,
+} from './real-vm-fixtures.js';
+import {
   SERVERIMAGE,
   serverImage,
   createServerImage,
-  startServerImageBed,
   waitForPhase,
   type ServerImageBed,
 } from './serverimage-fixtures.js';
 
-const enabled = !!process.env.SERVERIMAGE_REAL_VMS;
-const maybe = enabled ? it : it.skip;
+const maybe = REAL_VMS_ENABLED ? it : it.skip;
 
-const VMI = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
-const VMS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
-
+let real: RealVmBed;
 let bed: ServerImageBed;
 let ns: string;
 let diskDir: string;
@@ -59,7 +62,7 @@ let markerId: string | undefined;
 /** The ServerImages the first case made, each Active: its status.images. */
 const made: Record<string, ImageStatus[]> = {};
 /** Milliseconds of each step, printed with SERVERIMAGE_VM_TIMES. */
-const times: Record<string, number> = {};
+let times: Record<string, number>;
 /** The two incremental backups' chunk counts, printed with SERVERIMAGE_VM_TIMES. */
 let chunkStats = '';
 
@@ -72,36 +75,12 @@ type ImageStatus = {
 };
 
 beforeAll(async () => {
-  if (!enabled) return;
-  // The real CSI driver cuts a filesystem volume's snapshot as a gzip tarball of its folder:
-  // 64 MiB took 9 s here under load, past the test flags' 6 s snapshot timeout.
-  bed = await startServerImageBed(['--snapshot-timeout=120s'], {
-    ...REAL_NODE,
-    node: 'real',
-    vms: true,
-    cdi: 'real',
-  });
-  ns = await createNamespace('proof');
-  // The node's containerd pulls the images from the bed's registry (plain HTTP here), and so
-  // do CDI's importers (CDIConfig's insecureRegistries, as a cluster's admin allows one).
-  bed.sim.realNode!.containerd.trustRegistry(bed.registry.host, {
-    tls: bed.registry.tls,
-    caPem: bed.registry.caPem,
-  });
-  if (!bed.registry.tls) await bed.sim.cdi!.insecureRegistry(bed.registry.host);
-  diskDir = mkdtempSync(path.join(os.tmpdir(), 'proof-disk-'));
+  if (!REAL_VMS_ENABLED) return;
+  real = await startRealVmBed('proof', [], { cdi: 'real' });
+  ({ bed, ns, diskDir, times } = real);
 }, 900_000);
 
-afterAll(async () => {
-  if (enabled && process.env.SERVERIMAGE_VM_TIMES)
-    process.stdout.write(
-      `proof times (ms): ${Object.entries(times)
-        .map(([k, v]) => `${k} ${v}`)
-        .join('; ')}\nproof chunks: ${chunkStats}\n`,
-    );
-  await bed?.stop();
-  if (diskDir) rmSync(diskDir, { recursive: true, force: true });
-});
+afterAll(() => real?.stop(`proof chunks: ${chunkStats}\n`));
 
 type Vmi = {
   metadata: Obj['metadata'];
@@ -172,17 +151,7 @@ async function bootsWithMarker(name: string, image: string): Promise<number> {
       apiVersion: 'kubevirt.io/v1',
       kind: 'VirtualMachineInstance',
       metadata: { name },
-      spec: {
-        nodeSelector: { 'kubernetes.io/hostname': bed.sim.realNode!.nodeName },
-        terminationGracePeriodSeconds: 0,
-        domain: {
-          cpu: { cores: 1, sockets: 1, threads: 1 },
-          memory: { guest: '256Mi' },
-          resources: { requests: { memory: '256Mi' } },
-          devices: { autoattachPodInterface: false, disks: [{ name: 'root', disk: { bus: 'virtio' } }] },
-        },
-        volumes: [{ name: 'root', containerDisk: { image } }],
-      },
+      spec: guestVmiSpec(bed.sim.realNode!.nodeName, { containerDisk: { image } }),
     },
   });
   const asked = Date.now();
@@ -293,20 +262,7 @@ maybe(
         spec: {
           runStrategy: 'Always',
           template: {
-            spec: {
-              nodeSelector: { 'kubernetes.io/hostname': node.nodeName },
-              terminationGracePeriodSeconds: 0,
-              domain: {
-                cpu: { cores: 1, sockets: 1, threads: 1 },
-                memory: { guest: '256Mi' },
-                resources: { requests: { memory: '256Mi' } },
-                devices: {
-                  autoattachPodInterface: false,
-                  disks: [{ name: 'root', disk: { bus: 'virtio' } }],
-                },
-              },
-              volumes: [{ name: 'root', persistentVolumeClaim: { claimName: 'proof-root' } }],
-            },
+            spec: guestVmiSpec(node.nodeName, { persistentVolumeClaim: { claimName: 'proof-root' } }),
           },
         },
       },

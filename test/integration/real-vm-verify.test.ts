@@ -9,64 +9,45 @@
 // operator runs with --max-concurrent-verifications=1: the two images become Active about
 // together, one boots while the other waits for the slot, and no two VMIs exist at once.
 // Gated like real-vm-backup.test.ts (SERVERIMAGE_REAL_VMS=1; the VM images are built first).
-import { copyFileSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import type { Obj } from '../harness/kubevirt/api.js';
 import { until } from '../harness/kubevirt/testing.js';
-import { createNamespace } from '../harness/testbed.js';
-import { guestDisk, populatedClaim } from './real-vm-fixtures.js';
 import {
-  REAL_NODE,
+  REAL_VMS_ENABLED,
+  VMI,
+  VMS,
+  guestDisk,
+  guestVmiSpec,
+  populatedClaim,
+  startRealVmBed,
+  type RealVmBed,
+} from './real-vm-fixtures.js';
+import {
   SERVERIMAGE,
   conditionOf,
   createServerImage,
   serverImage,
-  startServerImageBed,
   type ServerImageBed,
 } from './serverimage-fixtures.js';
 
-const enabled = !!process.env.SERVERIMAGE_REAL_VMS;
-const maybe = enabled ? it : it.skip;
+const maybe = REAL_VMS_ENABLED ? it : it.skip;
 
-const VMI = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
-const VMS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
-
+let real: RealVmBed;
 let bed: ServerImageBed;
 let ns: string;
 let diskDir: string;
+let times: Record<string, number>;
 /** The most verification VMIs any poll saw at once (the limit is 1). */
 let mostVmisAtOnce = 0;
-/** Milliseconds of each step, printed with SERVERIMAGE_VM_TIMES. */
-const times: Record<string, number> = {};
 
 beforeAll(async () => {
-  if (!enabled) return;
-  // The real CSI driver cuts a filesystem volume's snapshot as a gzip tarball of its folder:
-  // 64 MiB took 9 s here under load, past the test flags' 6 s snapshot timeout.
-  bed = await startServerImageBed(['--max-concurrent-verifications=1', '--snapshot-timeout=120s'], {
-    ...REAL_NODE,
-    node: 'real',
-    vms: true,
-  });
-  ns = await createNamespace('verify');
-  bed.sim.realNode!.containerd.trustRegistry(bed.registry.host, {
-    tls: bed.registry.tls,
-    caPem: bed.registry.caPem,
-  });
-  diskDir = mkdtempSync(path.join(os.tmpdir(), 'verify-disk-'));
+  if (!REAL_VMS_ENABLED) return;
+  real = await startRealVmBed('verify', ['--max-concurrent-verifications=1']);
+  ({ bed, ns, diskDir, times } = real);
 }, 900_000);
 
-afterAll(async () => {
-  if (enabled && process.env.SERVERIMAGE_VM_TIMES)
-    process.stdout.write(
-      `verify times (ms): ${Object.entries(times)
-        .map(([k, v]) => `${k} ${v}`)
-        .join('; ')}\n`,
-    );
-  await bed?.stop();
-  if (diskDir) rmSync(diskDir, { recursive: true, force: true });
-});
+afterAll(() => real?.stop());
 
 /**
  * A stopped VM on the real node whose one disk is a claim of the real CSI driver's class
@@ -92,18 +73,10 @@ async function stoppedVm(name: string, diskFile: string): Promise<void> {
       spec: {
         runStrategy: 'Halted',
         template: {
-          spec: {
-            // The verification VMI takes the VM's placement: the real node, where QEMU runs.
-            nodeSelector: { 'kubernetes.io/hostname': bed.sim.realNode!.nodeName },
-            terminationGracePeriodSeconds: 0,
-            domain: {
-              cpu: { cores: 1, sockets: 1, threads: 1 },
-              memory: { guest: '256Mi' },
-              resources: { requests: { memory: '256Mi' } },
-              devices: { autoattachPodInterface: false, disks: [{ name: 'root', disk: { bus: 'virtio' } }] },
-            },
-            volumes: [{ name: 'root', persistentVolumeClaim: { claimName: `${name}-root` } }],
-          },
+          // The verification VMI takes the VM's placement: the real node, where QEMU runs.
+          spec: guestVmiSpec(bed.sim.realNode!.nodeName, {
+            persistentVolumeClaim: { claimName: `${name}-root` },
+          }),
         },
       },
     },

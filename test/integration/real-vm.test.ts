@@ -17,15 +17,15 @@ import { startRealKubevirt, type RealKubevirt } from '../harness/kubevirt/real/b
 import { containerLog } from '../harness/kubevirt/real/virt-handler-pod.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { createNamespace, kubeConfig } from '../harness/testbed.js';
+import { REAL_VMS_ENABLED, VMI, guestVmiSpec } from './real-vm-fixtures.js';
 
 let sim: RealKubevirt;
 let ns: string;
 let custom: k8s.CustomObjectsApi;
 let core: k8s.CoreV1Api;
-const VMI = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
 
 beforeAll(async () => {
-  if (!enabled) return;
+  if (!REAL_VMS_ENABLED) return;
   sim = await startRealKubevirt({ node: 'real', vms: true });
   custom = kubeConfig().makeApiClient(k8s.CustomObjectsApi);
   core = kubeConfig().makeApiClient(k8s.CoreV1Api);
@@ -77,8 +77,7 @@ async function subresource(ns: string, name: string, sub: string, body: unknown 
   });
 }
 
-const enabled = !!process.env.SERVERIMAGE_REAL_VMS;
-const maybe = enabled ? it : it.skip;
+const maybe = REAL_VMS_ENABLED ? it : it.skip;
 
 maybe(
   'boots a containerDisk VMI in real QEMU through the real virt-api; its guest agent answers, freezes and thaws',
@@ -92,25 +91,9 @@ maybe(
         apiVersion: 'kubevirt.io/v1',
         kind: 'VirtualMachineInstance',
         metadata: { name: 'guest' },
-        spec: {
-          nodeSelector: { 'kubernetes.io/hostname': node.nodeName },
-          terminationGracePeriodSeconds: 0,
-          domain: {
-            cpu: { cores: 1, sockets: 1, threads: 1 },
-            memory: { guest: '256Mi' },
-            resources: { requests: { memory: '256Mi' } },
-            devices: {
-              autoattachPodInterface: false,
-              disks: [{ name: 'root', disk: { bus: 'virtio' } }],
-            },
-          },
-          volumes: [
-            {
-              name: 'root',
-              containerDisk: { image: node.image('vm-guest'), imagePullPolicy: 'IfNotPresent' },
-            },
-          ],
-        },
+        spec: guestVmiSpec(node.nodeName, {
+          containerDisk: { image: node.image('vm-guest'), imagePullPolicy: 'IfNotPresent' },
+        }),
       },
     });
     let vmi: Obj | undefined;
