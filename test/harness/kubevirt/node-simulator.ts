@@ -24,8 +24,8 @@ export interface NodeSimulatorOptions {
   kubeConfig: k8s.KubeConfig;
   /** The CSI driver the simulator plays (its StorageClass's provisioner, its snapshot class's driver). */
   csiDriver: string;
-  /** Its StorageClass: claims of any other class are left alone (another driver's). Default: all. */
-  storageClass?: string;
+  /** Another driver's StorageClass (the real CSI driver's): its claims are left alone. */
+  foreignStorageClass?: string;
   /** Where disk files live; default a temp folder removed on stop(). */
   dataDir?: string;
   /** What imports a DataVolume's registry source into its PVC; default craneImporter. */
@@ -74,7 +74,7 @@ export async function startNodeSimulator(options: NodeSimulatorOptions): Promise
     options.localVolumes,
   );
   const realCdi = options.cdi === 'real';
-  const pvcs = new PvcController(client, informers, disks, log, volumes, options.storageClass);
+  const pvcs = new PvcController(client, informers, disks, log, volumes, options.foreignStorageClass);
   const hostAliases = options.hostAliases ?? {};
   const dataVolumes = realCdi
     ? undefined

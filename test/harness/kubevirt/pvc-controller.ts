@@ -29,8 +29,8 @@ export class PvcController {
     private readonly disks: DiskStore,
     log: Logger,
     private readonly volumes: VolumeBinder,
-    /** Only claims of this StorageClass (or none); another class's are another driver's. */
-    private readonly storageClass?: string,
+    /** Another driver's StorageClass (the real CSI driver's): its claims are left alone. */
+    private readonly foreignStorageClass?: string,
   ) {
     this.queue = new WorkQueue('pvc', (key) => this.reconcile(key), log);
     informers.pvcs.on('add', (o) => this.queue.add(keyOf(o)));
@@ -63,8 +63,7 @@ export class PvcController {
     if (!pvc) return;
     // kube-controller-manager's pvc-protection lets a deleted claim go.
     if (pvc.metadata?.deletionTimestamp) return;
-    const storageClass = pvc.spec?.storageClassName;
-    if (this.storageClass && storageClass && storageClass !== this.storageClass) return;
+    if (this.foreignStorageClass && pvc.spec?.storageClassName === this.foreignStorageClass) return;
     const file = this.disks.pvcFile(namespace, name, pvc.metadata!.uid!);
 
     if (pvc.spec?.dataSource?.kind === 'VolumeSnapshot') {

@@ -229,8 +229,9 @@ export async function startRealKubevirt(options: RealKubevirtOptions = {}): Prom
       ...simOptions,
       kubeConfig: kc,
       csiDriver: CSI_DRIVER,
-      // The claims of the real driver's class (real VMs) are the real driver's alone.
-      storageClass: STORAGE_CLASS,
+      // The claims of the real driver's class (real VMs) are the real driver's alone; any
+      // other class (the bed's `sim`, a test's own of the stand-in's driver) is the stand-in's.
+      foreignStorageClass: HOSTPATH_STORAGE_CLASS,
       log,
       vmChanges,
       localVolumes: realNode && {
