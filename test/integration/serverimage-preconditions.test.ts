@@ -49,6 +49,9 @@ beforeAll(async () => {
   watching = await startOperator([
     `--watch-namespaces=${ns}`,
     `--registry-retry-timeout=${RETRY_TIMEOUT_S}s`,
+    // A VM whose claim comes late is ErrorUnschedulable until kube-scheduler's retry places
+    // its launcher Pod: over the test flags' 6 s on a loaded machine (seen once).
+    '--server-state-timeout=15s',
   ]);
   ({ registry, crane, client } = bed);
   authRegistry = await startRegistry(bedRegistryOptions(bed.sim, { auth: 'basic' }));
@@ -178,7 +181,7 @@ test('a PVC that never appears: Error VolumeNotReady after the server-state time
     vmManifest(ns, 'no-pvc', 'no-pvc-rootdisk'),
     serverImage(ns, 'no-pvc-image', 'no-pvc', registry),
   );
-  const si = await waitForPhase(client, ns, 'no-pvc-image', 'Error', 30_000);
+  const si = await waitForPhase(client, ns, 'no-pvc-image', 'Error', 45_000);
   expect(conditionOf(si, 'Ready')).toMatchObject({ reason: 'VolumeNotReady' });
   expect(conditionOf(si, 'Ready')?.message).toMatch(
     /^Gave up waiting for volume rootdisk: PersistentVolumeClaim no-pvc-rootdisk not found \(waited \d+s\)/,

@@ -100,9 +100,9 @@ test('the bed.registry killed mid-upload and restarted: all Active, no session l
     90_000,
   );
   expect(bed.registry.openUploads().length).toBeGreaterThan(0);
-  // The transfers under way when the registry goes: each winds down with its own retries
-  // (resume, then cancel its session), so their number, which a loaded machine makes
-  // larger, sets how many requests the outage sees.
+  // Transfer Pods under way when the registry goes (printed): each winds down with its own
+  // retries (resume, then cancel its session); on a loaded machine the images waiting for a
+  // transfer slot get theirs within the outage too, and wind down the same way.
   const pods = await bed.client.core.listNamespacedPod({
     namespace: ns,
     labelSelector: TRANSFER_POD_SELECTOR,
@@ -124,7 +124,7 @@ test('the bed.registry killed mid-upload and restarted: all Active, no session l
     expect(await imageDiskSha256(bed.crane, si.status.images[0].reference)).toBe(shas[i]!.rootdisk);
   }
   process.stderr.write(
-    `\n[outage] ${vms.length} images, ${underWay} transfer Pods under way, bed.registry down ${OUTAGE_MS / 1000}s: ${duringOutage} requests reached it meanwhile (${(duringOutage / underWay).toFixed(1)} a transfer)\n`,
+    `\n[outage] ${vms.length} images, ${underWay} transfer Pods under way, bed.registry down ${OUTAGE_MS / 1000}s: ${duringOutage} requests reached it meanwhile (${(duringOutage / vms.length).toFixed(1)} an image)\n`,
   );
   // No session a client was told of (its Location passed back, or named by a request) is
   // open in the registry's storage (_uploads), and none is recorded any more. A session
@@ -157,9 +157,10 @@ test('the bed.registry killed mid-upload and restarted: all Active, no session l
   uploads.delete(EMPTY_BLOB_DIGEST);
   expect([...uploads.values()].every((n) => n === 1)).toBe(true);
   expect(uploads.size).toBe(3 * vms.length);
-  // Backing off together: the transfers under way wind down (about 12 requests each seen),
-  // and the images wait out their registry's shared backoff rather than each trying again.
-  expect(duringOutage).toBeLessThanOrEqual(20 * underWay);
+  // No retry storm: each image's transfer meets the outage about once and winds down (36
+  // requests for 6 images alone, 60 on a loaded machine). The shared backoff's schedule is
+  // unit-tested (registry-backoff.test.ts); this bound only catches images that keep trying.
+  expect(duringOutage).toBeLessThanOrEqual(20 * vms.length);
   await expectNothingLeftBehind(bed.client, ns, [bed.registry]);
   await recorder.stop();
   expectStatusByVirtController(recorder);
