@@ -111,4 +111,5 @@ export async function startOnFreePort<T extends { process: ManagedProcess }>(
   }
 }
 
-class ExitedEarly extends Error {}
+/** Thrown by a probe when its process has exited: waitFor gives up at once instead of retrying. */
+export class ExitedEarly extends Error {}

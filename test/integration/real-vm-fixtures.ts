@@ -6,6 +6,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { imageTarball } from '../harness/container-images.js';
 import { HOSTPATH_STORAGE_CLASS } from '../harness/kubevirt/real/csi-hostpath.js';
+import { deletePodAndWait } from '../harness/kubevirt/real/pod-deletion.js';
 import { until } from '../harness/kubevirt/testing.js';
 import { createNamespace } from '../harness/testbed.js';
 import { REAL_NODE, startServerImageBed, type ServerImageBed } from './serverimage-fixtures.js';
@@ -184,14 +185,5 @@ export async function populatedClaim(
   ).catch((err: Error) => {
     throw new Error(`${err.message}\nPod status ${JSON.stringify(last?.status)}`);
   });
-  await core.deleteNamespacedPod({ namespace, name: pod, gracePeriodSeconds: 0 });
-  await until(
-    `the Pod populating claim ${name} gone`,
-    async () =>
-      core.readNamespacedPod({ namespace, name: pod }).then(
-        () => false,
-        () => true,
-      ),
-    60_000,
-  );
+  await deletePodAndWait(core, namespace, pod, 60_000);
 }

@@ -16,6 +16,7 @@ import * as k8s from '@kubernetes/client-node';
 import { startProcess, waitFor, type ManagedProcess } from '../../process.js';
 import { toolPath } from '../../tools.js';
 import { isApiError } from '../api.js';
+import { waitUntilLeading } from './leader.js';
 
 export const CDI_NAMESPACE = 'cdi';
 const CDI = { group: 'cdi.kubevirt.io', version: 'v1beta1' };
@@ -151,24 +152,10 @@ export async function startCdiController(options: {
     path.join(options.dir, 'cdi-controller.log'),
     env,
   );
-  const leases = options.kc.makeApiClient(k8s.CoordinationV1Api);
-  await waitFor(
-    'cdi-controller to lead',
-    async () => {
-      if (proc.hasExited()) throw new Error(`cdi-controller exited\n${proc.tail()}`);
-      try {
-        const lease = await leases.readNamespacedLease({
-          namespace: CDI_NAMESPACE,
-          name: 'cdi-controller-leader-election-helper',
-        });
-        return Boolean(lease.spec?.holderIdentity);
-      } catch {
-        return false;
-      }
-    },
-    90_000,
-    () => proc.tail(),
-  );
+  await waitUntilLeading('cdi-controller', proc, options.kc, {
+    namespace: CDI_NAMESPACE,
+    name: 'cdi-controller-leader-election-helper',
+  });
   const custom = options.kc.makeApiClient(k8s.CustomObjectsApi);
   return {
     process: proc,

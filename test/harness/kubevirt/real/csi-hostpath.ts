@@ -26,6 +26,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { RealNode } from '../../node/real-node.js';
 import { waitFor } from '../../process.js';
 import { isApiError } from '../api.js';
+import { deletePodAndWait } from './pod-deletion.js';
 import { containerLog } from './virt-handler-pod.js';
 
 export const HOSTPATH_DRIVER = 'hostpath.csi.k8s.io';
@@ -238,20 +239,7 @@ export async function startHostpathCsi(options: {
     volumeDir: (volumeHandle) => path.join(dataDir, volumeHandle),
     log,
     describe,
-    stop: async () => {
-      await core
-        .deleteNamespacedPod({ namespace: NAMESPACE, name: POD, gracePeriodSeconds: 0 })
-        .catch(() => undefined);
-      await waitFor(
-        'the CSI driver Pod gone',
-        async () =>
-          core.readNamespacedPod({ namespace: NAMESPACE, name: POD }).then(
-            () => false,
-            () => true,
-          ),
-        30_000,
-      ).catch(() => undefined);
-    },
+    stop: () => deletePodAndWait(core, NAMESPACE, POD, 30_000).catch(() => undefined),
   };
   // Ready: the kubelet registered the driver (the Node's CSINode names it, and the Node
   // carries its topology label).

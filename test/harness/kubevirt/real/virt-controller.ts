@@ -11,10 +11,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { freePort } from '../../ports.js';
-import { startProcess, waitFor, type ManagedProcess } from '../../process.js';
+import { startProcess, type ManagedProcess } from '../../process.js';
 import { toolPath } from '../../tools.js';
 import { isApiError } from '../api.js';
 import { withEtcOverlay } from './etc-overlay.js';
+import { waitUntilLeading } from './leader.js';
 
 export const KUBEVIRT_NAMESPACE = 'kubevirt';
 /**
@@ -127,23 +128,9 @@ export async function startVirtController(options: {
   const proc = startProcess(run.command, run.args, path.join(options.dir, 'virt-controller.log'));
   writeFileSync(path.join(options.dir, 'virt-controller.port'), String(port));
   // It takes the lease "virt-controller" in its namespace once its informers synced.
-  const leases = options.kc.makeApiClient(k8s.CoordinationV1Api);
-  await waitFor(
-    'virt-controller to lead',
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`virt-controller exited\n${proc.tail()}`);
-      try {
-        const lease = await leases.readNamespacedLease({
-          namespace: KUBEVIRT_NAMESPACE,
-          name: 'virt-controller',
-        });
-        return Boolean(lease.spec?.holderIdentity);
-      } catch {
-        return false;
-      }
-    },
-    90_000,
-    () => proc.tail(),
-  );
+  await waitUntilLeading('virt-controller', proc, options.kc, {
+    namespace: KUBEVIRT_NAMESPACE,
+    name: 'virt-controller',
+  });
   return { process: proc, exportCaPem: ca.certPem, stop: () => proc.stop() };
 }

@@ -23,6 +23,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { RealNode } from '../../node/real-node.js';
 import { waitFor } from '../../process.js';
 import { isApiError } from '../api.js';
+import { deletePodAndWait } from './pod-deletion.js';
 import { KUBEVIRT_NAMESPACE } from './virt-controller.js';
 
 export interface RealVirtHandler {
@@ -279,20 +280,7 @@ export async function startRealVirtHandler(options: {
   const handler: RealVirtHandler = {
     podName,
     log: () => containerLog(node, ns, podName, 'virt-handler'),
-    stop: async () => {
-      await core
-        .deleteNamespacedPod({ namespace: ns, name: podName, gracePeriodSeconds: 0 })
-        .catch(() => undefined);
-      await waitFor(
-        'the virt-handler Pod gone',
-        async () =>
-          core.readNamespacedPod({ namespace: ns, name: podName }).then(
-            () => false,
-            () => true,
-          ),
-        30_000,
-      ).catch(() => undefined);
-    },
+    stop: () => deletePodAndWait(core, ns, podName, 30_000).catch(() => undefined),
   };
   // Ready for VMIs: the Node labelled schedulable and the device plugins' resources
   // advertised by the kubelet.
