@@ -438,14 +438,24 @@ test('the bed routes virt-export-NAME.NS.svc to the exporter Pod, here and in pr
     expect(await resolver.resolve4(`virt-export-routed.${ns}.svc.cluster.local`)).toEqual([
       service.spec!.clusterIP,
     ]);
-    const { stdout: rules } = await promisify(execFile)('nsenter', [
-      `--net=${node.network.path}`,
-      '--',
-      'iptables-save',
-      '-t',
-      'nat',
-    ]);
-    expect(rules).toContain(`-j DNAT --to-destination ${pod.status!.podIP}:8443`);
+    // kube-proxy writes the Pod's rule on its next sync (later on a loaded machine).
+    const natRules = async () =>
+      (
+        await promisify(execFile)('nsenter', [
+          `--net=${node.network.path}`,
+          '--',
+          'iptables-save',
+          '-t',
+          'nat',
+        ])
+      ).stdout;
+    const dnat = `-j DNAT --to-destination ${pod.status!.podIP}:8443`;
+    await until(
+      "kube-proxy to write the exporter Pod's rule",
+      async () => (await natRules()).includes(dnat),
+      30_000,
+    ).catch(() => undefined);
+    expect(await natRules()).toContain(dnat);
     expect((await download(raw.url, cert, { token })).status).toBe(502);
     expect(await download(raw.url, cert, { token })).toEqual(
       expect.objectContaining({ status: 200, sha256: sha, aborted: false }),
